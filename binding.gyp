@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "flowmaster",
+      "sources": [
+        "native/addon.cc",
+        "native/meter.cc",
+        "native/offline.cc",
+        "native/reader.cc",
+        "native/decode.cc",
+        "native/flow_table.cc",
+        "native/filter.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "libraries": ["-lpcap"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fvisibility=hidden", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES" }
+    }
+  ]
+}

@@ -1,0 +1,55 @@
+// Module init only: the FileJob class, the layout constants and filter checks.
+#include <napi.h>
+
+#include "decode.h"
+#include "filter.h"
+#include "flow_record.h"
+#include "meter.h"
+
+namespace flowmaster {
+namespace {
+
+// compileFilter(expr, linktype): throws an Error with code ERR_BPF when libpcap refuses.
+Napi::Value CompileFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PacketFilter f(info[0].As<Napi::String>().Utf8Value());
+  std::string err;
+  if (!f.prepare(info.Length() > 1 ? info[1].As<Napi::Number>().Uint32Value() : 1, err)) {
+    Napi::Error e = Napi::Error::New(env, err);
+    e.Set("code", Napi::String::New(env, "ERR_BPF"));
+    throw e;
+  }
+  return env.Undefined();
+}
+
+Napi::Object Layout(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+#define F(name) o.Set(#name, double(off::name))
+  F(kFlowId); F(kFirstNs); F(kLastNs); F(kSrcAddr); F(kDstAddr); F(kSrcPort); F(kDstPort); F(kVlan);
+  F(kEtherType); F(kIpVersion); F(kProtocol); F(kEndReason); F(kFlags); F(kSegment); F(kFwdTcpFlags);
+  F(kRevTcpFlags); F(kIcmpType); F(kIcmpCode); F(kSrcMac); F(kDstMac); F(kReserved); F(kFwdPackets);
+  F(kFwdBytes); F(kRevPackets); F(kRevBytes); F(kFwdLastNs); F(kRevFirstNs); F(kRevLastNs); F(kFwdStats);
+  F(kRevStats); F(kStatSizeMin); F(kStatSizeMax); F(kStatSizeMean); F(kStatSizeStddev); F(kStatIatMin);
+  F(kStatIatMax); F(kStatIatMean); F(kStatIatStddev); F(kStatBlockSize);
+#undef F
+  o.Set("recordSize", double(kRecordSize));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("FileJob", FileJob::Define(env));
+  exports.Set("compileFilter", Napi::Function::New(env, CompileFilter));
+  exports.Set("layout", Layout(env));
+  Napi::Array names = Napi::Array::New(env, kDecodeErrorCount);
+  for (uint32_t i = 0; i < kDecodeErrorCount; i++) names.Set(i, kDecodeErrorNames[i]);
+  exports.Set("decodeErrorNames", names);
+  exports.Set("pcapVersion", Napi::String::New(env, pcap_lib_version()));
+  return exports;
+}
+
+}  // namespace
+}  // namespace flowmaster
+
+static Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return flowmaster::Init(env, exports); }
+
+NODE_API_MODULE(flowmaster, InitAll)

@@ -1,0 +1,94 @@
+// In-place packet decoder: reads link, network and transport headers where
+// the packet lies and fills a small PacketInfo (key fields only, never the
+// payload). Every read is bounds-checked against caplen.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace flowmaster {
+
+// Decode error kinds, counted per packet. The names (kDecodeErrorNames) are
+// part of the public summary; src/flow/errors.ts lists the same names.
+enum DecodeError : uint8_t {
+  kErrNone = 0,
+  kErrUnsupportedLinkType,
+  kErrTruncatedLink,       // Ethernet/SLL/null header, VLAN tag, MPLS label or PPPoE cut short
+  kErrTruncatedIp,         // IPv4/IPv6 header (or extension header) cut short
+  kErrBadIpVersion,        // version field does not match the link/ethertype
+  kErrBadIpHeaderLength,   // IPv4 IHL < 5
+  kErrBadIpTotalLength,    // IPv4 total length < header, or IPv6 payload length past the frame
+  kErrTruncatedTransport,  // TCP/UDP/SCTP/ICMP header cut short: accounted without ports
+  kErrBadTcpHeaderLength,  // TCP data offset < 5: accounted without ports
+  kErrBadUdpLength,        // UDP length field < 8 or past the IP datagram: accounted without ports
+  kErrTunnel,              // tunnel header cut short or too deeply nested: outer flow kept
+  kErrUnmatchedFragment,   // later fragment with no first fragment seen: ports 0
+  kErrUnknownL3,           // MPLS/PPP/SLL payload that is neither IP nor a known L2 protocol
+  kDecodeErrorCount
+};
+
+extern const char* const kDecodeErrorNames[kDecodeErrorCount];
+
+enum PacketKind : uint8_t {
+  kKindSkip = 0,  // counted, not accounted to a flow (undecodable or L2 with l2Flows off)
+  kKindIp = 1,
+  kKindL2 = 2,
+};
+
+struct DecodeOptions {
+  bool decode_tunnels = true;
+  bool l2_flows = true;
+};
+
+struct PacketInfo {
+  uint64_t ts_ns;
+  uint64_t hash;       // filled by the flow table
+  uint32_t wire_len;   // original length from the capture record
+  uint32_t ip_len;     // innermost IP datagram length (total length), or L2 payload
+  uint32_t l4_len;     // bytes from the transport header on
+  uint32_t payload_len;// bytes after the transport header
+  uint8_t kind;        // PacketKind
+  uint8_t error;       // DecodeError (first one met)
+  uint8_t ip_version;  // 4, 6, or 0 for L2
+  uint8_t proto;
+  uint16_t vlan;       // outermost 802.1Q/QinQ id, 0 if none
+  uint16_t ethertype;  // 0x0800/0x86dd for IP, else the L2 ethertype
+  uint8_t src[16];
+  uint8_t dst[16];
+  uint16_t sport, dport;
+  uint8_t tcp_flags;
+  uint8_t icmp_type, icmp_code;
+  uint8_t has_mac;
+  uint8_t fragment;    // 0 none, 1 first fragment, 2 later fragment
+  uint8_t tunnel;      // decoded through a tunnel
+  uint8_t truncated;   // transport header missing: accounted without ports
+  uint8_t src_mac[6];
+  uint8_t dst_mac[6];
+  uint32_t frag_id;
+};
+
+// Bounded table joining later IP fragments to the ports of their first
+// fragment: direct-mapped on (src, dst, proto, id), oldest entry overwritten.
+class FragmentTable {
+ public:
+  static constexpr uint32_t kSize = 4096;
+  void remember(const PacketInfo& p);
+  bool lookup(PacketInfo& p) const;
+ private:
+  struct Entry {
+    uint8_t src[16], dst[16];
+    uint32_t id;
+    uint16_t sport, dport;
+    uint8_t proto, version, used, pad;
+  };
+  static uint32_t slot(const PacketInfo& p);
+  Entry entries_[kSize] = {};
+};
+
+// Decodes one packet of the given link type. Returns the kind; p.error holds
+// the first decode error met (the packet may still be accounted).
+PacketKind decode_packet(const uint8_t* data, uint32_t caplen, uint32_t linktype,
+                         const DecodeOptions& opt, FragmentTable& frags, PacketInfo& p);
+
+bool linktype_supported(uint32_t linktype);
+
+}  // namespace flowmaster

@@ -1,0 +1,32 @@
+// BPF filters for offline reading: compiled by libpcap on a dead handle, one
+// program per link type met (pcapng interfaces may differ), run with
+// pcap_offline_filter.
+#pragma once
+#include <pcap/pcap.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace flowmaster {
+
+class PacketFilter {
+ public:
+  explicit PacketFilter(std::string expr) : expr_(std::move(expr)) {}
+  ~PacketFilter();
+  PacketFilter(const PacketFilter&) = delete;
+  PacketFilter& operator=(const PacketFilter&) = delete;
+  bool empty() const { return expr_.empty(); }
+  // Compiles for `linktype` (once). False with `error` set when libpcap refuses.
+  bool prepare(uint32_t linktype, std::string& error);
+  // True when the packet passes; prepare() must have succeeded for its link type.
+  bool matches(uint32_t linktype, const uint8_t* data, uint32_t caplen, uint32_t wire_len);
+
+ private:
+  std::string expr_;
+  std::map<uint32_t, bpf_program> programs_;
+  uint32_t last_linktype_ = UINT32_MAX;
+  bpf_program* last_ = nullptr;
+};
+
+}  // namespace flowmaster

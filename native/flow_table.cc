@@ -1,0 +1,386 @@
+#include "flow_table.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace flowmaster {
+
+namespace {
+inline void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }  // little-endian hosts only
+inline void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+inline void putf64(uint8_t* p, double v) { std::memcpy(p, &v, 8); }
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "FlowBatch writer assumes a little-endian host");
+
+inline uint64_t slot_word(uint32_t h32, uint32_t idx) { return uint64_t(h32) << 32 | (uint64_t(idx) + 1); }
+inline uint32_t word_idx(uint64_t w) { return uint32_t(w) - 1; }
+inline uint32_t word_h32(uint64_t w) { return uint32_t(w >> 32); }
+}  // namespace
+
+FlowTable::FlowTable(const FlowOptions& opt, RecordSink& sink) : opt_(opt), sink_(sink) {
+  uint64_t cap = 16;
+  while (cap < uint64_t(opt_.max_flows) * 2) cap <<= 1;
+  mask_ = cap - 1;
+  // calloc: large zeroed allocations come from mmap and are faulted in lazily,
+  // so a big maxFlows costs address space, not resident memory.
+  slots_.reset(new std::atomic<uint64_t>[cap]);
+  for (uint64_t i = 0; i < cap; i++) slots_[i].store(0, std::memory_order_relaxed);
+  pool_ = static_cast<Flow*>(std::calloc(opt_.max_flows, sizeof(Flow)));
+  if (!pool_) throw std::bad_alloc();
+  if (opt_.statistics) {
+    stats_ = static_cast<DirStats*>(std::calloc(size_t(opt_.max_flows) * 2, sizeof(DirStats)));
+    if (!stats_) throw std::bad_alloc();
+  }
+  free_.reserve(opt_.max_flows);
+  for (uint32_t i = opt_.max_flows; i > 0; i--) free_.push_back(i - 1);
+}
+
+FlowTable::~FlowTable() {
+  std::free(pool_);
+  std::free(stats_);
+}
+
+uint64_t FlowTable::hash_key(const Key& k) {
+  uint64_t w[6];
+  std::memcpy(w, &k, sizeof w);
+  uint64_t h = 0x243f6a8885a308d3ull;
+  for (uint64_t x : w) {
+    h ^= x;
+    h *= 0x9e3779b97f4a7c15ull;
+    h ^= h >> 32;
+  }
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 32;
+  return h;
+}
+
+bool FlowTable::make_key(const PacketInfo& p, bool key_vlan, Key& k) {
+  int c = std::memcmp(p.src, p.dst, 16);
+  bool src_is_a = c < 0 || (c == 0 && p.sport <= p.dport);
+  if (src_is_a) {
+    std::memcpy(k.a, p.src, 16);
+    std::memcpy(k.b, p.dst, 16);
+    k.pa = p.sport;
+    k.pb = p.dport;
+  } else {
+    std::memcpy(k.a, p.dst, 16);
+    std::memcpy(k.b, p.src, 16);
+    k.pa = p.dport;
+    k.pb = p.sport;
+  }
+  k.vlan = key_vlan ? p.vlan : 0;
+  k.ethertype = p.ethertype;
+  k.version = p.ip_version;
+  k.proto = p.proto;
+  std::memset(k.pad, 0, sizeof k.pad);
+  return src_is_a;
+}
+
+uint64_t* FlowTable::find_slot(const Key& k, uint64_t h, uint32_t* idx_out) {
+  uint32_t h32 = uint32_t(h);
+  for (uint64_t i = h32 & mask_;; i = (i + 1) & mask_) {
+    uint64_t w = slots_[i].load(std::memory_order_acquire);
+    if (w == 0) {
+      *idx_out = UINT32_MAX;
+      return reinterpret_cast<uint64_t*>(&slots_[i]);
+    }
+    if (word_h32(w) == h32 && std::memcmp(&pool_[word_idx(w)].key, &k, sizeof(Key)) == 0) {
+      *idx_out = word_idx(w);
+      return reinterpret_cast<uint64_t*>(&slots_[i]);
+    }
+  }
+}
+
+// Backward-shift deletion keeps probe chains short without tombstones. The
+// slot's owner (the one writer for this flow's hash) is the only one moving it.
+void FlowTable::remove_slot(uint64_t* slot_ptr) {
+  uint64_t i = uint64_t(reinterpret_cast<std::atomic<uint64_t>*>(slot_ptr) - slots_.get());
+  uint64_t j = i;
+  for (;;) {
+    j = (j + 1) & mask_;
+    uint64_t w = slots_[j].load(std::memory_order_relaxed);
+    if (w == 0) break;
+    uint64_t home = word_h32(w) & mask_;
+    // move w to i when its home is not in the cyclic range (i, j]
+    bool in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!in_range) {
+      slots_[i].store(w, std::memory_order_release);
+      i = j;
+    }
+  }
+  slots_[i].store(0, std::memory_order_release);
+}
+
+void FlowTable::process(PacketInfo* pkts, size_t n) {
+  Key keys[kGroup];
+  bool from_a[kGroup];
+  for (size_t i = 0; i < n; i++) {
+    from_a[i] = make_key(pkts[i], opt_.key_vlan, keys[i]);
+    pkts[i].hash = hash_key(keys[i]);
+    __builtin_prefetch(&slots_[uint32_t(pkts[i].hash) & mask_]);
+  }
+  for (size_t i = 0; i < n; i++) {
+    uint64_t w = slots_[uint32_t(pkts[i].hash) & mask_].load(std::memory_order_relaxed);
+    if (w) __builtin_prefetch(&pool_[word_idx(w)]);
+  }
+  for (size_t i = 0; i < n; i++) {
+    PacketInfo& p = pkts[i];
+    if (p.ts_ns > clock_) {
+      clock_ = p.ts_ns;
+      advance(clock_);
+    }
+    uint32_t idx;
+    uint64_t* slot = find_slot(keys[i], p.hash, &idx);
+    if (idx != UINT32_MAX) {
+      Flow& f = pool_[idx];
+      EndReason why = EndReason(0);
+      if (f.closing && clock_ >= sat_add(f.close_ns, opt_.close_ns)) why = kEndTcp;
+      else if (clock_ >= sat_add(f.last_ns, opt_.idle_ns)) why = kEndIdle;
+      if (why) {
+        expire(idx, why);
+        slot = find_slot(keys[i], p.hash, &idx);
+      } else if (clock_ >= sat_add(f.first_ns, opt_.active_ns)) {
+        emit(f, idx, kEndActive);
+        reset_segment(f, idx);
+        f.segment++;
+        f.first_ns = p.ts_ns;
+        f.last_ns = p.ts_ns;
+      }
+    }
+    if (idx == UINT32_MAX) {
+      if (free_.empty()) {
+        evict_one();
+        slot = find_slot(keys[i], p.hash, &idx);
+      }
+      idx = create(p, keys[i], from_a[i], p.hash, slot);
+    }
+    account(pool_[idx], idx, p, from_a[i]);
+  }
+}
+
+uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uint64_t h, uint64_t* slot_ptr) {
+  uint32_t idx = free_.back();
+  free_.pop_back();
+  Flow& f = pool_[idx];
+  uint8_t queued = f.queued;
+  std::memset(static_cast<void*>(&f), 0, sizeof f);
+  f.key = k;
+  f.queued = queued;
+  f.live = 1;
+  f.slot_hash = uint32_t(h);
+  f.id = next_id_++;
+  f.src_is_a = src_is_a;
+  f.first_ns = f.last_ns = p.ts_ns;
+  f.icmp_type = p.icmp_type;
+  f.icmp_code = p.icmp_code;
+  if (p.has_mac) {
+    std::memcpy(f.src_mac, p.src_mac, 6);
+    std::memcpy(f.dst_mac, p.dst_mac, 6);
+  }
+  if (stats_) std::memset(&stats_[size_t(idx) * 2], 0, 2 * sizeof(DirStats));
+  // Claim the empty slot found by find_slot; on a lost race probe on.
+  auto* s = reinterpret_cast<std::atomic<uint64_t>*>(slot_ptr);
+  uint64_t expected = 0;
+  uint64_t word = slot_word(uint32_t(h), idx);
+  while (!s->compare_exchange_strong(expected, word, std::memory_order_acq_rel)) {
+    uint64_t i = uint64_t(s - slots_.get());
+    s = &slots_[(i + 1) & mask_];
+    expected = 0;
+  }
+  if (!queued) {
+    f.queued = 1;
+    idle_q_.push_back(QueueEntry{idx, f.id, sat_add(p.ts_ns, opt_.idle_ns)});
+  }
+  active_++;
+  counters_.flows_created++;
+  return idx;
+}
+
+void FlowTable::account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a) {
+  uint32_t len;
+  switch (opt_.accounting) {
+    case kAcctIp: len = p.ip_len; break;
+    case kAcctTransport: len = p.l4_len; break;
+    case kAcctPayload: len = p.payload_len; break;
+    default: len = p.wire_len;
+  }
+  bool fwd = from_a == bool(f.src_is_a);
+  if (p.ts_ns > f.last_ns) f.last_ns = p.ts_ns;
+  if (p.fragment) f.flags |= kFlagFragments;
+  if (p.tunnel) f.flags |= kFlagTunnel;
+  if (p.truncated) f.flags |= kFlagTruncated;
+  if (p.kind == kKindL2) f.flags |= kFlagL2;
+  uint64_t prev_ts;
+  if (fwd) {
+    prev_ts = f.fwd_packets ? f.fwd_last_ns : 0;
+    f.fwd_packets++;
+    f.fwd_bytes += len;
+    if (p.ts_ns > f.fwd_last_ns) f.fwd_last_ns = p.ts_ns;
+    f.fwd_tcp |= p.tcp_flags;
+  } else {
+    prev_ts = f.rev_packets ? f.rev_last_ns : 0;
+    if (f.rev_packets == 0) f.rev_first_ns = p.ts_ns;
+    f.rev_packets++;
+    f.rev_bytes += len;
+    if (p.ts_ns > f.rev_last_ns) f.rev_last_ns = p.ts_ns;
+    f.rev_tcp |= p.tcp_flags;
+  }
+  if (stats_) {
+    DirStats& s = stats_[size_t(idx) * 2 + (fwd ? 0 : 1)];
+    uint64_t n = fwd ? f.fwd_packets : f.rev_packets;
+    if (n == 1 || len < s.size_min) s.size_min = len;
+    if (len > s.size_max) s.size_max = len;
+    double x = double(len);
+    double d = x - s.size_mean;
+    s.size_mean += d / double(n);
+    s.size_m2 += d * (x - s.size_mean);
+    if (n > 1) {
+      uint64_t iat = p.ts_ns > prev_ts ? p.ts_ns - prev_ts : 0;
+      s.iat_n++;
+      if (s.iat_n == 1 || iat < s.iat_min) s.iat_min = iat;
+      if (iat > s.iat_max) s.iat_max = iat;
+      double y = double(iat);
+      double e = y - s.iat_mean;
+      s.iat_mean += e / double(s.iat_n);
+      s.iat_m2 += e * (y - s.iat_mean);
+    }
+  }
+  if (opt_.tcp_termination && p.proto == 6 && p.ip_version != 0 && !f.closing) {
+    if (p.tcp_flags & 0x04) {
+      f.closing = 1;
+    } else if (p.tcp_flags & 0x01) {
+      f.fins |= fwd ? 1 : 2;
+      if (f.fins == 3) f.closing = 1;
+    }
+    if (f.closing) {
+      f.close_ns = clock_;
+      close_q_.push_back(QueueEntry{idx, f.id, sat_add(clock_, opt_.close_ns)});
+    }
+  }
+}
+
+void FlowTable::reset_segment(Flow& f, uint32_t idx) {
+  f.fwd_packets = f.fwd_bytes = f.rev_packets = f.rev_bytes = 0;
+  f.fwd_last_ns = f.rev_first_ns = f.rev_last_ns = 0;
+  f.fwd_tcp = f.rev_tcp = 0;
+  f.flags = 0;
+  if (stats_) std::memset(&stats_[size_t(idx) * 2], 0, 2 * sizeof(DirStats));
+}
+
+void FlowTable::emit(const Flow& f, uint32_t idx, EndReason reason) {
+  uint8_t* r = sink_.reserve();
+  const Key& k = f.key;
+  const uint8_t* src = f.src_is_a ? k.a : k.b;
+  const uint8_t* dst = f.src_is_a ? k.b : k.a;
+  put64(r + off::kFlowId, f.id);
+  put64(r + off::kFirstNs, f.first_ns);
+  put64(r + off::kLastNs, f.last_ns);
+  std::memcpy(r + off::kSrcAddr, src, 16);
+  std::memcpy(r + off::kDstAddr, dst, 16);
+  put16(r + off::kSrcPort, f.src_is_a ? k.pa : k.pb);
+  put16(r + off::kDstPort, f.src_is_a ? k.pb : k.pa);
+  put16(r + off::kVlan, k.vlan);
+  put16(r + off::kEtherType, k.ethertype);
+  r[off::kIpVersion] = k.version;
+  r[off::kProtocol] = k.proto;
+  r[off::kEndReason] = reason;
+  r[off::kFlags] = f.flags;
+  put16(r + off::kSegment, f.segment);
+  r[off::kFwdTcpFlags] = f.fwd_tcp;
+  r[off::kRevTcpFlags] = f.rev_tcp;
+  r[off::kIcmpType] = f.icmp_type;
+  r[off::kIcmpCode] = f.icmp_code;
+  std::memcpy(r + off::kSrcMac, f.src_mac, 6);
+  std::memcpy(r + off::kDstMac, f.dst_mac, 6);
+  put64(r + off::kFwdPackets, f.fwd_packets);
+  put64(r + off::kFwdBytes, f.fwd_bytes);
+  put64(r + off::kRevPackets, f.rev_packets);
+  put64(r + off::kRevBytes, f.rev_bytes);
+  put64(r + off::kFwdLastNs, f.fwd_last_ns);
+  put64(r + off::kRevFirstNs, f.rev_first_ns);
+  put64(r + off::kRevLastNs, f.rev_last_ns);
+  if (stats_) {
+    for (int d = 0; d < 2; d++) {
+      const DirStats& s = stats_[size_t(idx) * 2 + d];
+      uint64_t n = d == 0 ? f.fwd_packets : f.rev_packets;
+      if (n == 0) continue;
+      uint8_t* b = r + (d == 0 ? off::kFwdStats : off::kRevStats);
+      put32(b + off::kStatSizeMin, s.size_min);
+      put32(b + off::kStatSizeMax, s.size_max);
+      putf64(b + off::kStatSizeMean, s.size_mean);
+      putf64(b + off::kStatSizeStddev, std::sqrt(s.size_m2 / double(n)));
+      if (s.iat_n) {
+        put64(b + off::kStatIatMin, s.iat_min);
+        put64(b + off::kStatIatMax, s.iat_max);
+        putf64(b + off::kStatIatMean, s.iat_mean);
+        putf64(b + off::kStatIatStddev, std::sqrt(s.iat_m2 / double(s.iat_n)));
+      }
+    }
+  }
+  counters_.flows_by_reason[reason]++;
+}
+
+void FlowTable::expire(uint32_t idx, EndReason reason) {
+  Flow& f = pool_[idx];
+  emit(f, idx, reason);
+  uint32_t found;
+  uint64_t* slot = find_slot(f.key, f.slot_hash, &found);
+  remove_slot(slot);
+  f.live = 0;
+  free_.push_back(idx);
+  active_--;
+}
+
+void FlowTable::advance(uint64_t now) {
+  while (!close_q_.empty() && close_q_.front().due_ns <= now) {
+    QueueEntry e = close_q_.front();
+    close_q_.pop_front();
+    Flow& f = pool_[e.idx];
+    if (f.live && f.id == e.id && f.closing) expire(e.idx, kEndTcp);
+  }
+  while (!idle_q_.empty() && idle_q_.front().due_ns <= now) {
+    QueueEntry e = idle_q_.front();
+    idle_q_.pop_front();
+    Flow& f = pool_[e.idx];
+    if (!f.live) {
+      f.queued = 0;
+    } else if (now >= sat_add(f.last_ns, opt_.idle_ns)) {
+      f.queued = 0;
+      expire(e.idx, kEndIdle);
+    } else {
+      idle_q_.push_back(QueueEntry{e.idx, f.id, sat_add(f.last_ns, opt_.idle_ns)});
+    }
+  }
+}
+
+// Table full: the flow at the head of the idle queue goes (the least recently
+// checked, an approximation of least recently seen that costs nothing per packet).
+void FlowTable::evict_one() {
+  while (!idle_q_.empty()) {
+    QueueEntry e = idle_q_.front();
+    idle_q_.pop_front();
+    Flow& f = pool_[e.idx];
+    f.queued = 0;
+    if (f.live) {
+      expire(e.idx, kEndEvicted);
+      return;
+    }
+  }
+}
+
+void FlowTable::flush(EndReason reason) {
+  // In idle-queue order, so output order is deterministic.
+  while (!idle_q_.empty()) {
+    QueueEntry e = idle_q_.front();
+    idle_q_.pop_front();
+    Flow& f = pool_[e.idx];
+    f.queued = 0;
+    if (f.live) expire(e.idx, reason);
+  }
+  close_q_.clear();
+}
+
+}  // namespace flowmaster

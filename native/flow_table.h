@@ -1,0 +1,121 @@
+// Bidirectional flow table: open addressing over a power-of-two slot array
+// fixed at start from maxFlows, slots claimed by compare-and-swap, flow state
+// in a preallocated pool (no allocation per packet). Lookups run in groups:
+// hash and prefetch a group's slots, then its flow states, then update.
+// Expiry (idle, active, TCP end, eviction, flush) runs in packet time.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "decode.h"
+#include "flow_record.h"
+
+namespace flowmaster {
+
+enum Accounting : uint8_t { kAcctLink = 0, kAcctIp = 1, kAcctTransport = 2, kAcctPayload = 3 };
+
+struct FlowOptions {
+  uint64_t idle_ns = 120ull * 1000000000ull;  // UINT64_MAX: never
+  uint64_t active_ns = 1800ull * 1000000000ull;
+  uint64_t close_ns = 5ull * 1000000000ull;
+  bool tcp_termination = true;
+  bool key_vlan = true;
+  bool statistics = false;
+  uint8_t accounting = kAcctLink;
+  uint32_t max_flows = 1000000;
+};
+
+// Receives expired records: returns kRecordSize zeroed bytes to write one into.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual uint8_t* reserve() = 0;
+};
+
+struct FlowCounters {
+  uint64_t flows_by_reason[6] = {};  // indexed by EndReason
+  uint64_t flows_created = 0;
+};
+
+class FlowTable {
+ public:
+  static constexpr size_t kGroup = 32;  // packets per prefetch group
+
+  FlowTable(const FlowOptions& opt, RecordSink& sink);
+  ~FlowTable();
+  // Accounts a group of decoded packets (kind Ip or L2) in order.
+  void process(PacketInfo* pkts, size_t n);
+  // Expires what is due at packet time `now_ns` (live ticks).
+  void advance(uint64_t now_ns);
+  // Ends every flow with the given reason (end of input, stop).
+  void flush(EndReason reason);
+  size_t active() const { return active_; }
+  const FlowCounters& counters() const { return counters_; }
+
+ private:
+  struct Key {  // canonical: (a, pa) <= (b, pb)
+    uint8_t a[16];
+    uint8_t b[16];
+    uint16_t pa, pb;
+    uint16_t vlan;
+    uint16_t ethertype;
+    uint8_t version, proto;
+    uint8_t pad[6];
+  };
+  static_assert(sizeof(Key) == 48, "key is 6 words");
+  struct DirStats {
+    uint32_t size_min, size_max;
+    double size_mean, size_m2;
+    uint64_t iat_min, iat_max, iat_n;
+    double iat_mean, iat_m2;
+  };
+  struct Flow {
+    Key key;
+    uint64_t id;
+    uint64_t first_ns, last_ns, fwd_last_ns, rev_first_ns, rev_last_ns, close_ns;
+    uint64_t fwd_packets, fwd_bytes, rev_packets, rev_bytes;
+    uint32_t slot_hash;  // upper 32 bits of the hash, as in the slot word
+    uint16_t segment;
+    uint8_t src_is_a, flags, fwd_tcp, rev_tcp, fins, closing, queued, live;
+    uint8_t icmp_type, icmp_code;
+    uint8_t src_mac[6], dst_mac[6];
+  };
+  struct QueueEntry {
+    uint32_t idx;
+    uint64_t id;
+    uint64_t due_ns;
+  };
+
+  static uint64_t hash_key(const Key& k);
+  static bool make_key(const PacketInfo& p, bool key_vlan, Key& k);  // returns: packet src is a
+  uint64_t* find_slot(const Key& k, uint64_t h, uint32_t* idx_out);
+  void remove_slot(uint64_t* slot);
+  void update(PacketInfo& p);
+  uint32_t create(const PacketInfo& p, const Key& k, bool src_is_a, uint64_t h, uint64_t* slot);
+  void account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a);
+  void expire(uint32_t idx, EndReason reason);
+  void emit(const Flow& f, uint32_t idx, EndReason reason);
+  void reset_segment(Flow& f, uint32_t idx);
+  void evict_one();
+  uint64_t sat_add(uint64_t a, uint64_t b) const { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+  FlowOptions opt_;
+  RecordSink& sink_;
+  // slot word: 0 empty, else (hash >> 32) << 32 | (pool index + 1)
+  std::unique_ptr<std::atomic<uint64_t>[]> slots_;
+  uint64_t mask_;
+  Flow* pool_;
+  DirStats* stats_ = nullptr;  // 2 per flow, only with statistics
+  std::vector<uint32_t> free_;
+  std::deque<QueueEntry> idle_q_;   // one entry per pool index in use (lazy re-check)
+  std::deque<QueueEntry> close_q_;  // TCP flows closing, in close-time order
+  size_t active_ = 0;
+  uint64_t clock_ = 0;  // monotone packet clock
+  uint64_t next_id_ = 1;
+  FlowCounters counters_;
+};
+
+}  // namespace flowmaster

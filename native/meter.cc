@@ -1,0 +1,199 @@
+#include "meter.h"
+
+#include <cmath>
+
+namespace flowmaster {
+
+struct FileJob::Event {
+  enum Kind { kBatch, kEnd } kind;
+  uint8_t* data = nullptr;
+  size_t records = 0;
+};
+
+namespace {
+
+uint64_t seconds_to_ns(const Napi::Object& o, const char* name, uint64_t dflt) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsNumber()) return dflt;
+  double s = v.As<Napi::Number>().DoubleValue();
+  if (!(s >= 0) || std::isinf(s) || s * 1e9 >= 1.8e19) return UINT64_MAX;
+  return uint64_t(std::llround(s * 1e9));
+}
+
+bool flag(const Napi::Object& o, const char* name, bool dflt) {
+  Napi::Value v = o.Get(name);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
+}
+
+double number(const Napi::Object& o, const char* name, double dflt) {
+  Napi::Value v = o.Get(name);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+}
+
+}  // namespace
+
+Napi::Function FileJob::Define(Napi::Env env) {
+  return DefineClass(env, "FileJob",
+                     {InstanceMethod<&FileJob::Start>("start"), InstanceMethod<&FileJob::Ack>("ack"),
+                      InstanceMethod<&FileJob::Cancel>("cancel")});
+}
+
+// new FileJob(path, options, onEvent(kind, payload))
+FileJob::FileJob(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FileJob>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsObject() || !info[2].IsFunction()) {
+    Napi::TypeError::New(env, "FileJob(path, options, onEvent)").ThrowAsJavaScriptException();
+    return;
+  }
+  path_ = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object o = info[1].As<Napi::Object>();
+  FlowOptions& f = opt_.flow;
+  f.idle_ns = seconds_to_ns(o, "idleTimeout", f.idle_ns);
+  f.active_ns = seconds_to_ns(o, "activeTimeout", f.active_ns);
+  f.close_ns = seconds_to_ns(o, "tcpCloseTimeout", f.close_ns);
+  f.tcp_termination = flag(o, "tcpTermination", f.tcp_termination);
+  f.key_vlan = flag(o, "keyVlan", f.key_vlan);
+  f.statistics = flag(o, "statistics", f.statistics);
+  f.accounting = uint8_t(number(o, "accounting", 0));
+  f.max_flows = uint32_t(number(o, "maxFlows", f.max_flows));
+  opt_.decode.decode_tunnels = flag(o, "decodeTunnels", true);
+  opt_.decode.l2_flows = flag(o, "l2Flows", true);
+  Napi::Value filter = o.Get("filter");
+  if (filter.IsString()) opt_.filter = filter.As<Napi::String>().Utf8Value();
+  batch_records_ = size_t(number(o, "batchSize", 4096));
+  max_inflight_ = int(number(o, "maxInflight", 4));
+  if (batch_records_ < 1) batch_records_ = 1;
+  if (max_inflight_ < 1) max_inflight_ = 1;
+  pool_ = std::make_shared<BatchPool>(batch_records_);
+  tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "flowmaster.readFile", 0, 1);
+  tsfn_.Unref(env);  // the JS side keeps the process alive while it waits
+}
+
+FileJob::~FileJob() {
+  cancel_ = true;
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (cur_) pool_->release(cur_);
+}
+
+Napi::Value FileJob::Start(const Napi::CallbackInfo& info) {
+  if (started_) {
+    Napi::Error::New(info.Env(), "job already started").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  started_ = true;
+  tsfn_.Ref(info.Env());
+  Ref();  // kept alive until the end event
+  thread_ = std::thread([this] { Run(); });
+  return info.Env().Undefined();
+}
+
+Napi::Value FileJob::Ack(const Napi::CallbackInfo& info) {
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    if (inflight_ > 0) inflight_--;
+  }
+  cv_.notify_all();
+  return info.Env().Undefined();
+}
+
+Napi::Value FileJob::Cancel(const Napi::CallbackInfo& info) {
+  cancel_ = true;
+  cv_.notify_all();
+  return info.Env().Undefined();
+}
+
+uint8_t* FileJob::reserve() {
+  if (cur_ && count_ == batch_records_) Deliver();
+  if (!cur_) {
+    cur_ = pool_->acquire();
+    count_ = 0;
+  }
+  uint8_t* r = cur_ + count_ * kRecordSize;
+  std::memset(r, 0, kRecordSize);
+  count_++;
+  return r;
+}
+
+void FileJob::Deliver() {
+  {
+    std::unique_lock<std::mutex> lock(m_);
+    cv_.wait(lock, [this] { return inflight_ < max_inflight_ || cancel_.load(); });
+    inflight_++;
+  }
+  auto* ev = new Event{Event::kBatch, cur_, count_};
+  cur_ = nullptr;
+  count_ = 0;
+  if (cancel_.load() || tsfn_.BlockingCall(ev, [this](Napi::Env env, Napi::Function fn, Event* e) { CallJs(env, fn, this, e); }) != napi_ok) {
+    pool_->release(ev->data);
+    delete ev;
+  }
+}
+
+void FileJob::Run() {
+  try {
+    run_offline(path_, opt_, *this, cancel_, stats_, error_);
+  } catch (const std::bad_alloc&) {
+    error_.code = "ERR_NO_MEMORY";
+    error_.message = "out of memory (maxFlows too large?) (" + path_ + ")";
+  }
+  if (cur_ && count_ && !cancel_.load()) Deliver();
+  auto* ev = new Event{Event::kEnd};
+  if (tsfn_.BlockingCall(ev, [this](Napi::Env env, Napi::Function fn, Event* e) { CallJs(env, fn, this, e); }) != napi_ok) delete ev;
+  tsfn_.Release();
+}
+
+void FileJob::CallJs(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev) {
+  std::unique_ptr<Event> owned(ev);
+  if (!env || !fn) {
+    if (ev->data) job->pool_->release(ev->data);
+    return;
+  }
+  // `job` is the TSFN context only in name: events carry what they need, and
+  // the object is kept alive by Ref() until the end event.
+  if (ev->kind == Event::kBatch) {
+    auto pool = new std::shared_ptr<BatchPool>(job->pool_);
+    size_t bytes = ev->records * kRecordSize;
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+        env, ev->data, bytes,
+        [](Napi::Env e, void* data, std::shared_ptr<BatchPool>* p) {
+          Napi::MemoryManagement::AdjustExternalMemory(e, -int64_t((*p)->bytes()));
+          (*p)->release(static_cast<uint8_t*>(data));
+          delete p;
+        },
+        pool);
+    Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(job->pool_->bytes()));
+    fn.Call({Napi::String::New(env, "batch"), ab});
+    return;
+  }
+  if (job->thread_.joinable()) job->thread_.join();
+  const RunStats& s = job->stats_;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("packets", double(s.packets));
+  o.Set("bytes", double(s.bytes));
+  o.Set("filtered", double(s.filtered));
+  o.Set("skipped", double(s.skipped));
+  o.Set("firstNs", Napi::BigInt::New(env, s.first_ns));
+  o.Set("lastNs", Napi::BigInt::New(env, s.last_ns));
+  o.Set("bytesRead", double(s.bytes_read));
+  o.Set("fileSize", double(s.file_size));
+  o.Set("flowsCreated", double(s.flows.flows_created));
+  Napi::Array reasons = Napi::Array::New(env, 6);
+  for (uint32_t i = 0; i < 6; i++) reasons.Set(i, double(s.flows.flows_by_reason[i]));
+  o.Set("flowsByReason", reasons);
+  Napi::Array errs = Napi::Array::New(env, kDecodeErrorCount);
+  for (uint32_t i = 0; i < kDecodeErrorCount; i++) errs.Set(i, double(s.decode_errors[i]));
+  o.Set("decodeErrors", errs);
+  o.Set("cancelled", job->cancel_.load());
+  if (job->error_) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("code", job->error_.code);
+    e.Set("message", job->error_.message);
+    e.Set("offset", double(job->error_.offset));
+    o.Set("error", e);
+  }
+  job->Unref();
+  fn.Call({Napi::String::New(env, "end"), o});
+}
+
+}  // namespace flowmaster

@@ -1,0 +1,54 @@
+// Node-API glue for one offline read: runs run_offline() on a native thread,
+// delivers full FlowBatch buffers to JS through a ThreadSafeFunction, and
+// pauses the thread while JS holds `maxInflight` undelivered batches.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "batch.h"
+#include "offline.h"
+
+namespace flowmaster {
+
+class FileJob : public Napi::ObjectWrap<FileJob>, public RecordSink {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  FileJob(const Napi::CallbackInfo& info);
+  ~FileJob() override;
+
+  uint8_t* reserve() override;  // reader thread
+
+ private:
+  struct Event;
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Ack(const Napi::CallbackInfo& info);
+  Napi::Value Cancel(const Napi::CallbackInfo& info);
+  void Run();
+  void Deliver();  // hands the current batch to JS, waiting for credit
+  static void CallJs(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev);
+
+  std::string path_;
+  RunOptions opt_;
+  size_t batch_records_ = 4096;
+  int max_inflight_ = 4;
+  std::shared_ptr<BatchPool> pool_;
+  uint8_t* cur_ = nullptr;
+  size_t count_ = 0;
+
+  Napi::ThreadSafeFunction tsfn_;
+  std::thread thread_;
+  std::atomic<bool> cancel_{false};
+  std::mutex m_;
+  std::condition_variable cv_;
+  int inflight_ = 0;
+  bool started_ = false;
+  RunStats stats_;
+  ReadError error_;
+};
+
+}  // namespace flowmaster

@@ -1,0 +1,243 @@
+/**
+ * Lazy views over FlowBatch records: a Flow reads its fields from the batch
+ * buffer only when asked, so a batch of thousands of records creates no
+ * objects until they are needed.
+ *
+ * Counters are `number`s (exact up to 2^53 packets/bytes). Timestamps are
+ * given both as bigint nanoseconds (`firstNs`) and as float milliseconds
+ * since the epoch (`first`, Date-compatible).
+ */
+import { formatIPv4, formatIPv6, formatMac } from './address';
+import { communityId, type CommunityIdOptions } from './community-id';
+import { END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags, type EndReason } from './layout';
+
+export interface DirectionStats {
+  sizeMin: number;
+  sizeMax: number;
+  sizeMean: number;
+  sizeStddev: number;
+  /** inter-arrival times in ns */
+  iatMin: number;
+  iatMax: number;
+  iatMean: number;
+  iatStddev: number;
+}
+
+export interface FlowObject {
+  flowId: number;
+  segment: number;
+  endReason: EndReason;
+  first: number;
+  last: number;
+  firstNs: string;
+  lastNs: string;
+  durationMs: number;
+  ipVersion: number;
+  protocol: number;
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  vlan: number;
+  etherType: number;
+  srcMac: string;
+  dstMac: string;
+  l2: boolean;
+  tunnel: boolean;
+  fragments: boolean;
+  truncated: boolean;
+  drops: boolean;
+  icmpType: number | null;
+  icmpCode: number | null;
+  fwdPackets: number;
+  fwdBytes: number;
+  revPackets: number;
+  revBytes: number;
+  packets: number;
+  bytes: number;
+  fwdTcpFlags: number;
+  revTcpFlags: number;
+  communityId: string | null;
+  fwdStats?: DirectionStats;
+  revStats?: DirectionStats;
+}
+
+function u64(v: DataView, o: number): number {
+  return v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;
+}
+
+export class Flow {
+  readonly #v: DataView;
+  readonly #b: Uint8Array;
+  readonly #o: number;
+
+  constructor(view: DataView, bytes: Uint8Array, offset: number) {
+    this.#v = view;
+    this.#b = bytes;
+    this.#o = offset;
+  }
+
+  get flowId(): number { return u64(this.#v, this.#o + O.kFlowId); }
+  get segment(): number { return this.#v.getUint16(this.#o + O.kSegment, true); }
+  get endReason(): EndReason { return (END_REASONS[this.#b[this.#o + O.kEndReason]] || 'flush') as EndReason; }
+  get firstNs(): bigint { return this.#v.getBigUint64(this.#o + O.kFirstNs, true); }
+  get lastNs(): bigint { return this.#v.getBigUint64(this.#o + O.kLastNs, true); }
+  /** ms since the epoch, with sub-ms fraction */
+  get first(): number { return u64(this.#v, this.#o + O.kFirstNs) / 1e6; }
+  get last(): number { return u64(this.#v, this.#o + O.kLastNs) / 1e6; }
+  get durationMs(): number { return Number(this.lastNs - this.firstNs) / 1e6; }
+  get ipVersion(): number { return this.#b[this.#o + O.kIpVersion]; }
+  get protocol(): number { return this.#b[this.#o + O.kProtocol]; }
+  get flags(): number { return this.#b[this.#o + O.kFlags]; }
+  get l2(): boolean { return (this.flags & RecordFlags.L2) !== 0; }
+  get tunnel(): boolean { return (this.flags & RecordFlags.TUNNEL) !== 0; }
+  get fragments(): boolean { return (this.flags & RecordFlags.FRAGMENTS) !== 0; }
+  get truncated(): boolean { return (this.flags & RecordFlags.TRUNCATED) !== 0; }
+  get drops(): boolean { return (this.flags & RecordFlags.DROPS) !== 0; }
+  get srcAddrBytes(): Uint8Array { return this.#addrBytes(O.kSrcAddr); }
+  get dstAddrBytes(): Uint8Array { return this.#addrBytes(O.kDstAddr); }
+  get src(): string { return this.#addr(O.kSrcAddr); }
+  get dst(): string { return this.#addr(O.kDstAddr); }
+  get srcPort(): number { return this.#v.getUint16(this.#o + O.kSrcPort, true); }
+  get dstPort(): number { return this.#v.getUint16(this.#o + O.kDstPort, true); }
+  get vlan(): number { return this.#v.getUint16(this.#o + O.kVlan, true); }
+  get etherType(): number { return this.#v.getUint16(this.#o + O.kEtherType, true); }
+  get srcMac(): string { return formatMac(this.#b, this.#o + O.kSrcMac); }
+  get dstMac(): string { return formatMac(this.#b, this.#o + O.kDstMac); }
+  get icmpType(): number | null { return this.#isIcmp() ? this.#b[this.#o + O.kIcmpType] : null; }
+  get icmpCode(): number | null { return this.#isIcmp() ? this.#b[this.#o + O.kIcmpCode] : null; }
+  get fwdPackets(): number { return u64(this.#v, this.#o + O.kFwdPackets); }
+  get fwdBytes(): number { return u64(this.#v, this.#o + O.kFwdBytes); }
+  get revPackets(): number { return u64(this.#v, this.#o + O.kRevPackets); }
+  get revBytes(): number { return u64(this.#v, this.#o + O.kRevBytes); }
+  get packets(): number { return this.fwdPackets + this.revPackets; }
+  get bytes(): number { return this.fwdBytes + this.revBytes; }
+  get fwdTcpFlags(): number { return this.#b[this.#o + O.kFwdTcpFlags]; }
+  get revTcpFlags(): number { return this.#b[this.#o + O.kRevTcpFlags]; }
+  get fwdStats(): DirectionStats { return this.#stats(O.kFwdStats); }
+  get revStats(): DirectionStats { return this.#stats(O.kRevStats); }
+  /** The record's raw 256 bytes (a view, not a copy). */
+  get raw(): Uint8Array { return this.#b.subarray(this.#o, this.#o + RECORD_SIZE); }
+
+  /** Community ID v1 of the flow (null for layer-2 flows). */
+  communityId(options?: CommunityIdOptions): string | null {
+    if (this.l2) return null;
+    const icmp = this.#isIcmp();
+    return communityId(
+      this.protocol,
+      this.srcAddrBytes,
+      this.dstAddrBytes,
+      icmp ? this.#b[this.#o + O.kIcmpType] : this.srcPort,
+      icmp ? this.#b[this.#o + O.kIcmpCode] : this.dstPort,
+      options,
+    );
+  }
+
+  toObject(options: { statistics?: boolean } = {}): FlowObject {
+    const o: FlowObject = {
+      flowId: this.flowId,
+      segment: this.segment,
+      endReason: this.endReason,
+      first: this.first,
+      last: this.last,
+      firstNs: this.firstNs.toString(),
+      lastNs: this.lastNs.toString(),
+      durationMs: this.durationMs,
+      ipVersion: this.ipVersion,
+      protocol: this.protocol,
+      src: this.src,
+      dst: this.dst,
+      srcPort: this.srcPort,
+      dstPort: this.dstPort,
+      vlan: this.vlan,
+      etherType: this.etherType,
+      srcMac: this.srcMac,
+      dstMac: this.dstMac,
+      l2: this.l2,
+      tunnel: this.tunnel,
+      fragments: this.fragments,
+      truncated: this.truncated,
+      drops: this.drops,
+      icmpType: this.icmpType,
+      icmpCode: this.icmpCode,
+      fwdPackets: this.fwdPackets,
+      fwdBytes: this.fwdBytes,
+      revPackets: this.revPackets,
+      revBytes: this.revBytes,
+      packets: this.packets,
+      bytes: this.bytes,
+      fwdTcpFlags: this.fwdTcpFlags,
+      revTcpFlags: this.revTcpFlags,
+      communityId: this.communityId(),
+    };
+    if (options.statistics) {
+      o.fwdStats = this.fwdStats;
+      o.revStats = this.revStats;
+    }
+    return o;
+  }
+
+  toJSON(): FlowObject {
+    return this.toObject();
+  }
+
+  #isIcmp(): boolean {
+    const p = this.protocol;
+    return !this.l2 && (p === 1 || p === 58);
+  }
+
+  #addrBytes(off: number): Uint8Array {
+    const n = this.l2 ? 6 : this.ipVersion === 4 ? 4 : 16;
+    return this.#b.subarray(this.#o + off, this.#o + off + n);
+  }
+
+  #addr(off: number): string {
+    if (this.l2) return formatMac(this.#b, this.#o + off);
+    return this.ipVersion === 4 ? formatIPv4(this.#b, this.#o + off) : formatIPv6(this.#b, this.#o + off);
+  }
+
+  #stats(off: number): DirectionStats {
+    const b = this.#o + off;
+    const v = this.#v;
+    return {
+      sizeMin: v.getUint32(b + O.kStatSizeMin, true),
+      sizeMax: v.getUint32(b + O.kStatSizeMax, true),
+      sizeMean: v.getFloat64(b + O.kStatSizeMean, true),
+      sizeStddev: v.getFloat64(b + O.kStatSizeStddev, true),
+      iatMin: u64(v, b + O.kStatIatMin),
+      iatMax: u64(v, b + O.kStatIatMax),
+      iatMean: v.getFloat64(b + O.kStatIatMean, true),
+      iatStddev: v.getFloat64(b + O.kStatIatStddev, true),
+    };
+  }
+}
+
+/** A batch of flow records: `length` records of RECORD_SIZE bytes in `buffer`. */
+export class FlowBatch implements Iterable<Flow> {
+  readonly buffer: ArrayBuffer;
+  readonly length: number;
+  readonly #view: DataView;
+  readonly #bytes: Uint8Array;
+
+  constructor(buffer: ArrayBuffer) {
+    if (buffer.byteLength % RECORD_SIZE !== 0) throw new RangeError(`FlowBatch size ${buffer.byteLength} is not a multiple of ${RECORD_SIZE}`);
+    this.buffer = buffer;
+    this.length = buffer.byteLength / RECORD_SIZE;
+    this.#view = new DataView(buffer);
+    this.#bytes = new Uint8Array(buffer);
+  }
+
+  /** The i-th record as a lazy view. */
+  at(i: number): Flow {
+    if (!(i >= 0 && i < this.length)) throw new RangeError(`record ${i} out of range 0..${this.length - 1}`);
+    return new Flow(this.#view, this.#bytes, i * RECORD_SIZE);
+  }
+
+  *[Symbol.iterator](): Iterator<Flow> {
+    for (let i = 0; i < this.length; i++) yield new Flow(this.#view, this.#bytes, i * RECORD_SIZE);
+  }
+
+  toArray(): FlowObject[] {
+    return Array.from(this, (f) => f.toObject());
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * FlowBatch record layout, mirrored from native/flow_record.h (the single
+ * definition). test/layout.test.ts checks every offset against the addon.
+ */
+export const RECORD_SIZE = 256;
+
+export const Offsets = {
+  kFlowId: 0,
+  kFirstNs: 8,
+  kLastNs: 16,
+  kSrcAddr: 24,
+  kDstAddr: 40,
+  kSrcPort: 56,
+  kDstPort: 58,
+  kVlan: 60,
+  kEtherType: 62,
+  kIpVersion: 64,
+  kProtocol: 65,
+  kEndReason: 66,
+  kFlags: 67,
+  kSegment: 68,
+  kFwdTcpFlags: 70,
+  kRevTcpFlags: 71,
+  kIcmpType: 72,
+  kIcmpCode: 73,
+  kSrcMac: 74,
+  kDstMac: 80,
+  kReserved: 86,
+  kFwdPackets: 88,
+  kFwdBytes: 96,
+  kRevPackets: 104,
+  kRevBytes: 112,
+  kFwdLastNs: 120,
+  kRevFirstNs: 128,
+  kRevLastNs: 136,
+  kFwdStats: 144,
+  kRevStats: 200,
+  kStatSizeMin: 0,
+  kStatSizeMax: 4,
+  kStatSizeMean: 8,
+  kStatSizeStddev: 16,
+  kStatIatMin: 24,
+  kStatIatMax: 32,
+  kStatIatMean: 40,
+  kStatIatStddev: 48,
+  kStatBlockSize: 56,
+} as const;
+
+/** End reasons: the IPFIX flowEndReason values (RFC 5102) where they exist. */
+export const END_REASONS = ['', 'idle', 'active', 'tcp-end', 'flush', 'evicted'] as const;
+export type EndReason = Exclude<(typeof END_REASONS)[number], ''>;
+
+export const RecordFlags = {
+  L2: 1,
+  DROPS: 2,
+  FRAGMENTS: 4,
+  TUNNEL: 8,
+  TRUNCATED: 16,
+} as const;
+
+/** Decode error kinds, in the addon's order (native/decode.h). */
+export const DECODE_ERRORS = [
+  'none',
+  'unsupported_link_type',
+  'truncated_link',
+  'truncated_ip',
+  'bad_ip_version',
+  'bad_ip_header_length',
+  'bad_ip_total_length',
+  'truncated_transport',
+  'bad_tcp_header_length',
+  'bad_udp_length',
+  'tunnel',
+  'unmatched_fragment',
+  'unknown_l3',
+] as const;
+export type DecodeErrorKind = Exclude<(typeof DECODE_ERRORS)[number], 'none'>;

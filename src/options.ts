@@ -1,0 +1,106 @@
+/** FlowMeter options: defaults and validation (invalid options throw at construction). */
+import { FlowmasterError } from './errors';
+
+export type Accounting = 'link' | 'ip' | 'transport' | 'payload';
+export const ACCOUNTING_MODES: readonly Accounting[] = ['link', 'ip', 'transport', 'payload'];
+
+export interface FlowMeterOptions {
+  /** Which engine runs: only 'native' exists so far ('auto' picks it). */
+  engine?: 'native' | 'auto';
+  /** BPF filter (tcpdump syntax), applied before decoding. */
+  filter?: string;
+  /** Seconds without packets before a flow ends (default 120; Infinity: never). */
+  idleTimeout?: number;
+  /** Seconds after which a long flow is cut into a new segment (default 1800; Infinity: never). */
+  activeTimeout?: number;
+  /** End TCP flows on RST or FIN from both sides (default true). */
+  tcpTermination?: boolean;
+  /** Seconds a terminated TCP flow stays open for trailing packets (default 5). */
+  tcpCloseTimeout?: number;
+  /** Key flows by the outermost VLAN id too (default true). */
+  keyVlan?: boolean;
+  /** Key tunnelled packets (GRE, IP-in-IP, 6in4, VXLAN, GTP-U) by the inner header (default true). */
+  decodeTunnels?: boolean;
+  /** Make layer-2 flows of non-IP frames (default true). */
+  l2Flows?: boolean;
+  /** Which length counts as bytes (default 'link': the original frame length). */
+  accounting?: Accounting;
+  /** Per-direction size and inter-arrival statistics (default false). */
+  statistics?: boolean;
+  /** Flow table capacity; the table evicts (counted) when full (default 1,000,000). */
+  maxFlows?: number;
+  /** Records per FlowBatch (default 4096). */
+  batchSize?: number;
+}
+
+export type ResolvedOptions = Required<Omit<FlowMeterOptions, 'filter'>> & { filter: string | undefined };
+
+export const DEFAULT_OPTIONS: ResolvedOptions = {
+  engine: 'auto',
+  filter: undefined,
+  idleTimeout: 120,
+  activeTimeout: 1800,
+  tcpTermination: true,
+  tcpCloseTimeout: 5,
+  keyVlan: true,
+  decodeTunnels: true,
+  l2Flows: true,
+  accounting: 'link',
+  statistics: false,
+  maxFlows: 1_000_000,
+  batchSize: 4096,
+};
+
+const MAX_FLOWS_LIMIT = 2 ** 31;
+const MAX_BATCH = 1 << 20;
+
+function bad(name: string, why: string): never {
+  throw new FlowmasterError('ERR_INVALID_OPTION', `option ${name}: ${why}`);
+}
+
+function seconds(name: string, v: unknown, allowZero: boolean): number {
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (!allowZero && v === 0))
+    bad(name, `expected ${allowZero ? 'a non-negative' : 'a positive'} number of seconds or Infinity, got ${String(v)}`);
+  return v;
+}
+
+function bool(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') bad(name, `expected true or false, got ${String(v)}`);
+  return v;
+}
+
+function integer(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(name, `expected an integer in ${min}..${max}, got ${String(v)}`);
+  return v;
+}
+
+export function resolveOptions(options: FlowMeterOptions = {}): ResolvedOptions {
+  if (options === null || typeof options !== 'object') bad('options', 'expected an object');
+  for (const key of Object.keys(options)) if (!(key in DEFAULT_OPTIONS)) bad(key, 'unknown option');
+  const o = { ...DEFAULT_OPTIONS };
+  const given = options as Record<string, unknown>;
+  const has = (k: string) => given[k] !== undefined;
+  if (has('engine')) {
+    if (given.engine !== 'native' && given.engine !== 'auto') bad('engine', `expected 'native' or 'auto', got ${String(given.engine)}`);
+    o.engine = given.engine;
+  }
+  if (has('filter')) {
+    if (typeof given.filter !== 'string') bad('filter', 'expected a BPF expression string');
+    o.filter = given.filter.trim() === '' ? undefined : given.filter;
+  }
+  if (has('idleTimeout')) o.idleTimeout = seconds('idleTimeout', given.idleTimeout, false);
+  if (has('activeTimeout')) o.activeTimeout = seconds('activeTimeout', given.activeTimeout, false);
+  if (has('tcpCloseTimeout')) o.tcpCloseTimeout = seconds('tcpCloseTimeout', given.tcpCloseTimeout, true);
+  if (has('tcpTermination')) o.tcpTermination = bool('tcpTermination', given.tcpTermination);
+  if (has('keyVlan')) o.keyVlan = bool('keyVlan', given.keyVlan);
+  if (has('decodeTunnels')) o.decodeTunnels = bool('decodeTunnels', given.decodeTunnels);
+  if (has('l2Flows')) o.l2Flows = bool('l2Flows', given.l2Flows);
+  if (has('statistics')) o.statistics = bool('statistics', given.statistics);
+  if (has('accounting')) {
+    if (!ACCOUNTING_MODES.includes(given.accounting as Accounting)) bad('accounting', `expected one of ${ACCOUNTING_MODES.join(', ')}, got ${String(given.accounting)}`);
+    o.accounting = given.accounting as Accounting;
+  }
+  if (has('maxFlows')) o.maxFlows = integer('maxFlows', given.maxFlows, 1, MAX_FLOWS_LIMIT);
+  if (has('batchSize')) o.batchSize = integer('batchSize', given.batchSize, 1, MAX_BATCH);
+  return o;
+}

@@ -1,0 +1,28 @@
+import { FlowMeter, type FlowMeterOptions, type FlowObject, type Summary } from '../../src/index';
+import type { FlowmasterError } from '../../src/errors';
+
+export interface ReadResult {
+  flows: FlowObject[];
+  raw: Buffer[];
+  summary: Summary;
+  error?: FlowmasterError;
+}
+
+/** Reads a whole capture, collecting records, the summary and a final error. */
+export async function readAll(file: string, options: FlowMeterOptions = {}): Promise<ReadResult> {
+  const run = new FlowMeter(options).readFile(file);
+  const flows: FlowObject[] = [];
+  const raw: Buffer[] = [];
+  let error: FlowmasterError | undefined;
+  try {
+    for await (const batch of run) {
+      for (const f of batch) {
+        flows.push(f.toObject({ statistics: options.statistics }));
+        raw.push(Buffer.from(f.raw));
+      }
+    }
+  } catch (e) {
+    error = e as FlowmasterError;
+  }
+  return { flows, raw, summary: await run.summary, error };
+}
