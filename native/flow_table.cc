@@ -5,6 +5,8 @@
 #include <cstring>
 #include <new>
 
+#include <sys/mman.h>
+
 namespace flowmaster {
 
 namespace {
@@ -13,6 +15,17 @@ inline void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 inline void putf64(uint8_t* p, double v) { std::memcpy(p, &v, 8); }
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "FlowBatch writer assumes a little-endian host");
+
+// Zeroed memory faulted in lazily, on transparent huge pages where the kernel
+// allows: random slot and flow accesses otherwise miss the TLB as well as the cache.
+void* table_alloc(size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  if (bytes >= (2u << 20)) ::madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+  return p;
+}
 
 inline uint64_t slot_word(uint32_t h32, uint32_t idx) { return uint64_t(h32) << 32 | (uint64_t(idx) + 1); }
 inline uint32_t word_idx(uint64_t w) { return uint32_t(w) - 1; }
@@ -23,23 +36,19 @@ FlowTable::FlowTable(const FlowOptions& opt, RecordSink& sink) : opt_(opt), sink
   uint64_t cap = 16;
   while (cap < uint64_t(opt_.max_flows) * 2) cap <<= 1;
   mask_ = cap - 1;
-  // calloc: large zeroed allocations come from mmap and are faulted in lazily,
-  // so a big maxFlows costs address space, not resident memory.
-  slots_.reset(new std::atomic<uint64_t>[cap]);
-  for (uint64_t i = 0; i < cap; i++) slots_[i].store(0, std::memory_order_relaxed);
-  pool_ = static_cast<Flow*>(std::calloc(opt_.max_flows, sizeof(Flow)));
-  if (!pool_) throw std::bad_alloc();
-  if (opt_.statistics) {
-    stats_ = static_cast<DirStats*>(std::calloc(size_t(opt_.max_flows) * 2, sizeof(DirStats)));
-    if (!stats_) throw std::bad_alloc();
-  }
+  // A big maxFlows costs address space; memory is touched only as flows arrive.
+  slots_bytes_ = cap * sizeof(std::atomic<uint64_t>);
+  slots_ = static_cast<std::atomic<uint64_t>*>(table_alloc(slots_bytes_));  // all-zero words: empty
+  pool_ = static_cast<Flow*>(table_alloc(size_t(opt_.max_flows) * sizeof(Flow)));
+  if (opt_.statistics) stats_ = static_cast<DirStats*>(table_alloc(size_t(opt_.max_flows) * 2 * sizeof(DirStats)));
   free_.reserve(opt_.max_flows);
   for (uint32_t i = opt_.max_flows; i > 0; i--) free_.push_back(i - 1);
 }
 
 FlowTable::~FlowTable() {
-  std::free(pool_);
-  std::free(stats_);
+  ::munmap(slots_, slots_bytes_);
+  ::munmap(pool_, size_t(opt_.max_flows) * sizeof(Flow));
+  if (stats_) ::munmap(stats_, size_t(opt_.max_flows) * 2 * sizeof(DirStats));
 }
 
 uint64_t FlowTable::hash_key(const Key& k) {
@@ -97,7 +106,7 @@ uint64_t* FlowTable::find_slot(const Key& k, uint64_t h, uint32_t* idx_out) {
 // Backward-shift deletion keeps probe chains short without tombstones. The
 // slot's owner (the one writer for this flow's hash) is the only one moving it.
 void FlowTable::remove_slot(uint64_t* slot_ptr) {
-  uint64_t i = uint64_t(reinterpret_cast<std::atomic<uint64_t>*>(slot_ptr) - slots_.get());
+  uint64_t i = uint64_t(reinterpret_cast<std::atomic<uint64_t>*>(slot_ptr) - slots_);
   uint64_t j = i;
   for (;;) {
     j = (j + 1) & mask_;
@@ -186,7 +195,7 @@ uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uin
   uint64_t expected = 0;
   uint64_t word = slot_word(uint32_t(h), idx);
   while (!s->compare_exchange_strong(expected, word, std::memory_order_acq_rel)) {
-    uint64_t i = uint64_t(s - slots_.get());
+    uint64_t i = uint64_t(s - slots_);
     s = &slots_[(i + 1) & mask_];
     expected = 0;
   }

@@ -105,7 +105,8 @@ class FlowTable {
   FlowOptions opt_;
   RecordSink& sink_;
   // slot word: 0 empty, else (hash >> 32) << 32 | (pool index + 1)
-  std::unique_ptr<std::atomic<uint64_t>[]> slots_;
+  std::atomic<uint64_t>* slots_;
+  size_t slots_bytes_;
   uint64_t mask_;
   Flow* pool_;
   DirStats* stats_ = nullptr;  // 2 per flow, only with statistics

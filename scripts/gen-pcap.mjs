@@ -43,7 +43,9 @@
 //    Any key can be overridden: --mix full,vxlan=10,ipv6=50.
 //  - --multi-interface (pcapng): interface 0 = Ethernet with µs timestamps, interface 1 = raw IP
 //    (LINKTYPE_RAW 101, default) or Linux SLL (113) with ns timestamps; packets alternate 0,1,0,1...
-//    (layer-2-only frames always go to interface 0 when interface 1 is raw IP).
+//    (layer-2-only frames always go to interface 0 when interface 1 is raw IP). Packets on the µs
+//    interface are placed on whole microseconds, so timestamps stay non-decreasing in file order
+//    across both interfaces.
 
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -215,15 +217,42 @@ function makeSizes(spec) {
   return { ctl: n, data: () => n };
 }
 
+function remember(f, slot, frameLen, t) {
+  switch (slot) {
+    case 0: f.tk0 = frameLen; f.tv0 = t; break;
+    case 1: f.tk1 = frameLen; f.tv1 = t; break;
+    case 2: f.tk2 = frameLen; f.tv2 = t; break;
+    default: f.tk3 = frameLen; f.tv3 = t; break;
+  }
+  return t;
+}
+
+function nextIpId(f, dir) {
+  let id;
+  if (dir === 0) { id = f.ipId0; f.ipId0 = (id + 1) & 0xffff; } else { id = f.ipId1; f.ipId1 = (id + 1) & 0xffff; }
+  return id;
+}
+
+/** A pre-built frame of one flow/direction/size plus where to patch it. */
+class Template {
+  constructor(frame, l3Off, l3End, ipOff, l4Off, plen, ipBase, l4Base) {
+    this.frame = frame; this.l3Off = l3Off; this.l3End = l3End; this.ipOff = ipOff; this.l4Off = l4Off;
+    this.plen = plen; this.ipBase = ipBase; this.l4Base = l4Base;
+    this.b0 = null; this.s0 = 0; this.b1 = null; this.s1 = 0; // per-interface variants (buffer, offset shift)
+  }
+}
+
 /** Per-flow state; every field is initialised here so all flows share one hidden class. */
-class Flow {
-  constructor(i, n, rng) {
-    this.i = i; this.n = n; this.k = 0; this.rng = rng;
-    this.cache = new Map(); this.lastLen = [-1, -1, -1, -1]; this.lastT = [null, null, null, null];
+class Flow extends Rng {
+  constructor(i, n, seed) {
+    super(seed);
+    this.i = i; this.n = n; this.k = 0;
+    this.cache = new Map();
+    this.tk0 = -1; this.tk1 = -1; this.tk2 = -1; this.tk3 = -1; this.tv0 = null; this.tv1 = null; this.tv2 = null; this.tv3 = null;
     this.kind = 'udp'; this.l2kind = ''; this.v6 = false; this.encap = 'none'; this.vlans = [];
-    this.ipId = [0, 0]; this.cMac = null; this.sMac = null; this.cIp = null; this.sIp = null;
+    this.ipId0 = 0; this.ipId1 = 0; this.cMac = null; this.sMac = null; this.cIp = null; this.sIp = null;
     this.sport = 0; this.dport = 0; this.hdrLen = 0;
-    this.seq = [0, 0]; this.win = [0, 0]; this.close = 'open'; this.dataEnd = 0; this.rstFromServer = false;
+    this.seq0 = 0; this.seq1 = 0; this.win = [0, 0]; this.close = 'open'; this.dataEnd = 0; this.rstFromServer = false;
     this.icmpId = 0; this.icmpSeq = 0; this.lastSize = 64;
     this.tsn = [0, 0]; this.vtag = [0, 0]; this.queue = [];
     this.tunA = null; this.tunB = null; this.key = 0; this.labels = []; this.sessionId = 0; this.teid = [0, 0]; this.tunSport = 0;
@@ -241,15 +270,16 @@ class Generator {
     this.encapList = ENCAP_KEYS.map((k) => [k, m[k]]).filter(([, w]) => w > 0);
     this.l2Capable = links.some((l) => l === 1 || l === 113 || l === 276);
     this.ifaceL2 = links.map((l) => l === 1 || l === 113 || l === 276);
+    this.pv = { buf: null, shift: 0 }; // reused result of put()
   }
 
   createFlow(i, n) {
     const o = this.o;
     const m = o.mix;
-    const rng = new Rng(hash32(o.seed, i));
-    const f = new Flow(i, n, rng);
+    const f = new Flow(i, n, hash32(o.seed, i));
+    const rng = f; // the flow is its own PRNG
     f.kind = pick(rng, this.kindWeights);
-    f.ipId[0] = rng.int(65536); f.ipId[1] = rng.int(65536);
+    f.ipId0 = rng.int(65536); f.ipId1 = rng.int(65536);
     if (f.kind === 'l2' && !this.l2Capable) f.kind = 'udp';
     // layer 2
     const vr = rng.next() * 100;
@@ -299,7 +329,7 @@ class Generator {
       f.tunSport = 49152 + rng.int(16384);
     }
     if (f.kind === 'tcp') {
-      f.seq = [rng.u32(), rng.u32()];
+      f.seq0 = rng.u32(); f.seq1 = rng.u32();
       f.win = [29200 + rng.int(36000), 28960 + rng.int(36000)];
       const h = Math.min(n, 3);
       const rem = n - h;
@@ -374,10 +404,16 @@ class Generator {
   /** Build (and cache) a template frame for flow/dir/frame size. */
   template(f, dir, frameLen, ctl) {
     const slot = (ctl ? 2 : 0) + dir;
-    if (f.lastLen[slot] === frameLen) return f.lastT[slot]; // most packets reuse the previous size
+    // most packets reuse the previous size of their slot: check the one-entry caches first
+    switch (slot) {
+      case 0: if (f.tk0 === frameLen) return f.tv0; break;
+      case 1: if (f.tk1 === frameLen) return f.tv1; break;
+      case 2: if (f.tk2 === frameLen) return f.tv2; break;
+      default: if (f.tk3 === frameLen) return f.tv3; break;
+    }
     const key = frameLen * 4 + slot;
     let t = f.cache.get(key);
-    if (t) { f.lastLen[slot] = frameLen; f.lastT[slot] = t; return t; }
+    if (t) return remember(f, slot, frameLen, t);
     const plen = ctl ? 0 : Math.max(0, frameLen - f.hdrLen);
     const payload = ZEROS.subarray(0, plen);
     const sport = dir ? f.dport : f.sport;
@@ -394,15 +430,14 @@ class Generator {
     let frame = fi.frame;
     if (frame.length < frameLen) { frame = Buffer.concat([frame, Buffer.alloc(frameLen - frame.length)]); }
     const l4Off = fi.l3End - l4.length;
-    t = {
-      fi: { ...fi, frame }, plen, ipOff: fi.innerV4 ? fi.innerOff : -1, l4Off,
-      ipBase: fi.innerV4 ? (~frame.readUInt16BE(fi.innerOff + 10)) & 0xffff : 0,
-      l4Base: proto === IPP.UDP ? 0 : (~frame.readUInt16BE(l4Off + (proto === IPP.TCP ? 16 : 2))) & 0xffff,
-      vars: [],
-    };
+    // copy into a small pooled buffer (fewer ArrayBuffers for the GC to track)
+    const buf = Buffer.allocUnsafe(frame.length);
+    frame.copy(buf);
+    t = new Template(buf, fi.l3Off, fi.l3End, fi.innerV4 ? fi.innerOff : -1, l4Off, plen,
+      fi.innerV4 ? (~frame.readUInt16BE(fi.innerOff + 10)) & 0xffff : 0,
+      proto === IPP.UDP ? 0 : (~frame.readUInt16BE(l4Off + (proto === IPP.TCP ? 16 : 2))) & 0xffff);
     f.cache.set(key, t);
-    f.lastLen[slot] = frameLen; f.lastT[slot] = t;
-    return t;
+    return remember(f, slot, frameLen, t);
   }
 
   /** Convert an Ethernet frame (info) to the link type of interface `iface`. Returns { buf, shift }. */
@@ -427,14 +462,14 @@ class Generator {
     switch (f.kind) {
       case 'tcp': return this.emitTcp(f, w, iface, sec, nsec);
       case 'udp': {
-        const dir = f.k === 0 ? 0 : (f.rng.next() < 0.45 ? 1 : 0);
-        const t = this.template(f, dir, this.sizes.data(f.rng), false);
+        const dir = f.k === 0 ? 0 : (f.next() < 0.45 ? 1 : 0);
+        const t = this.template(f, dir, this.sizes.data(f), false);
         return this.put(f, t, dir, w, iface, sec, nsec);
       }
       case 'icmp': {
         const dir = f.k & 1;
         let size;
-        if (dir === 0) { size = f.lastSize = this.sizes.data(f.rng); f.icmpSeq = (f.icmpSeq + 1) & 0xffff; } else size = f.lastSize;
+        if (dir === 0) { size = f.lastSize = this.sizes.data(f); f.icmpSeq = (f.icmpSeq + 1) & 0xffff; } else size = f.lastSize;
         const t = this.template(f, dir, size, false);
         const v = this.put(f, t, dir, w, iface, sec, nsec, true);
         const b = v.buf, o = t.l4Off + v.shift, s = f.icmpSeq;
@@ -452,12 +487,19 @@ class Generator {
 
   /** Patch IPv4 id + checksum into the template variant and write it (unless deferWrite). */
   put(f, t, dir, w, iface, sec, nsec, deferWrite = false) {
-    const v = t.vars[iface] || (t.vars[iface] = this.variant(t.fi, iface, dir, dir ? f.sMac : f.cMac));
-    const b = v.buf;
+    let b, shift;
+    if (iface === 0) {
+      if (t.b0 === null) { const v = this.variant(t, 0, dir, dir ? f.sMac : f.cMac); t.b0 = v.buf; t.s0 = v.shift; }
+      b = t.b0; shift = t.s0;
+    } else {
+      if (t.b1 === null) { const v = this.variant(t, 1, dir, dir ? f.sMac : f.cMac); t.b1 = v.buf; t.s1 = v.shift; }
+      b = t.b1; shift = t.s1;
+    }
+    const v = this.pv;
+    v.buf = b; v.shift = shift;
     if (t.ipOff >= 0) {
-      const o = t.ipOff + v.shift;
-      const id = f.ipId[dir];
-      f.ipId[dir] = (id + 1) & 0xffff;
+      const o = t.ipOff + shift;
+      const id = nextIpId(f, dir);
       b[o + 4] = id >> 8; b[o + 5] = id & 0xff;
       let sum = t.ipBase + id;
       sum = (sum & 0xffff) + (sum >>> 16); sum = (sum & 0xffff) + (sum >>> 16);
@@ -471,29 +513,28 @@ class Generator {
   emitTcp(f, w, iface, sec, nsec) {
     const k = f.k;
     let dir, flags, ctl = true, size = this.sizes.ctl;
-    const s = f.seq;
     let seq, ack;
     if (k < 3) {
-      if (k === 0) { dir = 0; flags = 0x02; seq = s[0]; ack = 0; s[0] = (s[0] + 1) >>> 0; }
-      else if (k === 1) { dir = 1; flags = 0x12; seq = s[1]; ack = s[0]; s[1] = (s[1] + 1) >>> 0; }
-      else { dir = 0; flags = 0x10; seq = s[0]; ack = s[1]; }
+      if (k === 0) { dir = 0; flags = 0x02; seq = f.seq0; ack = 0; f.seq0 = (seq + 1) >>> 0; }
+      else if (k === 1) { dir = 1; flags = 0x12; seq = f.seq1; ack = f.seq0; f.seq1 = (seq + 1) >>> 0; }
+      else { dir = 0; flags = 0x10; seq = f.seq0; ack = f.seq1; }
     } else if (k < f.dataEnd) {
-      dir = f.rng.next() < 0.55 ? 1 : 0;
-      size = this.sizes.data(f.rng);
+      dir = f.next() < 0.55 ? 1 : 0;
+      size = this.sizes.data(f);
       ctl = false;
-      seq = s[dir]; ack = s[1 - dir];
+      if (dir === 0) { seq = f.seq0; ack = f.seq1; } else { seq = f.seq1; ack = f.seq0; }
     } else if (f.close === 'fin') {
       const j = k - f.dataEnd;
-      if (j === 0) { dir = 0; flags = 0x11; seq = s[0]; ack = s[1]; s[0] = (s[0] + 1) >>> 0; }
-      else if (j === 1) { dir = 1; flags = 0x11; seq = s[1]; ack = s[0]; s[1] = (s[1] + 1) >>> 0; }
-      else { dir = 0; flags = 0x10; seq = s[0]; ack = s[1]; }
+      if (j === 0) { dir = 0; flags = 0x11; seq = f.seq0; ack = f.seq1; f.seq0 = (seq + 1) >>> 0; }
+      else if (j === 1) { dir = 1; flags = 0x11; seq = f.seq1; ack = f.seq0; f.seq1 = (seq + 1) >>> 0; }
+      else { dir = 0; flags = 0x10; seq = f.seq0; ack = f.seq1; }
     } else { // rst
-      if (f.rstFromServer) { dir = 1; flags = 0x14; seq = s[1]; ack = s[0]; } else { dir = 0; flags = 0x04; seq = s[0]; ack = 0; }
+      if (f.rstFromServer) { dir = 1; flags = 0x14; seq = f.seq1; ack = f.seq0; } else { dir = 0; flags = 0x04; seq = f.seq0; ack = 0; }
     }
     const t = this.template(f, dir, size, ctl);
     if (!ctl) {
       flags = t.plen > 0 ? 0x18 : 0x10;
-      s[dir] = (s[dir] + t.plen) >>> 0;
+      if (dir === 0) f.seq0 = (seq + t.plen) >>> 0; else f.seq1 = (seq + t.plen) >>> 0;
     }
     const v = this.put(f, t, dir, w, iface, sec, nsec, true);
     const b = v.buf, o = t.l4Off + v.shift;
@@ -512,13 +553,13 @@ class Generator {
     let fi, dir = 0;
     if (f.kind === 'sctp') {
       dir = f.k & 1;
-      const plen = 20 + f.rng.int(200);
+      const plen = 20 + f.int(200);
       const l4 = P.sctp({
         sport: dir ? f.dport : f.sport, dport: dir ? f.sport : f.dport, vtag: f.vtag[dir], tsn: f.tsn[dir],
         ppid: 60, streamSeq: f.k >> 1, payload: ZEROS.subarray(0, plen),
       });
       f.tsn[dir] = (f.tsn[dir] + 1) >>> 0;
-      fi = this.buildFrame(f, dir, l4, IPP.SCTP, { id: f.ipId[dir]++ & 0xffff });
+      fi = this.buildFrame(f, dir, l4, IPP.SCTP, { id: nextIpId(f, dir) });
     } else if (f.kind === 'frag') {
       if (!f.queue.length) this.fillFragments(f);
       ({ fi, dir } = f.queue.shift());
@@ -532,14 +573,13 @@ class Generator {
 
   fillFragments(f) {
     const remaining = f.n - f.k;
-    const m = Math.min(remaining, 2 + f.rng.int(3));
-    const dir = f.rng.next() < 0.8 ? 0 : 1;
+    const m = Math.min(remaining, 2 + f.int(3));
+    const dir = f.next() < 0.8 ? 0 : 1;
     const step = f.v6 ? 1448 : 1480;
-    const ulen = m === 1 ? 8 + 32 + f.rng.int(400) : (m - 1) * step + 1 + f.rng.int(step);
+    const ulen = m === 1 ? 8 + 32 + f.int(400) : (m - 1) * step + 1 + f.int(step);
     const src = dir ? f.sIp : f.cIp, dst = dir ? f.cIp : f.sIp;
     const u = P.udp({ sport: dir ? f.dport : f.sport, dport: dir ? f.sport : f.dport, payload: ZEROS.subarray(0, ulen - 8) });
-    const id = f.ipId[dir];
-    f.ipId[dir] = (id + 1) & 0xffff;
+    const id = nextIpId(f, dir);
     let pkts;
     if (m === 1) pkts = [f.v6 ? P.ipv6({ src, dst, next: IPP.UDP, payload: u }) : P.ipv4({ src, dst, proto: IPP.UDP, id, payload: u })];
     else if (f.v6) pkts = P.ipv6Fragments({ src, dst, next: IPP.UDP, payload: u }, step, hash32(f.i, id));
@@ -655,7 +695,14 @@ export function generateSync(options = {}) {
       while (nsec >= 1e9) { nsec -= 1e9; sec++; }
     }
     let iface = 0;
-    if (multi) { iface = g & 1; if (f.kind === 'l2' && !l2Ok[iface]) iface = 0; }
+    if (multi) {
+      iface = g & 1;
+      if (f.kind === 'l2' && !l2Ok[iface]) iface = 0;
+      if (iface === 0) { // µs interface: move the clock up to a whole µs so file order stays time order
+        nsec = Math.ceil(nsec / 1000) * 1000;
+        if (nsec >= 1e9) { nsec -= 1e9; sec++; }
+      }
+    }
     gen.emit(f, w, iface, sec, nsec);
     if (++f.k >= f.n) {
       if (next < F) { active[slot] = gen.createFlow(next, counts[next]); next++; } else { active[slot] = active[--activeN]; }

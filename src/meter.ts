@@ -28,6 +28,8 @@ export interface Summary {
   wallMs: number;
   packetsPerSecond: number;
   fileSize: number;
+  /** true when the reader stopped early (break / return) */
+  cancelled: boolean;
   /** the error that ended reading early, if any (the flows before it were delivered) */
   error?: { code: ErrorCode; message: string; offset?: number };
 }
@@ -138,6 +140,7 @@ function summarize(path: string, n: NativeSummary, wallMs: number): Summary {
     wallMs,
     packetsPerSecond: wallMs > 0 ? Math.round((n.packets / wallMs) * 1000) : 0,
     fileSize: n.fileSize,
+    cancelled: n.cancelled,
   };
   if (n.error) s.error = { code: n.error.code as ErrorCode, message: n.error.message, ...(n.error.offset >= 0 ? { offset: n.error.offset } : {}) };
   return s;

@@ -1,0 +1,17 @@
+// One benchmark trial in a fresh process: the native engine reads a capture
+// end to end into FlowBatches in JavaScript. Prints one JSON line.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { FlowMeter } = require('../dist/index.js');
+
+const [file, maxFlows = '2000000'] = process.argv.slice(2);
+const t0 = process.hrtime.bigint();
+const run = new FlowMeter({ maxFlows: Number(maxFlows) }).readFile(file);
+let records = 0;
+for await (const batch of run) records += batch.length;
+const summary = await run.summary;
+const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+process.stdout.write(
+  JSON.stringify({ packets: summary.packets, records, seconds, maxRssKiB: process.resourceUsage().maxRSS }) + '\n',
+);

@@ -1,0 +1,33 @@
+/** The TypeScript record layout must equal the one native/flow_record.h defines. */
+import { describe, expect, it } from 'vitest';
+import { loadNative } from '../src/engine/native';
+import { DECODE_ERRORS, Offsets, RECORD_SIZE } from '../src/flow/layout';
+
+describe('FlowBatch layout', () => {
+  const addon = loadNative();
+  it('offsets match the C++ header', () => {
+    const { recordSize, ...native } = addon.layout;
+    expect(recordSize).toBe(RECORD_SIZE);
+    expect(native).toEqual({ ...Offsets });
+  });
+  it('decode error names match', () => {
+    expect(addon.decodeErrorNames).toEqual([...DECODE_ERRORS]);
+  });
+  it('fields do not overlap and fit the record', () => {
+    const sizes: Record<string, number> = {
+      kFlowId: 8, kFirstNs: 8, kLastNs: 8, kSrcAddr: 16, kDstAddr: 16, kSrcPort: 2, kDstPort: 2, kVlan: 2, kEtherType: 2,
+      kIpVersion: 1, kProtocol: 1, kEndReason: 1, kFlags: 1, kSegment: 2, kFwdTcpFlags: 1, kRevTcpFlags: 1, kIcmpType: 1,
+      kIcmpCode: 1, kSrcMac: 6, kDstMac: 6, kReserved: 2, kFwdPackets: 8, kFwdBytes: 8, kRevPackets: 8, kRevBytes: 8,
+      kFwdLastNs: 8, kRevFirstNs: 8, kRevLastNs: 8, kFwdStats: Offsets.kStatBlockSize, kRevStats: Offsets.kStatBlockSize,
+    };
+    const used = new Uint8Array(RECORD_SIZE);
+    for (const [k, n] of Object.entries(sizes)) {
+      const o = Offsets[k as keyof typeof Offsets];
+      for (let i = o; i < o + n; i++) {
+        expect(used[i], `${k} overlaps at ${i}`).toBe(0);
+        used[i] = 1;
+      }
+    }
+    expect(used.every((x) => x === 1)).toBe(true);
+  });
+});
