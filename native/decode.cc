@@ -260,6 +260,7 @@ PacketKind decode_ipv4(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p) {
   uint16_t frag_off = fo & 0x1fff;
   p.fragment = (fo & 0x2000) || frag_off ? (frag_off ? 2 : 1) : 0;
   p.frag_id = be16(d + 4);
+  p.frag_more = (fo & 0x2000) != 0;
   uint32_t cap = len < tot ? len : tot;
   return decode_l4(d + ihl, cap - ihl, c, p);
 }
@@ -303,6 +304,7 @@ PacketKind decode_ipv6(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p) {
       if ((fo >> 3) || (fo & 1)) {  // an atomic fragment (offset 0, M 0) is a whole packet
         p.fragment = (fo >> 3) ? 2 : 1;
         p.frag_id = be32(d + off + 4);
+        p.frag_more = fo & 1;
       }
     } else {
       break;
@@ -461,7 +463,7 @@ PacketKind decode_packet(const uint8_t* data, uint32_t caplen, uint32_t linktype
   return k;
 }
 
-uint32_t FragmentTable::slot(const PacketInfo& p) {
+uint32_t FragmentTable::bucket(const PacketInfo& p) {
   uint32_t h = p.frag_id * 0x9e3779b1u;
   for (int i = 0; i < 16; i += 4) {
     uint32_t a, b;
@@ -472,29 +474,48 @@ uint32_t FragmentTable::slot(const PacketInfo& p) {
   }
   h ^= p.proto;
   h ^= h >> 15;
-  return h & (kSize - 1);
+  return h & (kBuckets - 1);
+}
+
+bool FragmentTable::same(const Entry& e, const PacketInfo& p) const {
+  return e.age && e.id == p.frag_id && e.proto == p.proto && e.version == p.ip_version &&
+         std::memcmp(e.src, p.src, 16) == 0 && std::memcmp(e.dst, p.dst, 16) == 0;
 }
 
 void FragmentTable::remember(const PacketInfo& p) {
-  Entry& e = entries_[slot(p)];
-  std::memcpy(e.src, p.src, 16);
-  std::memcpy(e.dst, p.dst, 16);
-  e.id = p.frag_id;
-  e.sport = p.sport;
-  e.dport = p.dport;
-  e.proto = p.proto;
-  e.version = p.ip_version;
-  e.used = 1;
+  Entry* set = &entries_[bucket(p) * kWays];
+  Entry* e = &set[0];
+  for (uint32_t w = 0; w < kWays; w++) {
+    if (same(set[w], p)) {
+      e = &set[w];
+      break;
+    }
+    if (set[w].age < e->age) e = &set[w];  // free (0) or oldest
+  }
+  std::memcpy(e->src, p.src, 16);
+  std::memcpy(e->dst, p.dst, 16);
+  e->id = p.frag_id;
+  e->sport = p.sport;
+  e->dport = p.dport;
+  e->proto = p.proto;
+  e->version = p.ip_version;
+  e->age = ++clock_;
+  if (clock_ == UINT32_MAX) {  // keep ages ordered and non-zero
+    for (Entry& x : entries_) x.age = x.age ? 1 : 0;
+    clock_ = 1;
+  }
 }
 
-bool FragmentTable::lookup(PacketInfo& p) const {
-  const Entry& e = entries_[slot(p)];
-  if (!e.used || e.id != p.frag_id || e.proto != p.proto || e.version != p.ip_version ||
-      std::memcmp(e.src, p.src, 16) != 0 || std::memcmp(e.dst, p.dst, 16) != 0)
-    return false;
-  p.sport = e.sport;
-  p.dport = e.dport;
-  return true;
+bool FragmentTable::lookup(PacketInfo& p) {
+  Entry* set = &entries_[bucket(p) * kWays];
+  for (uint32_t w = 0; w < kWays; w++) {
+    if (!same(set[w], p)) continue;
+    p.sport = set[w].sport;
+    p.dport = set[w].dport;
+    if (!p.frag_more) set[w].age = 0;  // the datagram's last fragment
+    return true;
+  }
+  return false;
 }
 
 }  // namespace flowmaster

@@ -59,6 +59,7 @@ struct PacketInfo {
   uint8_t icmp_type, icmp_code;
   uint8_t has_mac;
   uint8_t fragment;    // 0 none, 1 first fragment, 2 later fragment
+  uint8_t frag_more;   // more fragments follow (MF / M bit)
   uint8_t tunnel;      // decoded through a tunnel
   uint8_t truncated;   // transport header missing: accounted without ports
   uint8_t src_mac[6];
@@ -67,21 +68,26 @@ struct PacketInfo {
 };
 
 // Bounded table joining later IP fragments to the ports of their first
-// fragment: direct-mapped on (src, dst, proto, id), oldest entry overwritten.
+// fragment, keyed by (src, dst, proto, id): 4-way buckets, an entry freed by
+// the datagram's last fragment, else the oldest in its bucket replaced.
 class FragmentTable {
  public:
-  static constexpr uint32_t kSize = 4096;
+  static constexpr uint32_t kBuckets = 1024;
+  static constexpr uint32_t kWays = 4;
   void remember(const PacketInfo& p);
-  bool lookup(PacketInfo& p) const;
+  bool lookup(PacketInfo& p);
  private:
   struct Entry {
     uint8_t src[16], dst[16];
     uint32_t id;
+    uint32_t age;  // 0: free
     uint16_t sport, dport;
-    uint8_t proto, version, used, pad;
+    uint8_t proto, version;
   };
-  static uint32_t slot(const PacketInfo& p);
-  Entry entries_[kSize] = {};
+  static uint32_t bucket(const PacketInfo& p);
+  bool same(const Entry& e, const PacketInfo& p) const;
+  Entry entries_[kBuckets * kWays] = {};
+  uint32_t clock_ = 0;
 };
 
 // Decodes one packet of the given link type. Returns the kind; p.error holds

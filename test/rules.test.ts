@@ -344,3 +344,24 @@ describe('capture formats', () => {
     expect(r.summary.filtered).toBe(1);
   });
 });
+
+describe('generated traffic (scripts/gen-pcap.mjs)', () => {
+  it('full mix decodes cleanly: every packet in a flow, every IP flow with its ports', async () => {
+    // @ts-expect-error plain ESM helper without type declarations
+    const { generate } = await import('../scripts/gen-pcap.mjs');
+    const { tmpFile } = await import('./helpers/capture');
+    for (const format of ['pcap', 'pcapng']) {
+      const out = tmpFile(`mix.${format}`);
+      await generate({ out, packets: 60_000, flows: 600, mix: 'full', seed: 7, format, quiet: true });
+      const r = await readAll(out);
+      expect(r.error).toBeUndefined();
+      expect(r.summary.decodeErrors).toEqual({});
+      expect(r.summary.skipped).toBe(0);
+      expect(r.flows.reduce((n, f) => n + f.packets, 0)).toBe(60_000);
+      const portless = r.flows.filter((f) => !f.l2 && [6, 17, 132].includes(f.protocol) && f.srcPort === 0 && f.dstPort === 0);
+      expect(portless).toEqual([]);
+      expect(r.flows.some((f) => f.tunnel)).toBe(true);
+      expect(r.flows.some((f) => f.fragments)).toBe(true);
+    }
+  });
+});
