@@ -78,6 +78,11 @@ export class FlowRun implements AsyncIterable<FlowBatch> {
     job.start();
   }
 
+  /** Batches delivered by the reader and not yet consumed (at most a few: the reader waits). */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
   async next(): Promise<IteratorResult<FlowBatch>> {
     if (!this.#started) this.#start();
     for (;;) {

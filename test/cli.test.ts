@@ -60,6 +60,11 @@ describe('flowmaster read', () => {
     expect(r.stderr).toMatch(/3 packets, .* 1 filtered/);
   });
 
+  it('reads a capture from stdin with "-"', async () => {
+    const { stdout } = await run('sh', ['-c', `cat "$F" | "$NODE" "$CLI" read --format csv -`], { env: { ...process.env, F: file, NODE: process.execPath, CLI: cli } });
+    expect(stdout.trim().split('\n')).toHaveLength(3);
+  });
+
   it('missing file: one line on stderr, exit 1', async () => {
     const r = await flowmaster('read', '/no/such/file.pcap');
     expect(r.code).toBe(1);

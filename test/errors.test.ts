@@ -89,6 +89,18 @@ describe('errors reading captures', () => {
     expect(() => new FlowMeter(opts as never)).toThrowError(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
   });
 
+  it('reading pauses while batches wait unconsumed (bounded memory, nothing lost)', async () => {
+    const pkts = [];
+    for (let i = 0; i < 3000; i++) pkts.push({ t: i * 0.001, data: udp4('1.1.1.1', 1 + i, '2.2.2.2', 53) });
+    const run = new FlowMeter({ batchSize: 10 }).readFile(writePcap(pkts));
+    const it = run[Symbol.asyncIterator]();
+    let records = (await it.next()).value!.length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(run.pending).toBeLessThanOrEqual(4);
+    for (let r = await it.next(); !r.done; r = await it.next()) records += r.value.length;
+    expect(records).toBe(3000);
+  });
+
   it('stopping early (break) cancels the read and releases the process', async () => {
     const pkts = [];
     for (let i = 0; i < 5000; i++) pkts.push({ t: i * 0.001, data: udp4('1.1.1.1', i % 60000, '2.2.2.2', 53) });
