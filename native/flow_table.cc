@@ -32,7 +32,8 @@ inline uint32_t word_idx(uint64_t w) { return uint32_t(w) - 1; }
 inline uint32_t word_h32(uint64_t w) { return uint32_t(w >> 32); }
 }  // namespace
 
-FlowTable::FlowTable(const FlowOptions& opt, RecordSink& sink) : opt_(opt), sink_(sink) {
+FlowTable::FlowTable(const FlowOptions& opt, RecordSink& sink)
+    : opt_(opt), sink_(sink), idle_q_(opt.max_flows < 4096 ? opt.max_flows : 4096), close_q_(1024) {
   uint64_t cap = 16;
   while (cap < uint64_t(opt_.max_flows) * 2) cap <<= 1;
   mask_ = cap - 1;

@@ -6,7 +6,6 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <vector>
 
@@ -38,6 +37,38 @@ class RecordSink {
 struct FlowCounters {
   uint64_t flows_by_reason[6] = {};  // indexed by EndReason
   uint64_t flows_created = 0;
+};
+
+// FIFO on a power-of-two array that doubles when full: no allocation in the
+// steady state (std::deque allocates a block every few dozen pushes).
+template <typename T>
+class Ring {
+ public:
+  explicit Ring(size_t capacity) {
+    size_t c = 16;
+    while (c < capacity) c <<= 1;
+    buf_.resize(c);
+  }
+  bool empty() const { return head_ == tail_; }
+  size_t size() const { return tail_ - head_; }
+  const T& front() const { return buf_[head_ & (buf_.size() - 1)]; }
+  void pop_front() { head_++; }
+  void clear() { head_ = tail_ = 0; }
+  void push_back(const T& v) {
+    if (size() == buf_.size()) grow();
+    buf_[tail_++ & (buf_.size() - 1)] = v;
+  }
+
+ private:
+  void grow() {
+    std::vector<T> next(buf_.size() * 2);
+    for (size_t i = 0, n = size(); i < n; i++) next[i] = buf_[(head_ + i) & (buf_.size() - 1)];
+    tail_ = size();
+    head_ = 0;
+    buf_.swap(next);
+  }
+  std::vector<T> buf_;
+  size_t head_ = 0, tail_ = 0;
 };
 
 class FlowTable {
@@ -111,8 +142,8 @@ class FlowTable {
   Flow* pool_;
   DirStats* stats_ = nullptr;  // 2 per flow, only with statistics
   std::vector<uint32_t> free_;
-  std::deque<QueueEntry> idle_q_;   // one entry per pool index in use (lazy re-check)
-  std::deque<QueueEntry> close_q_;  // TCP flows closing, in close-time order
+  Ring<QueueEntry> idle_q_;   // one entry per pool index in use (lazy re-check)
+  Ring<QueueEntry> close_q_;  // TCP flows closing, in close-time order
   size_t active_ = 0;
   uint64_t clock_ = 0;  // monotone packet clock
   uint64_t next_id_ = 1;

@@ -70,10 +70,14 @@ FileJob::FileJob(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FileJob>(inf
 }
 
 FileJob::~FileJob() {
+  StopAndJoin();
+  if (cur_) pool_->release(cur_);
+}
+
+void FileJob::StopAndJoin() {
   cancel_ = true;
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (cur_) pool_->release(cur_);
 }
 
 Napi::Value FileJob::Start(const Napi::CallbackInfo& info) {
@@ -84,6 +88,8 @@ Napi::Value FileJob::Start(const Napi::CallbackInfo& info) {
   started_ = true;
   tsfn_.Ref(info.Env());
   Ref();  // kept alive until the end event
+  cleanup_ = std::make_unique<Napi::Env::CleanupHook<std::function<void()>>>(
+      info.Env().AddCleanupHook(std::function<void()>([this] { StopAndJoin(); })));
   thread_ = std::thread([this] { Run(); });
   return info.Env().Undefined();
 }
@@ -143,10 +149,25 @@ void FileJob::Run() {
   tsfn_.Release();
 }
 
+// No C++ exception may leave a TSFN callback (that would terminate the
+// process): when JS is shutting down (worker terminated) calls into it fail.
 void FileJob::CallJs(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev) {
+  try {
+    Dispatch(env, fn, job, ev);
+  } catch (const Napi::Error& e) {
+    try {
+      e.ThrowAsJavaScriptException();
+    } catch (...) {
+    }
+  } catch (...) {
+  }
+}
+
+void FileJob::Dispatch(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev) {
   std::unique_ptr<Event> owned(ev);
   if (!env || !fn) {
     if (ev->data) job->pool_->release(ev->data);
+    if (ev->kind == Event::kEnd) job->Finish(env);
     return;
   }
   // `job` is the TSFN context only in name: events carry what they need, and
@@ -166,7 +187,7 @@ void FileJob::CallJs(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev) 
     fn.Call({Napi::String::New(env, "batch"), ab});
     return;
   }
-  if (job->thread_.joinable()) job->thread_.join();
+  job->Finish(env);
   const RunStats& s = job->stats_;
   Napi::Object o = Napi::Object::New(env);
   o.Set("packets", double(s.packets));
@@ -192,8 +213,17 @@ void FileJob::CallJs(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev) 
     e.Set("offset", double(job->error_.offset));
     o.Set("error", e);
   }
-  job->Unref();
   fn.Call({Napi::String::New(env, "end"), o});
+}
+
+// The end event: the thread is done, the object may be collected.
+void FileJob::Finish(Napi::Env env) {
+  if (finished_) return;
+  finished_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (cleanup_ && env) cleanup_->Remove(env);
+  cleanup_.reset();
+  if (env) Unref();
 }
 
 }  // namespace flowmaster

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <memory>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -29,8 +30,11 @@ class FileJob : public Napi::ObjectWrap<FileJob>, public RecordSink {
   Napi::Value Ack(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   void Run();
+  void StopAndJoin();
   void Deliver();  // hands the current batch to JS, waiting for credit
   static void CallJs(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev);
+  static void Dispatch(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev);
+  void Finish(Napi::Env env);
 
   std::string path_;
   RunOptions opt_;
@@ -47,8 +51,11 @@ class FileJob : public Napi::ObjectWrap<FileJob>, public RecordSink {
   std::condition_variable cv_;
   int inflight_ = 0;
   bool started_ = false;
+  bool finished_ = false;
   RunStats stats_;
   ReadError error_;
+  // Env teardown (process exit, worker terminated) while reading: stop and join.
+  std::unique_ptr<Napi::Env::CleanupHook<std::function<void()>>> cleanup_;
 };
 
 }  // namespace flowmaster
