@@ -163,6 +163,22 @@ uint64_t CaptureReader::ts_to_ns(const Interface& i, uint64_t ts) const {
   return v + uint64_t(i.offset_ns);
 }
 
+// Walks a block's options from `from` to its trailing length, checking that
+// each fits; visit(code, value, length, offset in block) may fail too.
+template <typename Visit>
+bool CaptureReader::walk_options(const uint8_t* b, uint32_t from, uint32_t len, uint64_t block_off, Visit visit) {
+  for (uint32_t o = from; o + 4 <= len - 4;) {
+    uint16_t code = u16(b + o), olen = u16(b + o + 2);
+    if (code == 0) break;
+    if (o + 4 + pad4(olen) > len - 4)
+      return fail("ERR_BAD_RECORD", int64_t(block_off + o),
+                  "pcapng option length " + std::to_string(olen) + " overruns its block");
+    if (!visit(code, b + o + 4, olen, o)) return false;
+    o += 4 + pad4(olen);
+  }
+  return true;
+}
+
 bool CaptureReader::read_shb(uint64_t block_off) {
   if (!fill(12)) return error_ ? false : fail("ERR_TRUNCATED", int64_t(block_off), "file ends inside a section header block");
   const uint8_t* b = buf_.data() + pos_;
@@ -181,15 +197,8 @@ bool CaptureReader::read_shb(uint64_t block_off) {
   if (major != 1) return fail("ERR_BAD_HEADER", int64_t(block_off + 12), "unsupported pcapng version " + std::to_string(major));
   if (u32(b + len - 4) != len)
     return fail("ERR_BAD_RECORD", int64_t(block_off + len - 4), "section header block trailing length differs");
-  // Options run from byte 24 to the trailing length.
-  for (uint32_t o = 24; o + 4 <= len - 4;) {
-    uint16_t code = u16(b + o), olen = u16(b + o + 2);
-    if (code == 0) break;
-    if (o + 4 + pad4(olen) > len - 4)
-      return fail("ERR_BAD_RECORD", int64_t(block_off + o),
-                  "pcapng option length " + std::to_string(olen) + " overruns its block");
-    o += 4 + pad4(olen);
-  }
+  if (!walk_options(b, 24, len, block_off, [](uint16_t, const uint8_t*, uint16_t, uint32_t) { return true; }))
+    return false;
   ifaces_.clear();
   pos_ += len;
   consumed_ = base_ + pos_;
@@ -199,14 +208,8 @@ bool CaptureReader::read_shb(uint64_t block_off) {
 bool CaptureReader::parse_idb(const uint8_t* b, uint32_t len, uint64_t block_off) {
   if (len < 20) return fail("ERR_BAD_RECORD", int64_t(block_off), "interface description block too short");
   Interface i{u16(b + 8), u32(b + 12), 1000, 1, 0};  // default resolution: µs
-  for (uint32_t o = 16; o + 4 <= len - 4;) {
-    uint16_t code = u16(b + o), olen = u16(b + o + 2);
-    if (code == 0) break;
-    if (o + 4 + pad4(olen) > len - 4)
-      return fail("ERR_BAD_RECORD", int64_t(block_off + o),
-                  "pcapng option length " + std::to_string(olen) + " overruns its block");
-    const uint8_t* v = b + o + 4;
-    if (code == 9 && olen >= 1) {  // if_tsresol
+  bool ok = walk_options(b, 16, len, block_off, [&](uint16_t code, const uint8_t* v, uint16_t olen, uint32_t o) {
+    if (code == 9 && olen >= 1) {  // if_tsresol: 10^-r, or 2^-r with the top bit set
       uint8_t r = v[0];
       if (r & 0x80) {
         uint32_t k = r & 0x7f;
@@ -221,12 +224,13 @@ bool CaptureReader::parse_idb(const uint8_t* b, uint32_t len, uint64_t block_off
         for (uint32_t k = 9; k < r; k++) i.div *= 10;
       }
     } else if (code == 14 && olen >= 8) {  // if_tsoffset, seconds
-      uint64_t lo = u32(v), hi = u32(v + 4);
-      uint64_t secs = swap_ ? (lo << 32 | hi) : (hi << 32 | lo);
+      uint64_t first = u32(v), second = u32(v + 4);
+      uint64_t secs = swap_ ? (first << 32 | second) : (second << 32 | first);
       i.offset_ns = int64_t(secs) * 1000000000ll;
     }
-    o += 4 + pad4(olen);
-  }
+    return true;
+  });
+  if (!ok) return false;
   ifaces_.push_back(i);
   return true;
 }

@@ -59,6 +59,8 @@ class CaptureReader {
   bool read_shb(uint64_t block_off);
   bool next_pcapng(RawPacket& pkt);
   bool parse_idb(const uint8_t* body, uint32_t len, uint64_t block_off);
+  template <typename Visit>
+  bool walk_options(const uint8_t* b, uint32_t from, uint32_t len, uint64_t block_off, Visit visit);
   uint32_t u32(const uint8_t* p) const;
   uint16_t u16(const uint8_t* p) const;
   uint64_t ts_to_ns(const Interface& i, uint64_t ts) const;
