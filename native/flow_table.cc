@@ -140,7 +140,7 @@ void FlowTable::process(PacketInfo* pkts, size_t n) {
     PacketInfo& p = pkts[i];
     if (p.ts_ns > clock_) {
       clock_ = p.ts_ns;
-      advance(clock_);
+      if (clock_ >= next_due_) advance(clock_);
     }
     uint32_t idx;
     uint64_t* slot = find_slot(keys[i], p.hash, &idx);
@@ -202,7 +202,7 @@ uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uin
   }
   if (!queued) {
     f.queued = 1;
-    idle_q_.push_back(QueueEntry{idx, f.id, sat_add(p.ts_ns, opt_.idle_ns)});
+    push_idle(QueueEntry{idx, f.id, sat_add(p.ts_ns, opt_.idle_ns)});
   }
   active_++;
   counters_.flows_created++;
@@ -267,7 +267,9 @@ void FlowTable::account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a)
     }
     if (f.closing) {
       f.close_ns = clock_;
-      close_q_.push_back(QueueEntry{idx, f.id, sat_add(clock_, opt_.close_ns)});
+      QueueEntry e{idx, f.id, sat_add(clock_, opt_.close_ns)};
+      if (close_q_.empty() && e.due_ns < next_due_) next_due_ = e.due_ns;
+      close_q_.push_back(e);
     }
   }
 }
@@ -364,6 +366,18 @@ void FlowTable::advance(uint64_t now) {
       idle_q_.push_back(QueueEntry{e.idx, f.id, sat_add(f.last_ns, opt_.idle_ns)});
     }
   }
+  refresh_due();
+}
+
+void FlowTable::refresh_due() {
+  next_due_ = UINT64_MAX;
+  if (!close_q_.empty()) next_due_ = close_q_.front().due_ns;
+  if (!idle_q_.empty() && idle_q_.front().due_ns < next_due_) next_due_ = idle_q_.front().due_ns;
+}
+
+void FlowTable::push_idle(const QueueEntry& e) {
+  if (idle_q_.empty() && e.due_ns < next_due_) next_due_ = e.due_ns;
+  idle_q_.push_back(e);
 }
 
 // Table full: the flow at the head of the idle queue goes (the least recently
@@ -376,9 +390,10 @@ void FlowTable::evict_one() {
     f.queued = 0;
     if (f.live) {
       expire(e.idx, kEndEvicted);
-      return;
+      break;
     }
   }
+  refresh_due();
 }
 
 void FlowTable::flush(EndReason reason) {
@@ -391,6 +406,7 @@ void FlowTable::flush(EndReason reason) {
     if (f.live) expire(e.idx, reason);
   }
   close_q_.clear();
+  refresh_due();
 }
 
 }  // namespace flowmaster

@@ -131,6 +131,8 @@ class FlowTable {
   void emit(const Flow& f, uint32_t idx, EndReason reason);
   void reset_segment(Flow& f, uint32_t idx);
   void evict_one();
+  void push_idle(const QueueEntry& e);
+  void refresh_due();
   uint64_t sat_add(uint64_t a, uint64_t b) const { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
   FlowOptions opt_;
@@ -146,6 +148,7 @@ class FlowTable {
   Ring<QueueEntry> close_q_;  // TCP flows closing, in close-time order
   size_t active_ = 0;
   uint64_t clock_ = 0;  // monotone packet clock
+  uint64_t next_due_ = UINT64_MAX;  // earliest due of the queues' heads: advance() is skipped before it
   uint64_t next_id_ = 1;
   FlowCounters counters_;
 };

@@ -85,8 +85,7 @@ bool CaptureReader::open(const std::string& path) {
   return read_pcap_header();
 }
 
-bool CaptureReader::fill(size_t need) {
-  if (end_ - pos_ >= need) return true;
+bool CaptureReader::refill(size_t need) {
   if (error_) return false;
   if (pos_ + need > buf_.size()) {
     std::memmove(buf_.data(), buf_.data() + pos_, end_ - pos_);

@@ -52,7 +52,9 @@ class CaptureReader {
     uint64_t div;
     int64_t offset_ns;
   };
-  bool fill(size_t need);  // ensures `need` bytes at pos_, false at EOF/error
+  // Ensures `need` bytes at pos_, false at EOF/error; the common case inline.
+  bool fill(size_t need) { return end_ - pos_ >= need || refill(need); }
+  bool refill(size_t need);
   bool fail(const char* code, int64_t offset, const std::string& msg);
   bool read_pcap_header();
   bool next_pcap(RawPacket& pkt);
