@@ -69,6 +69,9 @@ PacketKind follow_tunnel(const uint8_t* d, uint32_t len, int what, Ctx& c, Packe
   }
   PacketInfo inner = p;
   inner.error = kErrNone;
+  inner.sport = inner.dport = 0;
+  inner.tcp_flags = inner.icmp_type = inner.icmp_code = 0;
+  inner.truncated = inner.fragment = 0;
   c.depth++;
   PacketKind k = what == 0 ? decode_ethernet(d, len, c, inner) : decode_ip(d, len, what, c, inner);
   c.depth--;
@@ -252,10 +255,6 @@ PacketKind decode_ipv4(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p) {
   if (ihl > 20) source_route_destination(d, ihl, p);
   p.ip_len = tot;
   p.l4_len = tot - ihl;
-  p.sport = p.dport = 0;
-  p.tcp_flags = 0;
-  p.icmp_type = p.icmp_code = 0;
-  p.truncated = 0;
   uint16_t fo = be16(d + 6);
   uint16_t frag_off = fo & 0x1fff;
   p.fragment = (fo & 0x2000) || frag_off ? (frag_off ? 2 : 1) : 0;
@@ -280,10 +279,6 @@ PacketKind decode_ipv6(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p) {
   p.ethertype = 0x86dd;
   std::memcpy(p.src, d + 8, 16);
   std::memcpy(p.dst, d + 24, 16);
-  p.sport = p.dport = 0;
-  p.tcp_flags = 0;
-  p.icmp_type = p.icmp_code = 0;
-  p.truncated = 0;
   p.fragment = 0;
   p.ip_len = tot;
   uint32_t cap = len < tot ? len : tot;
@@ -418,7 +413,6 @@ PacketKind decode_packet(const uint8_t* data, uint32_t caplen, uint32_t linktype
   p.icmp_type = p.icmp_code = 0;
   p.ip_version = 0;
   p.proto = 0;
-  std::memset(p.src_mac, 0, 12);
   PacketKind k;
   switch (linktype) {
     case 1:
@@ -445,12 +439,14 @@ PacketKind decode_packet(const uint8_t* data, uint32_t caplen, uint32_t linktype
     case 229: k = decode_ipv6(data, caplen, c, p); break;
     case 113: {
       if (caplen < 16) { set_error(p, kErrTruncatedLink); k = kKindSkip; break; }
+      std::memset(p.src_mac, 0, 12);  // cooked headers carry the sender's address only
       if (be16(data + 4) == 6) { std::memcpy(p.src_mac, data + 6, 6); p.has_mac = 1; }
       k = decode_sll_payload(be16(data + 14), data + 16, caplen - 16, c, p);
       break;
     }
     case 276: {
       if (caplen < 20) { set_error(p, kErrTruncatedLink); k = kKindSkip; break; }
+      std::memset(p.src_mac, 0, 12);
       if (data[11] == 6) { std::memcpy(p.src_mac, data + 12, 6); p.has_mac = 1; }
       k = decode_sll_payload(be16(data), data + 20, caplen - 20, c, p);
       break;

@@ -67,8 +67,31 @@ uint64_t FlowTable::hash_key(const Key& k) {
   return h;
 }
 
+namespace {
+inline uint64_t load_be64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
+}
+// memcmp order of two 16-byte addresses, without a library call.
+inline int compare_addr(const uint8_t* a, const uint8_t* b) {
+  uint64_t x = load_be64(a), y = load_be64(b);
+  if (x == y) {
+    x = load_be64(a + 8);
+    y = load_be64(b + 8);
+  }
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+inline bool same_key(const void* a, const void* b) {
+  uint64_t x[6], y[6];
+  std::memcpy(x, a, 48);
+  std::memcpy(y, b, 48);
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) | (x[5] ^ y[5])) == 0;
+}
+}  // namespace
+
 bool FlowTable::make_key(const PacketInfo& p, bool key_vlan, Key& k) {
-  int c = std::memcmp(p.src, p.dst, 16);
+  int c = compare_addr(p.src, p.dst);
   bool src_is_a = c < 0 || (c == 0 && p.sport <= p.dport);
   if (src_is_a) {
     std::memcpy(k.a, p.src, 16);
@@ -97,7 +120,7 @@ uint64_t* FlowTable::find_slot(const Key& k, uint64_t h, uint32_t* idx_out) {
       *idx_out = UINT32_MAX;
       return reinterpret_cast<uint64_t*>(&slots_[i]);
     }
-    if (word_h32(w) == h32 && std::memcmp(&pool_[word_idx(w)].key, &k, sizeof(Key)) == 0) {
+    if (word_h32(w) == h32 && same_key(&pool_[word_idx(w)].key, &k)) {
       *idx_out = word_idx(w);
       return reinterpret_cast<uint64_t*>(&slots_[i]);
     }

@@ -16,6 +16,9 @@ void run_offline(const std::string& path, const RunOptions& opt, RecordSink& sin
   FragmentTable* frags = new FragmentTable();
   PacketInfo group[FlowTable::kGroup];
   RawPacket raw;
+  // Per-packet counters in locals (registers), written back at the end.
+  uint64_t packets = 0, bytes = 0, filtered = 0, skipped = 0;
+  uint64_t first_ns = UINT64_MAX, last_ns = 0;
   bool more = true;
   while (more && !cancel.load(std::memory_order_relaxed)) {
     size_t n = 0;
@@ -24,10 +27,10 @@ void run_offline(const std::string& path, const RunOptions& opt, RecordSink& sin
         more = false;
         break;
       }
-      stats.packets++;
-      stats.bytes += raw.wire_len;
-      if (stats.first_ns == 0 || raw.ts_ns < stats.first_ns) stats.first_ns = raw.ts_ns;
-      if (raw.ts_ns > stats.last_ns) stats.last_ns = raw.ts_ns;
+      packets++;
+      bytes += raw.wire_len;
+      if (raw.ts_ns < first_ns) first_ns = raw.ts_ns;
+      if (raw.ts_ns > last_ns) last_ns = raw.ts_ns;
       if (!filter.empty()) {
         std::string msg;
         if (!filter.prepare(raw.linktype, msg)) {
@@ -37,7 +40,7 @@ void run_offline(const std::string& path, const RunOptions& opt, RecordSink& sin
           break;
         }
         if (!filter.matches(raw.linktype, raw.data, raw.caplen, raw.wire_len)) {
-          stats.filtered++;
+          filtered++;
           continue;
         }
       }
@@ -47,13 +50,19 @@ void run_offline(const std::string& path, const RunOptions& opt, RecordSink& sin
       PacketKind k = decode_packet(raw.data, raw.caplen, raw.linktype, opt.decode, *frags, p);
       if (p.error) stats.decode_errors[p.error]++;
       if (k == kKindSkip) {
-        stats.skipped++;
+        skipped++;
         continue;
       }
       n++;
     }
     if (n) table.process(group, n);
   }
+  stats.packets = packets;
+  stats.bytes = bytes;
+  stats.filtered = filtered;
+  stats.skipped = skipped;
+  stats.first_ns = packets ? first_ns : 0;
+  stats.last_ns = last_ns;
   delete frags;
   if (!error && reader.error()) error = reader.error();
   if (!cancel.load()) table.flush(kEndFlush);

@@ -113,48 +113,58 @@ bool CaptureReader::read_pcap_header() {
   if (major != 2)
     return fail("ERR_BAD_HEADER", 4, "unsupported pcap version " + std::to_string(major) + "." + std::to_string(minor));
   snaplen_ = u32(h + 16);
+  caplen_limit_ = snaplen_ > kMaxPcapCaplen ? snaplen_ : kMaxPcapCaplen;
+  if (caplen_limit_ > kMaxRecord) caplen_limit_ = kMaxRecord;
   uint32_t lt = u32(h + 20) & 0x03ffffff;  // upper bits: FCS length
   ifaces_.push_back(Interface{lt & 0xffff, snaplen_, nanos_ ? 1u : 1000u, 1, 0});
   pos_ += 24;
-  consumed_ = 24;
   return true;
 }
 
-bool CaptureReader::next(RawPacket& pkt) {
-  return pcapng_ ? next_pcapng(pkt) : next_pcap(pkt);
+// The common case inline-friendly: a whole record in the buffer.
+bool CaptureReader::next_pcap(RawPacket& pkt) {
+  size_t avail = end_ - pos_;
+  if (avail >= 16) {
+    const uint8_t* h = buf_.data() + pos_;
+    uint32_t w[4];
+    std::memcpy(w, h, 16);
+    if (swap_)
+      for (uint32_t& x : w) x = bswap32(x);
+    uint32_t caplen = w[2];
+    if (caplen <= caplen_limit_ && avail >= 16 + size_t(caplen)) {
+      pkt.data = h + 16;
+      pkt.caplen = caplen;
+      pkt.wire_len = w[3];
+      pkt.linktype = ifaces_[0].linktype;
+      pkt.iface = 0;
+      pkt.ts_ns = uint64_t(w[0]) * 1000000000ull + uint64_t(w[1]) * ifaces_[0].mul;
+      pkt.offset = base_ + pos_;
+      pos_ += 16 + caplen;
+      return true;
+    }
+  }
+  return next_pcap_slow(pkt);
 }
 
-bool CaptureReader::next_pcap(RawPacket& pkt) {
+// Refills, end of input and damaged records.
+bool CaptureReader::next_pcap_slow(RawPacket& pkt) {
   uint64_t off = base_ + pos_;
   if (!fill(16)) {
     if (error_ || end_ == pos_) return false;
     return fail("ERR_TRUNCATED", int64_t(off),
                 "file ends inside a record header (" + std::to_string(end_ - pos_) + " of 16 bytes)");
   }
-  const uint8_t* h = buf_.data() + pos_;
-  uint32_t sec = u32(h), frac = u32(h + 4), caplen = u32(h + 8), len = u32(h + 12);
-  uint32_t limit = snaplen_ > kMaxPcapCaplen ? snaplen_ : kMaxPcapCaplen;
-  if (limit > kMaxRecord) limit = kMaxRecord;
-  if (caplen > limit)
+  uint32_t caplen = u32(buf_.data() + pos_ + 8);
+  if (caplen > caplen_limit_)
     return fail("ERR_BAD_RECORD", int64_t(off),
-                "record caplen " + std::to_string(caplen) + " exceeds the maximum " + std::to_string(limit));
+                "record caplen " + std::to_string(caplen) + " exceeds the maximum " + std::to_string(caplen_limit_));
   if (!fill(16 + size_t(caplen))) {
     if (error_) return false;
     return fail("ERR_TRUNCATED", int64_t(off),
                 "file ends inside a record: caplen " + std::to_string(caplen) + ", only " +
                     std::to_string(end_ - pos_ - 16) + " bytes left");
   }
-  h = buf_.data() + pos_;
-  pkt.data = h + 16;
-  pkt.caplen = caplen;
-  pkt.wire_len = len;
-  pkt.linktype = ifaces_[0].linktype;
-  pkt.iface = 0;
-  pkt.ts_ns = uint64_t(sec) * 1000000000ull + uint64_t(frac) * ifaces_[0].mul;
-  pkt.offset = off;
-  pos_ += 16 + caplen;
-  consumed_ = base_ + pos_;
-  return true;
+  return next_pcap(pkt);
 }
 
 uint64_t CaptureReader::ts_to_ns(const Interface& i, uint64_t ts) const {
@@ -200,7 +210,6 @@ bool CaptureReader::read_shb(uint64_t block_off) {
     return false;
   ifaces_.clear();
   pos_ += len;
-  consumed_ = base_ + pos_;
   return true;
 }
 
@@ -260,7 +269,6 @@ bool CaptureReader::next_pcapng(RawPacket& pkt) {
     if (u32(b + len - 4) != len)
       return fail("ERR_BAD_RECORD", int64_t(off + len - 4), "block trailing length differs from its leading length");
     pos_ += len;
-    consumed_ = base_ + pos_;
     switch (type) {
       case 1:
         if (!parse_idb(b, len, off)) return false;

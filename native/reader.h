@@ -36,9 +36,9 @@ class CaptureReader {
   bool open(const std::string& path);
   // Next packet; its data stays valid until the next call. False at the end
   // of the input or on an error (then error() is set).
-  bool next(RawPacket& pkt);
+  bool next(RawPacket& pkt) { return pcapng_ ? next_pcapng(pkt) : next_pcap(pkt); }
   const ReadError& error() const { return error_; }
-  uint64_t bytes_read() const { return consumed_; }
+  uint64_t bytes_read() const { return base_ + pos_; }
   uint64_t file_size() const { return file_size_; }
   bool pcapng() const { return pcapng_; }
   // Link type of the first interface (pcap: the file's), for BPF checks.
@@ -58,6 +58,7 @@ class CaptureReader {
   bool fail(const char* code, int64_t offset, const std::string& msg);
   bool read_pcap_header();
   bool next_pcap(RawPacket& pkt);
+  bool next_pcap_slow(RawPacket& pkt);
   bool read_shb(uint64_t block_off);
   bool next_pcapng(RawPacket& pkt);
   bool parse_idb(const uint8_t* body, uint32_t len, uint64_t block_off);
@@ -72,13 +73,13 @@ class CaptureReader {
   std::vector<uint8_t> buf_;
   size_t pos_ = 0, end_ = 0;
   uint64_t base_ = 0;  // file offset of buf_[0]
-  uint64_t consumed_ = 0;
   uint64_t file_size_ = 0;
   bool eof_ = false;
   bool pcapng_ = false;
   bool swap_ = false;
   bool nanos_ = false;
   uint32_t snaplen_ = 0;
+  uint32_t caplen_limit_ = 0;  // larger records are corrupt
   std::vector<Interface> ifaces_;
   uint64_t last_ts_ = 0;
   ReadError error_;
