@@ -22,6 +22,31 @@ Napi::Value CompileFilter(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// bpfProgram(expr, linktype): libpcap's compiled program as [{code, jt, jf, k}],
+// for the TypeScript engine's BPF interpreter.
+Napi::Value BpfProgram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_program prog;
+  std::string err;
+  if (!PacketFilter::compile(info[0].As<Napi::String>().Utf8Value(), info.Length() > 1 ? info[1].As<Napi::Number>().Uint32Value() : 1,
+                             prog, err)) {
+    Napi::Error e = Napi::Error::New(env, err);
+    e.Set("code", Napi::String::New(env, "ERR_BPF"));
+    throw e;
+  }
+  Napi::Array out = Napi::Array::New(env, prog.bf_len);
+  for (uint32_t i = 0; i < prog.bf_len; i++) {
+    Napi::Object ins = Napi::Object::New(env);
+    ins.Set("code", double(prog.bf_insns[i].code));
+    ins.Set("jt", double(prog.bf_insns[i].jt));
+    ins.Set("jf", double(prog.bf_insns[i].jf));
+    ins.Set("k", double(prog.bf_insns[i].k));
+    out.Set(i, ins);
+  }
+  pcap_freecode(&prog);
+  return out;
+}
+
 Napi::Object Layout(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
 #define F(name) o.Set(#name, double(off::name))
@@ -39,6 +64,7 @@ Napi::Object Layout(Napi::Env env) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("FileJob", FileJob::Define(env));
   exports.Set("compileFilter", Napi::Function::New(env, CompileFilter));
+  exports.Set("bpfProgram", Napi::Function::New(env, BpfProgram));
   exports.Set("layout", Layout(env));
   Napi::Array names = Napi::Array::New(env, kDecodeErrorCount);
   for (uint32_t i = 0; i < kDecodeErrorCount; i++) names.Set(i, kDecodeErrorNames[i]);

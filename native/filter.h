@@ -17,6 +17,8 @@ class PacketFilter {
   PacketFilter(const PacketFilter&) = delete;
   PacketFilter& operator=(const PacketFilter&) = delete;
   bool empty() const { return expr_.empty(); }
+  // Compiles `expr` for `linktype` with libpcap (a dead handle, snaplen 262144).
+  static bool compile(const std::string& expr, uint32_t linktype, bpf_program& out, std::string& error);
   // Compiles for `linktype` (once). False with `error` set when libpcap refuses.
   bool prepare(uint32_t linktype, std::string& error);
   // True when the packet passes; prepare() must have succeeded for its link type.

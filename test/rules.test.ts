@@ -338,6 +338,22 @@ describe('capture formats', () => {
     });
   }
 
+  it('BPF filter on raw IP and SLL captures (LINKTYPE values mapped to libpcap DLTs)', async () => {
+    const ip = (proto: number, l4: Buffer) => P.ipv4({ src: A, dst: B, proto, payload: l4 });
+    const pkts = [ip(17, P.udp({ sport: 1, dport: 53 })), ip(6, P.tcp({ sport: 2, dport: 80, flags: 'S' }))];
+    for (const [linktype, wrap] of [
+      [101, (b: Buffer) => b],
+      [228, (b: Buffer) => b],
+      [113, (b: Buffer) => P.sll({ protocol: 0x0800, addr: MAC_A, payload: b })],
+      [0, (b: Buffer) => P.nullLoopback({ family: 2, payload: b })],
+    ] as const) {
+      const r = await readAll(writePcap(pkts.map((data) => ({ t: 0, data: wrap(data) })), { linktype }), { filter: 'tcp port 80' });
+      expect(r.error, `linktype ${linktype}`).toBeUndefined();
+      expect(r.flows.map((f) => f.protocol), `linktype ${linktype}`).toEqual([6]);
+      expect(r.summary.filtered).toBe(1);
+    }
+  });
+
   it('BPF filter keeps only matching packets and counts the rest', async () => {
     const r = await readAll(writePcap([{ t: 0, data: udp4(A, 1, B, 53) }, { t: 0, data: tcp4(A, 3, B, 4, 'S') }]), { filter: 'udp port 53' });
     expect(r.flows.map((f) => f.protocol)).toEqual([17]);
