@@ -9,7 +9,8 @@
         "native/reader.cc",
         "native/decode.cc",
         "native/flow_table.cc",
-        "native/filter.cc"
+        "native/filter.cc",
+        "native/bench.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

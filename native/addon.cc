@@ -1,6 +1,7 @@
 // Module init only: the FileJob class, the layout constants and filter checks.
 #include <napi.h>
 
+#include "bench.h"
 #include "decode.h"
 #include "filter.h"
 #include "flow_record.h"
@@ -70,6 +71,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   for (uint32_t i = 0; i < kDecodeErrorCount; i++) names.Set(i, kDecodeErrorNames[i]);
   exports.Set("decodeErrorNames", names);
   exports.Set("pcapVersion", Napi::String::New(env, pcap_lib_version()));
+  InitBench(env, exports);
   return exports;
 }
 

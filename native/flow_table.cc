@@ -157,7 +157,11 @@ void FlowTable::process(PacketInfo* pkts, size_t n) {
   }
   for (size_t i = 0; i < n; i++) {
     uint64_t w = slots_[uint32_t(pkts[i].hash) & mask_].load(std::memory_order_relaxed);
-    if (w) __builtin_prefetch(&pool_[word_idx(w)]);
+    if (w) {
+      const char* f = reinterpret_cast<const char*>(&pool_[word_idx(w)]);
+      __builtin_prefetch(f);
+      __builtin_prefetch(f + 64);
+    }
   }
   for (size_t i = 0; i < n; i++) {
     PacketInfo& p = pkts[i];

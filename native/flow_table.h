@@ -5,6 +5,7 @@
 // Expiry (idle, active, TCP end, eviction, flush) runs in packet time.
 #pragma once
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -103,17 +104,22 @@ class FlowTable {
     uint64_t iat_min, iat_max, iat_n;
     double iat_mean, iat_m2;
   };
-  struct Flow {
+  // Hot fields (every packet) in the first two cache lines, both prefetched.
+  struct alignas(64) Flow {
     Key key;
-    uint64_t id;
-    uint64_t first_ns, last_ns, fwd_last_ns, rev_first_ns, rev_last_ns, close_ns;
+    uint64_t last_ns, first_ns, close_ns;
     uint64_t fwd_packets, fwd_bytes, rev_packets, rev_bytes;
-    uint32_t slot_hash;  // upper 32 bits of the hash, as in the slot word
-    uint16_t segment;
+    uint64_t fwd_last_ns, rev_last_ns;
     uint8_t src_is_a, flags, fwd_tcp, rev_tcp, fins, closing, queued, live;
+    // cold: set at creation or once
+    uint64_t id;
+    uint64_t rev_first_ns;
+    uint32_t slot_hash;  // lower 32 bits of the hash, as in the slot word
+    uint16_t segment;
     uint8_t icmp_type, icmp_code;
     uint8_t src_mac[6], dst_mac[6];
   };
+  static_assert(offsetof(Flow, live) < 128, "hot fields in two cache lines");
   struct QueueEntry {
     uint32_t idx;
     uint64_t id;

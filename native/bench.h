@@ -1,0 +1,7 @@
+#pragma once
+#include <napi.h>
+
+namespace flowmaster {
+// Registers benchStage() (stage benchmarks for bench/).
+void InitBench(Napi::Env env, Napi::Object exports);
+}  // namespace flowmaster
