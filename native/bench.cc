@@ -1,9 +1,11 @@
-// Stage benchmarks for bench/: decode only, and flow table only (packets
-// decoded into memory first, then timed through the table), each run on a
-// worker thread (AsyncWorker) and resolved with {packets, seconds}.
+// Stage benchmarks for bench/ (benchmark.js times each call):
+//   benchDecode(path)                      read + decode every packet, no table
+//   benchTablePrepare(path, limit)         decode up to `limit` packets into memory (untimed)
+//   benchTableRun(prepared, maxFlows)      only the flow table over them, then flush
+// The timed calls run on an AsyncWorker and resolve with the packet count.
 #include <napi.h>
 
-#include <chrono>
+#include <memory>
 #include <vector>
 
 #include "bench.h"
@@ -14,76 +16,90 @@ namespace {
 
 class NullSink : public RecordSink {
  public:
-  uint8_t* reserve() override {
-    records++;
-    return buf_;
-  }
-  uint64_t records = 0;
+  uint8_t* reserve() override { return buf_; }
 
  private:
   uint8_t buf_[kRecordSize];
 };
 
+using Decoded = std::vector<PacketInfo>;
+
+// Reads and decodes; keeps the packets when `out` is given. Empty string: ok.
+std::string decode_file(const std::string& path, uint64_t limit, uint64_t& packets, Decoded* out) {
+  CaptureReader reader;
+  if (!reader.open(path)) return reader.error().message;
+  DecodeOptions dopt;
+  auto frags = std::make_unique<FragmentTable>();
+  PacketInfo p;
+  RawPacket raw;
+  while (packets < limit && reader.next(raw)) {
+    p.ts_ns = raw.ts_ns;
+    p.wire_len = raw.wire_len;
+    if (decode_packet(raw.data, raw.caplen, raw.linktype, dopt, *frags, p) == kKindSkip) continue;
+    packets++;
+    if (out) out->push_back(p);
+  }
+  return reader.error() ? reader.error().message : "";
+}
+
 class StageWorker : public Napi::AsyncWorker {
  public:
-  StageWorker(Napi::Env env, std::string path, bool table, uint32_t max_flows)
-      : Napi::AsyncWorker(env), path_(std::move(path)), table_(table), max_flows_(max_flows), deferred_(env) {}
+  StageWorker(Napi::Env env, std::string path, std::shared_ptr<Decoded> decoded, uint32_t max_flows)
+      : Napi::AsyncWorker(env), path_(std::move(path)), decoded_(std::move(decoded)), max_flows_(max_flows), deferred_(env) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    CaptureReader reader;
-    if (!reader.open(path_)) return SetError(reader.error().message);
-    DecodeOptions dopt;
-    FragmentTable* frags = new FragmentTable();
-    PacketInfo p;
-    RawPacket raw;
-    std::vector<PacketInfo> decoded;
-    auto t0 = std::chrono::steady_clock::now();
-    while (reader.next(raw)) {
-      p.ts_ns = raw.ts_ns;
-      p.wire_len = raw.wire_len;
-      if (decode_packet(raw.data, raw.caplen, raw.linktype, dopt, *frags, p) == kKindSkip) continue;
-      packets_++;
-      if (table_) decoded.push_back(p);
+    if (!decoded_) {
+      std::string err = decode_file(path_, UINT64_MAX, packets_, nullptr);
+      if (!err.empty()) SetError(err);
+      return;
     }
-    delete frags;
-    if (reader.error()) return SetError(reader.error().message);
-    if (table_) {
-      FlowOptions fopt;
-      fopt.max_flows = max_flows_;
-      NullSink sink;
-      FlowTable t(fopt, sink);
-      t0 = std::chrono::steady_clock::now();
-      for (size_t i = 0; i < decoded.size(); i += FlowTable::kGroup) {
-        size_t n = decoded.size() - i < FlowTable::kGroup ? decoded.size() - i : FlowTable::kGroup;
-        t.process(&decoded[i], n);
-      }
-      t.flush(kEndFlush);
+    FlowOptions fopt;
+    fopt.max_flows = max_flows_;
+    NullSink sink;
+    FlowTable table(fopt, sink);
+    Decoded& d = *decoded_;
+    for (size_t i = 0; i < d.size(); i += FlowTable::kGroup) {
+      size_t n = d.size() - i < FlowTable::kGroup ? d.size() - i : FlowTable::kGroup;
+      table.process(&d[i], n);
     }
-    seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    table.flush(kEndFlush);
+    packets_ = d.size();
   }
-
-  void OnOK() override {
-    Napi::Object o = Napi::Object::New(Env());
-    o.Set("packets", double(packets_));
-    o.Set("seconds", seconds_);
-    deferred_.Resolve(o);
-  }
+  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), double(packets_))); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   std::string path_;
-  bool table_;
+  std::shared_ptr<Decoded> decoded_;
   uint32_t max_flows_;
   Napi::Promise::Deferred deferred_;
   uint64_t packets_ = 0;
-  double seconds_ = 0;
 };
 
-// benchStage(path, 'decode' | 'table', maxFlows) -> Promise<{packets, seconds}>
-Napi::Value BenchStage(const Napi::CallbackInfo& info) {
-  auto* w = new StageWorker(info.Env(), info[0].As<Napi::String>().Utf8Value(),
-                            info[1].As<Napi::String>().Utf8Value() == "table", info[2].As<Napi::Number>().Uint32Value());
+Napi::Value BenchDecode(const Napi::CallbackInfo& info) {
+  auto* w = new StageWorker(info.Env(), info[0].As<Napi::String>().Utf8Value(), nullptr, 0);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value BenchTablePrepare(const Napi::CallbackInfo& info) {
+  auto decoded = new std::shared_ptr<Decoded>(std::make_shared<Decoded>());
+  uint64_t packets = 0;
+  std::string err = decode_file(info[0].As<Napi::String>().Utf8Value(), uint64_t(info[1].As<Napi::Number>().DoubleValue()),
+                                packets, decoded->get());
+  if (!err.empty()) {
+    delete decoded;
+    throw Napi::Error::New(info.Env(), err);
+  }
+  return Napi::External<std::shared_ptr<Decoded>>::New(info.Env(), decoded,
+                                                       [](Napi::Env, std::shared_ptr<Decoded>* d) { delete d; });
+}
+
+Napi::Value BenchTableRun(const Napi::CallbackInfo& info) {
+  auto* decoded = info[0].As<Napi::External<std::shared_ptr<Decoded>>>().Data();
+  auto* w = new StageWorker(info.Env(), "", *decoded, info[1].As<Napi::Number>().Uint32Value());
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
@@ -92,7 +108,9 @@ Napi::Value BenchStage(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitBench(Napi::Env env, Napi::Object exports) {
-  exports.Set("benchStage", Napi::Function::New(env, BenchStage));
+  exports.Set("benchDecode", Napi::Function::New(env, BenchDecode));
+  exports.Set("benchTablePrepare", Napi::Function::New(env, BenchTablePrepare));
+  exports.Set("benchTableRun", Napi::Function::New(env, BenchTableRun));
 }
 
 }  // namespace flowmaster

@@ -2,6 +2,6 @@
 #include <napi.h>
 
 namespace flowmaster {
-// Registers benchStage() (stage benchmarks for bench/).
+// Registers benchDecode, benchTablePrepare and benchTableRun (stage benchmarks for bench/).
 void InitBench(Napi::Env env, Napi::Object exports);
 }  // namespace flowmaster

@@ -16,7 +16,8 @@ uint64_t seconds_to_ns(const Napi::Object& o, const char* name, uint64_t dflt) {
   Napi::Value v = o.Get(name);
   if (!v.IsNumber()) return dflt;
   double s = v.As<Napi::Number>().DoubleValue();
-  if (!(s >= 0) || std::isinf(s) || s * 1e9 >= 1.8e19) return UINT64_MAX;
+  // beyond ~292 years (llround's int64 range) a timeout means never
+  if (!(s >= 0) || std::isinf(s) || s * 1e9 >= 9.2e18) return UINT64_MAX;
   return uint64_t(std::llround(s * 1e9));
 }
 

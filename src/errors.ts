@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'ERR_BPF'
   | 'ERR_NO_MEMORY'
   | 'ERR_ADDON_MISSING'
+  | 'ERR_INTERNAL'
   | 'ERR_CANCELLED';
 
 export class FlowmasterError extends Error {

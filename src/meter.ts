@@ -1,5 +1,6 @@
 /** FlowMeter: options once, then reads of capture files into FlowBatches. */
-import { loadNative, nativeOptions, type NativeSummary } from './engine/native';
+import { selectEngine } from './engine/select';
+import type { BatchSource, EngineName, EngineSummary } from './engine/source';
 import { FlowmasterError, type ErrorCode } from './errors';
 import { FlowBatch, type Flow } from './flow/flow';
 import { DECODE_ERRORS, END_REASONS, type DecodeErrorKind, type EndReason } from './flow/layout';
@@ -7,7 +8,7 @@ import { resolveOptions, type FlowMeterOptions, type ResolvedOptions } from './o
 
 export interface Summary {
   path: string;
-  engine: 'native';
+  engine: EngineName;
   /** packets read from the capture */
   packets: number;
   /** their original (wire) bytes */
@@ -42,40 +43,41 @@ export interface Summary {
  */
 export class FlowRun implements AsyncIterable<FlowBatch> {
   readonly path: string;
+  /** The engine reading this capture. */
+  readonly engine: EngineName;
   /** Resolves when reading has ended (also after an error or cancel). */
   readonly summary: Promise<Summary>;
-  readonly #options: ResolvedOptions;
+  readonly #source: BatchSource;
   #resolveSummary!: (s: Summary) => void;
   #started = false;
   #queue: FlowBatch[] = [];
   #done = false;
   #error: FlowmasterError | undefined;
   #wake: (() => void) | undefined;
-  #job: { ack(): void; cancel(): void } | undefined;
 
-  constructor(path: string, options: ResolvedOptions) {
+  constructor(path: string, engine: EngineName, source: BatchSource) {
     this.path = path;
-    this.#options = options;
+    this.engine = engine;
+    this.#source = source;
     this.summary = new Promise((resolve) => (this.#resolveSummary = resolve));
   }
 
   #start(): void {
     this.#started = true;
-    const addon = loadNative();
     const t0 = performance.now();
-    const job = new addon.FileJob(this.path, nativeOptions(this.#options), (kind, payload) => {
-      if (kind === 'batch') {
-        this.#queue.push(new FlowBatch(payload as ArrayBuffer));
-      } else {
-        const s = summarize(this.path, payload as NativeSummary, performance.now() - t0);
+    this.#source.start(
+      (records) => {
+        this.#queue.push(new FlowBatch(records));
+        this.#wake?.();
+      },
+      (summary) => {
+        const s = summarize(this.path, this.engine, summary, performance.now() - t0);
         if (s.error) this.#error = new FlowmasterError(s.error.code, s.error.message, { offset: s.error.offset, path: this.path });
         this.#done = true;
         this.#resolveSummary(s);
-      }
-      this.#wake?.();
-    });
-    this.#job = job;
-    job.start();
+        this.#wake?.();
+      },
+    );
   }
 
   /** Batches delivered by the reader and not yet consumed (at most a few: the reader waits). */
@@ -88,7 +90,7 @@ export class FlowRun implements AsyncIterable<FlowBatch> {
     for (;;) {
       const batch = this.#queue.shift();
       if (batch) {
-        this.#job?.ack();
+        this.#source.ack();
         return { value: batch, done: false };
       }
       if (this.#done) {
@@ -106,7 +108,7 @@ export class FlowRun implements AsyncIterable<FlowBatch> {
 
   /** Stops reading early (a `break` out of for-await calls this). */
   async return(): Promise<IteratorResult<FlowBatch>> {
-    if (this.#started && !this.#done) this.#job?.cancel();
+    if (this.#started && !this.#done) this.#source.cancel();
     this.#queue = [];
     return { value: undefined, done: true };
   }
@@ -121,7 +123,7 @@ export class FlowRun implements AsyncIterable<FlowBatch> {
   }
 }
 
-function summarize(path: string, n: NativeSummary, wallMs: number): Summary {
+function summarize(path: string, engine: EngineName, n: EngineSummary, wallMs: number): Summary {
   const flowsByReason = {} as Record<EndReason, number>;
   let flows = 0;
   for (let i = 1; i < END_REASONS.length; i++) {
@@ -132,7 +134,7 @@ function summarize(path: string, n: NativeSummary, wallMs: number): Summary {
   for (let i = 1; i < DECODE_ERRORS.length; i++) if (n.decodeErrors[i]) decodeErrors[DECODE_ERRORS[i] as DecodeErrorKind] = n.decodeErrors[i];
   const s: Summary = {
     path,
-    engine: 'native',
+    engine,
     packets: n.packets,
     bytes: n.bytes,
     filtered: n.filtered,
@@ -153,16 +155,20 @@ function summarize(path: string, n: NativeSummary, wallMs: number): Summary {
 
 export class FlowMeter {
   readonly options: Readonly<ResolvedOptions>;
+  /** The engine that runs: 'native' (the C++ addon) or 'ts' (pure TypeScript). */
+  readonly engine: EngineName;
+  readonly #open: (path: string) => BatchSource;
 
   constructor(options: FlowMeterOptions = {}) {
     this.options = Object.freeze(resolveOptions(options));
-    const addon = loadNative();
-    if (this.options.filter !== undefined) addon.compileFilter(this.options.filter, 1);
+    const { name, open } = selectEngine(this.options as ResolvedOptions);
+    this.engine = name;
+    this.#open = open;
   }
 
   /** Reads a pcap or pcapng file ('-' for stdin) into FlowBatches. */
   readFile(path: string): FlowRun {
     if (typeof path !== 'string' || path === '') throw new FlowmasterError('ERR_INVALID_OPTION', 'readFile(path): path must be a non-empty string');
-    return new FlowRun(path, this.options as ResolvedOptions);
+    return new FlowRun(path, this.engine, this.#open(path));
   }
 }

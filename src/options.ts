@@ -5,8 +5,8 @@ export type Accounting = 'link' | 'ip' | 'transport' | 'payload';
 export const ACCOUNTING_MODES: readonly Accounting[] = ['link', 'ip', 'transport', 'payload'];
 
 export interface FlowMeterOptions {
-  /** Which engine runs: only 'native' exists so far ('auto' picks it). */
-  engine?: 'native' | 'auto';
+  /** Which engine runs: 'native' (C++ addon), 'ts' (pure TypeScript) or 'auto' (native when the addon loads, else ts with one warning). */
+  engine?: 'native' | 'ts' | 'auto';
   /** BPF filter (tcpdump syntax), applied before decoding. */
   filter?: string;
   /** Seconds without packets before a flow ends (default 120; Infinity: never). */
@@ -81,7 +81,7 @@ export function resolveOptions(options: FlowMeterOptions = {}): ResolvedOptions 
   const given = options as Record<string, unknown>;
   const has = (k: string) => given[k] !== undefined;
   if (has('engine')) {
-    if (given.engine !== 'native' && given.engine !== 'auto') bad('engine', `expected 'native' or 'auto', got ${String(given.engine)}`);
+    if (given.engine !== 'native' && given.engine !== 'ts' && given.engine !== 'auto') bad('engine', `expected 'native', 'ts' or 'auto', got ${String(given.engine)}`);
     o.engine = given.engine;
   }
   if (has('filter')) {

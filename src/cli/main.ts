@@ -27,7 +27,7 @@ function positiveInt(v: string): number {
 
 interface ReadFlags {
   format?: 'jsonl' | 'csv' | 'table';
-  engine: 'native' | 'auto';
+  engine: 'native' | 'ts' | 'auto';
   filter?: string;
   idleTimeout: number;
   activeTimeout: number;
@@ -125,7 +125,7 @@ export function program(): Command {
     .description('read capture files and print their flows')
     .argument('<files...>', 'pcap or pcapng files ("-" for stdin)')
     .addOption(new Option('--format <format>', 'output format (default: table on a terminal, else jsonl)').choices(['jsonl', 'csv', 'table']))
-    .addOption(new Option('--engine <engine>', 'flow engine').choices(['native', 'auto']).default('auto'))
+    .addOption(new Option('--engine <engine>', 'flow engine: the C++ addon, pure TypeScript, or native when it loads').choices(['native', 'ts', 'auto']).default('auto'))
     .option('-f, --filter <bpf>', 'BPF filter (tcpdump syntax)')
     .option('--idle-timeout <seconds>', 'end a flow after this many idle seconds ("inf": never)', seconds, 120)
     .option('--active-timeout <seconds>', 'cut long flows into segments after this many seconds', seconds, 1800)

@@ -6,22 +6,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FlowmasterError } from '../errors';
 import { ACCOUNTING_MODES, type ResolvedOptions } from '../options';
+import { MAX_INFLIGHT, type BatchSource, type EngineSummary } from './source';
 
-export interface NativeSummary {
-  packets: number;
-  bytes: number;
-  filtered: number;
-  skipped: number;
-  firstNs: bigint;
-  lastNs: bigint;
-  bytesRead: number;
-  fileSize: number;
-  flowsCreated: number;
-  flowsByReason: number[];
-  decodeErrors: number[];
-  cancelled: boolean;
-  error?: { code: string; message: string; offset: number };
-}
+/** The summary both engines return (see source.ts). */
+export type NativeSummary = EngineSummary;
 
 export interface NativeFileJob {
   start(): void;
@@ -33,9 +21,10 @@ export interface NativeAddon {
   FileJob: new (
     path: string,
     options: Record<string, unknown>,
-    onEvent: (kind: 'batch' | 'end', payload: ArrayBuffer | NativeSummary) => void,
+    onEvent: (kind: 'batch' | 'end', payload: ArrayBuffer | EngineSummary) => void,
   ) => NativeFileJob;
   compileFilter(filter: string, linktype?: number): void;
+  bpfProgram(filter: string, linktype?: number): { code: number; jt: number; jf: number; k: number }[];
   layout: Record<string, number>;
   decodeErrorNames: string[];
   pcapVersion: string;
@@ -54,10 +43,17 @@ function packageRoot(): string {
 let cached: NativeAddon | undefined;
 let loadError: Error | undefined;
 
-/** The addon, or a FlowmasterError ERR_ADDON_MISSING saying how to build it. */
+/**
+ * The addon, or a FlowmasterError ERR_ADDON_MISSING saying how to build it.
+ * FLOWMASTER_NO_NATIVE=1 hides it (to run or test the TypeScript engine alone).
+ */
 export function loadNative(): NativeAddon {
   if (cached) return cached;
   if (loadError) throw loadError;
+  if (process.env.FLOWMASTER_NO_NATIVE === '1') {
+    loadError = new FlowmasterError('ERR_ADDON_MISSING', 'the flowmaster native addon is disabled by FLOWMASTER_NO_NATIVE=1');
+    throw loadError;
+  }
   const root = packageRoot();
   const candidates = [path.join(root, 'build', 'Release', 'flowmaster.node'), path.join(root, 'build', 'Debug', 'flowmaster.node')];
   const failures: string[] = [];
@@ -75,6 +71,33 @@ export function loadNative(): NativeAddon {
       'Install libpcap-dev (apt-get install libpcap-dev) and a C++ compiler, then run `npm run build:native`.',
   );
   throw loadError;
+}
+
+/** True when the addon loads (never throws). */
+export function nativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A read of `path` on the addon's thread. */
+export function nativeSource(path: string, options: ResolvedOptions): BatchSource {
+  const addon = loadNative();
+  let job: NativeFileJob | undefined;
+  return {
+    start(onBatch, onEnd) {
+      job = new addon.FileJob(path, { ...nativeOptions(options), maxInflight: MAX_INFLIGHT }, (kind, payload) => {
+        if (kind === 'batch') onBatch(payload as ArrayBuffer);
+        else onEnd(payload as EngineSummary);
+      });
+      job.start();
+    },
+    ack: () => job?.ack(),
+    cancel: () => job?.cancel(),
+  };
 }
 
 /** Options as the addon reads them. */

@@ -8,9 +8,15 @@ export interface ReadResult {
   error?: FlowmasterError;
 }
 
+/**
+ * The engine the behaviour tests run on: native unless FLOWMASTER_TEST_ENGINE
+ * says 'ts' (test/equivalence.test.ts proves both give the same records).
+ */
+export const TEST_ENGINE = (process.env.FLOWMASTER_TEST_ENGINE ?? 'native') as 'native' | 'ts';
+
 /** Reads a whole capture, collecting records, the summary and a final error. */
 export async function readAll(file: string, options: FlowMeterOptions = {}): Promise<ReadResult> {
-  const run = new FlowMeter(options).readFile(file);
+  const run = new FlowMeter({ engine: TEST_ENGINE, ...options }).readFile(file);
   const flows: FlowObject[] = [];
   const raw: Buffer[] = [];
   let error: FlowmasterError | undefined;
