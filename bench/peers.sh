@@ -33,7 +33,7 @@ seconds() {
   printf '%s\n' "${t[@]}" | sort -g | sed -n 2p
 }
 
-native=$(seconds node bench/trial-native.mjs "$file" 1000000)
+native=$(seconds node bench/trial.mjs native "$file" 1000000)
 printf '%-34s %10s %12s %18s\n' "reader" "seconds" "packets/s" "flowmaster speedup"
 row() { printf '%-34s %10.3f %12.0f %18.2f\n' "$1" "$2" "$(echo "$packets / $2" | bc -l)" "$(echo "$2 / $native" | bc -l)"; }
 row "flowmaster native (end to end)" "$native"
@@ -48,7 +48,7 @@ if command -v argus > /dev/null; then
 else echo "argus: not installed (apt-get install argus-server)"; fi
 
 if [ -f bench/peers/node_modules/pcap/package.json ]; then
-  row "npm pcap (offline session)" "$(seconds node bench/peers/pcap-read.js "$file")"
+  row "npm pcap (decode + Map of 5-tuples)" "$(seconds node bench/peers/pcap-read.js "$file")"
 else echo "npm pcap: not installed (cd bench/peers && npm install)"; fi
 
 if [ -x bench/libpcap-count ] || cc -O2 -o bench/libpcap-count bench/libpcap-count.c -lpcap; then
