@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'ERR_NO_MEMORY'
   | 'ERR_ADDON_MISSING'
   | 'ERR_INTERNAL'
+  | 'ERR_DB_OPEN'
+  | 'ERR_DB_VERSION'
   | 'ERR_CANCELLED';
 
 export class FlowmasterError extends Error {

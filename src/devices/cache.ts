@@ -1,0 +1,147 @@
+/**
+ * Device inventory behind an LRU cache (lru-cache): resolves a flow's two
+ * ends to device ids without a database read on a hit. Devices changed by a
+ * batch stay dirty in memory and are written by flush(), which the store
+ * calls inside the batch's transaction, so committed flows never point at
+ * missing or stale devices. A dirty device evicted from the cache is written
+ * at eviction (also inside the transaction: eviction happens while resolving).
+ * `max: 0` disables caching (every batch starts from the database).
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
+import { vendorOf } from './oui';
+
+export interface Device {
+  id: number;
+  addr: Buffer;
+  vlan: number;
+  mac: Buffer | null;
+  vendor: string | null;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  packets: number;
+  bytes: number;
+  flows: number;
+  services: Set<string>;
+  dirty: boolean;
+}
+
+export interface DeviceCacheOptions {
+  /** entries kept (default 65536; 0 disables the cache) */
+  max?: number;
+  /** ms an entry may stay unused before it is dropped (default: none) */
+  ttlMs?: number;
+}
+
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+  evictions: number;
+}
+
+interface Row {
+  id: number;
+  mac: Buffer | null;
+  vendor: string | null;
+  first_seen_ms: number;
+  last_seen_ms: number;
+  packets: number;
+  bytes: number;
+  flows: number;
+  services: string;
+}
+
+function keyOf(addr: Uint8Array, vlan: number): string {
+  return `${vlan}/${Buffer.from(addr.buffer, addr.byteOffset, addr.length).toString('hex')}`;
+}
+
+export class DeviceCache {
+  readonly counters: CacheCounters = { hits: 0, misses: 0, evictions: 0 };
+  readonly #lru: LRUCache<string, Device> | undefined;
+  readonly #batch = new Map<string, Device>(); // devices touched since the last flush
+  readonly #select: Statement;
+  readonly #insert: Statement;
+  readonly #update: Statement;
+
+  constructor(db: Database, options: DeviceCacheOptions = {}) {
+    const max = options.max ?? 65536;
+    this.#select = db.prepare('SELECT id, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services FROM devices WHERE addr = ? AND vlan = ?');
+    this.#insert = db.prepare('INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)');
+    this.#update = db.prepare(
+      'UPDATE devices SET mac = ?, vendor = ?, first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ?, services = ? WHERE id = ?',
+    );
+    if (max > 0) {
+      this.#lru = new LRUCache<string, Device>({
+        max,
+        ...(options.ttlMs ? { ttl: options.ttlMs, updateAgeOnGet: true } : {}),
+        dispose: (device, _key, reason) => {
+          if (reason === 'evict' || reason === 'expire') {
+            this.counters.evictions++;
+            if (device.dirty) this.#write(device);
+          }
+        },
+      });
+    }
+  }
+
+  /** The device for (addr, vlan), created in the database if new. Call inside the batch transaction. */
+  resolve(addr: Uint8Array, vlan: number, seenMs: number): Device {
+    const key = keyOf(addr, vlan);
+    let d = this.#batch.get(key) ?? this.#lru?.get(key);
+    if (d) {
+      this.counters.hits++;
+    } else {
+      this.counters.misses++;
+      const buf = Buffer.from(addr);
+      const row = this.#select.get(buf, vlan) as Row | undefined;
+      if (row) {
+        d = {
+          id: row.id, addr: buf, vlan, mac: row.mac, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
+          packets: row.packets, bytes: row.bytes, flows: row.flows, services: new Set(JSON.parse(row.services) as string[]), dirty: false,
+        };
+      } else {
+        const id = Number(this.#insert.run(buf, vlan, seenMs, seenMs).lastInsertRowid);
+        d = { id, addr: buf, vlan, mac: null, vendor: null, firstSeenMs: seenMs, lastSeenMs: seenMs, packets: 0, bytes: 0, flows: 0, services: new Set(), dirty: true };
+      }
+      this.#lru?.set(key, d);
+    }
+    this.#batch.set(key, d);
+    return d;
+  }
+
+  /** Sets the device's MAC (and its vendor when the MAC changes). */
+  static bindMac(d: Device, mac: Uint8Array): void {
+    if (d.mac && d.mac.equals(mac)) return;
+    d.mac = Buffer.from(mac);
+    d.vendor = vendorOf(mac);
+    d.dirty = true;
+  }
+
+  /** Writes every device changed since the last flush. Call inside the batch transaction. */
+  flush(): number {
+    let written = 0;
+    for (const d of this.#batch.values()) {
+      if (d.dirty) {
+        this.#write(d);
+        written++;
+      }
+    }
+    this.#batch.clear();
+    return written;
+  }
+
+  /** After a rolled-back transaction: cached devices may hold changes that were not stored. */
+  invalidate(): void {
+    this.#batch.clear();
+    this.#lru?.clear();
+  }
+
+  get size(): number {
+    return this.#lru?.size ?? 0;
+  }
+
+  #write(d: Device): void {
+    this.#update.run(d.mac, d.vendor, d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, JSON.stringify([...d.services].sort()), d.id);
+    d.dirty = false;
+  }
+}

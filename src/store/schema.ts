@@ -1,0 +1,86 @@
+/**
+ * The database schema, as ordered forward migrations: MIGRATIONS[i] takes a
+ * database from user_version i to i + 1. Never edit a released migration;
+ * append a new one.
+ *
+ * Addresses are BLOBs: 4 bytes (IPv4), 16 (IPv6) or 6 (MAC, for layer-2
+ * flows and devices seen only at layer 2). Times are integers: ns since the
+ * epoch for flows (first_ns/last_ns), ms for devices and sources.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: sources, devices, flows
+  `
+  CREATE TABLE sources (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,            -- file path or interface name
+    kind          TEXT NOT NULL CHECK (kind IN ('file', 'interface')),
+    sensor        TEXT NOT NULL,            -- host name of the machine that ingested it
+    engine        TEXT NOT NULL,
+    started_ms    INTEGER NOT NULL,
+    ended_ms      INTEGER,                  -- NULL while ingesting (or after a crash)
+    packets       INTEGER NOT NULL DEFAULT 0,
+    bytes         INTEGER NOT NULL DEFAULT 0,
+    flows         INTEGER NOT NULL DEFAULT 0,
+    drops         INTEGER NOT NULL DEFAULT 0,
+    decode_errors INTEGER NOT NULL DEFAULT 0,
+    error         TEXT                      -- code and message when reading ended early
+  );
+
+  CREATE TABLE devices (
+    id            INTEGER PRIMARY KEY,
+    addr          BLOB NOT NULL,            -- IPv4 (4), IPv6 (16) or MAC (6) bytes
+    vlan          INTEGER NOT NULL DEFAULT 0,
+    mac           BLOB,                     -- last MAC seen with this address
+    vendor        TEXT,                     -- from the MAC's OUI
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms  INTEGER NOT NULL,
+    packets       INTEGER NOT NULL DEFAULT 0,
+    bytes         INTEGER NOT NULL DEFAULT 0,
+    flows         INTEGER NOT NULL DEFAULT 0,
+    services      TEXT NOT NULL DEFAULT '[]', -- JSON array of "proto/port service" it answered on
+    UNIQUE (addr, vlan)
+  );
+  CREATE INDEX devices_last_seen ON devices (last_seen_ms);
+
+  CREATE TABLE flows (
+    id            INTEGER PRIMARY KEY,
+    source_id     INTEGER NOT NULL REFERENCES sources (id),
+    flow_id       INTEGER NOT NULL,         -- equal for the segments of one flow within a source
+    segment       INTEGER NOT NULL,
+    first_ns      INTEGER NOT NULL,
+    last_ns       INTEGER NOT NULL,
+    end_reason    INTEGER NOT NULL,         -- 1 idle, 2 active, 3 tcp-end, 4 flush, 5 evicted
+    ip_version    INTEGER NOT NULL,         -- 4, 6, 0 for layer 2
+    protocol      INTEGER NOT NULL,
+    ether_type    INTEGER NOT NULL,
+    vlan          INTEGER NOT NULL,
+    src_addr      BLOB NOT NULL,
+    dst_addr      BLOB NOT NULL,
+    src_port      INTEGER NOT NULL,
+    dst_port      INTEGER NOT NULL,
+    src_device    INTEGER NOT NULL REFERENCES devices (id),
+    dst_device    INTEGER NOT NULL REFERENCES devices (id),
+    src_mac       BLOB,
+    dst_mac       BLOB,
+    fwd_packets   INTEGER NOT NULL,
+    fwd_bytes     INTEGER NOT NULL,
+    rev_packets   INTEGER NOT NULL,
+    rev_bytes     INTEGER NOT NULL,
+    fwd_tcp_flags INTEGER NOT NULL,
+    rev_tcp_flags INTEGER NOT NULL,
+    icmp_type     INTEGER,
+    icmp_code     INTEGER,
+    flags         INTEGER NOT NULL,         -- RecordFlags: l2, drops, fragments, tunnel, truncated
+    service       TEXT,
+    server_is_dst INTEGER NOT NULL
+  );
+  CREATE INDEX flows_first ON flows (first_ns);
+  CREATE INDEX flows_last ON flows (last_ns);
+  CREATE INDEX flows_src_device ON flows (src_device, first_ns);
+  CREATE INDEX flows_dst_device ON flows (dst_device, first_ns);
+  CREATE INDEX flows_dst_port ON flows (protocol, dst_port, first_ns);
+  CREATE INDEX flows_source ON flows (source_id);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;

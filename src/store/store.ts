@@ -1,0 +1,262 @@
+/**
+ * The SQLite store (better-sqlite3): flows, devices and sources, written one
+ * transaction per batch by ingest(). WAL, synchronous=NORMAL, incremental
+ * auto-vacuum; schema versioned with user_version and forward migrations.
+ */
+import Database, { type Database as DB } from 'better-sqlite3';
+import * as os from 'node:os';
+import { DeviceCache, type DeviceCacheOptions } from '../devices/cache';
+import { FlowmasterError } from '../errors';
+import type { Flow } from '../flow/flow';
+import { Offsets } from '../flow/layout';
+import { defaultServices, ServiceMap } from '../flow/services';
+import type { FlowRun, Summary } from '../meter';
+import { Metrics } from '../metrics/registry';
+import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
+import { MIGRATIONS } from './schema';
+
+export interface StoreOptions {
+  /** open an existing database read-only */
+  readonly?: boolean;
+  /** device cache: entries (default 65536, 0 = off) and TTL */
+  deviceCache?: DeviceCacheOptions;
+  /** commit batching */
+  batch?: BatcherOptions;
+  /** service names: overrides of the defaults ('tcp/8080': 'http-alt', null removes) */
+  services?: Record<string, string | null>;
+  /** metrics registry to report into (default: a new one) */
+  metrics?: Metrics;
+  /** what this sensor is called in sources rows (default: the host name) */
+  sensor?: string;
+  /** called after each commit; tests use it to simulate a slow disk */
+  afterCommit?: (rows: number) => void;
+}
+
+export interface IngestSummary {
+  sourceId: number;
+  flows: number;
+  devices: number;
+  batches: number;
+  /** the engine's summary of the read */
+  read: Summary;
+  commitMs: number;
+  /** largest number of flows waiting for a commit */
+  maxPending: number;
+}
+
+/** Applies the migrations the database lacks; refuses a database from a newer schema. */
+export function migrate(db: DB, migrations: readonly string[] = MIGRATIONS, name = db.name): number {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > migrations.length)
+    throw new FlowmasterError(
+      'ERR_DB_VERSION',
+      `${name}: database schema version ${version} is newer than this flowmaster supports (${migrations.length}); upgrade flowmaster to open it`,
+    );
+  for (let v = version; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return migrations.length;
+}
+
+export function openStore(path: string, options: StoreOptions = {}): Store {
+  return new Store(path, options);
+}
+
+export class Store {
+  readonly db: DB;
+  readonly path: string;
+  readonly metrics: Metrics;
+  readonly devices: DeviceCache;
+  readonly #options: StoreOptions;
+  readonly #services: ServiceMap;
+
+  constructor(path: string, options: StoreOptions = {}) {
+    this.path = path;
+    this.#options = options;
+    let db: DB;
+    try {
+      db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    } catch (e) {
+      throw new FlowmasterError('ERR_DB_OPEN', `${path}: cannot open the database: ${(e as Error).message}`, { cause: e });
+    }
+    this.db = db;
+    try {
+      if (!options.readonly) {
+        const fresh = (db.pragma('page_count', { simple: true }) as number) === 0;
+        if (fresh) db.pragma('auto_vacuum = INCREMENTAL'); // only takes effect before the first table
+        if (path !== ':memory:') db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        db.pragma('foreign_keys = ON');
+        migrate(db, MIGRATIONS, path);
+      } else if ((db.pragma('user_version', { simple: true }) as number) > MIGRATIONS.length) {
+        migrate(db, MIGRATIONS, path); // throws ERR_DB_VERSION
+      }
+    } catch (e) {
+      db.close();
+      if (e instanceof FlowmasterError) throw e;
+      throw new FlowmasterError('ERR_DB_OPEN', `${path}: not a usable flowmaster database: ${(e as Error).message}`, { cause: e });
+    }
+    this.metrics = options.metrics ?? new Metrics();
+    this.devices = new DeviceCache(db, options.deviceCache);
+    this.#services = options.services ? new ServiceMap(options.services) : defaultServices;
+  }
+
+  /**
+   * Reads `run` to the end into the database: a source row, then flows and
+   * their devices, one transaction per batch. Pulls the next FlowBatch only
+   * after committing, so the engine pauses while the database is busy. If
+   * the capture is damaged, everything before the damage is committed, the
+   * source row keeps the error, and the FlowmasterError is thrown.
+   */
+  async ingest(run: FlowRun, options: { name?: string; kind?: 'file' | 'interface' } = {}): Promise<IngestSummary> {
+    const db = this.db;
+    const batcher = new AdaptiveBatcher(this.#options.batch);
+    const sourceId = Number(
+      db
+        .prepare('INSERT INTO sources (name, kind, sensor, engine, started_ms) VALUES (?, ?, ?, ?, ?)')
+        .run(options.name ?? run.path, options.kind ?? 'file', this.#options.sensor ?? os.hostname(), run.engine, Date.now()).lastInsertRowid,
+    );
+    this.metrics.rowsWritten.inc({ table: 'sources' });
+    const insertFlow = db.prepare(`INSERT INTO flows (source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol,
+      ether_type, vlan, src_addr, dst_addr, src_port, dst_port, src_device, dst_device, src_mac, dst_mac, fwd_packets, fwd_bytes,
+      rev_packets, rev_bytes, fwd_tcp_flags, rev_tcp_flags, icmp_type, icmp_code, flags, service, server_is_dst)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const updateSource = db.prepare('UPDATE sources SET flows = flows + ? WHERE id = ?');
+    const cache = this.devices;
+    const services = this.#services;
+    const END = ['', 'idle', 'active', 'tcp-end', 'flush', 'evicted'];
+    let flows = 0;
+    let batches = 0;
+    let commitMs = 0;
+    let maxPending = 0;
+    const devicesBefore = (db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
+
+    const writeBatch = db.transaction((batch: Flow[]) => {
+      for (const f of batch) {
+        const c = services.classify(f);
+        const firstMs = Math.floor(f.first);
+        const lastMs = Math.floor(f.last);
+        const src = cache.resolve(f.srcAddrBytes, f.vlan, firstMs);
+        const dst = cache.resolve(f.dstAddrBytes, f.vlan, firstMs);
+        const srcMac = f.l2 ? null : macOrNull(f.raw, Offsets.kSrcMac);
+        const dstMac = f.l2 ? null : macOrNull(f.raw, Offsets.kDstMac);
+        for (const [d, mac] of [[src, srcMac], [dst, dstMac]] as const) {
+          if (firstMs < d.firstSeenMs) d.firstSeenMs = firstMs;
+          if (lastMs > d.lastSeenMs) d.lastSeenMs = lastMs;
+          d.packets += f.packets;
+          d.bytes += f.bytes;
+          d.flows++;
+          if (mac) DeviceCache.bindMac(d, mac);
+          else if (f.l2 && !d.mac) DeviceCache.bindMac(d, d.addr);
+          d.dirty = true;
+        }
+        const server = c.serverIsDst ? dst : src;
+        if (!f.l2 && c.serverPort) server.services.add(`${protoName(f.protocol)}/${c.serverPort}${c.service ? ` ${c.service}` : ''}`);
+        else if (f.l2 && c.service) server.services.add(`eth/0x${f.etherType.toString(16).padStart(4, '0')} ${c.service}`);
+        const icmp = f.icmpType !== null;
+        insertFlow.run(
+          sourceId, f.flowId, f.segment, int64(f.firstNs), int64(f.lastNs), END.indexOf(f.endReason), f.ipVersion, f.protocol, f.etherType, f.vlan,
+          src.addr, dst.addr, f.srcPort, f.dstPort, src.id, dst.id, srcMac, dstMac, f.fwdPackets, f.fwdBytes, f.revPackets, f.revBytes,
+          f.fwdTcpFlags, f.revTcpFlags, icmp ? f.icmpType : null, icmp ? f.icmpCode : null, f.flags, c.service ?? null, c.serverIsDst ? 1 : 0,
+        );
+      }
+      const devicesWritten = cache.flush();
+      updateSource.run(batch.length, sourceId);
+      return devicesWritten;
+    });
+
+    const pending: Flow[] = [];
+    let lastCommit = performance.now();
+    const counters = { ...cache.counters };
+    const commit = (n: number) => {
+      const batch = pending.splice(0, n);
+      const t0 = performance.now();
+      let devicesWritten: number;
+      try {
+        devicesWritten = writeBatch(batch);
+      } catch (e) {
+        cache.invalidate(); // the rolled-back transaction's device changes are gone
+        throw e;
+      }
+      const ms = performance.now() - t0;
+      this.#options.afterCommit?.(batch.length);
+      const total = performance.now() - t0;
+      commitMs += total;
+      batcher.observe(batch.length, total);
+      flows += batch.length;
+      batches++;
+      lastCommit = performance.now();
+      const m = this.metrics;
+      m.commitLatency.observe(ms / 1000);
+      m.batchSize.set(batcher.size);
+      m.queueDepth.set(pending.length);
+      m.batchesCommitted.inc();
+      m.rowsWritten.inc({ table: 'flows' }, batch.length);
+      m.rowsWritten.inc({ table: 'devices' }, devicesWritten);
+      m.cacheHits.inc(cache.counters.hits - counters.hits);
+      m.cacheMisses.inc(cache.counters.misses - counters.misses);
+      m.cacheEvictions.inc(cache.counters.evictions - counters.evictions);
+      Object.assign(counters, cache.counters);
+    };
+
+    // Trickling traffic: a flow waits at most maxDelayMs for its commit.
+    const timer = setInterval(() => {
+      if (pending.length && performance.now() - lastCommit >= batcher.maxDelayMs) commit(pending.length);
+    }, Math.max(10, Math.min(250, batcher.maxDelayMs / 4)));
+    let readError: unknown;
+    try {
+      for await (const fb of run) {
+        for (const f of fb) pending.push(f);
+        if (pending.length > maxPending) maxPending = pending.length;
+        while (pending.length >= batcher.size) commit(batcher.size);
+        if (pending.length && performance.now() - lastCommit >= batcher.maxDelayMs) commit(pending.length);
+      }
+    } catch (e) {
+      readError = e;
+    } finally {
+      clearInterval(timer);
+    }
+    while (pending.length) commit(Math.min(pending.length, batcher.size));
+    const read = await run.summary;
+    this.metrics.recordSummary(read);
+    const decodeErrors = Object.values(read.decodeErrors).reduce((a, b) => a + (b ?? 0), 0);
+    db.prepare('UPDATE sources SET ended_ms = ?, packets = ?, bytes = ?, drops = ?, decode_errors = ?, error = ? WHERE id = ?').run(
+      Date.now(), read.packets, read.bytes, read.flowsByReason.evicted, decodeErrors,
+      read.error ? `${read.error.code}: ${read.error.message}` : null, sourceId,
+    );
+    const devicesAfter = (db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
+    const summary: IngestSummary = { sourceId, flows, devices: devicesAfter - devicesBefore, batches, read, commitMs, maxPending };
+    if (readError) {
+      (readError as { ingest?: IngestSummary }).ingest = summary;
+      throw readError;
+    }
+    return summary;
+  }
+
+  /** Metrics as JSON (see src/metrics/registry.ts). */
+  metricsJson(): Promise<Record<string, unknown>> {
+    return this.metrics.metrics();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+const INT64_MAX = (1n << 63n) - 1n;
+/** SQLite integers are signed 64-bit: timestamps past 2262 (damaged captures) are stored as the largest. */
+function int64(ns: bigint): bigint {
+  return ns > INT64_MAX ? INT64_MAX : ns;
+}
+
+function macOrNull(raw: Uint8Array, off: number): Uint8Array | null {
+  for (let i = 0; i < 6; i++) if (raw[off + i]) return raw.subarray(off, off + 6);
+  return null;
+}
+
+function protoName(p: number): string {
+  return p === 6 ? 'tcp' : p === 17 ? 'udp' : p === 132 ? 'sctp' : String(p);
+}

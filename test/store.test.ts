@@ -1,0 +1,249 @@
+/** The SQLite store: ingest, devices through the cache, services, batching, migrations, crash safety. */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { FlowMeter, migrate, openStore, type FlowObject } from '../src/index';
+import { tmpFile } from './helpers/capture';
+import { corpusFiles, corpusPresent } from './helpers/corpus';
+import { readAll, TEST_ENGINE } from './helpers/read';
+
+// @ts-expect-error plain ESM helper without type declarations
+const genPcap = () => import('../scripts/gen-pcap.mjs');
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+function addrHex(f: FlowObject, side: 'src' | 'dst'): string {
+  const a = side === 'src' ? f.src : f.dst;
+  if (f.l2) return a.replace(/:/g, '');
+  if (f.ipVersion === 4) return Buffer.from(a.split('.').map(Number)).toString('hex');
+  return ''; // IPv6 compared through the device rows' own bytes below
+}
+
+describe.skipIf(!corpusPresent)('ingest the corpus', () => {
+  for (const { name, path: file, oracle } of corpusFiles()) {
+    if (!oracle.readable) continue;
+    it(name, async () => {
+      const want = await readAll(file);
+      const store = openStore(':memory:');
+      let error: unknown;
+      try {
+        await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(file));
+      } catch (e) {
+        error = e;
+      }
+      expect(Boolean(error)).toBe(Boolean(want.error));
+      const rows = store.db
+        .prepare(
+          `SELECT flow_id, segment, first_ns, last_ns, protocol, src_port, dst_port, fwd_packets, fwd_bytes, rev_packets, rev_bytes,
+             hex(src_addr) s, hex(dst_addr) d FROM flows ORDER BY flow_id, segment`,
+        )
+        .safeIntegers(true) // ns timestamps need all 64 bits
+        .all()
+        .map((r) => Object.fromEntries(Object.entries(r as object).map(([k, v]) => [k, typeof v === 'bigint' && !k.endsWith('_ns') ? Number(v) : v])));
+      const flows = [...want.flows].sort((a, b) => a.flowId - b.flowId || a.segment - b.segment);
+      expect(rows.length).toBe(flows.length);
+      rows.forEach((r, i) => {
+        const f = flows[i];
+        const int64 = (ns: string) => (BigInt(ns) > (1n << 63n) - 1n ? String((1n << 63n) - 1n) : ns); // SQLite's range
+        expect([r.flow_id, r.segment, String(r.first_ns), String(r.last_ns), r.protocol, r.src_port, r.dst_port]).toEqual([
+          f.flowId, f.segment, int64(f.firstNs), int64(f.lastNs), f.protocol, f.srcPort, f.dstPort,
+        ]);
+        expect([r.fwd_packets, r.fwd_bytes, r.rev_packets, r.rev_bytes]).toEqual([f.fwdPackets, f.fwdBytes, f.revPackets, f.revBytes]);
+        if (f.l2 || f.ipVersion === 4) expect([String(r.s).toLowerCase(), String(r.d).toLowerCase()]).toEqual([addrHex(f, 'src'), addrHex(f, 'dst')]);
+      });
+      // devices: exactly the distinct (address, vlan) endpoints of the flows
+      const endpoints = new Set<string>();
+      for (const r of store.db.prepare('SELECT hex(src_addr) s, hex(dst_addr) d, vlan FROM flows').all() as { s: string; d: string; vlan: number }[]) {
+        endpoints.add(`${r.vlan}/${r.s}`);
+        endpoints.add(`${r.vlan}/${r.d}`);
+      }
+      const devices = (store.db.prepare('SELECT vlan, hex(addr) a FROM devices').all() as { vlan: number; a: string }[]).map((d) => `${d.vlan}/${d.a}`);
+      expect(new Set(devices)).toEqual(endpoints);
+      expect(devices.length).toBe(endpoints.size);
+      // every flow points at its devices, and the device counters add up
+      expect(store.db.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
+      const sum = store.db.prepare('SELECT sum(flows) n FROM devices').get() as { n: number | null };
+      expect(sum.n ?? 0).toBe(2 * flows.length);
+      const src = store.db.prepare('SELECT packets, flows, error FROM sources').get() as { packets: number; flows: number; error: string | null };
+      expect(src).toMatchObject({ packets: want.summary.packets, flows: flows.length });
+      expect(src.error !== null).toBe(Boolean(want.error));
+      store.close();
+    });
+  }
+
+  const ICS: Record<string, string> = {
+    'iti__modbus_test.pcap': 'modbus',
+    'iti__dnp3_test_data_part1.pcap': 'dnp3',
+    'iti__s7comm_reading_plc_status.pcap': 'iso-tsap',
+    'suricata-verify__enip_cip_example.pcap': 'enip',
+    'ndpi__bacnet.pcap': 'bacnet',
+    'ndpi__opc-ua.pcap': 'opcua',
+    'nfstream__iec60780-5-104.pcap': 'iec104',
+    'iti__GOOSE.pcap': 'goose',
+    'iti__PROFINET-RT-DCP.pcap': 'profinet-rt',
+    'iti__C37.118_1PMU_UDP.pcap': 'c37.118',
+  };
+  it('ICS captures produce their service names on flows and on the serving devices', async () => {
+    for (const [name, service] of Object.entries(ICS)) {
+      const file = corpusFiles().find((c) => c.name === name)!.path;
+      const store = openStore(':memory:');
+      await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(file));
+      const services = (store.db.prepare('SELECT DISTINCT service FROM flows WHERE service IS NOT NULL').all() as { service: string }[]).map((r) => r.service);
+      expect(services, name).toContain(service);
+      const devices = store.db.prepare("SELECT services FROM devices WHERE services LIKE '%' || ? || '%'").all(service);
+      expect(devices.length, name).toBeGreaterThan(0);
+      store.close();
+    }
+  });
+});
+
+describe('store', () => {
+  it('a file database: WAL, synchronous NORMAL, incremental auto-vacuum, schema version; vendors from the OUI registry', async () => {
+    const dbFile = tmpFile('flows.db');
+    const { generate } = await genPcap();
+    const cap = tmpFile('g.pcap');
+    await generate({ out: cap, packets: 20_000, flows: 500, mix: 'default', seed: 4, quiet: true });
+    const store = openStore(dbFile);
+    const r = await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
+    expect(r.flows).toBeGreaterThan(400);
+    store.close();
+    const db = new Database(dbFile);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('auto_vacuum', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect((db.prepare('SELECT count(*) n FROM flows').get() as { n: number }).n).toBe(r.flows);
+    db.close();
+    const again = openStore(dbFile);
+    expect(again.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    again.close();
+  });
+
+  it('migrations: a database made at version N opens and upgrades at N+1; a newer one is refused', () => {
+    const dbFile = tmpFile('m.db');
+    const v1 = ['CREATE TABLE a (x INTEGER);'];
+    const v2 = [...v1, 'ALTER TABLE a ADD COLUMN y TEXT; CREATE TABLE b (z INTEGER);'];
+    let db = new Database(dbFile);
+    expect(migrate(db, v1)).toBe(1);
+    db.prepare('INSERT INTO a (x) VALUES (1)').run();
+    db.close();
+    db = new Database(dbFile);
+    expect(migrate(db, v2)).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.prepare('SELECT x, y FROM a').all()).toEqual([{ x: 1, y: null }]);
+    db.pragma('user_version = 7');
+    db.close();
+    expect(() => openStore(dbFile)).toThrowError(expect.objectContaining({ code: 'ERR_DB_VERSION', message: expect.stringMatching(/version 7 is newer/) }));
+    const real = tmpFile('future.db');
+    openStore(real).close();
+    const raw = new Database(real);
+    raw.pragma('user_version = 2');
+    raw.close();
+    expect(() => openStore(real)).toThrowError(expect.objectContaining({ code: 'ERR_DB_VERSION' }));
+  });
+
+  it('a small device cache gives the same database as no cache, and counts its hits', async () => {
+    const { generate } = await genPcap();
+    const cap = tmpFile('hosts.pcap');
+    await generate({ out: cap, packets: 30_000, flows: 3000, mix: 'default', seed: 9, quiet: true });
+    const dump = async (cache: number) => {
+      const store = openStore(':memory:', { deviceCache: { max: cache }, batch: { initial: 500, min: 100, max: 500 } });
+      await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
+      const devices = store.db.prepare('SELECT id, hex(addr) a, vlan, hex(mac) m, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services FROM devices ORDER BY id').all();
+      const flows = store.db.prepare('SELECT src_device, dst_device, service FROM flows ORDER BY id').all();
+      const counters = { ...store.devices.counters };
+      const metrics = (await store.metrics.metrics()) as Record<string, number>;
+      store.close();
+      return { devices, flows, counters, metrics };
+    };
+    const none = await dump(0);
+    const small = await dump(64);
+    const big = await dump(100_000);
+    expect(small.devices).toEqual(none.devices);
+    expect(small.flows).toEqual(none.flows);
+    expect(big.devices).toEqual(none.devices);
+    expect(none.devices.length).toBeGreaterThan(1000); // far more devices than the small cache holds
+    expect(small.counters.evictions).toBeGreaterThan(0);
+    expect(big.counters.hits / (big.counters.hits + big.counters.misses)).toBeGreaterThan(small.counters.hits / (small.counters.hits + small.counters.misses));
+    const ratio = big.counters.hits / (big.counters.hits + big.counters.misses);
+    expect(big.metrics.flowmaster_device_cache_hit_ratio).toBeCloseTo(ratio, 6);
+  });
+
+  it('batch size adapts to commit latency; a slow store pauses the engine with bounded pending work', async () => {
+    const { generate } = await genPcap();
+    const cap = tmpFile('batch.pcap');
+    await generate({ out: cap, packets: 60_000, flows: 20_000, mix: 'simple', seed: 2, quiet: true });
+    const fast = openStore(':memory:', { batch: { initial: 256, min: 64, max: 8192, targetMs: 1000 } });
+    const fr = await fast.ingest(new FlowMeter({ engine: TEST_ENGINE, batchSize: 512 }).readFile(cap));
+    expect((await fast.metrics.metrics()).flowmaster_batch_size).toBe(8192); // grew to max
+    fast.close();
+
+    const slow = openStore(':memory:', {
+      batch: { initial: 4096, min: 64, max: 8192, targetMs: 5 },
+      afterCommit: () => {
+        const until = Date.now() + 15; // a slow disk: every commit takes > 15 ms
+        while (Date.now() < until);
+      },
+    });
+    const run = new FlowMeter({ engine: TEST_ENGINE, batchSize: 512 }).readFile(cap);
+    let maxRunPending = 0;
+    const probe = setInterval(() => (maxRunPending = Math.max(maxRunPending, run.pending)), 1);
+    const sr = await slow.ingest(run);
+    clearInterval(probe);
+    expect(sr.flows).toBe(fr.flows);
+    expect((await slow.metrics.metrics()).flowmaster_batch_size).toBe(64); // shrank to min
+    expect(sr.batches).toBeGreaterThan(fr.batches);
+    // the engine waited: at most 4 batches (of 512 records) queued ahead, pending flows bounded
+    expect(maxRunPending).toBeLessThanOrEqual(4);
+    expect(sr.maxPending).toBeLessThanOrEqual(4096 + 512);
+    slow.close();
+  });
+
+  it('survives SIGKILL mid-ingest: integrity ok, committed batches complete, re-ingest works', async () => {
+    const { generate } = await genPcap();
+    const cap = tmpFile('big.pcap');
+    await generate({ out: cap, packets: 600_000, flows: 150_000, mix: 'default', seed: 5, quiet: true });
+    const dbFile = tmpFile('crash.db');
+    const root = path.resolve(__dirname, '..');
+    const child = spawn(
+      process.execPath,
+      ['-e', `const { openStore, FlowMeter } = require('./dist/index.js');
+        const s = openStore(process.argv[1], { batch: { initial: 200, min: 200, max: 200 } });
+        s.ingest(new FlowMeter({ engine: process.argv[3] }).readFile(process.argv[2]));`, dbFile, cap, TEST_ENGINE],
+      { cwd: root, stdio: 'ignore' },
+    );
+    // wait until some batches are committed, then kill
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (fs.existsSync(dbFile)) {
+        try {
+          const ro = new Database(dbFile, { readonly: true });
+          const n = (ro.prepare('SELECT count(*) n FROM flows').get() as { n: number }).n;
+          ro.close();
+          if (n >= 2000) break;
+        } catch {
+          // schema not there yet
+        }
+      }
+      if (Date.now() > deadline) throw new Error('child committed nothing');
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const store = openStore(dbFile);
+    const db = store.db;
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(db.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
+    const committed = (db.prepare('SELECT count(*) n FROM flows').get() as { n: number }).n;
+    expect(committed % 200).toBe(0); // whole batches only
+    const src = db.prepare('SELECT flows, ended_ms FROM sources').get() as { flows: number; ended_ms: number | null };
+    expect(src).toEqual({ flows: committed, ended_ms: null });
+    const devicesFlows = (db.prepare('SELECT sum(flows) n FROM devices').get() as { n: number }).n;
+    expect(devicesFlows).toBe(2 * committed); // device rows match the committed flows
+    const r = await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect((db.prepare('SELECT count(*) n FROM flows').get() as { n: number }).n).toBe(committed + r.flows);
+    store.close();
+  }, 120_000);
+});
