@@ -56,7 +56,7 @@ Napi::Object Layout(Napi::Env env) {
   F(kRevTcpFlags); F(kIcmpType); F(kIcmpCode); F(kSrcMac); F(kDstMac); F(kReserved); F(kFwdPackets);
   F(kFwdBytes); F(kRevPackets); F(kRevBytes); F(kFwdLastNs); F(kRevFirstNs); F(kRevLastNs); F(kFwdStats);
   F(kRevStats); F(kStatSizeMin); F(kStatSizeMax); F(kStatSizeMean); F(kStatSizeStddev); F(kStatIatMin);
-  F(kStatIatMax); F(kStatIatMean); F(kStatIatStddev); F(kStatBlockSize);
+  F(kStatIatMax); F(kStatIatMean); F(kStatIatStddev); F(kStatBlockSize); F(kArpIp);
 #undef F
   o.Set("recordSize", double(kRecordSize));
   return o;

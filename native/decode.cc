@@ -35,6 +35,7 @@ struct Ctx {
   FragmentTable& frags;
   const uint8_t* frame;
   uint32_t wire_len;  // max(wire, caplen): lengths in headers are checked against it
+  uint32_t caplen;
   int depth;          // tunnel nesting
   // bytes of the original frame from d to its end
   uint32_t wire_rem(const uint8_t* d) const { return wire_len - uint32_t(d - frame); }
@@ -57,6 +58,13 @@ PacketKind l2_flow(const uint8_t* payload, uint16_t ethertype, Ctx& c, PacketInf
   std::memcpy(p.src, p.src_mac, 6);
   std::memcpy(p.dst, p.dst_mac, 6);
   p.ip_len = p.l4_len = p.payload_len = c.wire_rem(payload);
+  // ARP over Ethernet/IPv4: the sender's and target's IPv4 addresses (MAC/IP bindings)
+  uint32_t cap = uint32_t(c.frame + c.caplen - payload);
+  if (ethertype == 0x0806 && cap >= 28 && be16(payload) == 1 && be16(payload + 2) == 0x0800 && payload[4] == 6 && payload[5] == 4) {
+    std::memcpy(p.arp_spa, payload + 14, 4);
+    std::memcpy(p.arp_tpa, payload + 24, 4);
+    p.has_arp = 1;
+  }
   return kKindL2;
 }
 
@@ -401,10 +409,11 @@ bool linktype_supported(uint32_t lt) {
 
 PacketKind decode_packet(const uint8_t* data, uint32_t caplen, uint32_t linktype,
                          const DecodeOptions& opt, FragmentTable& frags, PacketInfo& p) {
-  Ctx c{opt, frags, data, p.wire_len > caplen ? p.wire_len : caplen, 0};
+  Ctx c{opt, frags, data, p.wire_len > caplen ? p.wire_len : caplen, caplen, 0};
   p.error = kErrNone;
   p.vlan = 0;
   p.has_mac = 0;
+  p.has_arp = 0;
   p.tunnel = 0;
   p.fragment = 0;
   p.truncated = 0;

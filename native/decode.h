@@ -64,6 +64,8 @@ struct PacketInfo {
   uint8_t truncated;   // transport header missing: accounted without ports
   uint8_t src_mac[6];
   uint8_t dst_mac[6];
+  uint8_t has_arp;     // an ARP (Ethernet/IPv4) frame: its protocol addresses below
+  uint8_t arp_spa[4], arp_tpa[4];
   uint32_t frag_id;
 };
 

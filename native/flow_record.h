@@ -27,7 +27,10 @@ enum RecordFlags : uint8_t {
 };
 
 // Offsets (bytes). Addresses: IPv4 in the first 4 bytes, IPv6 all 16, MAC
-// (L2 flows) the first 6; unused bytes are zero. Times are ns since the epoch.
+// (L2 flows) the first 6; unused bytes are zero. For ARP flows (L2, ethertype
+// 0x0806) bytes kArpIp..+4 of each address hold the IPv4 address the first
+// ARP packet gave for that end (sender / target protocol address): the
+// MAC/IP bindings of the device inventory. Times are ns since the epoch.
 // fwd = from src (the sender of the flow's first packet), rev = towards it.
 namespace off {
 constexpr std::size_t kFlowId = 0;        // u64, equal for all segments of one flow
@@ -71,6 +74,7 @@ constexpr std::size_t kStatIatMax = 32;     // u64 ns
 constexpr std::size_t kStatIatMean = 40;    // f64 ns
 constexpr std::size_t kStatIatStddev = 48;  // f64 ns, population
 constexpr std::size_t kStatBlockSize = 56;
+constexpr std::size_t kArpIp = 12;          // within kSrcAddr / kDstAddr of ARP flows
 }  // namespace off
 
 static_assert(off::kRevStats + off::kStatBlockSize == kRecordSize, "record size");

@@ -217,6 +217,10 @@ uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uin
     std::memcpy(f.src_mac, p.src_mac, 6);
     std::memcpy(f.dst_mac, p.dst_mac, 6);
   }
+  if (p.kind == kKindL2 && p.has_arp) {
+    std::memcpy(f.arp, p.arp_spa, 4);
+    std::memcpy(f.arp + 4, p.arp_tpa, 4);
+  }
   if (stats_) std::memset(&stats_[size_t(idx) * 2], 0, 2 * sizeof(DirStats));
   // Claim the empty slot found by find_slot; on a lost race probe on.
   auto* s = reinterpret_cast<std::atomic<uint64_t>*>(slot_ptr);
@@ -319,6 +323,10 @@ void FlowTable::emit(const Flow& f, uint32_t idx, EndReason reason) {
   put64(r + off::kLastNs, f.last_ns);
   std::memcpy(r + off::kSrcAddr, src, 16);
   std::memcpy(r + off::kDstAddr, dst, 16);
+  if (k.version == 0) {  // layer 2: ARP protocol addresses after the MACs (zero otherwise)
+    std::memcpy(r + off::kSrcAddr + off::kArpIp, f.arp, 4);
+    std::memcpy(r + off::kDstAddr + off::kArpIp, f.arp + 4, 4);
+  }
   put16(r + off::kSrcPort, f.src_is_a ? k.pa : k.pb);
   put16(r + off::kDstPort, f.src_is_a ? k.pb : k.pa);
   put16(r + off::kVlan, k.vlan);

@@ -118,6 +118,7 @@ class FlowTable {
     uint16_t segment;
     uint8_t icmp_type, icmp_code;
     uint8_t src_mac[6], dst_mac[6];
+    uint8_t arp[8];  // ARP flows: sender and target IPv4 of the first packet
   };
   static_assert(offsetof(Flow, live) < 128, "hot fields in two cache lines");
   struct QueueEntry {

@@ -58,12 +58,19 @@ describe.skipIf(!corpusPresent)('ingest the corpus', () => {
         endpoints.add(`${r.vlan}/${r.s}`);
         endpoints.add(`${r.vlan}/${r.d}`);
       }
+      // ... and the IPv4 hosts ARP bound to a MAC (the target only when its MAC is unicast)
+      const ipHex = (ip: string) => Buffer.from(ip.split('.').map(Number)).toString('hex').toUpperCase();
+      for (const f of want.flows) {
+        if (f.arpSrcIp) endpoints.add(`${f.vlan}/${ipHex(f.arpSrcIp)}`);
+        const unicast = !(parseInt(f.dst.slice(0, 2), 16) & 1) && f.dst !== '00:00:00:00:00:00';
+        if (f.arpDstIp && unicast) endpoints.add(`${f.vlan}/${ipHex(f.arpDstIp)}`);
+      }
       const devices = (store.db.prepare('SELECT vlan, hex(addr) a FROM devices').all() as { vlan: number; a: string }[]).map((d) => `${d.vlan}/${d.a}`);
       expect(new Set(devices)).toEqual(endpoints);
       expect(devices.length).toBe(endpoints.size);
       // every flow points at its devices, and the device counters add up
       expect(store.db.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
-      const sum = store.db.prepare('SELECT sum(flows) n FROM devices').get() as { n: number | null };
+      const sum = store.db.prepare('SELECT sum(flows) n FROM devices').get() as { n: number | null }; // ARP bindings add no flows
       expect(sum.n ?? 0).toBe(2 * flows.length);
       const src = store.db.prepare('SELECT packets, flows, error FROM sources').get() as { packets: number; flows: number; error: string | null };
       expect(src).toMatchObject({ packets: want.summary.packets, flows: flows.length });
@@ -141,6 +148,24 @@ describe('store', () => {
     raw.pragma('user_version = 2');
     raw.close();
     expect(() => openStore(real)).toThrowError(expect.objectContaining({ code: 'ERR_DB_VERSION' }));
+  });
+
+  it('ARP binds IPv4 addresses to MACs, with the vendor of the OUI', async () => {
+    const { P, writePcap } = await import('./helpers/capture');
+    const mac = '00:1b:1b:35:84:10'; // a Siemens OUI
+    const file = writePcap([
+      { t: 0, data: P.ethernet({ src: mac, dst: 'ff:ff:ff:ff:ff:ff', type: 0x0806, payload: P.arp({ op: 1, senderMac: mac, senderIp: '192.168.0.10', targetIp: '192.168.0.1' }) }) },
+      { t: 1, data: P.ethernet({ src: '02:00:00:00:00:01', dst: mac, type: 0x0806, payload: P.arp({ op: 2, senderMac: '02:00:00:00:00:01', senderIp: '192.168.0.1', targetMac: mac, targetIp: '192.168.0.10' }) }) },
+    ]);
+    const r = await readAll(file);
+    expect(r.flows.map((f) => [f.arpSrcIp, f.arpDstIp])).toEqual([['192.168.0.10', '192.168.0.1'], ['192.168.0.1', '192.168.0.10']]);
+    const store = openStore(':memory:');
+    await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(file));
+    const host = store.db.prepare("SELECT hex(mac) m, vendor FROM devices WHERE addr = x'c0a8000a'").get();
+    expect(host).toEqual({ m: '001B1B358410', vendor: expect.stringMatching(/Siemens/i) });
+    const gw = store.db.prepare("SELECT hex(mac) m, vendor FROM devices WHERE addr = x'c0a80001'").get();
+    expect(gw).toEqual({ m: '020000000001', vendor: null }); // locally administered: no vendor
+    store.close();
   });
 
   it('a small device cache gives the same database as no cache, and counts its hits', async () => {

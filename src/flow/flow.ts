@@ -58,6 +58,9 @@ export interface FlowObject {
   fwdTcpFlags: number;
   revTcpFlags: number;
   communityId: string | null;
+  /** ARP flows only */
+  arpSrcIp?: string | null;
+  arpDstIp?: string | null;
   fwdStats?: DirectionStats;
   revStats?: DirectionStats;
 }
@@ -103,6 +106,9 @@ export class Flow {
   get vlan(): number { return this.#v.getUint16(this.#o + O.kVlan, true); }
   get etherType(): number { return this.#v.getUint16(this.#o + O.kEtherType, true); }
   get srcMac(): string { return formatMac(this.#b, this.#o + O.kSrcMac); }
+  /** ARP flows: the IPv4 address the first ARP packet gave for the sender (src) / target (dst) end, else null. */
+  get arpSrcIp(): string | null { return this.#arpIp(O.kSrcAddr); }
+  get arpDstIp(): string | null { return this.#arpIp(O.kDstAddr); }
   get dstMac(): string { return formatMac(this.#b, this.#o + O.kDstMac); }
   get icmpType(): number | null { return this.#isIcmp() ? this.#b[this.#o + O.kIcmpType] : null; }
   get icmpCode(): number | null { return this.#isIcmp() ? this.#b[this.#o + O.kIcmpCode] : null; }
@@ -170,6 +176,10 @@ export class Flow {
       revTcpFlags: this.revTcpFlags,
       communityId: this.communityId(),
     };
+    if (this.l2 && this.etherType === 0x0806) {
+      o.arpSrcIp = this.arpSrcIp;
+      o.arpDstIp = this.arpDstIp;
+    }
     if (options.statistics) {
       o.fwdStats = this.fwdStats;
       o.revStats = this.revStats;
@@ -179,6 +189,13 @@ export class Flow {
 
   toJSON(): FlowObject {
     return this.toObject();
+  }
+
+  #arpIp(addr: number): string | null {
+    const o = this.#o + addr + O.kArpIp;
+    if (!this.l2 || this.etherType !== 0x0806) return null;
+    const b = this.#b;
+    return b[o] | b[o + 1] | b[o + 2] | b[o + 3] ? formatIPv4(b, o) : null;
   }
 
   #isIcmp(): boolean {

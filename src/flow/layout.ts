@@ -44,6 +44,8 @@ export const Offsets = {
   kStatIatMean: 40,
   kStatIatStddev: 48,
   kStatBlockSize: 56,
+  /** ARP flows: the IPv4 address of each end, within kSrcAddr / kDstAddr */
+  kArpIp: 12,
 } as const;
 
 /** End reasons: the IPFIX flowEndReason values (RFC 5102) where they exist. */

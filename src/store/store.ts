@@ -153,6 +153,19 @@ export class Store {
           else if (f.l2 && !d.mac) DeviceCache.bindMac(d, d.addr);
           d.dirty = true;
         }
+        if (f.l2 && f.etherType === 0x0806) {
+          // ARP: bind each end's IPv4 address to its MAC (the target's only when unicast)
+          const raw = f.raw;
+          for (const [addrOff, mac] of [[Offsets.kSrcAddr, src.addr], [Offsets.kDstAddr, dst.addr]] as const) {
+            const ip = raw.subarray(addrOff + Offsets.kArpIp, addrOff + Offsets.kArpIp + 4);
+            if (!(ip[0] | ip[1] | ip[2] | ip[3]) || mac[0] & 1 || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) continue;
+            const host = cache.resolve(ip, f.vlan, firstMs);
+            if (firstMs < host.firstSeenMs) host.firstSeenMs = firstMs;
+            if (lastMs > host.lastSeenMs) host.lastSeenMs = lastMs;
+            DeviceCache.bindMac(host, mac);
+            host.dirty = true;
+          }
+        }
         const server = c.serverIsDst ? dst : src;
         if (!f.l2 && c.serverPort) server.services.add(`${protoName(f.protocol)}/${c.serverPort}${c.service ? ` ${c.service}` : ''}`);
         else if (f.l2 && c.service) server.services.add(`eth/0x${f.etherType.toString(16).padStart(4, '0')} ${c.service}`);

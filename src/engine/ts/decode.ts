@@ -75,6 +75,8 @@ export class PacketInfo {
   truncated = 0;
   srcMacOff = -1;
   dstMacOff = -1;
+  /** ARP (Ethernet/IPv4) frame: offset of its sender protocol address in the packet buffer, -1 none */
+  arpOff = -1;
   fragId = 0;
 
   copyFrom(o: PacketInfo): void {
@@ -104,6 +106,7 @@ export class PacketInfo {
     this.icmpType = o.icmpType;
     this.icmpCode = o.icmpCode;
     this.hasMac = o.hasMac;
+    this.arpOff = o.arpOff;
     this.fragment = o.fragment;
     this.fragMore = o.fragMore;
     this.tunnel = o.tunnel;
@@ -224,6 +227,7 @@ export class FragmentTable {
 let B: Uint8Array = new Uint8Array(0);
 let FRAME = 0; // offset of the frame in B
 let WIRE = 0; // max(wire, caplen): lengths in headers are checked against it
+let CAPEND = 0; // offset in B where the captured bytes end
 let DEPTH = 0; // tunnel nesting
 let TUNNELS = true;
 let L2FLOWS = true;
@@ -270,6 +274,12 @@ function l2Flow(payload: number, ethertype: number, p: PacketInfo): number {
   p.d2 = 0;
   p.d3 = 0;
   p.ipLen = p.l4Len = p.payloadLen = wireRem(payload);
+  // ARP over Ethernet/IPv4: the sender's and target's IPv4 addresses (MAC/IP bindings)
+  if (
+    ethertype === 0x0806 && CAPEND - payload >= 28 && be16(payload) === 1 && be16(payload + 2) === 0x0800 &&
+    B[payload + 4] === 6 && B[payload + 5] === 4
+  )
+    p.arpOff = payload + 14;
   return KIND_L2;
 }
 
@@ -713,6 +723,7 @@ export function decodePacket(buf: Uint8Array, data: number, caplen: number, link
   B = buf;
   FRAME = data;
   WIRE = p.wireLen > caplen ? p.wireLen : caplen;
+  CAPEND = data + caplen;
   DEPTH = 0;
   TUNNELS = opt.decodeTunnels;
   L2FLOWS = opt.l2Flows;
@@ -720,6 +731,7 @@ export function decodePacket(buf: Uint8Array, data: number, caplen: number, link
   p.error = ERR_NONE;
   p.vlan = 0;
   p.hasMac = 0;
+  p.arpOff = -1;
   p.tunnel = 0;
   p.fragment = 0;
   p.truncated = 0;

@@ -211,13 +211,14 @@ const F_REVFIRST_LO = 13;
 const F_CLOSE_HI = 14;
 const F_CLOSE_LO = 15;
 // U: Uint8Array, 20 per flow
-const US = 20;
+const US = 28;
 const U_FINS = 0;
 const U_QUEUED = 1;
 const U_LIVE = 2;
 const U_ICMP_TYPE = 3;
 const U_ICMP_CODE = 4;
 const U_MACS = 8; // src MAC 8-13, dst MAC 14-19
+const U_ARP = 20; // ARP flows: sender IPv4 20-23, target IPv4 24-27
 // S: Float64Array, statistics, 2 directions x 12 per flow
 const SD = 12;
 const SS = 2 * SD;
@@ -577,6 +578,13 @@ export class FlowTable {
       const d = p.dstMacOff;
       if (d >= 0) for (let i = 0; i < 6; i++) U[u + U_MACS + 6 + i] = buf[d + i];
     }
+    if (p.kind === KIND_L2 && p.arpOff >= 0) {
+      const a = p.arpOff;
+      for (let i = 0; i < 4; i++) {
+        U[u + U_ARP + i] = buf[a + i]; // sender protocol address
+        U[u + U_ARP + 4 + i] = buf[a + 10 + i]; // target protocol address
+      }
+    }
     this.seg[idx] = 0;
     const id = this.nextId++;
     this.fid[idx] = id;
@@ -772,6 +780,13 @@ export class FlowTable {
     b8[r + O.kIcmpType] = U[u + U_ICMP_TYPE];
     b8[r + O.kIcmpCode] = U[u + U_ICMP_CODE];
     for (let i = 0; i < 12; i++) b8[r + O.kSrcMac + i] = U[u + U_MACS + i];
+    if ((vp >>> 8) === 0) {
+      // layer 2: ARP protocol addresses after the MACs (zero otherwise)
+      for (let i = 0; i < 4; i++) {
+        b8[r + O.kSrcAddr + O.kArpIp + i] = U[u + U_ARP + i];
+        b8[r + O.kDstAddr + O.kArpIp + i] = U[u + U_ARP + 4 + i];
+      }
+    }
     const fwdPkts = F[o + F_FWD_PKTS];
     const revPkts = F[o + F_REV_PKTS];
     putU64(dv, r + O.kFwdPackets, fwdPkts);
