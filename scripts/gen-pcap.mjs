@@ -153,6 +153,7 @@ function normalizeOptions(o = {}) {
     iface2: o.iface2 ?? 'raw',
     link: o.link ?? 'eth',
     gapUs: num(o.gapUs, 10, 'gap-us'),
+    hosts: o.hosts === undefined ? undefined : Math.floor(num(o.hosts, 1, 'hosts', 1)),
     duration: o.duration === undefined ? undefined : num(o.duration, 0, 'duration'),
     concurrency: o.concurrency === undefined ? undefined : Math.floor(num(o.concurrency, 1, 'concurrency', 1)),
     snaplen: Math.floor(num(o.snaplen, 262144, 'snaplen', 1)),
@@ -161,6 +162,7 @@ function normalizeOptions(o = {}) {
   };
   if (!['pcap', 'pcapng'].includes(opts.format)) throw new Error(`bad --format ${opts.format}`);
   if (opts.multiInterface && opts.format !== 'pcapng') throw new Error('--multi-interface needs --format pcapng');
+  if (opts.hosts && opts.flows / opts.hosts > 64511) throw new Error(`--hosts ${opts.hosts} is too few for ${opts.flows} flows (at most 64511 flows per host)`);
   if (opts.extraBlocks && opts.format !== 'pcapng') throw new Error('--extra-blocks needs --format pcapng');
   if (!['raw', 'sll'].includes(opts.iface2)) throw new Error(`bad --iface2 ${opts.iface2} (raw|sll)`);
   if (!(opts.link in LINKS)) throw new Error(`bad --link ${opts.link} (eth|raw|sll|sll2|null)`);
@@ -288,10 +290,12 @@ class Generator {
     } else if (vr < m.qinq + m.vlan) {
       f.vlans = [{ id: 1 + rng.int(4094), pcp: rng.int(8) }];
     }
-    f.cMac = macFromIndex([0x02, 0xf1], i);
+    // client host: one per flow, or one of --hosts (then its source ports keep the 5-tuples distinct)
+    const ci = o.hosts ? i % o.hosts : i;
+    f.cMac = macFromIndex([0x02, 0xf1], ci);
     f.sMac = macFromIndex([0x00, 0x00], 0x5e000100 + rng.int(16)); // 00:00:5e:00:01:xx routers
-    const hi = Math.floor(i / 0x1000000);
-    const lo = scramble24(i & 0xffffff, this.mask);
+    const hi = Math.floor(ci / 0x1000000);
+    const lo = scramble24(ci & 0xffffff, this.mask);
     if (f.kind === 'l2') {
       f.l2kind = pick(rng, [['arp', 35], ['lldp', 20], ['goose', 25], ['pnrt', 20]]);
       f.cIp = ipv4FromInt(0x0a000000 | lo);
@@ -313,7 +317,7 @@ class Generator {
       f.cIp = ipv4FromInt(0x0a000000 | lo);
       f.sIp = ipv4FromInt(0xac100000 | (((1 + rng.int(4094)) & 0xfff)));
     }
-    f.sport = o.flows > 0x1000000 ? 1024 + hi : 1024 + rng.int(64512);
+    f.sport = o.hosts ? 1024 + Math.floor(i / o.hosts) : o.flows > 0x1000000 ? 1024 + hi : 1024 + rng.int(64512);
     if (f.kind === 'tcp') f.dport = TCP_PORTS[rng.int(TCP_PORTS.length)];
     else if (f.kind === 'sctp') { f.dport = SCTP_PORTS[rng.int(SCTP_PORTS.length)]; f.tsn = [rng.u32(), rng.u32()]; f.vtag = [rng.u32() || 1, rng.u32() || 1]; }
     else if (f.kind === 'frag') f.dport = 5001;
@@ -739,6 +743,7 @@ const HELP = `usage: node scripts/gen-pcap.mjs --out FILE [options]
   --iface2 raw|sll      link type of the second interface (default raw = LINKTYPE_RAW 101)
   --link eth|raw|sll|sll2|null   link type of a single-interface capture (default eth)
   --gap-us G            mean inter-packet gap in microseconds (default 10)
+  --hosts H             client hosts share H addresses (default: one per flow); flows stay distinct by source port
   --duration S          alternative: spread the packets over S seconds
   --concurrency K       number of simultaneously active flows (default min(flows, 2048))
   --snaplen N           snapshot length (default 262144)
@@ -755,7 +760,7 @@ async function main(argv) {
       seed: { type: 'string', short: 's' }, format: { type: 'string' }, nanos: { type: 'boolean' },
       'big-endian': { type: 'boolean' }, sizes: { type: 'string' }, mix: { type: 'string' },
       'multi-interface': { type: 'boolean' }, iface2: { type: 'string' }, link: { type: 'string' },
-      'gap-us': { type: 'string' }, duration: { type: 'string' }, concurrency: { type: 'string' },
+      'gap-us': { type: 'string' }, duration: { type: 'string' }, concurrency: { type: 'string' }, hosts: { type: 'string' },
       snaplen: { type: 'string' }, 'extra-blocks': { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -767,7 +772,7 @@ async function main(argv) {
     out: values.out, packets: values.packets, flows: values.flows, seed: values.seed, format: values.format,
     nanos: values.nanos, bigEndian: values['big-endian'], sizes: values.sizes, mix: values.mix,
     multiInterface: values['multi-interface'], iface2: values.iface2, link: values.link,
-    gapUs: values['gap-us'], duration: values.duration, concurrency: values.concurrency,
+    gapUs: values['gap-us'], duration: values.duration, concurrency: values.concurrency, hosts: values.hosts,
     snaplen: values.snaplen, extraBlocks: values['extra-blocks'], quiet: values.quiet,
   });
 }

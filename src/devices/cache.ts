@@ -26,6 +26,16 @@ export interface Device {
   dirty: boolean;
 }
 
+/** Adds a service the device answered on (the stored JSON is rebuilt only when the set changes). */
+export function addService(d: Device, service: string): void {
+  if (d.services.has(service)) return;
+  d.services.add(service);
+  servicesJson.delete(d);
+  d.dirty = true;
+}
+
+const servicesJson = new WeakMap<Device, string>();
+
 export interface DeviceCacheOptions {
   /** entries kept (default 65536; 0 disables the cache) */
   max?: number;
@@ -59,14 +69,17 @@ export class DeviceCache {
   readonly counters: CacheCounters = { hits: 0, misses: 0, evictions: 0 };
   readonly #lru: LRUCache<string, Device> | undefined;
   readonly #batch = new Map<string, Device>(); // devices touched since the last flush
-  readonly #select: Statement;
-  readonly #insert: Statement;
+  readonly #upsert: Statement;
   readonly #update: Statement;
 
   constructor(db: Database, options: DeviceCacheOptions = {}) {
     const max = options.max ?? 65536;
-    this.#select = db.prepare('SELECT id, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services FROM devices WHERE addr = ? AND vlan = ?');
-    this.#insert = db.prepare('INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)');
+    // one statement per miss: creates the device, or returns the stored one
+    this.#upsert = db.prepare(
+      `INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)
+       ON CONFLICT (addr, vlan) DO UPDATE SET vlan = excluded.vlan
+       RETURNING id, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services`,
+    );
     this.#update = db.prepare(
       'UPDATE devices SET mac = ?, vendor = ?, first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ?, services = ? WHERE id = ?',
     );
@@ -93,16 +106,12 @@ export class DeviceCache {
     } else {
       this.counters.misses++;
       const buf = Buffer.from(addr);
-      const row = this.#select.get(buf, vlan) as Row | undefined;
-      if (row) {
-        d = {
-          id: row.id, addr: buf, vlan, mac: row.mac, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
-          packets: row.packets, bytes: row.bytes, flows: row.flows, services: new Set(JSON.parse(row.services) as string[]), dirty: false,
-        };
-      } else {
-        const id = Number(this.#insert.run(buf, vlan, seenMs, seenMs).lastInsertRowid);
-        d = { id, addr: buf, vlan, mac: null, vendor: null, firstSeenMs: seenMs, lastSeenMs: seenMs, packets: 0, bytes: 0, flows: 0, services: new Set(), dirty: true };
-      }
+      const row = this.#upsert.get(buf, vlan, seenMs, seenMs) as Row;
+      d = {
+        id: row.id, addr: buf, vlan, mac: row.mac, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
+        packets: row.packets, bytes: row.bytes, flows: row.flows,
+        services: row.services === '[]' ? new Set() : new Set(JSON.parse(row.services) as string[]), dirty: false,
+      };
       this.#lru?.set(key, d);
     }
     this.#batch.set(key, d);
@@ -141,7 +150,9 @@ export class DeviceCache {
   }
 
   #write(d: Device): void {
-    this.#update.run(d.mac, d.vendor, d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, JSON.stringify([...d.services].sort()), d.id);
+    let json = servicesJson.get(d);
+    if (json === undefined) servicesJson.set(d, (json = JSON.stringify([...d.services].sort())));
+    this.#update.run(d.mac, d.vendor, d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, json, d.id);
     d.dirty = false;
   }
 }

@@ -7,7 +7,7 @@
 export interface BatcherOptions {
   /** target commit latency in ms (default 25) */
   targetMs?: number;
-  /** batch size bounds (default 256 and 65536) and start (default 4096) */
+  /** batch size bounds (default 1024 and 65536) and start (default 4096) */
   min?: number;
   max?: number;
   initial?: number;
@@ -24,7 +24,7 @@ export class AdaptiveBatcher {
 
   constructor(o: BatcherOptions = {}) {
     this.targetMs = o.targetMs ?? 25;
-    this.min = Math.max(1, o.min ?? 256);
+    this.min = Math.max(1, o.min ?? 1024);
     this.max = Math.max(this.min, o.max ?? 65536);
     this.maxDelayMs = o.maxDelayMs ?? 1000;
     this.size = Math.min(this.max, Math.max(this.min, o.initial ?? 4096));

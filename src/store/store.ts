@@ -5,7 +5,7 @@
  */
 import Database, { type Database as DB } from 'better-sqlite3';
 import * as os from 'node:os';
-import { DeviceCache, type DeviceCacheOptions } from '../devices/cache';
+import { addService, DeviceCache, type DeviceCacheOptions } from '../devices/cache';
 import { FlowmasterError } from '../errors';
 import type { Flow } from '../flow/flow';
 import { Offsets } from '../flow/layout';
@@ -167,8 +167,8 @@ export class Store {
           }
         }
         const server = c.serverIsDst ? dst : src;
-        if (!f.l2 && c.serverPort) server.services.add(`${protoName(f.protocol)}/${c.serverPort}${c.service ? ` ${c.service}` : ''}`);
-        else if (f.l2 && c.service) server.services.add(`eth/0x${f.etherType.toString(16).padStart(4, '0')} ${c.service}`);
+        if (!f.l2 && c.serverPort) addService(server, `${protoName(f.protocol)}/${c.serverPort}${c.service ? ` ${c.service}` : ''}`);
+        else if (f.l2 && c.service) addService(server, `eth/0x${f.etherType.toString(16).padStart(4, '0')} ${c.service}`);
         const icmp = f.icmpType !== null;
         insertFlow.run(
           sourceId, f.flowId, f.segment, int64(f.firstNs), int64(f.lastNs), END.indexOf(f.endReason), f.ipVersion, f.protocol, f.etherType, f.vlan,
