@@ -137,9 +137,9 @@ export class Metrics {
     this.filtered = new Counter({ name: n('filtered_packets_total'), help: 'Packets dropped by the BPF filter', registers });
     this.skipped = new Counter({ name: n('skipped_packets_total'), help: 'Packets accounted to no flow (undecodable, or non-IP with l2Flows off)', registers });
 
-    this.batchSize = new Gauge({ name: n('batch_size'), help: 'Records in the last committed batch', registers });
+    this.batchSize = new Gauge({ name: n('batch_size'), help: 'Current batch size target of the adaptive batcher (flows per commit)', registers });
     this.commitLatency = new Histogram({ name: n('commit_latency_seconds'), help: 'Time to commit a batch, seconds', buckets: [...COMMIT_LATENCY_BUCKETS], registers });
-    this.queueDepth = new Gauge({ name: n('queue_depth'), help: 'Batches waiting to be committed', registers });
+    this.queueDepth = new Gauge({ name: n('queue_depth'), help: 'Flows read and waiting for a commit', registers });
     this.batchesCommitted = new Counter({ name: n('batches_committed_total'), help: 'Batches committed', registers });
 
     this.cacheHits = new Counter({ name: n('device_cache_hits_total'), help: 'Device cache hits', registers });
