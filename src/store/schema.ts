@@ -40,7 +40,7 @@ export const MIGRATIONS: readonly string[] = [
     services      TEXT NOT NULL DEFAULT '[]', -- JSON array of "proto/port service" it answered on
     UNIQUE (addr, vlan)
   );
-  CREATE INDEX devices_last_seen ON devices (last_seen_ms);
+  -- devices_last_seen: left to the retention migration (every batch rewrites last_seen_ms)
 
   CREATE TABLE flows (
     id            INTEGER PRIMARY KEY,

@@ -5,7 +5,7 @@
  */
 import Database, { type Database as DB } from 'better-sqlite3';
 import * as os from 'node:os';
-import { addService, DeviceCache, type DeviceCacheOptions } from '../devices/cache';
+import { addService, DeviceCache, type Device, type DeviceCacheOptions } from '../devices/cache';
 import { FlowmasterError } from '../errors';
 import type { Flow } from '../flow/flow';
 import { Offsets } from '../flow/layout';
@@ -127,39 +127,59 @@ export class Store {
     const updateSource = db.prepare('UPDATE sources SET flows = flows + ? WHERE id = ?');
     const cache = this.devices;
     const services = this.#services;
-    const END = ['', 'idle', 'active', 'tcp-end', 'flush', 'evicted'];
     let flows = 0;
     let batches = 0;
     let commitMs = 0;
     let maxPending = 0;
     const devicesBefore = (db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
 
+    const serviceNames = new Map<number, string>(); // "tcp/502 modbus", built once per (protocol, port)
+    const serviceName = (protocol: number, port: number, name: string | undefined): string => {
+      const key = protocol * 65536 + port;
+      let text = serviceNames.get(key);
+      if (text === undefined) serviceNames.set(key, (text = `${protoName(protocol)}/${port}${name ? ` ${name}` : ''}`));
+      return text;
+    };
+    const touch = (d: Device, firstMs: number, lastMs: number, packets: number, bytes: number, mac: Uint8Array | null) => {
+      if (firstMs < d.firstSeenMs) d.firstSeenMs = firstMs;
+      if (lastMs > d.lastSeenMs) d.lastSeenMs = lastMs;
+      d.packets += packets;
+      d.bytes += bytes;
+      d.flows++;
+      if (mac) DeviceCache.bindMac(d, mac);
+      d.dirty = true;
+    };
+
     const writeBatch = db.transaction((batch: Flow[]) => {
       for (const f of batch) {
+        const raw = f.raw;
+        const l2 = f.l2;
         const c = services.classify(f);
         const firstMs = Math.floor(f.first);
         const lastMs = Math.floor(f.last);
-        const src = cache.resolve(f.srcAddrBytes, f.vlan, firstMs);
-        const dst = cache.resolve(f.dstAddrBytes, f.vlan, firstMs);
-        const srcMac = f.l2 ? null : macOrNull(f.raw, Offsets.kSrcMac);
-        const dstMac = f.l2 ? null : macOrNull(f.raw, Offsets.kDstMac);
-        for (const [d, mac] of [[src, srcMac], [dst, dstMac]] as const) {
-          if (firstMs < d.firstSeenMs) d.firstSeenMs = firstMs;
-          if (lastMs > d.lastSeenMs) d.lastSeenMs = lastMs;
-          d.packets += f.packets;
-          d.bytes += f.bytes;
-          d.flows++;
-          if (mac) DeviceCache.bindMac(d, mac);
-          else if (f.l2 && !d.mac) DeviceCache.bindMac(d, d.addr);
-          d.dirty = true;
-        }
-        if (f.l2 && f.etherType === 0x0806) {
+        const vlan = f.vlan;
+        const src = cache.resolve(f.srcAddrBytes, vlan, firstMs);
+        const dst = cache.resolve(f.dstAddrBytes, vlan, firstMs);
+        const srcMac = l2 ? null : macOrNull(raw, Offsets.kSrcMac);
+        const dstMac = l2 ? null : macOrNull(raw, Offsets.kDstMac);
+        const fwdPackets = f.fwdPackets;
+        const fwdBytes = f.fwdBytes;
+        const revPackets = f.revPackets;
+        const revBytes = f.revBytes;
+        const packets = fwdPackets + revPackets;
+        const bytes = fwdBytes + revBytes;
+        // layer-2 devices are their MAC
+        touch(src, firstMs, lastMs, packets, bytes, l2 ? (src.mac ? null : src.addr) : srcMac);
+        touch(dst, firstMs, lastMs, packets, bytes, l2 ? (dst.mac ? null : dst.addr) : dstMac);
+        const etherType = f.etherType;
+        if (l2 && etherType === 0x0806) {
           // ARP: bind each end's IPv4 address to its MAC (the target's only when unicast)
-          const raw = f.raw;
-          for (const [addrOff, mac] of [[Offsets.kSrcAddr, src.addr], [Offsets.kDstAddr, dst.addr]] as const) {
-            const ip = raw.subarray(addrOff + Offsets.kArpIp, addrOff + Offsets.kArpIp + 4);
+          for (let side = 0; side < 2; side++) {
+            const at = (side === 0 ? Offsets.kSrcAddr : Offsets.kDstAddr) + Offsets.kArpIp;
+            const mac = side === 0 ? src.addr : dst.addr;
+            const ip = raw.subarray(at, at + 4);
             if (!(ip[0] | ip[1] | ip[2] | ip[3]) || mac[0] & 1 || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) continue;
-            const host = cache.resolve(ip, f.vlan, firstMs);
+            const host = cache.resolve(ip, vlan, firstMs);
             if (firstMs < host.firstSeenMs) host.firstSeenMs = firstMs;
             if (lastMs > host.lastSeenMs) host.lastSeenMs = lastMs;
             DeviceCache.bindMac(host, mac);
@@ -167,13 +187,15 @@ export class Store {
           }
         }
         const server = c.serverIsDst ? dst : src;
-        if (!f.l2 && c.serverPort) addService(server, `${protoName(f.protocol)}/${c.serverPort}${c.service ? ` ${c.service}` : ''}`);
-        else if (f.l2 && c.service) addService(server, `eth/0x${f.etherType.toString(16).padStart(4, '0')} ${c.service}`);
-        const icmp = f.icmpType !== null;
+        const protocol = f.protocol;
+        if (!l2 && c.serverPort) addService(server, serviceName(protocol, c.serverPort, c.service));
+        else if (l2 && c.service) addService(server, `eth/0x${etherType.toString(16).padStart(4, '0')} ${c.service}`);
+        const icmp = !l2 && (protocol === 1 || protocol === 58);
         insertFlow.run(
-          sourceId, f.flowId, f.segment, int64(f.firstNs), int64(f.lastNs), END.indexOf(f.endReason), f.ipVersion, f.protocol, f.etherType, f.vlan,
-          src.addr, dst.addr, f.srcPort, f.dstPort, src.id, dst.id, srcMac, dstMac, f.fwdPackets, f.fwdBytes, f.revPackets, f.revBytes,
-          f.fwdTcpFlags, f.revTcpFlags, icmp ? f.icmpType : null, icmp ? f.icmpCode : null, f.flags, c.service ?? null, c.serverIsDst ? 1 : 0,
+          sourceId, f.flowId, f.segment, int64(f.firstNs), int64(f.lastNs), raw[Offsets.kEndReason], f.ipVersion, protocol, etherType, vlan,
+          src.addr, dst.addr, f.srcPort, f.dstPort, src.id, dst.id, srcMac, dstMac, fwdPackets, fwdBytes, revPackets, revBytes,
+          raw[Offsets.kFwdTcpFlags], raw[Offsets.kRevTcpFlags], icmp ? raw[Offsets.kIcmpType] : null, icmp ? raw[Offsets.kIcmpCode] : null,
+          raw[Offsets.kFlags], c.service ?? null, c.serverIsDst ? 1 : 0,
         );
       }
       const devicesWritten = cache.flush();
