@@ -518,8 +518,8 @@ export function sctp({ sport, dport, vtag = 0, tsn = 1, streamId = 0, streamSeq 
   return b;
 }
 
-/** ICMP message; for echo (8/0) pass id/seq, otherwise `rest` (4 bytes). Checksum computed. */
-export function icmp({ type, code = 0, id = 0, seq = 0, rest, payload }) {
+/** The 8-byte ICMP/ICMPv6 header (type, code, checksum 0, id/seq or `rest`) and payload. */
+function icmpMessage({ type, code = 0, id = 0, seq = 0, rest, payload }) {
   const p = toBuf(payload);
   const b = Buffer.alloc(8 + p.length);
   b[0] = type; b[1] = code;
@@ -530,23 +530,19 @@ export function icmp({ type, code = 0, id = 0, seq = 0, rest, payload }) {
     b.writeUInt16BE(seq & 0xffff, 6);
   }
   p.copy(b, 8);
+  return b;
+}
+
+/** ICMP message; for echo (8/0) pass id/seq, otherwise `rest` (4 bytes). Checksum computed. */
+export function icmp(opts) {
+  const b = icmpMessage(opts);
   b.writeUInt16BE(inetChecksum(b), 2);
   return b;
 }
 
-/** ICMPv6 message (echo 128/129 use id/seq); checksum filled by ipv6() (next = 58). */
-export function icmpv6({ type, code = 0, id = 0, seq = 0, rest, payload }) {
-  const p = toBuf(payload);
-  const b = Buffer.alloc(8 + p.length);
-  b[0] = type; b[1] = code;
-  if (rest !== undefined) {
-    if (typeof rest === 'number') b.writeUInt32BE(rest >>> 0, 4); else toBuf(rest).copy(b, 4, 0, 4);
-  } else {
-    b.writeUInt16BE(id & 0xffff, 4);
-    b.writeUInt16BE(seq & 0xffff, 6);
-  }
-  p.copy(b, 8);
-  return b;
+/** ICMPv6 message (echo 128/129 use id/seq); checksum filled by ipv6() (next = 58): it covers a pseudo header. */
+export function icmpv6(opts) {
+  return icmpMessage(opts);
 }
 
 // ---------------------------------------------------------------- tunnels
