@@ -23,60 +23,62 @@ function addrHex(f: FlowObject, side: 'src' | 'dst'): string {
 describe.skipIf(!corpusPresent)('ingest the corpus', () => {
   for (const { name, path: file, oracle } of corpusFiles()) {
     if (!oracle.readable) continue;
-    it(name, async () => {
-      const want = await readAll(file);
-      const store = openStore(':memory:');
-      let error: unknown;
-      try {
-        await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(file));
-      } catch (e) {
-        error = e;
-      }
-      expect(Boolean(error)).toBe(Boolean(want.error));
-      const rows = store.db
-        .prepare(
-          `SELECT flow_id, segment, first_ns, last_ns, protocol, src_port, dst_port, fwd_packets, fwd_bytes, rev_packets, rev_bytes,
-             hex(src_addr) s, hex(dst_addr) d FROM flows ORDER BY flow_id, segment`,
-        )
-        .safeIntegers(true) // ns timestamps need all 64 bits
-        .all()
-        .map((r) => Object.fromEntries(Object.entries(r as object).map(([k, v]) => [k, typeof v === 'bigint' && !k.endsWith('_ns') ? Number(v) : v])));
-      const flows = [...want.flows].sort((a, b) => a.flowId - b.flowId || a.segment - b.segment);
-      expect(rows.length).toBe(flows.length);
-      rows.forEach((r, i) => {
-        const f = flows[i];
-        const int64 = (ns: string) => (BigInt(ns) > (1n << 63n) - 1n ? String((1n << 63n) - 1n) : ns); // SQLite's range
-        expect([r.flow_id, r.segment, String(r.first_ns), String(r.last_ns), r.protocol, r.src_port, r.dst_port]).toEqual([
-          f.flowId, f.segment, int64(f.firstNs), int64(f.lastNs), f.protocol, f.srcPort, f.dstPort,
-        ]);
-        expect([r.fwd_packets, r.fwd_bytes, r.rev_packets, r.rev_bytes]).toEqual([f.fwdPackets, f.fwdBytes, f.revPackets, f.revBytes]);
-        if (f.l2 || f.ipVersion === 4) expect([String(r.s).toLowerCase(), String(r.d).toLowerCase()]).toEqual([addrHex(f, 'src'), addrHex(f, 'dst')]);
+    for (const onDisk of [false, true]) {
+      it(`${name} (${onDisk ? 'file' : ':memory:'})`, async () => {
+        const want = await readAll(file);
+        const store = openStore(onDisk ? tmpFile(`${name}.db`) : ':memory:');
+        let error: unknown;
+        try {
+          await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(file));
+        } catch (e) {
+          error = e;
+        }
+        expect(Boolean(error)).toBe(Boolean(want.error));
+        const rows = store.db
+          .prepare(
+            `SELECT flow_id, segment, first_ns, last_ns, protocol, src_port, dst_port, fwd_packets, fwd_bytes, rev_packets, rev_bytes,
+               hex(src_addr) s, hex(dst_addr) d FROM flows ORDER BY flow_id, segment`,
+          )
+          .safeIntegers(true) // ns timestamps need all 64 bits
+          .all()
+          .map((r) => Object.fromEntries(Object.entries(r as object).map(([k, v]) => [k, typeof v === 'bigint' && !k.endsWith('_ns') ? Number(v) : v])));
+        const flows = [...want.flows].sort((a, b) => a.flowId - b.flowId || a.segment - b.segment);
+        expect(rows.length).toBe(flows.length);
+        rows.forEach((r, i) => {
+          const f = flows[i];
+          const int64 = (ns: string) => (BigInt(ns) > (1n << 63n) - 1n ? String((1n << 63n) - 1n) : ns); // SQLite's range
+          expect([r.flow_id, r.segment, String(r.first_ns), String(r.last_ns), r.protocol, r.src_port, r.dst_port]).toEqual([
+            f.flowId, f.segment, int64(f.firstNs), int64(f.lastNs), f.protocol, f.srcPort, f.dstPort,
+          ]);
+          expect([r.fwd_packets, r.fwd_bytes, r.rev_packets, r.rev_bytes]).toEqual([f.fwdPackets, f.fwdBytes, f.revPackets, f.revBytes]);
+          if (f.l2 || f.ipVersion === 4) expect([String(r.s).toLowerCase(), String(r.d).toLowerCase()]).toEqual([addrHex(f, 'src'), addrHex(f, 'dst')]);
+        });
+        // devices: exactly the distinct (address, vlan) endpoints of the flows
+        const endpoints = new Set<string>();
+        for (const r of store.db.prepare('SELECT hex(src_addr) s, hex(dst_addr) d, vlan FROM flows').all() as { s: string; d: string; vlan: number }[]) {
+          endpoints.add(`${r.vlan}/${r.s}`);
+          endpoints.add(`${r.vlan}/${r.d}`);
+        }
+        // ... and the IPv4 hosts ARP bound to a MAC (the target only when its MAC is unicast)
+        const ipHex = (ip: string) => Buffer.from(ip.split('.').map(Number)).toString('hex').toUpperCase();
+        for (const f of want.flows) {
+          if (f.arpSrcIp) endpoints.add(`${f.vlan}/${ipHex(f.arpSrcIp)}`);
+          const unicast = !(parseInt(f.dst.slice(0, 2), 16) & 1) && f.dst !== '00:00:00:00:00:00';
+          if (f.arpDstIp && unicast) endpoints.add(`${f.vlan}/${ipHex(f.arpDstIp)}`);
+        }
+        const devices = (store.db.prepare('SELECT vlan, hex(addr) a FROM devices').all() as { vlan: number; a: string }[]).map((d) => `${d.vlan}/${d.a}`);
+        expect(new Set(devices)).toEqual(endpoints);
+        expect(devices.length).toBe(endpoints.size);
+        // every flow points at its devices, and the device counters add up
+        expect(store.db.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
+        const sum = store.db.prepare('SELECT sum(flows) n FROM devices').get() as { n: number | null }; // ARP bindings add no flows
+        expect(sum.n ?? 0).toBe(2 * flows.length);
+        const src = store.db.prepare('SELECT packets, flows, error FROM sources').get() as { packets: number; flows: number; error: string | null };
+        expect(src).toMatchObject({ packets: want.summary.packets, flows: flows.length });
+        expect(src.error !== null).toBe(Boolean(want.error));
+        store.close();
       });
-      // devices: exactly the distinct (address, vlan) endpoints of the flows
-      const endpoints = new Set<string>();
-      for (const r of store.db.prepare('SELECT hex(src_addr) s, hex(dst_addr) d, vlan FROM flows').all() as { s: string; d: string; vlan: number }[]) {
-        endpoints.add(`${r.vlan}/${r.s}`);
-        endpoints.add(`${r.vlan}/${r.d}`);
-      }
-      // ... and the IPv4 hosts ARP bound to a MAC (the target only when its MAC is unicast)
-      const ipHex = (ip: string) => Buffer.from(ip.split('.').map(Number)).toString('hex').toUpperCase();
-      for (const f of want.flows) {
-        if (f.arpSrcIp) endpoints.add(`${f.vlan}/${ipHex(f.arpSrcIp)}`);
-        const unicast = !(parseInt(f.dst.slice(0, 2), 16) & 1) && f.dst !== '00:00:00:00:00:00';
-        if (f.arpDstIp && unicast) endpoints.add(`${f.vlan}/${ipHex(f.arpDstIp)}`);
-      }
-      const devices = (store.db.prepare('SELECT vlan, hex(addr) a FROM devices').all() as { vlan: number; a: string }[]).map((d) => `${d.vlan}/${d.a}`);
-      expect(new Set(devices)).toEqual(endpoints);
-      expect(devices.length).toBe(endpoints.size);
-      // every flow points at its devices, and the device counters add up
-      expect(store.db.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
-      const sum = store.db.prepare('SELECT sum(flows) n FROM devices').get() as { n: number | null }; // ARP bindings add no flows
-      expect(sum.n ?? 0).toBe(2 * flows.length);
-      const src = store.db.prepare('SELECT packets, flows, error FROM sources').get() as { packets: number; flows: number; error: string | null };
-      expect(src).toMatchObject({ packets: want.summary.packets, flows: flows.length });
-      expect(src.error !== null).toBe(Boolean(want.error));
-      store.close();
-    });
+    }
   }
 
   const ICS: Record<string, string> = {
