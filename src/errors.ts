@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'ERR_INTERNAL'
   | 'ERR_DB_OPEN'
   | 'ERR_DB_VERSION'
+  | 'ERR_BAD_CURSOR'
   | 'ERR_CANCELLED';
 
 export class FlowmasterError extends Error {

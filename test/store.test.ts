@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { FlowMeter, migrate, openStore, type FlowObject } from '../src/index';
+import { SCHEMA_VERSION } from '../src/store/schema';
 import { tmpFile } from './helpers/capture';
 import { corpusFiles, corpusPresent } from './helpers/corpus';
 import { readAll, TEST_ENGINE } from './helpers/read';
@@ -120,7 +121,7 @@ describe('store', () => {
     const db = new Database(dbFile);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('auto_vacuum', { simple: true })).toBe(2);
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     expect((db.prepare('SELECT count(*) n FROM flows').get() as { n: number }).n).toBe(r.flows);
     db.close();
@@ -147,7 +148,7 @@ describe('store', () => {
     const real = tmpFile('future.db');
     openStore(real).close();
     const raw = new Database(real);
-    raw.pragma('user_version = 2');
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
     expect(() => openStore(real)).toThrowError(expect.objectContaining({ code: 'ERR_DB_VERSION' }));
   });

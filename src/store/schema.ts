@@ -78,8 +78,17 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX flows_last ON flows (last_ns);
   CREATE INDEX flows_src_device ON flows (src_device, first_ns);
   CREATE INDEX flows_dst_device ON flows (dst_device, first_ns);
-  CREATE INDEX flows_dst_port ON flows (protocol, dst_port, first_ns);
+  CREATE INDEX flows_dst_port ON flows (dst_port, first_ns);
+  CREATE INDEX flows_src_port ON flows (src_port, first_ns);
   CREATE INDEX flows_source ON flows (source_id);
+  `,
+  // 2: paging and retention: cursor secret, sort indexes, device age
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+  CREATE INDEX flows_bytes ON flows ((fwd_bytes + rev_bytes), id);
+  CREATE INDEX flows_packets ON flows ((fwd_packets + rev_packets), id);
+  CREATE INDEX devices_last_seen ON devices (last_seen_ms, id);
+  CREATE INDEX flows_service ON flows (service, first_ns);
   `,
 ];
 

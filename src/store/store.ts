@@ -13,6 +13,8 @@ import { defaultServices, ServiceMap } from '../flow/services';
 import type { FlowRun, Summary } from '../meter';
 import { Metrics } from '../metrics/registry';
 import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
+import { Cursors, FlowQueries } from './query';
+import { applyRetention, type RetentionPolicy, type RetentionReport } from './retention';
 import { MIGRATIONS } from './schema';
 
 export interface StoreOptions {
@@ -70,6 +72,8 @@ export class Store {
   readonly path: string;
   readonly metrics: Metrics;
   readonly devices: DeviceCache;
+  /** flows pages: keyset (`page`) and offset (`offsetPage`) */
+  readonly flows: FlowQueries;
   readonly #options: StoreOptions;
   readonly #services: ServiceMap;
 
@@ -101,6 +105,7 @@ export class Store {
     }
     this.metrics = options.metrics ?? new Metrics();
     this.devices = new DeviceCache(db, options.deviceCache);
+    this.flows = new FlowQueries(db, new Cursors(db));
     this.#services = options.services ? new ServiceMap(options.services) : defaultServices;
   }
 
@@ -269,6 +274,14 @@ export class Store {
       throw readError;
     }
     return summary;
+  }
+
+  /**
+   * Deletes what the policy no longer keeps, in chunks that let an ingest
+   * keep committing, then returns freed pages to the file system.
+   */
+  async retain(policy: RetentionPolicy): Promise<RetentionReport> {
+    return applyRetention(this.db, policy, () => this.devices.invalidate());
   }
 
   /** Metrics as JSON (see src/metrics/registry.ts). */

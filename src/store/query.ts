@@ -1,0 +1,354 @@
+/**
+ * Reading the store back: flows and devices pages with keyset pagination
+ * (opaque cursors: base64url, bound to the filter and sort they were made
+ * for, HMAC-signed with a secret kept in the database) and offset pagination
+ * (page numbers, optional total). Every value is a bound parameter; filter
+ * fields are validated.
+ */
+import type { Database } from 'better-sqlite3';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
+import { FlowmasterError } from '../errors';
+
+export interface FlowFilter {
+  /** flows that overlap [from, to], ms since the epoch */
+  from?: number;
+  to?: number;
+  /** an IP address or CIDR (either end) */
+  host?: string;
+  /** a device id (either end) */
+  device?: number;
+  /** a port (either end) */
+  port?: number;
+  protocol?: number;
+  service?: string;
+  source?: number;
+  vlan?: number;
+  minBytes?: number;
+}
+
+export type FlowSort = 'first' | 'last' | 'bytes' | 'packets';
+export type Order = 'asc' | 'desc';
+
+export interface FlowRow {
+  id: number;
+  sourceId: number;
+  flowId: number;
+  segment: number;
+  firstNs: bigint;
+  lastNs: bigint;
+  endReason: number;
+  ipVersion: number;
+  protocol: number;
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  vlan: number;
+  srcDevice: number;
+  dstDevice: number;
+  packets: number;
+  bytes: number;
+  fwdPackets: number;
+  fwdBytes: number;
+  revPackets: number;
+  revBytes: number;
+  service: string | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** pass as `cursor` for the next page; null at the end */
+  next: string | null;
+}
+
+const MAX_LIMIT = 10_000;
+const SORT_SQL: Record<FlowSort, string> = {
+  first: 'first_ns',
+  last: 'last_ns',
+  bytes: '(fwd_bytes + rev_bytes)',
+  packets: '(fwd_packets + rev_packets)',
+};
+
+function bad(what: string): never {
+  throw new FlowmasterError('ERR_INVALID_OPTION', what);
+}
+
+function int(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(`${name}: expected an integer in ${min}..${max}`);
+  return v;
+}
+
+/** An IP or CIDR as the inclusive BLOB range [lo, hi] (addresses are stored as 4 or 16 bytes). */
+export function addressRange(host: string): [Buffer, Buffer] {
+  if (typeof host !== 'string') bad('host: expected an IP address or CIDR');
+  const [ip, bitsText] = host.split('/');
+  const v = isIP(ip);
+  if (!v || host.split('/').length > 2) bad(`host: ${JSON.stringify(host)} is not an IP address or CIDR`);
+  const bytes = v === 4 ? Buffer.from(ip.split('.').map(Number)) : ipv6Bytes(ip);
+  const width = bytes.length * 8;
+  const bits = bitsText === undefined ? width : Number(bitsText);
+  if (!Number.isInteger(bits) || bits < 0 || bits > width || (bitsText !== undefined && !/^\d+$/.test(bitsText))) bad(`host: bad prefix length in ${JSON.stringify(host)}`);
+  const lo = Buffer.from(bytes);
+  const hi = Buffer.from(bytes);
+  for (let i = 0; i < bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, bits - i * 8));
+    const mask = keep === 0 ? 0 : (0xff << (8 - keep)) & 0xff;
+    lo[i] &= mask;
+    hi[i] = (hi[i] & mask) | (~mask & 0xff);
+  }
+  return [lo, hi];
+}
+
+function ipv6Bytes(ip: string): Buffer {
+  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
+  const parse = (s: string | undefined) => (s ? s.split(':') : []);
+  let h = parse(head);
+  let t = parse(tail);
+  const v4 = (parts: string[]) => {
+    const last = parts[parts.length - 1];
+    if (last && last.includes('.')) {
+      const b = last.split('.').map(Number);
+      parts.splice(parts.length - 1, 1, ((b[0] << 8) | b[1]).toString(16), ((b[2] << 8) | b[3]).toString(16));
+    }
+  };
+  if (tail !== undefined) v4(t);
+  else v4(h);
+  const zeros = tail === undefined ? [] : new Array(8 - h.length - t.length).fill('0');
+  const words = [...h, ...zeros, ...t];
+  const b = Buffer.alloc(16);
+  words.forEach((w, i) => b.writeUInt16BE(parseInt(w, 16), i * 2));
+  return b;
+}
+
+interface Compiled {
+  where: string;
+  params: unknown[];
+  /** canonical text of the filter, for cursor binding */
+  canonical: string;
+}
+
+export function compileFlowFilter(f: FlowFilter = {}): Compiled {
+  if (f === null || typeof f !== 'object') bad('filter: expected an object');
+  const known = new Set(['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes']);
+  for (const k of Object.keys(f)) if (!known.has(k)) bad(`filter.${k}: unknown filter`);
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const canon: Record<string, unknown> = {};
+  if (f.from !== undefined) {
+    int('filter.from', f.from, 0, 2 ** 53);
+    where.push('last_ns >= ?');
+    params.push(BigInt(f.from) * 1_000_000n);
+    canon.from = f.from;
+  }
+  if (f.to !== undefined) {
+    int('filter.to', f.to, 0, 2 ** 53);
+    where.push('first_ns <= ?');
+    params.push(BigInt(f.to) * 1_000_000n + 999_999n);
+    canon.to = f.to;
+  }
+  if (f.host !== undefined) {
+    const [lo, hi] = addressRange(f.host);
+    // through the devices' unique (addr, vlan) index, then the flows' device indexes
+    where.push('(src_device IN (SELECT id FROM devices WHERE addr BETWEEN ? AND ?) OR dst_device IN (SELECT id FROM devices WHERE addr BETWEEN ? AND ?))');
+    params.push(lo, hi, lo, hi);
+    canon.host = `${lo.toString('hex')}-${hi.toString('hex')}`;
+  }
+  if (f.device !== undefined) {
+    int('filter.device', f.device, 1, 2 ** 53);
+    where.push('(src_device = ? OR dst_device = ?)');
+    params.push(f.device, f.device);
+    canon.device = f.device;
+  }
+  if (f.port !== undefined) {
+    int('filter.port', f.port, 0, 65535);
+    where.push('(src_port = ? OR dst_port = ?)');
+    params.push(f.port, f.port);
+    canon.port = f.port;
+  }
+  if (f.protocol !== undefined) {
+    int('filter.protocol', f.protocol, 0, 255);
+    where.push('protocol = ?');
+    params.push(f.protocol);
+    canon.protocol = f.protocol;
+  }
+  if (f.service !== undefined) {
+    if (typeof f.service !== 'string' || f.service.length > 64) bad('filter.service: expected a service name');
+    where.push('service = ?');
+    params.push(f.service);
+    canon.service = f.service;
+  }
+  if (f.source !== undefined) {
+    int('filter.source', f.source, 1, 2 ** 53);
+    where.push('source_id = ?');
+    params.push(f.source);
+    canon.source = f.source;
+  }
+  if (f.vlan !== undefined) {
+    int('filter.vlan', f.vlan, 0, 4095);
+    where.push('vlan = ?');
+    params.push(f.vlan);
+    canon.vlan = f.vlan;
+  }
+  if (f.minBytes !== undefined) {
+    int('filter.minBytes', f.minBytes, 0, 2 ** 53);
+    where.push('(fwd_bytes + rev_bytes) >= ?');
+    params.push(f.minBytes);
+    canon.minBytes = f.minBytes;
+  }
+  return { where: where.length ? where.join(' AND ') : '1', params, canonical: JSON.stringify(canon) };
+}
+
+/** Cursor signing: HMAC-SHA256 with a per-database secret (meta.cursor_secret). */
+export class Cursors {
+  readonly #secret: Buffer;
+
+  constructor(db: Database) {
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'cursor_secret'").get() as { value: Buffer } | undefined;
+    if (row) {
+      this.#secret = row.value;
+    } else {
+      this.#secret = randomBytes(32);
+      if (!db.readonly) db.prepare("INSERT INTO meta (key, value) VALUES ('cursor_secret', ?)").run(this.#secret);
+    }
+  }
+
+  encode(binding: string, position: unknown[]): string {
+    const body = Buffer.from(JSON.stringify({ b: binding, p: position }));
+    const mac = createHmac('sha256', this.#secret).update(body).digest().subarray(0, 16);
+    return Buffer.concat([mac, body]).toString('base64url');
+  }
+
+  decode(binding: string, cursor: string): unknown[] {
+    const fail = (why: string): never => {
+      throw new FlowmasterError('ERR_BAD_CURSOR', `invalid cursor: ${why}`);
+    };
+    if (typeof cursor !== 'string' || cursor.length > 4096 || !/^[A-Za-z0-9_-]+$/.test(cursor)) fail('not a cursor');
+    const raw = Buffer.from(cursor, 'base64url');
+    if (raw.length < 17) fail('too short');
+    const mac = raw.subarray(0, 16);
+    const body = raw.subarray(16);
+    const want = createHmac('sha256', this.#secret).update(body).digest().subarray(0, 16);
+    if (!timingSafeEqual(mac, want)) fail('signature mismatch (altered, or made by another database)');
+    let parsed: { b: string; p: unknown[] };
+    try {
+      parsed = JSON.parse(body.toString());
+    } catch {
+      return fail('unreadable');
+    }
+    if (parsed.b !== binding) fail('made for another filter or sort');
+    return parsed.p;
+  }
+}
+
+const FLOW_COLUMNS = `id, source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, src_addr, dst_addr,
+  src_port, dst_port, vlan, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service`;
+
+function addrText(b: Buffer): string {
+  if (b.length === 4) return [...b].join('.');
+  if (b.length === 6) return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  const words: string[] = [];
+  for (let i = 0; i < 16; i += 2) words.push(b.readUInt16BE(i).toString(16));
+  return words.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+}
+
+function toFlowRow(r: Record<string, unknown>): FlowRow {
+  const n = (v: unknown) => Number(v);
+  return {
+    id: n(r.id), sourceId: n(r.source_id), flowId: n(r.flow_id), segment: n(r.segment),
+    firstNs: BigInt(r.first_ns as bigint), lastNs: BigInt(r.last_ns as bigint), endReason: n(r.end_reason),
+    ipVersion: n(r.ip_version), protocol: n(r.protocol), src: addrText(r.src_addr as Buffer), dst: addrText(r.dst_addr as Buffer),
+    srcPort: n(r.src_port), dstPort: n(r.dst_port), vlan: n(r.vlan), srcDevice: n(r.src_device), dstDevice: n(r.dst_device),
+    fwdPackets: n(r.fwd_packets), fwdBytes: n(r.fwd_bytes), revPackets: n(r.rev_packets), revBytes: n(r.rev_bytes),
+    packets: n(r.fwd_packets) + n(r.rev_packets), bytes: n(r.fwd_bytes) + n(r.rev_bytes), service: (r.service as string | null) ?? null,
+  };
+}
+
+export interface FlowPageRequest {
+  filter?: FlowFilter;
+  sort?: FlowSort;
+  order?: Order;
+  /** 1..10000 (default 100) */
+  limit?: number;
+  cursor?: string;
+}
+
+export interface FlowOffsetRequest {
+  filter?: FlowFilter;
+  sort?: FlowSort;
+  order?: Order;
+  /** 1-based page number */
+  page?: number;
+  /** 1..10000 (default 100) */
+  pageSize?: number;
+  /** also count the matching rows */
+  total?: boolean;
+}
+
+export class FlowQueries {
+  readonly #db: Database;
+  readonly #cursors: Cursors;
+
+  constructor(db: Database, cursors: Cursors) {
+    this.#db = db;
+    this.#cursors = cursors;
+  }
+
+  #sort(sort: FlowSort = 'first', order: Order = 'asc'): { expr: string; dir: 'ASC' | 'DESC' } {
+    if (!(sort in SORT_SQL)) bad(`sort: expected one of ${Object.keys(SORT_SQL).join(', ')}`);
+    if (order !== 'asc' && order !== 'desc') bad("order: expected 'asc' or 'desc'");
+    return { expr: SORT_SQL[sort], dir: order === 'asc' ? 'ASC' : 'DESC' };
+  }
+
+  /** The SQL of a keyset page (for EXPLAIN QUERY PLAN in tests). */
+  pageSql(req: FlowPageRequest = {}, withCursor = false): { sql: string; params: unknown[] } {
+    const f = compileFlowFilter(req.filter);
+    const { expr, dir } = this.#sort(req.sort, req.order);
+    const limit = req.limit === undefined ? 100 : int('limit', req.limit, 1, MAX_LIMIT);
+    const cmp = dir === 'ASC' ? '>' : '<';
+    const after = withCursor ? ` AND (${expr}, id) ${cmp} (?, ?)` : '';
+    return {
+      sql: `SELECT ${FLOW_COLUMNS} FROM flows WHERE ${f.where}${after} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ${limit}`,
+      params: f.params,
+    };
+  }
+
+  /** One keyset page: stable under inserts, the same cost at any depth. */
+  page(req: FlowPageRequest = {}): Page<FlowRow> {
+    const f = compileFlowFilter(req.filter);
+    const sort = req.sort ?? 'first';
+    const order = req.order ?? 'asc';
+    const binding = `flows|${sort}|${order}|${f.canonical}`;
+    const position = req.cursor === undefined ? undefined : this.#cursors.decode(binding, req.cursor);
+    if (position && (position.length !== 2 || typeof position[1] !== 'number')) throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
+    const { sql, params } = this.pageSql(req, position !== undefined);
+    const args = position ? [...params, BigInt(position[0] as string), position[1]] : params;
+    const rows = this.#db.prepare(sql).safeIntegers(true).all(...args) as Record<string, unknown>[];
+    const items = rows.map(toFlowRow);
+    const limit = req.limit ?? 100;
+    let next: string | null = null;
+    if (items.length === limit) {
+      const last = rows[rows.length - 1];
+      const key = sort === 'first' ? last.first_ns : sort === 'last' ? last.last_ns
+        : sort === 'bytes' ? BigInt(last.fwd_bytes as bigint) + BigInt(last.rev_bytes as bigint)
+        : BigInt(last.fwd_packets as bigint) + BigInt(last.rev_packets as bigint);
+      next = this.#cursors.encode(binding, [String(key), Number(last.id)]);
+    }
+    return { items, next };
+  }
+
+  /** A numbered page (offset pagination), with the total count on request. */
+  offsetPage(req: FlowOffsetRequest = {}): { items: FlowRow[]; page: number; pageSize: number; total?: number } {
+    const f = compileFlowFilter(req.filter);
+    const { expr, dir } = this.#sort(req.sort, req.order);
+    const page = req.page === undefined ? 1 : int('page', req.page, 1, 2 ** 31);
+    const pageSize = req.pageSize === undefined ? 100 : int('pageSize', req.pageSize, 1, MAX_LIMIT);
+    const rows = this.#db
+      .prepare(`SELECT ${FLOW_COLUMNS} FROM flows WHERE ${f.where} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ? OFFSET ?`)
+      .safeIntegers(true)
+      .all(...f.params, pageSize, (page - 1) * pageSize) as Record<string, unknown>[];
+    const out: { items: FlowRow[]; page: number; pageSize: number; total?: number } = { items: rows.map(toFlowRow), page, pageSize };
+    if (req.total) out.total = Number((this.#db.prepare(`SELECT count(*) n FROM flows WHERE ${f.where}`).get(...f.params) as { n: number }).n);
+    return out;
+  }
+}

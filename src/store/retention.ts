@@ -1,0 +1,78 @@
+/**
+ * Retention: deletes flows older than an age (by their end time), then
+ * devices not seen for an age that no kept flow references, in chunks (one
+ * short transaction each, yielding to the event loop between chunks so an
+ * ingest keeps committing), then PRAGMA incremental_vacuum.
+ */
+import type { Database } from 'better-sqlite3';
+import { FlowmasterError } from '../errors';
+
+export interface RetentionPolicy {
+  /** keep flows that ended within this age: '30d', '12h', '90m', '3600s' or ms */
+  flows?: string | number;
+  /** keep devices seen within this age (devices referenced by kept flows always stay) */
+  devices?: string | number;
+  /** rows deleted per transaction (default 5000) */
+  chunk?: number;
+  /** PRAGMA incremental_vacuum afterwards (default true) */
+  vacuum?: boolean;
+  /** "now" for the ages, ms since the epoch (default Date.now()) */
+  now?: number;
+}
+
+export interface RetentionReport {
+  flowsDeleted: number;
+  devicesDeleted: number;
+  pagesFreed: number;
+  ms: number;
+}
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+export function parseAge(name: string, v: string | number): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(v.trim()) : null;
+  if (!m) throw new FlowmasterError('ERR_INVALID_OPTION', `${name}: expected an age like '30d', '12h', '90m', '45s' or milliseconds, got ${String(v)}`);
+  return Number(m[1]) * UNITS[m[2]];
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function applyRetention(db: Database, policy: RetentionPolicy, onDevicesDeleted: () => void = () => {}): Promise<RetentionReport> {
+  const t0 = performance.now();
+  const now = policy.now ?? Date.now();
+  const chunk = policy.chunk ?? 5000;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new FlowmasterError('ERR_INVALID_OPTION', 'chunk: expected a positive integer');
+  const pagesBefore = db.pragma('page_count', { simple: true }) as number;
+  let flowsDeleted = 0;
+  let devicesDeleted = 0;
+  if (policy.flows !== undefined) {
+    const cutoffNs = BigInt(Math.floor(now - parseAge('flows', policy.flows))) * 1_000_000n;
+    // the oldest-ending flows first, by the last_ns index
+    const del = db.prepare('DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE last_ns < ? ORDER BY last_ns LIMIT ?)');
+    for (;;) {
+      const n = db.transaction(() => del.run(cutoffNs, chunk).changes)();
+      flowsDeleted += n;
+      if (n < chunk) break;
+      await tick();
+    }
+  }
+  if (policy.devices !== undefined) {
+    const cutoff = Math.floor(now - parseAge('devices', policy.devices));
+    const del = db.prepare(`DELETE FROM devices WHERE id IN (
+      SELECT d.id FROM devices d WHERE d.last_seen_ms < ?
+        AND NOT EXISTS (SELECT 1 FROM flows WHERE src_device = d.id)
+        AND NOT EXISTS (SELECT 1 FROM flows WHERE dst_device = d.id)
+      ORDER BY d.last_seen_ms LIMIT ?)`);
+    for (;;) {
+      const n = db.transaction(() => del.run(cutoff, chunk).changes)();
+      if (n) onDevicesDeleted(); // before yielding: an ingest must not resolve a deleted device from a cache
+      devicesDeleted += n;
+      if (n < chunk) break;
+      await tick();
+    }
+  }
+  if (policy.vacuum ?? true) db.pragma('incremental_vacuum');
+  const pagesAfter = db.pragma('page_count', { simple: true }) as number;
+  return { flowsDeleted, devicesDeleted, pagesFreed: Math.max(0, pagesBefore - pagesAfter), ms: performance.now() - t0 };
+}
