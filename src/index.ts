@@ -10,5 +10,6 @@ export { vendorOf } from './devices/oui';
 export { AdaptiveBatcher, type BatcherOptions } from './pipeline/batcher';
 export { ServiceMap, defaultServices, type Classification } from './flow/services';
 export { Metrics, type MetricsOptions } from './metrics/registry';
-export { FlowQueries, addressRange, type FlowFilter, type FlowSort, type FlowRow, type Page, type FlowPageRequest, type FlowOffsetRequest } from './store/query';
+export { FlowQueries, DeviceQueries, QueryTimer, addressRange, type DeviceFilter, type DeviceSort, type DeviceRow, type FlowFilter, type FlowSort, type FlowRow, type Page, type FlowPageRequest, type FlowOffsetRequest } from './store/query';
 export { type RetentionPolicy, type RetentionReport } from './store/retention';
+export { Analytics, type Measure, type Totals, type RangeRequest } from './store/analytics';

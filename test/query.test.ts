@@ -159,6 +159,60 @@ describe('keyset pages', () => {
   });
 });
 
+describe('devices pages, analytics, slow queries', () => {
+  it('device pages walk every device once, by last seen or bytes, with cursors bound to the filter', () => {
+    const store = syntheticStore(3000);
+    store.db.prepare('UPDATE devices SET last_seen_ms = id % 17, bytes = id * 3').run();
+    for (const sort of ['last', 'bytes'] as const) {
+      const seen: number[] = [];
+      let cursor: string | undefined;
+      do {
+        const p = store.devices.page({ sort, limit: 25, cursor, filter: { host: '10.0.0.0/24' } });
+        seen.push(...p.items.map((d) => d.id));
+        cursor = p.next ?? undefined;
+      } while (cursor);
+      expect(new Set(seen).size).toBe(256);
+      expect(seen.length).toBe(256);
+    }
+    const c = store.devices.page({ limit: 5 }).next!;
+    expect(() => store.devices.page({ limit: 5, cursor: c, filter: { vlan: 1 } })).toThrowError(expect.objectContaining({ code: 'ERR_BAD_CURSOR' }));
+    expect(store.devices.page({ filter: { host: '10.0.0.7' } }).items.map((d) => d.addr)).toEqual(['10.0.0.7']);
+    store.close();
+  });
+
+  it('top talkers, conversations, services and a timeline agree with plain sums', () => {
+    const store = syntheticStore(5000);
+    const db = store.db;
+    const talkers = store.analytics.topTalkers({ limit: 5 });
+    const want = db
+      .prepare(`SELECT d, sum(b) bytes FROM (SELECT src_device d, fwd_bytes + rev_bytes b FROM flows UNION ALL SELECT dst_device, fwd_bytes + rev_bytes FROM flows)
+        GROUP BY d ORDER BY bytes DESC, d LIMIT 5`)
+      .all() as { d: number; bytes: number }[];
+    expect(talkers.map((t) => [t.device, t.bytes])).toEqual(want.map((w) => [w.d, w.bytes]));
+    expect(talkers[0].addr).toMatch(/^10\.0\.0\.\d+$/);
+    const conv = store.analytics.topConversations({ by: 'flows', limit: 3 });
+    expect(conv[0].flows).toBeGreaterThanOrEqual(conv[1].flows);
+    const services = store.analytics.topServices({ by: 'flows' });
+    expect(services.find((s) => s.service === 'modbus')?.flows).toBe(1250);
+    const from = 1_767_225_600_000;
+    const line = store.analytics.timeline({ from, to: from + 86_400_000, bucketMs: 3_600_000 });
+    expect(line.reduce((n, b) => n + b.flows, 0)).toBe(5000);
+    expect(line[0].t).toBe(from);
+    expect(() => store.analytics.topTalkers({ by: 'time' as never })).toThrowError(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    store.close();
+  });
+
+  it('queries are timed by shape; slow ones are counted', async () => {
+    const store = openStore(':memory:', { slowQueryMs: 0 }); // every query counts as slow
+    store.flows.page({ filter: { port: 80 } });
+    store.analytics.topServices();
+    const m = (await store.metrics.metrics()) as Record<string, Record<string, number>>;
+    expect(m.flowmaster_slow_queries_total['flows.page first port']).toBe(1);
+    expect(m.flowmaster_slow_queries_total['analytics.topServices']).toBe(1);
+    store.close();
+  });
+});
+
 describe('retention', () => {
   it('deletes flows by end time in chunks and devices no kept flow references; vacuum frees pages', async () => {
     const store = syntheticStore(30_000, tmpFile('ret.db'));
@@ -174,7 +228,20 @@ describe('retention', () => {
     const orphans = (db.prepare('SELECT count(*) n FROM devices d WHERE NOT EXISTS (SELECT 1 FROM flows WHERE src_device = d.id OR dst_device = d.id)').get() as { n: number }).n;
     expect(orphans).toBe(0);
     expect(report.pagesFreed).toBeGreaterThan(0);
-    expect(() => store.retain({ flows: 'a month' })).rejects.toThrowError(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    await expect(store.retain({ flows: 'a month' })).rejects.toThrowError(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    const m = (await store.metrics.metrics()) as Record<string, Record<string, number> | number>;
+    expect((m.flowmaster_retention_rows_deleted_total as Record<string, number>).flows).toBe(report.flowsDeleted);
+    expect(m.flowmaster_retention_pages_freed_total).toBe(report.pagesFreed);
+    store.close();
+  });
+
+  it('runs on a schedule until stopped', async () => {
+    const store = syntheticStore(2000);
+    const stop = store.retainEvery({ flows: 0, now: Date.now() + 1e12 }, 20);
+    await new Promise((r) => setTimeout(r, 120));
+    stop();
+    expect((store.db.prepare('SELECT count(*) n FROM flows').get() as { n: number }).n).toBe(0);
+    expect(((await store.metrics.metrics()) as Record<string, number>).flowmaster_retention_runs_total).toBeGreaterThan(0);
     store.close();
   });
 

@@ -180,7 +180,7 @@ describe('store', () => {
       await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
       const devices = store.db.prepare('SELECT id, hex(addr) a, vlan, hex(mac) m, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services FROM devices ORDER BY id').all();
       const flows = store.db.prepare('SELECT src_device, dst_device, service FROM flows ORDER BY id').all();
-      const counters = { ...store.devices.counters };
+      const counters = { ...store.deviceCache.counters };
       const metrics = (await store.metrics.metrics()) as Record<string, number>;
       store.close();
       return { devices, flows, counters, metrics };

@@ -112,6 +112,12 @@ export class Metrics {
   readonly cacheHitRatio: Gauge;
   // store
   readonly rowsWritten: Counter<'table'>;
+  // queries and retention
+  readonly queryDuration: Histogram<'shape'>;
+  readonly slowQueries: Counter<'shape'>;
+  readonly retentionRowsDeleted: Counter<'table'>;
+  readonly retentionPagesFreed: Counter;
+  readonly retentionRuns: Counter;
 
   constructor(options: MetricsOptions = {}) {
     const prefix = options.prefix ?? 'flowmaster_';
@@ -159,6 +165,14 @@ export class Metrics {
     });
 
     this.rowsWritten = new Counter({ name: n('rows_written_total'), help: 'Rows written to the store, by table', labelNames: ['table'] as const, registers });
+    this.queryDuration = new Histogram({
+      name: n('query_duration_seconds'), help: 'Store query time, by query shape', labelNames: ['shape'] as const,
+      buckets: [...COMMIT_LATENCY_BUCKETS], registers,
+    });
+    this.slowQueries = new Counter({ name: n('slow_queries_total'), help: 'Store queries slower than the slow-query threshold, by shape', labelNames: ['shape'] as const, registers });
+    this.retentionRowsDeleted = new Counter({ name: n('retention_rows_deleted_total'), help: 'Rows deleted by retention, by table', labelNames: ['table'] as const, registers });
+    this.retentionPagesFreed = new Counter({ name: n('retention_pages_freed_total'), help: 'Database pages returned by incremental vacuum after retention', registers });
+    this.retentionRuns = new Counter({ name: n('retention_runs_total'), help: 'Retention passes run', registers });
 
     for (const reason of END_REASON_NAMES) this.flows.inc({ reason }, 0);
     for (const kind of DECODE_ERROR_KINDS) this.decodeErrors.inc({ kind }, 0);

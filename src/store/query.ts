@@ -9,6 +9,27 @@ import type { Database } from 'better-sqlite3';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { FlowmasterError } from '../errors';
+import type { Metrics } from '../metrics/registry';
+
+/** Times store queries by shape into the metrics; counts the slow ones. */
+export class QueryTimer {
+  readonly #metrics: Metrics;
+  readonly #slowMs: number;
+  constructor(metrics: Metrics, slowMs: number) {
+    this.#metrics = metrics;
+    this.#slowMs = slowMs;
+  }
+  run<T>(shape: string, fn: () => T): T {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      const ms = performance.now() - t0;
+      this.#metrics.queryDuration.observe({ shape }, ms / 1000);
+      if (ms > this.#slowMs) this.#metrics.slowQueries.inc({ shape });
+    }
+  }
+}
 
 export interface FlowFilter {
   /** flows that overlap [from, to], ms since the epoch */
@@ -288,10 +309,16 @@ export interface FlowOffsetRequest {
 export class FlowQueries {
   readonly #db: Database;
   readonly #cursors: Cursors;
+  readonly #timer: QueryTimer | undefined;
 
-  constructor(db: Database, cursors: Cursors) {
+  constructor(db: Database, cursors: Cursors, timer?: QueryTimer) {
     this.#db = db;
     this.#cursors = cursors;
+    this.#timer = timer;
+  }
+
+  #run<T>(shape: string, fn: () => T): T {
+    return this.#timer ? this.#timer.run(shape, fn) : fn();
   }
 
   #sort(sort: FlowSort = 'first', order: Order = 'asc'): { expr: string; dir: 'ASC' | 'DESC' } {
@@ -323,7 +350,8 @@ export class FlowQueries {
     if (position && (position.length !== 2 || typeof position[1] !== 'number')) throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
     const { sql, params } = this.pageSql(req, position !== undefined);
     const args = position ? [...params, BigInt(position[0] as string), position[1]] : params;
-    const rows = this.#db.prepare(sql).safeIntegers(true).all(...args) as Record<string, unknown>[];
+    const shape = `flows.page ${sort} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
+    const rows = this.#run(shape, () => this.#db.prepare(sql).safeIntegers(true).all(...args) as Record<string, unknown>[]);
     const items = rows.map(toFlowRow);
     const limit = req.limit ?? 100;
     let next: string | null = null;
@@ -343,12 +371,109 @@ export class FlowQueries {
     const { expr, dir } = this.#sort(req.sort, req.order);
     const page = req.page === undefined ? 1 : int('page', req.page, 1, 2 ** 31);
     const pageSize = req.pageSize === undefined ? 100 : int('pageSize', req.pageSize, 1, MAX_LIMIT);
-    const rows = this.#db
-      .prepare(`SELECT ${FLOW_COLUMNS} FROM flows WHERE ${f.where} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ? OFFSET ?`)
-      .safeIntegers(true)
-      .all(...f.params, pageSize, (page - 1) * pageSize) as Record<string, unknown>[];
+    const shape = `flows.offset ${req.sort ?? 'first'} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
+    const rows = this.#run(shape, () =>
+      this.#db
+        .prepare(`SELECT ${FLOW_COLUMNS} FROM flows WHERE ${f.where} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ? OFFSET ?`)
+        .safeIntegers(true)
+        .all(...f.params, pageSize, (page - 1) * pageSize) as Record<string, unknown>[],
+    );
     const out: { items: FlowRow[]; page: number; pageSize: number; total?: number } = { items: rows.map(toFlowRow), page, pageSize };
     if (req.total) out.total = Number((this.#db.prepare(`SELECT count(*) n FROM flows WHERE ${f.where}`).get(...f.params) as { n: number }).n);
     return out;
+  }
+}
+
+export interface DeviceFilter {
+  /** seen (last) at or after, ms since the epoch */
+  seenSince?: number;
+  /** an IP address or CIDR */
+  host?: string;
+  vlan?: number;
+  /** exact vendor name */
+  vendor?: string;
+}
+
+export type DeviceSort = 'last' | 'first' | 'bytes' | 'packets' | 'flows';
+
+export interface DeviceRow {
+  id: number;
+  addr: string;
+  vlan: number;
+  mac: string | null;
+  vendor: string | null;
+  firstSeen: number;
+  lastSeen: number;
+  packets: number;
+  bytes: number;
+  flows: number;
+  services: string[];
+}
+
+const DEVICE_SORT: Record<DeviceSort, string> = { last: 'last_seen_ms', first: 'first_seen_ms', bytes: 'bytes', packets: 'packets', flows: 'flows' };
+
+export class DeviceQueries {
+  readonly #db: Database;
+  readonly #cursors: Cursors;
+  readonly #timer: QueryTimer | undefined;
+
+  constructor(db: Database, cursors: Cursors, timer?: QueryTimer) {
+    this.#db = db;
+    this.#cursors = cursors;
+    this.#timer = timer;
+  }
+
+  /** One keyset page of devices. */
+  page(req: { filter?: DeviceFilter; sort?: DeviceSort; order?: Order; limit?: number; cursor?: string } = {}): Page<DeviceRow> {
+    const f = req.filter ?? {};
+    if (f === null || typeof f !== 'object') bad('filter: expected an object');
+    for (const k of Object.keys(f)) if (!['seenSince', 'host', 'vlan', 'vendor'].includes(k)) bad(`filter.${k}: unknown filter`);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (f.seenSince !== undefined) {
+      where.push('last_seen_ms >= ?');
+      params.push(int('filter.seenSince', f.seenSince, 0, 2 ** 53));
+    }
+    if (f.host !== undefined) {
+      const [lo, hi] = addressRange(f.host);
+      where.push('addr BETWEEN ? AND ?');
+      params.push(lo, hi);
+    }
+    if (f.vlan !== undefined) {
+      where.push('vlan = ?');
+      params.push(int('filter.vlan', f.vlan, 0, 4095));
+    }
+    if (f.vendor !== undefined) {
+      if (typeof f.vendor !== 'string' || f.vendor.length > 200) bad('filter.vendor: expected a vendor name');
+      where.push('vendor = ?');
+      params.push(f.vendor);
+    }
+    const sort = req.sort ?? 'last';
+    if (!(sort in DEVICE_SORT)) bad(`sort: expected one of ${Object.keys(DEVICE_SORT).join(', ')}`);
+    const order = req.order ?? 'desc';
+    if (order !== 'asc' && order !== 'desc') bad("order: expected 'asc' or 'desc'");
+    const limit = req.limit === undefined ? 100 : int('limit', req.limit, 1, MAX_LIMIT);
+    const col = DEVICE_SORT[sort];
+    const dir = order === 'asc' ? 'ASC' : 'DESC';
+    const binding = `devices|${sort}|${order}|${JSON.stringify([f.seenSince, f.host, f.vlan, f.vendor])}`;
+    if (req.cursor !== undefined) {
+      const p = this.#cursors.decode(binding, req.cursor);
+      if (p.length !== 2 || typeof p[0] !== 'number' || typeof p[1] !== 'number') throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
+      where.push(`(${col}, id) ${dir === 'ASC' ? '>' : '<'} (?, ?)`);
+      params.push(p[0], p[1]);
+    }
+    const sql = `SELECT id, addr, vlan, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services FROM devices
+      WHERE ${where.length ? where.join(' AND ') : '1'} ORDER BY ${col} ${dir}, id ${dir} LIMIT ${limit}`;
+    const run = () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[];
+    const rows = this.#timer ? this.#timer.run(`devices.page ${sort}`, run) : run();
+    const items: DeviceRow[] = rows.map((r) => ({
+      id: r.id as number, addr: addrText(r.addr as Buffer), vlan: r.vlan as number,
+      mac: r.mac ? addrText(r.mac as Buffer) : null, vendor: (r.vendor as string | null) ?? null,
+      firstSeen: r.first_seen_ms as number, lastSeen: r.last_seen_ms as number, packets: r.packets as number,
+      bytes: r.bytes as number, flows: r.flows as number, services: JSON.parse(r.services as string) as string[],
+    }));
+    const last = rows[rows.length - 1];
+    const next = items.length === limit ? this.#cursors.encode(binding, [last[col] as number, last.id as number]) : null;
+    return { items, next };
   }
 }

@@ -13,7 +13,8 @@ import { defaultServices, ServiceMap } from '../flow/services';
 import type { FlowRun, Summary } from '../meter';
 import { Metrics } from '../metrics/registry';
 import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
-import { Cursors, FlowQueries } from './query';
+import { Analytics } from './analytics';
+import { Cursors, DeviceQueries, FlowQueries, QueryTimer } from './query';
 import { applyRetention, type RetentionPolicy, type RetentionReport } from './retention';
 import { MIGRATIONS } from './schema';
 
@@ -30,6 +31,8 @@ export interface StoreOptions {
   metrics?: Metrics;
   /** what this sensor is called in sources rows (default: the host name) */
   sensor?: string;
+  /** queries slower than this are counted as slow, by shape (default 50 ms) */
+  slowQueryMs?: number;
   /** called after each commit; tests use it to simulate a slow disk */
   afterCommit?: (rows: number) => void;
 }
@@ -71,11 +74,17 @@ export class Store {
   readonly db: DB;
   readonly path: string;
   readonly metrics: Metrics;
-  readonly devices: DeviceCache;
+  /** the LRU in front of the devices table */
+  readonly deviceCache: DeviceCache;
   /** flows pages: keyset (`page`) and offset (`offsetPage`) */
   readonly flows: FlowQueries;
+  /** devices pages */
+  readonly devices: DeviceQueries;
+  /** top talkers, conversations, services, traffic over time */
+  readonly analytics: Analytics;
   readonly #options: StoreOptions;
   readonly #services: ServiceMap;
+  readonly #timers = new Set<NodeJS.Timeout>();
 
   constructor(path: string, options: StoreOptions = {}) {
     this.path = path;
@@ -104,8 +113,12 @@ export class Store {
       throw new FlowmasterError('ERR_DB_OPEN', `${path}: not a usable flowmaster database: ${(e as Error).message}`, { cause: e });
     }
     this.metrics = options.metrics ?? new Metrics();
-    this.devices = new DeviceCache(db, options.deviceCache);
-    this.flows = new FlowQueries(db, new Cursors(db));
+    this.deviceCache = new DeviceCache(db, options.deviceCache);
+    const timed = new QueryTimer(this.metrics, options.slowQueryMs ?? 50);
+    const cursors = new Cursors(db);
+    this.flows = new FlowQueries(db, cursors, timed);
+    this.devices = new DeviceQueries(db, cursors, timed);
+    this.analytics = new Analytics(db, timed);
     this.#services = options.services ? new ServiceMap(options.services) : defaultServices;
   }
 
@@ -130,7 +143,7 @@ export class Store {
       rev_packets, rev_bytes, fwd_tcp_flags, rev_tcp_flags, icmp_type, icmp_code, flags, service, server_is_dst)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     const updateSource = db.prepare('UPDATE sources SET flows = flows + ? WHERE id = ?');
-    const cache = this.devices;
+    const cache = this.deviceCache;
     const services = this.#services;
     let flows = 0;
     let batches = 0;
@@ -281,7 +294,31 @@ export class Store {
    * keep committing, then returns freed pages to the file system.
    */
   async retain(policy: RetentionPolicy): Promise<RetentionReport> {
-    return applyRetention(this.db, policy, () => this.devices.invalidate());
+    const report = await applyRetention(this.db, policy, () => this.deviceCache.invalidate());
+    const m = this.metrics;
+    m.retentionRowsDeleted.inc({ table: 'flows' }, report.flowsDeleted);
+    m.retentionRowsDeleted.inc({ table: 'devices' }, report.devicesDeleted);
+    m.retentionPagesFreed.inc(report.pagesFreed);
+    m.retentionRuns.inc();
+    return report;
+  }
+
+  /** Runs retain(policy) every `intervalMs` until the returned stop() is called (or the store closes). */
+  retainEvery(policy: RetentionPolicy, intervalMs: number): () => void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || !this.db.open) return;
+      running = true;
+      this.retain(policy)
+        .catch((e: Error) => process.emitWarning(`flowmaster retention failed: ${e.message}`, { code: 'FLOWMASTER_RETENTION' }))
+        .finally(() => (running = false));
+    }, intervalMs);
+    timer.unref();
+    this.#timers.add(timer);
+    return () => {
+      clearInterval(timer);
+      this.#timers.delete(timer);
+    };
   }
 
   /** Metrics as JSON (see src/metrics/registry.ts). */
@@ -290,6 +327,8 @@ export class Store {
   }
 
   close(): void {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers.clear();
     if (this.db.open) this.db.close();
   }
 }
