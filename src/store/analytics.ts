@@ -111,7 +111,8 @@ export class Analytics {
     const rows = this.#all(
       'analytics.topServices',
       `SELECT coalesce(service, CASE WHEN ip_version = 0 THEN 'eth/' || ether_type
-                 ELSE protocol || '/' || CASE WHEN server_is_dst THEN dst_port ELSE src_port END END) service,
+                 ELSE CASE protocol WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 132 THEN 'sctp' ELSE protocol END
+                      || '/' || CASE WHEN server_is_dst THEN dst_port ELSE src_port END END) service,
               sum(fwd_bytes + rev_bytes) bytes, sum(fwd_packets + rev_packets) packets, count(*) flows
        FROM flows WHERE first_ns BETWEEN ? AND ? GROUP BY 1 ORDER BY ${by} DESC, 1 LIMIT ?`,
       [from, to, limit],

@@ -1,0 +1,99 @@
+// Paging and retention on a 2M-flow database (synthetic rows, cached in
+// bench/.data): keyset page 1 vs page 1000 vs offset page 1000, p95 page
+// latency at limit 100, and retention's delete rate while an ingest runs.
+//   node bench/query.mjs
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generate } from '../scripts/gen-pcap.mjs';
+
+const require = createRequire(import.meta.url);
+const { FlowMeter, openStore } = require('../dist/index.js');
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dataDir = path.join(here, '.data');
+const FLOWS = 2_000_000;
+const T0 = 1_767_225_600_000n * 1_000_000n;
+
+function build(file) {
+  const store = openStore(file);
+  const db = store.db;
+  db.prepare("INSERT INTO sources (name, kind, sensor, engine, started_ms) VALUES ('synthetic', 'file', 'bench', 'native', 0)").run();
+  const dev = db.prepare('INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, 0, 0, 0)');
+  db.transaction(() => {
+    for (let i = 0; i < 4096; i++) dev.run(Buffer.from([10, 0, i >> 8, i & 255]));
+  })();
+  const ins = db.prepare(`INSERT INTO flows (source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, ether_type,
+    vlan, src_addr, dst_addr, src_port, dst_port, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes,
+    fwd_tcp_flags, rev_tcp_flags, flags, service, server_is_dst) VALUES (1, ?, 0, ?, ?, 4, 4, 6, 2048, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, 1)`);
+  for (let at = 0; at < FLOWS; at += 50_000) {
+    db.transaction(() => {
+      for (let i = at; i < at + 50_000; i++) {
+        const a = i % 4096;
+        const b = (i * 7919) % 4096;
+        const first = T0 + BigInt(i) * 40_000_000n; // 2M flows over ~22 hours
+        ins.run(i + 1, first, first + 1_000_000n * BigInt(i % 5000), Buffer.from([10, 0, a >> 8, a & 255]), Buffer.from([10, 0, b >> 8, b & 255]),
+          1024 + (i % 60000), [80, 443, 502, 53][i % 4], a + 1, b + 1, 1 + (i % 17), 60 * (1 + (i % 97)), i % 5, 40 * (i % 89), i % 4 === 2 ? 'modbus' : null);
+      }
+    })();
+  }
+  db.exec('ANALYZE');
+  store.close();
+}
+
+const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+const time = (fn) => {
+  const t = performance.now();
+  fn();
+  return performance.now() - t;
+};
+
+fs.mkdirSync(dataDir, { recursive: true });
+const dbFile = path.join(dataDir, `query-${FLOWS}.db`);
+if (!fs.existsSync(dbFile)) {
+  process.stderr.write(`building ${dbFile} ...\n`);
+  build(dbFile);
+}
+const store = openStore(dbFile, { readonly: true });
+const out = [];
+for (const shape of [
+  { name: 'all flows, by start time', req: { sort: 'first' } },
+  { name: 'port 502, by bytes desc', req: { sort: 'bytes', order: 'desc', filter: { port: 502 } } },
+]) {
+  const lat = [];
+  let cursor;
+  for (let i = 0; i < 1000; i++) {
+    let page;
+    lat.push(time(() => (page = store.flows.page({ ...shape.req, limit: 100, cursor }))));
+    cursor = page.next;
+  }
+  const offset1000 = [];
+  for (let i = 0; i < 5; i++) offset1000.push(time(() => store.flows.offsetPage({ ...shape.req, page: 1000, pageSize: 100 })));
+  out.push([shape.name, lat[0].toFixed(2), pct(lat.slice(990), 50).toFixed(2), pct(lat, 50).toFixed(2), pct(lat, 95).toFixed(2), pct(offset1000, 50).toFixed(2)]);
+}
+store.close();
+
+// retention beside an ingest: delete the oldest 500k flows of a copy while a capture is ingested into it
+const work = path.join(dataDir, 'query-retention.db');
+fs.copyFileSync(dbFile, work);
+const cap = path.join(dataDir, 'query-ingest.pcap');
+if (!fs.existsSync(cap)) await generate({ out: cap, packets: 2_000_000, flows: 100_000, hosts: 2000, mix: 'simple', seed: 1, quiet: true });
+const rw = openStore(work);
+const cutoffMs = Number((T0 + 500_000n * 40_000_000n) / 1_000_000n); // flows ending before this: the oldest ~500k
+const ingest = rw.ingest(new FlowMeter().readFile(cap));
+const report = await rw.retain({ flows: 0, now: cutoffMs, vacuum: false });
+const ing = await ingest;
+rw.close();
+for (const x of ['', '-wal', '-shm']) fs.rmSync(work + x, { force: true });
+
+const header = ['page shape (limit 100)', 'keyset page 1 ms', 'keyset page ~1000 ms', 'keyset median ms', 'keyset p95 ms', 'offset page 1000 ms'];
+const widths = header.map((h, i) => Math.max(h.length, ...out.map((r) => r[i].length)));
+const line = (r) => `| ${r.map((x, i) => x.padEnd(widths[i])).join(' | ')} |`;
+console.log(`\n${FLOWS / 1e6}M flows (${new Date().toISOString().slice(0, 10)}, node ${process.version}):\n`);
+console.log(line(header));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const r of out) console.log(line(r));
+console.log(
+  `\nretention: ${report.flowsDeleted} flows deleted in ${(report.ms / 1000).toFixed(2)} s = ${Math.round(report.flowsDeleted / (report.ms / 1000))} rows/s, ` +
+    `while an ingest committed ${ing.flows} flows in ${ing.batches} batches`,
+);
