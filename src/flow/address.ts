@@ -33,3 +33,10 @@ export function formatMac(b: Uint8Array, o: number): string {
   for (let i = 0; i < 6; i++) parts.push(b[o + i].toString(16).padStart(2, '0'));
   return parts.join(':');
 }
+
+/** An address BLOB as text by its length: 4 IPv4, 16 IPv6, 6 MAC. */
+export function formatAddress(b: Uint8Array): string {
+  if (b.length === 4) return formatIPv4(b, 0);
+  if (b.length === 6) return formatMac(b, 0);
+  return formatIPv6(b, 0);
+}

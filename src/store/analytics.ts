@@ -5,7 +5,8 @@
  */
 import type { Database } from 'better-sqlite3';
 import { FlowmasterError } from '../errors';
-import type { QueryTimer } from './query';
+import { formatAddress } from '../flow/address';
+import { int, type QueryTimer } from './query';
 
 export interface RangeRequest {
   /** ms since the epoch (default: all) */
@@ -21,11 +22,6 @@ export interface Totals {
   flows: number;
 }
 
-function int(name: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-    throw new FlowmasterError('ERR_INVALID_OPTION', `${name}: expected an integer in ${min}..${max}`);
-  return v;
-}
 
 function range(r: RangeRequest): [bigint, bigint] {
   const from = r.from === undefined ? 0n : BigInt(int('from', r.from, 0, 2 ** 53)) * 1_000_000n;
@@ -39,13 +35,6 @@ function measure(by: unknown): Measure {
   return (by as Measure | undefined) ?? 'bytes';
 }
 
-function addrText(b: Buffer): string {
-  if (b.length === 4) return [...b].join('.');
-  if (b.length === 6) return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-  const w: string[] = [];
-  for (let i = 0; i < 16; i += 2) w.push(b.readUInt16BE(i).toString(16));
-  return w.join(':');
-}
 
 export class Analytics {
   readonly #db: Database;
@@ -78,7 +67,7 @@ export class Analytics {
       [from, to, from, to, limit],
     );
     return rows.map((r) => ({
-      device: r.device as number, addr: addrText(r.addr as Buffer), vlan: r.vlan as number, vendor: (r.vendor as string | null) ?? null,
+      device: r.device as number, addr: formatAddress(r.addr as Buffer), vlan: r.vlan as number, vendor: (r.vendor as string | null) ?? null,
       bytes: r.bytes as number, packets: r.packets as number, flows: r.flows as number,
     }));
   }
@@ -98,7 +87,7 @@ export class Analytics {
       [from, to, limit],
     );
     return rows.map((r) => ({
-      aDevice: r.a as number, bDevice: r.b as number, a: addrText(r.aa as Buffer), b: addrText(r.ba as Buffer),
+      aDevice: r.a as number, bDevice: r.b as number, a: formatAddress(r.aa as Buffer), b: formatAddress(r.ba as Buffer),
       bytes: r.bytes as number, packets: r.packets as number, flows: r.flows as number,
     }));
   }

@@ -9,6 +9,7 @@ import type { Database } from 'better-sqlite3';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { FlowmasterError } from '../errors';
+import { formatAddress } from '../flow/address';
 import type { Metrics } from '../metrics/registry';
 
 /** Times store queries by shape into the metrics; counts the slow ones. */
@@ -95,7 +96,8 @@ function bad(what: string): never {
   throw new FlowmasterError('ERR_INVALID_OPTION', what);
 }
 
-function int(name: string, v: unknown, min: number, max: number): number {
+/** A validated integer option (ERR_INVALID_OPTION otherwise). */
+export function int(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(`${name}: expected an integer in ${min}..${max}`);
   return v;
 }
@@ -265,20 +267,13 @@ export class Cursors {
 const FLOW_COLUMNS = `id, source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, src_addr, dst_addr,
   src_port, dst_port, vlan, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service`;
 
-function addrText(b: Buffer): string {
-  if (b.length === 4) return [...b].join('.');
-  if (b.length === 6) return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-  const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(b.readUInt16BE(i).toString(16));
-  return words.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
-}
 
 function toFlowRow(r: Record<string, unknown>): FlowRow {
   const n = (v: unknown) => Number(v);
   return {
     id: n(r.id), sourceId: n(r.source_id), flowId: n(r.flow_id), segment: n(r.segment),
     firstNs: BigInt(r.first_ns as bigint), lastNs: BigInt(r.last_ns as bigint), endReason: n(r.end_reason),
-    ipVersion: n(r.ip_version), protocol: n(r.protocol), src: addrText(r.src_addr as Buffer), dst: addrText(r.dst_addr as Buffer),
+    ipVersion: n(r.ip_version), protocol: n(r.protocol), src: formatAddress(r.src_addr as Buffer), dst: formatAddress(r.dst_addr as Buffer),
     srcPort: n(r.src_port), dstPort: n(r.dst_port), vlan: n(r.vlan), srcDevice: n(r.src_device), dstDevice: n(r.dst_device),
     fwdPackets: n(r.fwd_packets), fwdBytes: n(r.fwd_bytes), revPackets: n(r.rev_packets), revBytes: n(r.rev_bytes),
     packets: n(r.fwd_packets) + n(r.rev_packets), bytes: n(r.fwd_bytes) + n(r.rev_bytes), service: (r.service as string | null) ?? null,
@@ -467,8 +462,8 @@ export class DeviceQueries {
     const run = () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[];
     const rows = this.#timer ? this.#timer.run(`devices.page ${sort}`, run) : run();
     const items: DeviceRow[] = rows.map((r) => ({
-      id: r.id as number, addr: addrText(r.addr as Buffer), vlan: r.vlan as number,
-      mac: r.mac ? addrText(r.mac as Buffer) : null, vendor: (r.vendor as string | null) ?? null,
+      id: r.id as number, addr: formatAddress(r.addr as Buffer), vlan: r.vlan as number,
+      mac: r.mac ? formatAddress(r.mac as Buffer) : null, vendor: (r.vendor as string | null) ?? null,
       firstSeen: r.first_seen_ms as number, lastSeen: r.last_seen_ms as number, packets: r.packets as number,
       bytes: r.bytes as number, flows: r.flows as number, services: JSON.parse(r.services as string) as string[],
     }));
