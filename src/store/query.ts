@@ -177,47 +177,27 @@ export function compileFlowFilter(f: FlowFilter = {}): Compiled {
     params.push(lo, hi, lo, hi);
     canon.host = `${lo.toString('hex')}-${hi.toString('hex')}`;
   }
-  if (f.device !== undefined) {
-    int('filter.device', f.device, 1, 2 ** 53);
-    where.push('(src_device = ? OR dst_device = ?)');
-    params.push(f.device, f.device);
-    canon.device = f.device;
-  }
-  if (f.port !== undefined) {
-    int('filter.port', f.port, 0, 65535);
-    where.push('(src_port = ? OR dst_port = ?)');
-    params.push(f.port, f.port);
-    canon.port = f.port;
-  }
-  if (f.protocol !== undefined) {
-    int('filter.protocol', f.protocol, 0, 255);
-    where.push('protocol = ?');
-    params.push(f.protocol);
-    canon.protocol = f.protocol;
+  // integer filters: (name, range, SQL with one ? per use of the value)
+  const INTEGER_FILTERS: [keyof FlowFilter, number, number, string][] = [
+    ['device', 1, 2 ** 53, '(src_device = ? OR dst_device = ?)'],
+    ['port', 0, 65535, '(src_port = ? OR dst_port = ?)'],
+    ['protocol', 0, 255, 'protocol = ?'],
+    ['source', 1, 2 ** 53, 'source_id = ?'],
+    ['vlan', 0, 4095, 'vlan = ?'],
+    ['minBytes', 0, 2 ** 53, '(fwd_bytes + rev_bytes) >= ?'],
+  ];
+  for (const [name, min, max, sql] of INTEGER_FILTERS) {
+    if (f[name] === undefined) continue;
+    const v = int(`filter.${name}`, f[name], min, max);
+    where.push(sql);
+    for (let i = sql.split('?').length - 1; i > 0; i--) params.push(v);
+    canon[name] = v;
   }
   if (f.service !== undefined) {
     if (typeof f.service !== 'string' || f.service.length > 64) bad('filter.service: expected a service name');
     where.push('service = ?');
     params.push(f.service);
     canon.service = f.service;
-  }
-  if (f.source !== undefined) {
-    int('filter.source', f.source, 1, 2 ** 53);
-    where.push('source_id = ?');
-    params.push(f.source);
-    canon.source = f.source;
-  }
-  if (f.vlan !== undefined) {
-    int('filter.vlan', f.vlan, 0, 4095);
-    where.push('vlan = ?');
-    params.push(f.vlan);
-    canon.vlan = f.vlan;
-  }
-  if (f.minBytes !== undefined) {
-    int('filter.minBytes', f.minBytes, 0, 2 ** 53);
-    where.push('(fwd_bytes + rev_bytes) >= ?');
-    params.push(f.minBytes);
-    canon.minBytes = f.minBytes;
   }
   return { where: where.length ? where.join(' AND ') : '1', params, canonical: JSON.stringify(canon) };
 }
