@@ -38,16 +38,15 @@ function measure(by: unknown): Measure {
 
 export class Analytics {
   readonly #db: Database;
-  readonly #timer: QueryTimer | undefined;
+  readonly #timer: QueryTimer;
 
-  constructor(db: Database, timer?: QueryTimer) {
+  constructor(db: Database, timer: QueryTimer) {
     this.#db = db;
     this.#timer = timer;
   }
 
   #all(shape: string, sql: string, params: unknown[]): Record<string, unknown>[] {
-    const run = () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[];
-    return this.#timer ? this.#timer.run(shape, run) : run();
+    return this.#timer.run(shape, () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[]);
   }
 
   /** Devices by traffic they took part in (either end). */

@@ -284,16 +284,12 @@ export interface FlowOffsetRequest {
 export class FlowQueries {
   readonly #db: Database;
   readonly #cursors: Cursors;
-  readonly #timer: QueryTimer | undefined;
+  readonly #timer: QueryTimer;
 
-  constructor(db: Database, cursors: Cursors, timer?: QueryTimer) {
+  constructor(db: Database, cursors: Cursors, timer: QueryTimer) {
     this.#db = db;
     this.#cursors = cursors;
     this.#timer = timer;
-  }
-
-  #run<T>(shape: string, fn: () => T): T {
-    return this.#timer ? this.#timer.run(shape, fn) : fn();
   }
 
   #sort(sort: FlowSort = 'first', order: Order = 'asc'): { expr: string; dir: 'ASC' | 'DESC' } {
@@ -326,7 +322,7 @@ export class FlowQueries {
     const { sql, params } = this.pageSql(req, position !== undefined);
     const args = position ? [...params, BigInt(position[0] as string), position[1]] : params;
     const shape = `flows.page ${sort} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
-    const rows = this.#run(shape, () => this.#db.prepare(sql).safeIntegers(true).all(...args) as Record<string, unknown>[]);
+    const rows = this.#timer.run(shape, () => this.#db.prepare(sql).safeIntegers(true).all(...args) as Record<string, unknown>[]);
     const items = rows.map(toFlowRow);
     const limit = req.limit ?? 100;
     let next: string | null = null;
@@ -347,7 +343,7 @@ export class FlowQueries {
     const page = req.page === undefined ? 1 : int('page', req.page, 1, 2 ** 31);
     const pageSize = req.pageSize === undefined ? 100 : int('pageSize', req.pageSize, 1, MAX_LIMIT);
     const shape = `flows.offset ${req.sort ?? 'first'} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
-    const rows = this.#run(shape, () =>
+    const rows = this.#timer.run(shape, () =>
       this.#db
         .prepare(`SELECT ${FLOW_COLUMNS} FROM flows WHERE ${f.where} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ? OFFSET ?`)
         .safeIntegers(true)
@@ -390,9 +386,9 @@ const DEVICE_SORT: Record<DeviceSort, string> = { last: 'last_seen_ms', first: '
 export class DeviceQueries {
   readonly #db: Database;
   readonly #cursors: Cursors;
-  readonly #timer: QueryTimer | undefined;
+  readonly #timer: QueryTimer;
 
-  constructor(db: Database, cursors: Cursors, timer?: QueryTimer) {
+  constructor(db: Database, cursors: Cursors, timer: QueryTimer) {
     this.#db = db;
     this.#cursors = cursors;
     this.#timer = timer;
@@ -439,8 +435,7 @@ export class DeviceQueries {
     }
     const sql = `SELECT id, addr, vlan, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services FROM devices
       WHERE ${where.length ? where.join(' AND ') : '1'} ORDER BY ${col} ${dir}, id ${dir} LIMIT ${limit}`;
-    const run = () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[];
-    const rows = this.#timer ? this.#timer.run(`devices.page ${sort}`, run) : run();
+    const rows = this.#timer.run(`devices.page ${sort}`, () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[]);
     const items: DeviceRow[] = rows.map((r) => ({
       id: r.id as number, addr: formatAddress(r.addr as Buffer), vlan: r.vlan as number,
       mac: r.mac ? formatAddress(r.mac as Buffer) : null, vendor: (r.vendor as string | null) ?? null,
