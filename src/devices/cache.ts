@@ -23,7 +23,10 @@ export interface Device {
   bytes: number;
   flows: number;
   services: Set<string>;
+  /** counters or times changed since the last write */
   dirty: boolean;
+  /** MAC, vendor or services changed since the last write (rarer: a wider UPDATE) */
+  identityDirty?: boolean;
 }
 
 /** Adds a service the device answered on (the stored JSON is rebuilt only when the set changes). */
@@ -32,6 +35,7 @@ export function addService(d: Device, service: string): void {
   d.services.add(service);
   servicesJson.delete(d);
   d.dirty = true;
+  d.identityDirty = true;
 }
 
 const servicesJson = new WeakMap<Device, string>();
@@ -71,6 +75,7 @@ export class DeviceCache {
   readonly #batch = new Map<string, Device>(); // devices touched since the last flush
   readonly #upsert: Statement;
   readonly #update: Statement;
+  readonly #updateIdentity: Statement;
 
   constructor(db: Database, options: DeviceCacheOptions = {}) {
     const max = options.max ?? 65536;
@@ -80,9 +85,9 @@ export class DeviceCache {
        ON CONFLICT (addr, vlan) DO UPDATE SET vlan = excluded.vlan
        RETURNING id, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services`,
     );
-    this.#update = db.prepare(
-      'UPDATE devices SET mac = ?, vendor = ?, first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ?, services = ? WHERE id = ?',
-    );
+    // most writes only move counters and times: the narrow statement binds and rewrites less
+    this.#update = db.prepare('UPDATE devices SET first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ? WHERE id = ?');
+    this.#updateIdentity = db.prepare('UPDATE devices SET mac = ?, vendor = ?, services = ? WHERE id = ?');
     if (max > 0) {
       this.#lru = new LRUCache<string, Device>({
         max,
@@ -124,6 +129,7 @@ export class DeviceCache {
     d.mac = Buffer.from(mac);
     d.vendor = vendorOf(mac);
     d.dirty = true;
+    d.identityDirty = true;
   }
 
   /** Writes every device changed since the last flush. Call inside the batch transaction. */
@@ -150,9 +156,13 @@ export class DeviceCache {
   }
 
   #write(d: Device): void {
-    let json = servicesJson.get(d);
-    if (json === undefined) servicesJson.set(d, (json = JSON.stringify([...d.services].sort())));
-    this.#update.run(d.mac, d.vendor, d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, json, d.id);
+    if (d.identityDirty) {
+      let json = servicesJson.get(d);
+      if (json === undefined) servicesJson.set(d, (json = JSON.stringify([...d.services].sort())));
+      this.#updateIdentity.run(d.mac, d.vendor, json, d.id);
+      d.identityDirty = false;
+    }
+    this.#update.run(d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, d.id);
     d.dirty = false;
   }
 }
