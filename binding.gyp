@@ -6,6 +6,8 @@
         "native/addon.cc",
         "native/meter.cc",
         "native/offline.cc",
+        "native/live.cc",
+        "native/capture.cc",
         "native/reader.cc",
         "native/decode.cc",
         "native/flow_table.cc",

@@ -1,7 +1,8 @@
-// Module init only: the FileJob class, the layout constants and filter checks.
+// Module init only: the FileJob and CaptureJob classes, the layout constants and filter checks.
 #include <napi.h>
 
 #include "bench.h"
+#include "capture.h"
 #include "decode.h"
 #include "filter.h"
 #include "flow_record.h"
@@ -64,6 +65,7 @@ Napi::Object Layout(Napi::Env env) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("FileJob", FileJob::Define(env));
+  exports.Set("CaptureJob", CaptureJob::Define(env));
   exports.Set("compileFilter", Napi::Function::New(env, CompileFilter));
   exports.Set("bpfProgram", Napi::Function::New(env, BpfProgram));
   exports.Set("layout", Layout(env));

@@ -33,7 +33,7 @@ inline uint32_t word_h32(uint64_t w) { return uint32_t(w >> 32); }
 }  // namespace
 
 FlowTable::FlowTable(const FlowOptions& opt, RecordSink& sink)
-    : opt_(opt), sink_(sink), idle_q_(opt.max_flows < 4096 ? opt.max_flows : 4096), close_q_(1024) {
+    : opt_(opt), sink_(sink), idle_q_(opt.max_flows < 4096 ? opt.max_flows : 4096), close_q_(1024), next_id_(opt.id_first) {
   uint64_t cap = 16;
   while (cap < uint64_t(opt_.max_flows) * 2) cap <<= 1;
   mask_ = cap - 1;
@@ -208,7 +208,8 @@ uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uin
   f.queued = queued;
   f.live = 1;
   f.slot_hash = uint32_t(h);
-  f.id = next_id_++;
+  f.id = next_id_;
+  next_id_ += opt_.id_step;
   f.src_is_a = src_is_a;
   f.first_ns = f.last_ns = p.ts_ns;
   f.icmp_type = p.icmp_type;
@@ -314,7 +315,21 @@ void FlowTable::reset_segment(Flow& f, uint32_t idx) {
 }
 
 void FlowTable::emit(const Flow& f, uint32_t idx, EndReason reason) {
-  uint8_t* r = sink_.reserve();
+  write_record(sink_.reserve(), f, idx, reason);
+  counters_.flows_by_reason[reason]++;
+}
+
+// Records of the active flows (end reason 0), the table unchanged. Only the
+// thread that owns the table may call it.
+// Every pool index in use has one idle-queue entry (flush() relies on it too).
+void FlowTable::snapshot(RecordSink& out) const {
+  idle_q_.for_each([&](const QueueEntry& e) {
+    const Flow& f = pool_[e.idx];
+    if (f.live) write_record(out.reserve(), f, e.idx, EndReason(0));
+  });
+}
+
+void FlowTable::write_record(uint8_t* r, const Flow& f, uint32_t idx, EndReason reason) const {
   const Key& k = f.key;
   const uint8_t* src = f.src_is_a ? k.a : k.b;
   const uint8_t* dst = f.src_is_a ? k.b : k.a;
@@ -367,7 +382,6 @@ void FlowTable::emit(const Flow& f, uint32_t idx, EndReason reason) {
       }
     }
   }
-  counters_.flows_by_reason[reason]++;
 }
 
 void FlowTable::expire(uint32_t idx, EndReason reason) {

@@ -26,6 +26,8 @@ struct FlowOptions {
   bool statistics = false;
   uint8_t accounting = kAcctLink;
   uint32_t max_flows = 1000000;
+  // flow ids: id_first, id_first + id_step, ... (tables of one capture share no ids)
+  uint64_t id_first = 1, id_step = 1;
 };
 
 // Receives expired records: returns kRecordSize zeroed bytes to write one into.
@@ -54,6 +56,10 @@ class Ring {
   size_t size() const { return tail_ - head_; }
   const T& front() const { return buf_[head_ & (buf_.size() - 1)]; }
   void pop_front() { head_++; }
+  template <typename F>
+  void for_each(F fn) const {
+    for (size_t i = head_; i != tail_; i++) fn(buf_[i & (buf_.size() - 1)]);
+  }
   void clear() { head_ = tail_ = 0; }
   void push_back(const T& v) {
     if (size() == buf_.size()) grow();
@@ -84,6 +90,8 @@ class FlowTable {
   void advance(uint64_t now_ns);
   // Ends every flow with the given reason (end of input, stop).
   void flush(EndReason reason);
+  // Writes a record of every active flow (end reason 0) without ending it.
+  void snapshot(RecordSink& out) const;
   size_t active() const { return active_; }
   const FlowCounters& counters() const { return counters_; }
 
@@ -136,6 +144,7 @@ class FlowTable {
   void account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a);
   void expire(uint32_t idx, EndReason reason);
   void emit(const Flow& f, uint32_t idx, EndReason reason);
+  void write_record(uint8_t* r, const Flow& f, uint32_t idx, EndReason reason) const;
   void reset_segment(Flow& f, uint32_t idx);
   void evict_one();
   void push_idle(const QueueEntry& e);
@@ -156,7 +165,7 @@ class FlowTable {
   size_t active_ = 0;
   uint64_t clock_ = 0;  // monotone packet clock
   uint64_t next_due_ = UINT64_MAX;  // earliest due of the queues' heads: advance() is skipped before it
-  uint64_t next_id_ = 1;
+  uint64_t next_id_;
   FlowCounters counters_;
 };
 

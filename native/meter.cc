@@ -21,17 +21,75 @@ uint64_t seconds_to_ns(const Napi::Object& o, const char* name, uint64_t dflt) {
   return uint64_t(std::llround(s * 1e9));
 }
 
-bool flag(const Napi::Object& o, const char* name, bool dflt) {
+}  // namespace
+
+bool OptionFlag(const Napi::Object& o, const char* name, bool dflt) {
   Napi::Value v = o.Get(name);
   return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
 }
 
-double number(const Napi::Object& o, const char* name, double dflt) {
+double OptionNumber(const Napi::Object& o, const char* name, double dflt) {
   Napi::Value v = o.Get(name);
   return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
 }
 
-}  // namespace
+
+void ParseFlowOptions(const Napi::Object& o, FlowOptions& f, DecodeOptions& d) {
+  f.idle_ns = seconds_to_ns(o, "idleTimeout", f.idle_ns);
+  f.active_ns = seconds_to_ns(o, "activeTimeout", f.active_ns);
+  f.close_ns = seconds_to_ns(o, "tcpCloseTimeout", f.close_ns);
+  f.tcp_termination = OptionFlag(o, "tcpTermination", f.tcp_termination);
+  f.key_vlan = OptionFlag(o, "keyVlan", f.key_vlan);
+  f.statistics = OptionFlag(o, "statistics", f.statistics);
+  f.accounting = uint8_t(OptionNumber(o, "accounting", 0));
+  f.max_flows = uint32_t(OptionNumber(o, "maxFlows", f.max_flows));
+  d.decode_tunnels = OptionFlag(o, "decodeTunnels", true);
+  d.l2_flows = OptionFlag(o, "l2Flows", true);
+}
+
+
+Napi::ArrayBuffer BatchBuffer(Napi::Env env, const std::shared_ptr<BatchPool>& pool, uint8_t* data, size_t records) {
+  auto owner = new std::shared_ptr<BatchPool>(pool);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+      env, data, records * kRecordSize,
+      [](Napi::Env e, void* d, std::shared_ptr<BatchPool>* p) {
+        Napi::MemoryManagement::AdjustExternalMemory(e, -int64_t((*p)->bytes()));
+        (*p)->release(static_cast<uint8_t*>(d));
+        delete p;
+      },
+      owner);
+  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(pool->bytes()));
+  return ab;
+}
+
+Napi::Object StatsObject(Napi::Env env, const RunStats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("packets", double(s.packets));
+  o.Set("bytes", double(s.bytes));
+  o.Set("filtered", double(s.filtered));
+  o.Set("skipped", double(s.skipped));
+  o.Set("firstNs", Napi::BigInt::New(env, s.first_ns));
+  o.Set("lastNs", Napi::BigInt::New(env, s.last_ns));
+  o.Set("bytesRead", double(s.bytes_read));
+  o.Set("fileSize", double(s.file_size));
+  o.Set("flowsCreated", double(s.flows.flows_created));
+  Napi::Array reasons = Napi::Array::New(env, 6);
+  for (uint32_t i = 0; i < 6; i++) reasons.Set(i, double(s.flows.flows_by_reason[i]));
+  o.Set("flowsByReason", reasons);
+  Napi::Array errs = Napi::Array::New(env, kDecodeErrorCount);
+  for (uint32_t i = 0; i < kDecodeErrorCount; i++) errs.Set(i, double(s.decode_errors[i]));
+  o.Set("decodeErrors", errs);
+  return o;
+}
+
+void SetError(Napi::Env env, Napi::Object o, const ReadError& e) {
+  if (!e) return;
+  Napi::Object x = Napi::Object::New(env);
+  x.Set("code", e.code);
+  x.Set("message", e.message);
+  x.Set("offset", double(e.offset));
+  o.Set("error", x);
+}
 
 Napi::Function FileJob::Define(Napi::Env env) {
   return DefineClass(env, "FileJob",
@@ -48,21 +106,11 @@ FileJob::FileJob(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FileJob>(inf
   }
   path_ = info[0].As<Napi::String>().Utf8Value();
   Napi::Object o = info[1].As<Napi::Object>();
-  FlowOptions& f = opt_.flow;
-  f.idle_ns = seconds_to_ns(o, "idleTimeout", f.idle_ns);
-  f.active_ns = seconds_to_ns(o, "activeTimeout", f.active_ns);
-  f.close_ns = seconds_to_ns(o, "tcpCloseTimeout", f.close_ns);
-  f.tcp_termination = flag(o, "tcpTermination", f.tcp_termination);
-  f.key_vlan = flag(o, "keyVlan", f.key_vlan);
-  f.statistics = flag(o, "statistics", f.statistics);
-  f.accounting = uint8_t(number(o, "accounting", 0));
-  f.max_flows = uint32_t(number(o, "maxFlows", f.max_flows));
-  opt_.decode.decode_tunnels = flag(o, "decodeTunnels", true);
-  opt_.decode.l2_flows = flag(o, "l2Flows", true);
+  ParseFlowOptions(o, opt_.flow, opt_.decode);
   Napi::Value filter = o.Get("filter");
   if (filter.IsString()) opt_.filter = filter.As<Napi::String>().Utf8Value();
-  batch_records_ = size_t(number(o, "batchSize", 4096));
-  max_inflight_ = int(number(o, "maxInflight", 4));
+  batch_records_ = size_t(OptionNumber(o, "batchSize", 4096));
+  max_inflight_ = int(OptionNumber(o, "maxInflight", 4));
   if (batch_records_ < 1) batch_records_ = 1;
   if (max_inflight_ < 1) max_inflight_ = 1;
   pool_ = std::make_shared<BatchPool>(batch_records_);
@@ -174,46 +222,13 @@ void FileJob::Dispatch(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev
   // `job` is the TSFN context only in name: events carry what they need, and
   // the object is kept alive by Ref() until the end event.
   if (ev->kind == Event::kBatch) {
-    auto pool = new std::shared_ptr<BatchPool>(job->pool_);
-    size_t bytes = ev->records * kRecordSize;
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
-        env, ev->data, bytes,
-        [](Napi::Env e, void* data, std::shared_ptr<BatchPool>* p) {
-          Napi::MemoryManagement::AdjustExternalMemory(e, -int64_t((*p)->bytes()));
-          (*p)->release(static_cast<uint8_t*>(data));
-          delete p;
-        },
-        pool);
-    Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(job->pool_->bytes()));
-    fn.Call({Napi::String::New(env, "batch"), ab});
+    fn.Call({Napi::String::New(env, "batch"), BatchBuffer(env, job->pool_, ev->data, ev->records)});
     return;
   }
   job->Finish(env);
-  const RunStats& s = job->stats_;
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("packets", double(s.packets));
-  o.Set("bytes", double(s.bytes));
-  o.Set("filtered", double(s.filtered));
-  o.Set("skipped", double(s.skipped));
-  o.Set("firstNs", Napi::BigInt::New(env, s.first_ns));
-  o.Set("lastNs", Napi::BigInt::New(env, s.last_ns));
-  o.Set("bytesRead", double(s.bytes_read));
-  o.Set("fileSize", double(s.file_size));
-  o.Set("flowsCreated", double(s.flows.flows_created));
-  Napi::Array reasons = Napi::Array::New(env, 6);
-  for (uint32_t i = 0; i < 6; i++) reasons.Set(i, double(s.flows.flows_by_reason[i]));
-  o.Set("flowsByReason", reasons);
-  Napi::Array errs = Napi::Array::New(env, kDecodeErrorCount);
-  for (uint32_t i = 0; i < kDecodeErrorCount; i++) errs.Set(i, double(s.decode_errors[i]));
-  o.Set("decodeErrors", errs);
+  Napi::Object o = StatsObject(env, job->stats_);
   o.Set("cancelled", job->cancel_.load());
-  if (job->error_) {
-    Napi::Object e = Napi::Object::New(env);
-    e.Set("code", job->error_.code);
-    e.Set("message", job->error_.message);
-    e.Set("offset", double(job->error_.offset));
-    o.Set("error", e);
-  }
+  SetError(env, o, job->error_);
   fn.Call({Napi::String::New(env, "end"), o});
 }
 

@@ -16,6 +16,15 @@
 
 namespace flowmaster {
 
+// Shared by the file and capture jobs.
+void ParseFlowOptions(const Napi::Object& o, FlowOptions& f, DecodeOptions& d);
+double OptionNumber(const Napi::Object& o, const char* name, double dflt);
+bool OptionFlag(const Napi::Object& o, const char* name, bool dflt);
+// A pooled batch as an ArrayBuffer over the same memory, returned to the pool when collected.
+Napi::ArrayBuffer BatchBuffer(Napi::Env env, const std::shared_ptr<BatchPool>& pool, uint8_t* data, size_t records);
+Napi::Object StatsObject(Napi::Env env, const RunStats& s);
+void SetError(Napi::Env env, Napi::Object o, const ReadError& e);
+
 class FileJob : public Napi::ObjectWrap<FileJob>, public RecordSink {
  public:
   static Napi::Function Define(Napi::Env env);

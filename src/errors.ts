@@ -17,7 +17,13 @@ export type ErrorCode =
   | 'ERR_DB_OPEN'
   | 'ERR_DB_VERSION'
   | 'ERR_BAD_CURSOR'
-  | 'ERR_CANCELLED';
+  | 'ERR_CANCELLED'
+  | 'ERR_NO_INTERFACE'
+  | 'ERR_INTERFACE_DOWN'
+  | 'ERR_PERMISSION'
+  | 'ERR_CAPTURE'
+  | 'ERR_STOPPED'
+  | 'ERR_UNSUPPORTED';
 
 export class FlowmasterError extends Error {
   readonly code: ErrorCode;

@@ -1,9 +1,10 @@
-export { FlowMeter, FlowRun, type Summary } from './meter';
+export { FlowMeter, FlowRun, CaptureRun, type Summary } from './meter';
+export { type CaptureStats } from './engine/source';
 export { FlowBatch, Flow, type FlowObject, type DirectionStats } from './flow/flow';
 export { communityId, type CommunityIdOptions } from './flow/community-id';
 export { RECORD_SIZE, Offsets, END_REASONS, DECODE_ERRORS, RecordFlags, type EndReason, type DecodeErrorKind } from './flow/layout';
 export { FlowmasterError, type ErrorCode } from './errors';
-export { DEFAULT_OPTIONS, type FlowMeterOptions, type Accounting } from './options';
+export { DEFAULT_OPTIONS, type FlowMeterOptions, type CaptureOptions, type Accounting } from './options';
 export { openStore, migrate, Store, type StoreOptions, type IngestSummary } from './store/store';
 export { DeviceCache, type Device, type DeviceCacheOptions } from './devices/cache';
 export { vendorOf } from './devices/oui';

@@ -1,12 +1,14 @@
 /** FlowMeter: options once, then reads of capture files into FlowBatches. */
+import { nativeCapture, type CaptureSource } from './engine/native';
 import { selectEngine } from './engine/select';
-import type { BatchSource, EngineName, EngineSummary } from './engine/source';
+import type { BatchSource, CaptureStats, EngineName, EngineSummary } from './engine/source';
 import { FlowmasterError, type ErrorCode } from './errors';
 import { FlowBatch, type Flow } from './flow/flow';
 import { DECODE_ERRORS, END_REASONS, type DecodeErrorKind, type EndReason } from './flow/layout';
-import { resolveOptions, type FlowMeterOptions, type ResolvedOptions } from './options';
+import { resolveCaptureOptions, resolveOptions, type CaptureOptions, type FlowMeterOptions, type ResolvedOptions } from './options';
 
 export interface Summary {
+  /** the file read, or the interfaces captured (comma-separated) */
   path: string;
   engine: EngineName;
   /** packets read from the capture */
@@ -31,6 +33,10 @@ export interface Summary {
   fileSize: number;
   /** true when the reader stopped early (break / return) */
   cancelled: boolean;
+  /** live capture: kernel and shedding counters */
+  capture?: CaptureStats;
+  /** live capture stopped with `flush: false`: flows left in the table, not delivered */
+  unflushed?: number;
   /** the error that ended reading early, if any (the flows before it were delivered) */
   error?: { code: ErrorCode; message: string; offset?: number };
 }
@@ -42,7 +48,9 @@ export interface Summary {
  * iteration throws a FlowmasterError (`summary` still resolves).
  */
 export class FlowRun implements AsyncIterable<FlowBatch> {
+  /** the file, or the interfaces (comma-separated) of a capture */
   readonly path: string;
+  readonly kind: 'file' | 'interface' = 'file';
   /** The engine reading this capture. */
   readonly engine: EngineName;
   /** Resolves when reading has ended (also after an error or cancel). */
@@ -62,7 +70,7 @@ export class FlowRun implements AsyncIterable<FlowBatch> {
     this.summary = new Promise((resolve) => (this.#resolveSummary = resolve));
   }
 
-  #start(): void {
+  protected start(): void {
     this.#started = true;
     const t0 = performance.now();
     this.#source.start(
@@ -86,7 +94,7 @@ export class FlowRun implements AsyncIterable<FlowBatch> {
   }
 
   async next(): Promise<IteratorResult<FlowBatch>> {
-    if (!this.#started) this.#start();
+    if (!this.#started) this.start();
     for (;;) {
       const batch = this.#queue.shift();
       if (batch) {
@@ -149,8 +157,63 @@ function summarize(path: string, engine: EngineName, n: EngineSummary, wallMs: n
     fileSize: n.fileSize,
     cancelled: n.cancelled,
   };
+  if (n.capture) s.capture = n.capture;
+  if (n.unflushed) s.unflushed = n.unflushed;
   if (n.error) s.error = { code: n.error.code as ErrorCode, message: n.error.message, ...(n.error.offset >= 0 ? { offset: n.error.offset } : {}) };
   return s;
+}
+
+/**
+ * A live capture: an async iterable of FlowBatch like a file read, but it
+ * runs from capture() until stop() (or a `break`). Capturing starts at once,
+ * on native threads; records wait in a bounded queue until iterated, and
+ * beyond it are shed and counted (`stats().flowsDropped`), never blocking
+ * the kernel ring.
+ */
+export class CaptureRun extends FlowRun {
+  override readonly kind = 'interface' as const;
+  readonly interfaces: readonly string[];
+  readonly #capture: CaptureSource;
+  #ended = false;
+  #stopping = false;
+
+  constructor(interfaces: string[], source: CaptureSource) {
+    super(interfaces.join(','), 'native', source);
+    this.interfaces = Object.freeze([...interfaces]);
+    this.#capture = source;
+    this.start(); // throws ERR_NO_INTERFACE, ERR_PERMISSION, ERR_BPF, ...
+    void this.summary.then(() => (this.#ended = true));
+  }
+
+  /**
+   * Stops capturing: the threads read what the kernel holds, end every
+   * active flow with reason 'flush' (or, with `flush: false`, leave them
+   * undelivered, counted in `summary.unflushed`), deliver the last batch and
+   * resolve with the summary. Calling it again returns the same summary.
+   */
+  stop(options: { flush?: boolean } = {}): Promise<Summary> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#capture.stop(options.flush ?? true);
+    }
+    return this.summary;
+  }
+
+  /** True once the capture threads have ended. */
+  get stopped(): boolean {
+    return this.#ended;
+  }
+
+  /** Records of the flows still in the table (end reason 'open'); ERR_STOPPED after the end. */
+  async activeFlows(): Promise<FlowBatch> {
+    if (this.#ended) throw new FlowmasterError('ERR_STOPPED', `the capture on ${this.path} has stopped`);
+    return new FlowBatch(await this.#capture.snapshot());
+  }
+
+  /** Packets read, kernel receive/drop counters (polled about once a second), records shed. */
+  stats(): CaptureStats {
+    return this.#capture.stats();
+  }
 }
 
 export class FlowMeter {
@@ -158,6 +221,7 @@ export class FlowMeter {
   /** The engine that runs: 'native' (the C++ addon) or 'ts' (pure TypeScript). */
   readonly engine: EngineName;
   readonly #open: (path: string) => BatchSource;
+  readonly #captures = new Set<CaptureRun>();
 
   constructor(options: FlowMeterOptions = {}) {
     this.options = Object.freeze(resolveOptions(options));
@@ -170,5 +234,33 @@ export class FlowMeter {
   readFile(path: string): FlowRun {
     if (typeof path !== 'string' || path === '') throw new FlowmasterError('ERR_INVALID_OPTION', 'readFile(path): path must be a non-empty string');
     return new FlowRun(path, this.engine, this.#open(path));
+  }
+
+  /**
+   * Captures live from one or more interfaces (native engine, Linux; needs
+   * root or CAP_NET_RAW + CAP_NET_ADMIN). Errors: ERR_NO_INTERFACE,
+   * ERR_INTERFACE_DOWN, ERR_PERMISSION, ERR_BPF, ERR_CAPTURE.
+   */
+  capture(options: CaptureOptions): CaptureRun {
+    const live = resolveCaptureOptions(options);
+    if (this.engine !== 'native')
+      throw new FlowmasterError('ERR_UNSUPPORTED', 'live capture needs the native engine (the TypeScript engine reads files only)');
+    const run = new CaptureRun(live.interfaces, nativeCapture(this.options as ResolvedOptions, live));
+    this.#captures.add(run);
+    void run.summary.then(() => this.#captures.delete(run));
+    return run;
+  }
+
+  /** Records of the flows still open in this meter's running captures (end reason 'open'). */
+  async activeFlows(): Promise<FlowBatch> {
+    const parts = await Promise.all([...this.#captures].map((c) => c.activeFlows().catch(() => undefined)));
+    const buffers = parts.filter((b): b is FlowBatch => b !== undefined).map((b) => new Uint8Array(b.buffer));
+    const out = new Uint8Array(buffers.reduce((n, b) => n + b.length, 0));
+    let at = 0;
+    for (const b of buffers) {
+      out.set(b, at);
+      at += b.length;
+    }
+    return new FlowBatch(out.buffer);
   }
 }

@@ -104,3 +104,57 @@ export function resolveOptions(options: FlowMeterOptions = {}): ResolvedOptions 
   if (has('batchSize')) o.batchSize = integer('batchSize', given.batchSize, 1, MAX_BATCH);
   return o;
 }
+
+/** meter.capture() settings (the flow options come from the FlowMeter). */
+export interface CaptureOptions {
+  /** interface name, or several captured at once */
+  interface: string | string[];
+  /** BPF filter for this capture (default: the meter's `filter`) */
+  filter?: string;
+  /** bytes kept of each packet (default 262144; headers need ~128) */
+  snaplen?: number;
+  /** promiscuous mode (default true) */
+  promisc?: boolean;
+  /** kernel ring size in bytes (default: libpcap's, 2 MiB) */
+  bufferSize?: number;
+  /** deliver packets as they arrive instead of in ring blocks (default false) */
+  immediate?: boolean;
+  /** libpcap read timeout and expiry tick, ms (default 100) */
+  timeoutMs?: number;
+  /** capture threads per interface, joined by PACKET_FANOUT (hash) when > 1 (default 1) */
+  threads?: number;
+}
+
+export interface ResolvedCaptureOptions {
+  interfaces: string[];
+  filter?: string;
+  snaplen: number;
+  promisc: boolean;
+  bufferSize: number;
+  immediate: boolean;
+  timeoutMs: number;
+  threads: number;
+}
+
+const CAPTURE_KEYS = ['interface', 'filter', 'snaplen', 'promisc', 'bufferSize', 'immediate', 'timeoutMs', 'threads'];
+
+export function resolveCaptureOptions(options: CaptureOptions): ResolvedCaptureOptions {
+  if (options === null || typeof options !== 'object') bad('capture options', 'expected an object with `interface`');
+  for (const key of Object.keys(options)) if (!CAPTURE_KEYS.includes(key)) bad(key, 'unknown capture option');
+  const list = Array.isArray(options.interface) ? options.interface : [options.interface];
+  if (list.length === 0 || list.some((i) => typeof i !== 'string' || i === '' || i.length > 64))
+    bad('interface', `expected an interface name or a non-empty array of them, got ${String(options.interface)}`);
+  if (new Set(list).size !== list.length) bad('interface', `listed twice: ${list.join(', ')}`);
+  const has = (k: keyof CaptureOptions) => options[k] !== undefined;
+  if (has('filter') && typeof options.filter !== 'string') bad('filter', 'expected a BPF expression string');
+  return {
+    interfaces: list,
+    ...(has('filter') && options.filter!.trim() !== '' ? { filter: options.filter } : {}),
+    snaplen: has('snaplen') ? integer('snaplen', options.snaplen, 64, 262144) : 262144,
+    promisc: has('promisc') ? bool('promisc', options.promisc) : true,
+    bufferSize: has('bufferSize') ? integer('bufferSize', options.bufferSize, 65536, 2 ** 31 - 1) : 0,
+    immediate: has('immediate') ? bool('immediate', options.immediate) : false,
+    timeoutMs: has('timeoutMs') ? integer('timeoutMs', options.timeoutMs, 1, 60000) : 100,
+    threads: has('threads') ? integer('threads', options.threads, 1, 64) : 1,
+  };
+}

@@ -4,9 +4,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FlowmasterError } from '../errors';
+import { FlowmasterError, type ErrorCode } from '../errors';
 import { ACCOUNTING_MODES, type ResolvedOptions } from '../options';
-import { MAX_INFLIGHT, type BatchSource, type EngineSummary } from './source';
+import { MAX_INFLIGHT, type BatchSource, type CaptureStats, type EngineSummary } from './source';
 
 /** The summary both engines return (see source.ts). */
 export type NativeSummary = EngineSummary;
@@ -17,7 +17,20 @@ export interface NativeFileJob {
   cancel(): void;
 }
 
+export interface NativeCaptureJob {
+  start(): void;
+  ack(): void;
+  stop(flush: boolean): void;
+  snapshot(): number;
+  stats(): CaptureStats;
+}
+
 export interface NativeAddon {
+  CaptureJob: new (
+    interfaces: string[],
+    options: Record<string, unknown>,
+    onEvent: (kind: 'batch' | 'snapshot' | 'end', payload: ArrayBuffer | EngineSummary, seq?: number) => void,
+  ) => NativeCaptureJob;
   FileJob: new (
     path: string,
     options: Record<string, unknown>,
@@ -116,4 +129,86 @@ export function nativeOptions(o: ResolvedOptions): Record<string, unknown> {
     batchSize: o.batchSize,
     filter: o.filter,
   };
+}
+
+/** Live-capture settings beyond the flow options (validated in meter.ts). */
+export interface LiveSettings {
+  interfaces: string[];
+  filter?: string;
+  snaplen: number;
+  promisc: boolean;
+  bufferSize: number;
+  immediate: boolean;
+  timeoutMs: number;
+  threads: number;
+}
+
+/** A BatchSource over live interfaces, with stop, snapshots and running statistics. */
+export interface CaptureSource extends BatchSource {
+  stop(flush: boolean): void;
+  /** the active flows' records of every capture thread */
+  snapshot(): Promise<ArrayBuffer>;
+  stats(): CaptureStats;
+}
+
+/** Batches JavaScript may hold before a capture sheds records (about 1 GiB of 4096-record batches). */
+const CAPTURE_MAX_INFLIGHT = 64;
+
+export function nativeCapture(options: ResolvedOptions, live: LiveSettings): CaptureSource {
+  const addon = loadNative();
+  let job: NativeCaptureJob | undefined;
+  let ended = false;
+  const threads = live.interfaces.length * live.threads;
+  const snapshots = new Map<number, { parts: ArrayBuffer[]; resolve: (b: ArrayBuffer) => void; reject: (e: Error) => void }>();
+  const stopped = () => new FlowmasterError('ERR_STOPPED', `the capture on ${live.interfaces.join(', ')} has stopped`);
+  return {
+    start(onBatch, onEnd) {
+      job = new addon.CaptureJob(
+        live.interfaces,
+        { ...nativeOptions(options), ...live, filter: live.filter ?? options.filter, maxInflight: CAPTURE_MAX_INFLIGHT },
+        (kind, payload, seq) => {
+          if (kind === 'batch') onBatch(payload as ArrayBuffer);
+          else if (kind === 'snapshot') {
+            const s = snapshots.get(seq!);
+            if (!s) return;
+            s.parts.push(payload as ArrayBuffer);
+            if (s.parts.length === threads) {
+              snapshots.delete(seq!);
+              s.resolve(concat(s.parts));
+            }
+          } else {
+            ended = true;
+            for (const s of snapshots.values()) s.reject(stopped());
+            snapshots.clear();
+            onEnd(payload as EngineSummary);
+          }
+        },
+      );
+      try {
+        job.start();
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        throw new FlowmasterError((err.code ?? 'ERR_CAPTURE') as ErrorCode, err.message);
+      }
+    },
+    ack: () => job?.ack(),
+    cancel: () => job?.stop(true),
+    stop: (flush) => job?.stop(flush),
+    snapshot() {
+      if (!job || ended) return Promise.reject(stopped());
+      const seq = job.snapshot();
+      return new Promise((resolve, reject) => snapshots.set(seq, { parts: [], resolve, reject }));
+    },
+    stats: () => job!.stats(),
+  };
+}
+
+function concat(parts: ArrayBuffer[]): ArrayBuffer {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(new Uint8Array(p), at);
+    at += p.byteLength;
+  }
+  return out.buffer;
 }

@@ -2,6 +2,20 @@
  * What an engine gives FlowRun: batches of FlowBatch bytes, then a summary.
  * The native addon and the TypeScript engine both implement it.
  */
+/** What a capture has counted so far (kernel figures are polled about once a second). */
+export interface CaptureStats {
+  /** packets read by the capture threads */
+  packets: number;
+  /** pcap_stats: packets the kernel received for the capture sockets (on loopback each is seen twice) */
+  received: number;
+  /** pcap_stats: dropped because the kernel ring was full */
+  kernelDropped: number;
+  /** pcap_stats: dropped by the interface or its driver */
+  interfaceDropped: number;
+  /** flow records shed because JavaScript fell behind (a capture never blocks the kernel ring) */
+  flowsDropped: number;
+}
+
 export interface EngineSummary {
   packets: number;
   bytes: number;
@@ -17,6 +31,10 @@ export interface EngineSummary {
   /** indexed like DECODE_ERRORS */
   decodeErrors: number[];
   cancelled: boolean;
+  /** live capture: kernel and shedding counters at the end */
+  capture?: CaptureStats;
+  /** live capture stopped with flush: false: flows left in the table */
+  unflushed?: number;
   error?: { code: string; message: string; offset: number };
 }
 

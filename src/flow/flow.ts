@@ -26,7 +26,7 @@ export interface DirectionStats {
 export interface FlowObject {
   flowId: number;
   segment: number;
-  endReason: EndReason;
+  endReason: EndReason | 'open';
   first: number;
   last: number;
   firstNs: string;
@@ -82,7 +82,7 @@ export class Flow {
 
   get flowId(): number { return u64(this.#v, this.#o + O.kFlowId); }
   get segment(): number { return this.#v.getUint16(this.#o + O.kSegment, true); }
-  get endReason(): EndReason { return (END_REASONS[this.#b[this.#o + O.kEndReason]] || 'flush') as EndReason; }
+  get endReason(): EndReason | 'open' { return END_REASONS[this.#b[this.#o + O.kEndReason]] ?? 'flush'; }
   get firstNs(): bigint { return this.#v.getBigUint64(this.#o + O.kFirstNs, true); }
   get lastNs(): bigint { return this.#v.getBigUint64(this.#o + O.kLastNs, true); }
   /** ms since the epoch, with sub-ms fraction */

@@ -48,9 +48,12 @@ export const Offsets = {
   kArpIp: 12,
 } as const;
 
-/** End reasons: the IPFIX flowEndReason values (RFC 5102) where they exist. */
-export const END_REASONS = ['', 'idle', 'active', 'tcp-end', 'flush', 'evicted'] as const;
-export type EndReason = Exclude<(typeof END_REASONS)[number], ''>;
+/**
+ * End reasons: the IPFIX flowEndReason values (RFC 5102) where they exist.
+ * 0 ('open') marks a snapshot of a flow still in the table (activeFlows()).
+ */
+export const END_REASONS = ['open', 'idle', 'active', 'tcp-end', 'flush', 'evicted'] as const;
+export type EndReason = Exclude<(typeof END_REASONS)[number], 'open'>;
 
 export const RecordFlags = {
   L2: 1,

@@ -11,6 +11,7 @@
  *             flowmaster_decode_errors_total{kind}      packets with a decode problem, by DecodeErrorKind
  *             flowmaster_drops_total{kind}              kernel | interface | ring | table (table = flows evicted from a full table)
  *             flowmaster_filtered_packets_total         packets the BPF filter dropped
+ *             flowmaster_capture_received_packets_total live capture: packets the kernel received (pcap_stats)
  *             flowmaster_skipped_packets_total          packets accounted to no flow
  *   pipeline  flowmaster_batch_size                     records in the last batch (gauge)
  *             flowmaster_commit_latency_seconds         batch commit latency (histogram, 1 ms .. 5 s)
@@ -51,6 +52,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { FlowmasterError } from '../errors';
+import type { CaptureStats } from '../engine/source';
 import { DECODE_ERRORS, END_REASONS, type DecodeErrorKind, type EndReason } from '../flow/layout';
 import type { Summary } from '../meter';
 
@@ -98,6 +100,7 @@ export class Metrics {
   readonly flows: Counter<'reason'>;
   readonly decodeErrors: Counter<'kind'>;
   readonly drops: Counter<'kind'>;
+  readonly received: Counter;
   readonly filtered: Counter;
   readonly skipped: Counter;
   // pipeline
@@ -138,6 +141,11 @@ export class Metrics {
       name: n('drops_total'),
       help: 'Packets or flows lost: kernel, interface, ring (capture buffers) or table (flows evicted from a full flow table)',
       labelNames: ['kind'] as const,
+      registers,
+    });
+    this.received = new Counter({
+      name: n('capture_received_packets_total'),
+      help: 'Live capture: packets the kernel received for the capture sockets (pcap_stats ps_recv)',
       registers,
     });
     this.filtered = new Counter({ name: n('filtered_packets_total'), help: 'Packets dropped by the BPF filter', registers });
@@ -187,10 +195,29 @@ export class Metrics {
     return this.registry.contentType;
   }
 
-  /** Adds a finished read's counters (packets and bytes labelled with `summary.engine`). */
-  recordSummary(summary: Summary): void {
+  /**
+   * A running capture's counters since the `last` observation: packets,
+   * kernel receive and drop counts, records shed. Returns the new baseline.
+   */
+  observeCapture(engine: string, now: CaptureStats, last?: CaptureStats): CaptureStats {
+    const d = (k: keyof CaptureStats) => Math.max(0, now[k] - (last?.[k] ?? 0));
+    this.packets.inc({ engine }, d('packets'));
+    this.received.inc(d('received'));
+    this.drops.inc({ kind: 'kernel' }, d('kernelDropped'));
+    this.drops.inc({ kind: 'interface' }, d('interfaceDropped'));
+    this.drops.inc({ kind: 'ring' }, d('flowsDropped'));
+    return now;
+  }
+
+  /**
+   * Adds a finished read's counters (packets and bytes labelled with
+   * `summary.engine`); for a capture, `observed` is what observeCapture()
+   * already counted.
+   */
+  recordSummary(summary: Summary, observed?: CaptureStats): void {
     const engine = summary.engine;
-    this.packets.inc({ engine }, summary.packets);
+    if (summary.capture) this.observeCapture(engine, { ...summary.capture, packets: summary.packets }, observed);
+    else this.packets.inc({ engine }, summary.packets);
     this.bytes.inc({ engine }, summary.bytes);
     for (const reason of END_REASON_NAMES) {
       const v = summary.flowsByReason[reason] ?? 0;

@@ -10,7 +10,8 @@ import { FlowmasterError } from '../errors';
 import type { Flow } from '../flow/flow';
 import { Offsets } from '../flow/layout';
 import { defaultServices, ServiceMap } from '../flow/services';
-import type { FlowRun, Summary } from '../meter';
+import type { CaptureStats } from '../engine/source';
+import type { CaptureRun, FlowRun, Summary } from '../meter';
 import { Metrics } from '../metrics/registry';
 import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
 import { Analytics } from './analytics';
@@ -127,7 +128,10 @@ export class Store {
    * their devices, one transaction per batch. Pulls the next FlowBatch only
    * after committing, so the engine pauses while the database is busy. If
    * the capture is damaged, everything before the damage is committed, the
-   * source row keeps the error, and the FlowmasterError is thrown.
+   * source row keeps the error, and the FlowmasterError is thrown. A live
+   * capture (meter.capture()) runs until its stop(); pending flows are
+   * committed at least every `batch.maxDelayMs`, and its kernel counters
+   * reach the metrics as it runs.
    */
   async ingest(run: FlowRun, options: { name?: string; kind?: 'file' | 'interface' } = {}): Promise<IngestSummary> {
     const db = this.db;
@@ -135,7 +139,7 @@ export class Store {
     const sourceId = Number(
       db
         .prepare('INSERT INTO sources (name, kind, sensor, engine, started_ms) VALUES (?, ?, ?, ?, ?)')
-        .run(options.name ?? run.path, options.kind ?? 'file', this.#options.sensor ?? os.hostname(), run.engine, Date.now()).lastInsertRowid,
+        .run(options.name ?? run.path, options.kind ?? run.kind, this.#options.sensor ?? os.hostname(), run.engine, Date.now()).lastInsertRowid,
     );
     this.metrics.rowsWritten.inc({ table: 'sources' });
     const insertFlow = db.prepare(`INSERT INTO flows (source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol,
@@ -255,9 +259,12 @@ export class Store {
       Object.assign(counters, cache.counters);
     };
 
+    let observed: CaptureStats | undefined;
+    const capture = run.kind === 'interface' ? (run as CaptureRun) : undefined;
     // Trickling traffic: a flow waits at most maxDelayMs for its commit.
     const timer = setInterval(() => {
       if (pending.length && performance.now() - lastCommit >= batcher.maxDelayMs) commit(pending.length);
+      if (capture && !capture.stopped) observed = this.metrics.observeCapture(run.engine, capture.stats(), observed);
     }, Math.max(10, Math.min(250, batcher.maxDelayMs / 4)));
     let readError: unknown;
     try {
@@ -274,10 +281,12 @@ export class Store {
     }
     while (pending.length) commit(Math.min(pending.length, batcher.size));
     const read = await run.summary;
-    this.metrics.recordSummary(read);
+    this.metrics.recordSummary(read, observed);
     const decodeErrors = Object.values(read.decodeErrors).reduce((a, b) => a + (b ?? 0), 0);
+    const c = read.capture;
+    const drops = read.flowsByReason.evicted + (c ? c.kernelDropped + c.interfaceDropped + c.flowsDropped : 0);
     db.prepare('UPDATE sources SET ended_ms = ?, packets = ?, bytes = ?, drops = ?, decode_errors = ?, error = ? WHERE id = ?').run(
-      Date.now(), read.packets, read.bytes, read.flowsByReason.evicted, decodeErrors,
+      Date.now(), read.packets, read.bytes, drops, decodeErrors,
       read.error ? `${read.error.code}: ${read.error.message}` : null, sourceId,
     );
     const devicesAfter = (db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;

@@ -1,0 +1,240 @@
+#include "live.h"
+
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace flowmaster {
+
+LiveHandle::~LiveHandle() {
+  if (pcap) pcap_close(pcap);
+  if (wake_fd >= 0) ::close(wake_fd);
+}
+
+void LiveHandle::wake() {
+  uint64_t one = 1;
+  if (wake_fd >= 0) (void)!::write(wake_fd, &one, sizeof one);
+}
+
+namespace {
+
+constexpr const char* kPermissionHint =
+    "capturing needs root, or the capabilities CAP_NET_RAW and CAP_NET_ADMIN on the node binary "
+    "(sudo setcap cap_net_raw,cap_net_admin=eip \"$(readlink -f \"$(command -v node)\")\")";
+
+// pcap_datalink gives DLT_ values; the decoder takes LINKTYPE_ values. They
+// differ only for raw IP among the link types we decode.
+uint32_t dlt_to_linktype(int dlt) {
+  return dlt == DLT_RAW ? 101u : uint32_t(dlt);
+}
+
+uint64_t wall_ns() {
+  timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return uint64_t(t.tv_sec) * 1000000000ull + uint64_t(t.tv_nsec);
+}
+
+bool interface_up(const std::string& iface, bool& up) {
+  int s = ::socket(AF_INET, SOCK_DGRAM, 0);
+  if (s < 0) return false;
+  ifreq r{};
+  std::strncpy(r.ifr_name, iface.c_str(), IFNAMSIZ - 1);
+  bool ok = ::ioctl(s, SIOCGIFFLAGS, &r) == 0;
+  ::close(s);
+  if (ok) up = (r.ifr_flags & IFF_UP) != 0;
+  return ok;
+}
+
+bool fail(ReadError& error, const char* code, const std::string& message) {
+  error.code = code;
+  error.message = message;
+  return false;
+}
+
+bool open_one(const std::string& iface, const LiveOptions& opt, int fanout_id, LiveHandle& h, ReadError& error) {
+  char errbuf[PCAP_ERRBUF_SIZE] = "";
+  h.iface = iface;
+  h.pcap = pcap_create(iface.c_str(), errbuf);
+  if (!h.pcap) return fail(error, "ERR_CAPTURE", "cannot capture on " + iface + ": " + errbuf);
+  pcap_set_snaplen(h.pcap, opt.snaplen);
+  pcap_set_promisc(h.pcap, opt.promisc ? 1 : 0);
+  pcap_set_timeout(h.pcap, opt.timeout_ms);
+  if (opt.buffer_bytes > 0) pcap_set_buffer_size(h.pcap, opt.buffer_bytes);
+  if (opt.immediate) pcap_set_immediate_mode(h.pcap, 1);
+  pcap_set_tstamp_precision(h.pcap, PCAP_TSTAMP_PRECISION_NANO);  // falls back to µs where unsupported
+  int rc = pcap_activate(h.pcap);
+  if (rc < 0) {
+    std::string why = rc == PCAP_ERROR ? pcap_geterr(h.pcap) : pcap_statustostr(rc);
+    switch (rc) {
+      case PCAP_ERROR_NO_SUCH_DEVICE:
+        return fail(error, "ERR_NO_INTERFACE", "no such interface: " + iface + " (" + why + ")");
+      case PCAP_ERROR_PERM_DENIED:
+      case PCAP_ERROR_PROMISC_PERM_DENIED:
+        return fail(error, "ERR_PERMISSION", "no permission to capture on " + iface + " (" + why + "): " + kPermissionHint);
+      case PCAP_ERROR_IFACE_NOT_UP:
+        return fail(error, "ERR_INTERFACE_DOWN", "interface " + iface + " is down (ip link set " + iface + " up)");
+      default:
+        return fail(error, "ERR_CAPTURE", "cannot capture on " + iface + ": " + why);
+    }
+  }
+  // Linux lets a handle open on a down interface and then reads nothing: say so now.
+  bool up = true;
+  if (interface_up(iface, up) && !up)
+    return fail(error, "ERR_INTERFACE_DOWN", "interface " + iface + " is down (ip link set " + iface + " up)");
+  h.linktype = dlt_to_linktype(pcap_datalink(h.pcap));
+  if (!linktype_supported(h.linktype))
+    return fail(error, "ERR_CAPTURE", "cannot decode link type " + std::to_string(h.linktype) + " of " + iface);
+  h.nano = pcap_get_tstamp_precision(h.pcap) == PCAP_TSTAMP_PRECISION_NANO;
+  if (!opt.filter.empty()) {
+    bpf_program prog;
+    if (pcap_compile(h.pcap, &prog, opt.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+      return fail(error, "ERR_BPF", "bad BPF filter \"" + opt.filter + "\": " + pcap_geterr(h.pcap));
+    rc = pcap_setfilter(h.pcap, &prog);
+    pcap_freecode(&prog);
+    if (rc != 0) return fail(error, "ERR_BPF", "cannot set BPF filter on " + iface + ": " + pcap_geterr(h.pcap));
+  }
+  if (pcap_setnonblock(h.pcap, 1, errbuf) != 0) return fail(error, "ERR_CAPTURE", iface + ": " + errbuf);
+  if (fanout_id >= 0) {
+    int arg = (fanout_id & 0xffff) | (PACKET_FANOUT_HASH << 16);
+    if (::setsockopt(pcap_fileno(h.pcap), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
+      return fail(error, "ERR_CAPTURE", "PACKET_FANOUT on " + iface + ": " + std::strerror(errno));
+  }
+  h.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (h.wake_fd < 0) return fail(error, "ERR_CAPTURE", std::string("eventfd: ") + std::strerror(errno));
+  return true;
+}
+
+struct Reading {
+  LiveHandle* h;
+  const DecodeOptions* decode;
+  FlowTable* table;
+  FragmentTable* frags;
+  LiveStats* stats;
+  PacketInfo group[FlowTable::kGroup];
+  size_t n = 0;
+  uint64_t packets = 0, bytes = 0, skipped = 0, first_ns = UINT64_MAX, last_ns = 0;
+};
+
+void on_packet(u_char* user, const pcap_pkthdr* hdr, const u_char* data) {
+  Reading& r = *reinterpret_cast<Reading*>(user);
+  uint64_t ts = uint64_t(hdr->ts.tv_sec) * 1000000000ull + uint64_t(hdr->ts.tv_usec) * (r.h->nano ? 1 : 1000);
+  r.packets++;
+  r.bytes += hdr->len;
+  if (ts < r.first_ns) r.first_ns = ts;
+  if (ts > r.last_ns) r.last_ns = ts;
+  PacketInfo& p = r.group[r.n];
+  p.ts_ns = ts;
+  p.wire_len = hdr->len;
+  PacketKind k = decode_packet(data, hdr->caplen, r.h->linktype, *r.decode, *r.frags, p);
+  if (p.error) r.stats->decode_errors[p.error]++;
+  if (k == kKindSkip) {
+    r.skipped++;
+    return;
+  }
+  // PacketInfo holds copies of what the table needs: the ring slot may go after the callback.
+  if (++r.n == FlowTable::kGroup) {
+    r.table->process(r.group, r.n);
+    r.n = 0;
+  }
+}
+
+void poll_stats(LiveHandle& h) {
+  pcap_stat s{};
+  if (pcap_stats(h.pcap, &s) != 0) return;
+  h.received.store(s.ps_recv, std::memory_order_relaxed);
+  h.dropped.store(s.ps_drop, std::memory_order_relaxed);
+  h.if_dropped.store(s.ps_ifdrop, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+bool open_live(const LiveOptions& opt, std::vector<std::unique_ptr<LiveHandle>>& out, ReadError& error) {
+  out.clear();
+  static std::atomic<int> next_group{0};
+  for (const std::string& iface : opt.interfaces) {
+    int group = -1;
+    if (opt.threads > 1) group = (int(::getpid()) * 31 + next_group.fetch_add(1)) & 0xffff;
+    for (int t = 0; t < opt.threads; t++) {
+      out.push_back(std::make_unique<LiveHandle>());
+      if (!open_one(iface, opt, group, *out.back(), error)) {
+        out.clear();
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink& sink, LiveStats& stats, ReadError& error) {
+  FlowTable table(opt.flow, sink);
+  std::unique_ptr<FragmentTable> frags(new FragmentTable());
+  std::unique_ptr<Reading> r(new Reading());
+  r->h = &h;
+  r->decode = &opt.decode;
+  r->table = &table;
+  r->frags = frags.get();
+  r->stats = &stats;
+  pollfd fds[2] = {{pcap_get_selectable_fd(h.pcap), POLLIN, 0}, {h.wake_fd, POLLIN, 0}};
+  const int tick_ms = opt.timeout_ms > 0 && opt.timeout_ms < 1000 ? opt.timeout_ms : 1000;
+  uint32_t snapshot_seen = ctl.snapshot_seq.load();
+  uint64_t last_stats = 0;
+  for (;;) {
+    bool stopping = ctl.stop.load();
+    if (!stopping) {
+      ::poll(fds, 2, tick_ms);
+      uint64_t v;
+      while (::read(h.wake_fd, &v, sizeof v) > 0) {
+      }
+      stopping = ctl.stop.load();
+    }
+    // What is there now (after a stop too: packets the kernel already holds count).
+    for (int round = 0; round < 64; round++) {
+      int got = pcap_dispatch(h.pcap, -1, on_packet, reinterpret_cast<u_char*>(r.get()));
+      if (got < 0) {
+        error.code = "ERR_CAPTURE";
+        error.message = "reading " + h.iface + ": " + (got == PCAP_ERROR ? pcap_geterr(h.pcap) : pcap_statustostr(got));
+        if (std::strstr(error.message.c_str(), "went down")) error.code = "ERR_INTERFACE_DOWN";
+        stopping = true;
+        break;
+      }
+      if (got == 0) break;
+    }
+    if (r->n) {
+      table.process(r->group, r->n);
+      r->n = 0;
+    }
+    h.packets.store(r->packets, std::memory_order_relaxed);
+    uint64_t now = wall_ns();
+    table.advance(now);
+    if (now - last_stats >= 1000000000ull) {
+      poll_stats(h);
+      last_stats = now;
+    }
+    uint32_t seq = ctl.snapshot_seq.load();
+    if (seq != snapshot_seen) {
+      snapshot_seen = seq;
+      sink.snapshot(table);
+    }
+    if (stopping) break;
+    sink.tick(now);
+  }
+  poll_stats(h);
+  stats.packets = r->packets;
+  stats.bytes = r->bytes;
+  stats.skipped = r->skipped;
+  stats.first_ns = r->packets ? r->first_ns : 0;
+  stats.last_ns = r->last_ns;
+  if (ctl.flush.load()) table.flush(kEndFlush);
+  else stats.unflushed = table.active();
+  stats.flows = table.counters();
+}
+
+}  // namespace flowmaster

@@ -1,0 +1,79 @@
+// Live capture with libpcap: one handle per (interface, thread), each read on
+// its own native thread into its own flow table. With threads > 1 the
+// handles of an interface join one PACKET_FANOUT group in hash mode: the
+// kernel's flow hash is symmetric, so both directions of a flow reach the
+// same thread and each flow is updated by exactly one thread (no atomics on
+// the per-packet path). Pure C++ (no Node-API).
+#pragma once
+#include <pcap/pcap.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "offline.h"
+
+namespace flowmaster {
+
+struct LiveOptions {
+  std::vector<std::string> interfaces;
+  std::string filter;
+  int snaplen = 262144;
+  bool promisc = true;
+  int buffer_bytes = 0;  // kernel ring size; 0: libpcap's default
+  bool immediate = false;
+  int timeout_ms = 100;  // libpcap read timeout, also the expiry tick
+  int threads = 1;       // handles per interface (PACKET_FANOUT when > 1)
+  FlowOptions flow;
+  DecodeOptions decode;
+};
+
+// One pcap handle and what other threads may read of it while it runs.
+struct LiveHandle {
+  std::string iface;
+  pcap_t* pcap = nullptr;
+  uint32_t linktype = 0;  // LINKTYPE_ value, as decode_packet takes
+  bool nano = false;      // timestamps in ns (else µs)
+  int wake_fd = -1;       // eventfd: stop and snapshot requests wake the thread
+  // pcap_stats, polled about once a second and at the end
+  std::atomic<uint64_t> received{0}, dropped{0}, if_dropped{0};
+  std::atomic<uint64_t> packets{0};  // packets read so far
+  LiveHandle() = default;
+  LiveHandle(const LiveHandle&) = delete;
+  LiveHandle& operator=(const LiveHandle&) = delete;
+  ~LiveHandle();
+  void wake();
+};
+
+// Opens every handle (interfaces x threads), filter applied. On failure:
+// false with `error` set (code ERR_NO_INTERFACE, ERR_INTERFACE_DOWN,
+// ERR_PERMISSION, ERR_BPF or ERR_CAPTURE) and nothing left open.
+bool open_live(const LiveOptions& opt, std::vector<std::unique_ptr<LiveHandle>>& out, ReadError& error);
+
+// Where a capture thread's records go. tick() runs after every read round
+// (a chance to hand over a partial batch); snapshot() is asked for when
+// snapshot_seq changes.
+class LiveSink : public RecordSink {
+ public:
+  virtual void tick(uint64_t now_ns) = 0;
+  virtual void snapshot(const FlowTable& table) = 0;
+};
+
+struct LiveControl {
+  std::atomic<bool> stop{false};
+  std::atomic<bool> flush{true};  // at stop: expire every flow with reason flush (else drop them, counted)
+  std::atomic<uint32_t> snapshot_seq{0};
+};
+
+struct LiveStats : RunStats {
+  uint64_t unflushed = 0;  // flows still active at stop when flush is off
+};
+
+// Reads `h` until ctl.stop; then reads what the kernel already holds, polls
+// the final statistics and flushes. Expiry runs in packet time, and on every
+// tick from the wall clock, so flows end on a quiet link too.
+void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink& sink, LiveStats& stats, ReadError& error);
+
+}  // namespace flowmaster
