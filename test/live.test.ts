@@ -193,11 +193,12 @@ const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
 const inNs = (ns: string, ...cmd: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...cmd], { stdio: 'pipe' });
 
 /** Captures in the capture namespace (a child process) while tcpreplay plays `file` into the veth. */
-async function replayAndCapture(file: string, threads: number): Promise<{ flows: FlowObject[]; summary: Record<string, unknown> }> {
+async function replayAndCapture(file: string, threads: number, alsoLoopback = false): Promise<{ flows: FlowObject[]; summary: Record<string, unknown> }> {
   const script = `
     const { FlowMeter } = require('./dist/index.js');
     const run = new FlowMeter({ engine: 'native', idleTimeout: Infinity, activeTimeout: Infinity, tcpTermination: false })
-      .capture({ interface: 'veth0', threads: ${threads}, bufferSize: 64 << 20 });
+      .capture({ interface: ${alsoLoopback ? "['veth0', 'lo']" : "'veth0'"}, threads: ${threads}, bufferSize: 64 << 20 });
+    if (${alsoLoopback}) require('node:dgram').createSocket('udp4').send(Buffer.alloc(7), 9999, '127.0.0.1', (e, n, s) => {});
     const flows = [];
     const done = (async () => { for await (const b of run) for (const f of b) flows.push(f.toObject()); })();
     process.stdout.write('ready\\n');
@@ -244,14 +245,27 @@ describe.skipIf(!!replayWhyNot)('live capture of a tcpreplay through a veth pair
     for (const ns of [nsReplay, nsCapture]) spawnSync('ip', ['netns', 'del', ns]);
   });
 
+  it('a down interface fails with ERR_INTERFACE_DOWN', () => {
+    // a new namespace's loopback is down
+    const script = `try { new (require('./dist/index.js').FlowMeter)({ engine: 'native' }).capture({ interface: 'lo' }); console.log('opened'); }
+      catch (e) { console.log(e.code, e.message); }`;
+    const out = execFileSync('ip', ['netns', 'exec', nsCapture, process.execPath, '-e', script], { cwd: root }).toString();
+    expect(out).toMatch(/^ERR_INTERFACE_DOWN interface lo is down/);
+    inNs(nsCapture, 'ip', 'link', 'set', 'lo', 'up');
+  });
+
   it('gives the flows readFile gives for the same capture (timing aside), kernel counters present', async () => {
     const want = [];
     for await (const b of new FlowMeter({ engine: 'native', idleTimeout: Infinity, activeTimeout: Infinity, tcpTermination: false }).readFile(file))
       for (const f of b) want.push(f.toObject());
-    const { flows, summary } = await replayAndCapture(file, 1);
-    expect(summary.packets).toBe(20_000);
+    // veth0 and lo at once: the replay on one, a datagram of the capturing process on the other
+    const { flows, summary } = await replayAndCapture(file, 1, true);
+    // (nothing listens on port 9999: the kernel answers with an ICMP port unreachable, a second loopback flow)
+    const lo = flows.filter((f) => f.src === '127.0.0.1');
+    expect(lo.find((f) => f.protocol === 17)).toMatchObject({ dst: '127.0.0.1', dstPort: 9999, fwdPackets: 1, revPackets: 0 });
+    expect(summary.packets).toBe(20_000 + lo.reduce((n, f) => n + f.fwdPackets + f.revPackets, 0));
     expect(summary.capture).toMatchObject({ kernelDropped: 0, interfaceDropped: 0, flowsDropped: 0 });
-    expect(counters(flows)).toEqual(counters(want));
+    expect(counters(flows.filter((f) => f.src !== '127.0.0.1'))).toEqual(counters(want));
   }, 60_000);
 
   it('threads: 2 (PACKET_FANOUT) gives the same flows as threads: 1', async () => {
