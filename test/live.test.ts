@@ -175,6 +175,16 @@ describe.skipIf(!!captureWhyNot)('live capture on loopback', () => {
     s.close();
   }, 15_000);
 
+  it('without privileges fails with ERR_PERMISSION naming the capabilities', (ctx) => {
+    if (!has('setpriv')) return ctx.skip('setpriv (util-linux) is missing');
+    const script = `let m; try { m = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))}); } catch { console.log('NOACCESS'); process.exit(0); }
+      try { new m.FlowMeter({ engine: 'native' }).capture({ interface: 'lo' }); console.log('opened'); } catch (e) { console.log(e.code, e.message); }`;
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script]);
+    const out = r.stdout.toString();
+    if (out.startsWith('NOACCESS')) return ctx.skip('user nobody cannot read this checkout');
+    expect(out).toMatch(/^ERR_PERMISSION no permission to capture on lo .*CAP_NET_RAW.*setcap/);
+  });
+
   it('fails with documented codes: missing interface, bad filter, bad options, ts engine', () => {
     const meter = new FlowMeter({ engine: 'native' });
     expect(() => meter.capture({ interface: 'nosuchif0' })).toThrow(expect.objectContaining({ code: 'ERR_NO_INTERFACE' }));
