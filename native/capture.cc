@@ -221,21 +221,9 @@ void CaptureJob::Deliver(Worker& w) {
 }
 
 void CaptureJob::Post(Event* ev) {
-  if (tsfn_.NonBlockingCall(ev, [this](Napi::Env env, Napi::Function fn, Event* e) { CallJs(env, fn, this, e); }) != napi_ok) {
+  if (tsfn_.NonBlockingCall(ev, [this](Napi::Env env, Napi::Function fn, Event* e) { GuardJs([&] { Dispatch(env, fn, e); }); }) != napi_ok) {
     if (ev->data) pool_->release(ev->data);
     delete ev;
-  }
-}
-
-void CaptureJob::CallJs(Napi::Env env, Napi::Function fn, CaptureJob* job, Event* ev) {
-  try {
-    job->Dispatch(env, fn, ev);
-  } catch (const Napi::Error& e) {
-    try {
-      e.ThrowAsJavaScriptException();
-    } catch (...) {
-    }
-  } catch (...) {
   }
 }
 

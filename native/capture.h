@@ -36,7 +36,6 @@ class CaptureJob : public Napi::ObjectWrap<CaptureJob> {
   void StopAndJoin();
   void Deliver(Worker& w);
   void Post(Event* ev);
-  static void CallJs(Napi::Env env, Napi::Function fn, CaptureJob* job, Event* ev);
   void Dispatch(Napi::Env env, Napi::Function fn, Event* ev);
   void Finish(Napi::Env env);
 

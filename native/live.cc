@@ -118,6 +118,7 @@ struct Reading {
   FlowTable* table;
   FragmentTable* frags;
   LiveStats* stats;
+  uint64_t ts_frac_ns;  // ns per unit of ts.tv_usec: 1 (ns precision) or 1000
   PacketInfo group[FlowTable::kGroup];
   size_t n = 0;
   uint64_t packets = 0, bytes = 0, skipped = 0, first_ns = UINT64_MAX, last_ns = 0;
@@ -125,7 +126,7 @@ struct Reading {
 
 void on_packet(u_char* user, const pcap_pkthdr* hdr, const u_char* data) {
   Reading& r = *reinterpret_cast<Reading*>(user);
-  uint64_t ts = uint64_t(hdr->ts.tv_sec) * 1000000000ull + uint64_t(hdr->ts.tv_usec) * (r.h->nano ? 1 : 1000);
+  uint64_t ts = uint64_t(hdr->ts.tv_sec) * 1000000000ull + uint64_t(hdr->ts.tv_usec) * r.ts_frac_ns;
   r.packets++;
   r.bytes += hdr->len;
   if (ts < r.first_ns) r.first_ns = ts;
@@ -182,6 +183,7 @@ void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink&
   r->table = &table;
   r->frags = frags.get();
   r->stats = &stats;
+  r->ts_frac_ns = h.nano ? 1 : 1000;
   pollfd fds[2] = {{pcap_get_selectable_fd(h.pcap), POLLIN, 0}, {h.wake_fd, POLLIN, 0}};
   const int tick_ms = opt.timeout_ms > 0 && opt.timeout_ms < 1000 ? opt.timeout_ms : 1000;
   uint32_t snapshot_seen = ctl.snapshot_seq.load();

@@ -179,7 +179,7 @@ void FileJob::Deliver() {
   auto* ev = new Event{Event::kBatch, cur_, count_};
   cur_ = nullptr;
   count_ = 0;
-  if (cancel_.load() || tsfn_.BlockingCall(ev, [this](Napi::Env env, Napi::Function fn, Event* e) { CallJs(env, fn, this, e); }) != napi_ok) {
+  if (cancel_.load() || tsfn_.BlockingCall(ev, [this](Napi::Env env, Napi::Function fn, Event* e) { GuardJs([&] { Dispatch(env, fn, this, e); }); }) != napi_ok) {
     pool_->release(ev->data);
     delete ev;
   }
@@ -194,22 +194,8 @@ void FileJob::Run() {
   }
   if (cur_ && count_ && !cancel_.load()) Deliver();
   auto* ev = new Event{Event::kEnd};
-  if (tsfn_.BlockingCall(ev, [this](Napi::Env env, Napi::Function fn, Event* e) { CallJs(env, fn, this, e); }) != napi_ok) delete ev;
+  if (tsfn_.BlockingCall(ev, [this](Napi::Env env, Napi::Function fn, Event* e) { GuardJs([&] { Dispatch(env, fn, this, e); }); }) != napi_ok) delete ev;
   tsfn_.Release();
-}
-
-// No C++ exception may leave a TSFN callback (that would terminate the
-// process): when JS is shutting down (worker terminated) calls into it fail.
-void FileJob::CallJs(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev) {
-  try {
-    Dispatch(env, fn, job, ev);
-  } catch (const Napi::Error& e) {
-    try {
-      e.ThrowAsJavaScriptException();
-    } catch (...) {
-    }
-  } catch (...) {
-  }
 }
 
 void FileJob::Dispatch(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev) {

@@ -25,6 +25,22 @@ Napi::ArrayBuffer BatchBuffer(Napi::Env env, const std::shared_ptr<BatchPool>& p
 Napi::Object StatsObject(Napi::Env env, const RunStats& s);
 void SetError(Napi::Env env, Napi::Object o, const ReadError& e);
 
+// Runs a ThreadSafeFunction callback body. No C++ exception may leave such a
+// callback (that would terminate the process): when JS is shutting down
+// (worker terminated) calls into it fail.
+template <typename F>
+void GuardJs(F body) {
+  try {
+    body();
+  } catch (const Napi::Error& e) {
+    try {
+      e.ThrowAsJavaScriptException();
+    } catch (...) {
+    }
+  } catch (...) {
+  }
+}
+
 class FileJob : public Napi::ObjectWrap<FileJob>, public RecordSink {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -41,7 +57,6 @@ class FileJob : public Napi::ObjectWrap<FileJob>, public RecordSink {
   void Run();
   void StopAndJoin();
   void Deliver();  // hands the current batch to JS, waiting for credit
-  static void CallJs(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev);
   static void Dispatch(Napi::Env env, Napi::Function fn, FileJob* job, Event* ev);
   void Finish(Napi::Env env);
 

@@ -207,7 +207,7 @@ export class CaptureRun extends FlowRun {
   /** Records of the flows still in the table (end reason 'open'); ERR_STOPPED after the end. */
   async activeFlows(): Promise<FlowBatch> {
     if (this.#ended) throw new FlowmasterError('ERR_STOPPED', `the capture on ${this.path} has stopped`);
-    return new FlowBatch(await this.#capture.snapshot());
+    return this.#capture.snapshot();
   }
 
   /** Packets read, kernel receive/drop counters (polled about once a second), records shed. */
@@ -253,14 +253,8 @@ export class FlowMeter {
 
   /** Records of the flows still open in this meter's running captures (end reason 'open'). */
   async activeFlows(): Promise<FlowBatch> {
-    const parts = await Promise.all([...this.#captures].map((c) => c.activeFlows().catch(() => undefined)));
-    const buffers = parts.filter((b): b is FlowBatch => b !== undefined).map((b) => new Uint8Array(b.buffer));
-    const out = new Uint8Array(buffers.reduce((n, b) => n + b.length, 0));
-    let at = 0;
-    for (const b of buffers) {
-      out.set(b, at);
-      at += b.length;
-    }
-    return new FlowBatch(out.buffer);
+    // a capture that ends meanwhile has no open flows left
+    const parts = await Promise.all([...this.#captures].map((c) => c.activeFlows().then((b) => b.buffer, () => new ArrayBuffer(0))));
+    return FlowBatch.concat(parts);
   }
 }

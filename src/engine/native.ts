@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FlowmasterError, type ErrorCode } from '../errors';
-import { ACCOUNTING_MODES, type ResolvedOptions } from '../options';
+import { FlowBatch } from '../flow/flow';
+import { ACCOUNTING_MODES, type ResolvedCaptureOptions, type ResolvedOptions } from '../options';
 import { MAX_INFLIGHT, type BatchSource, type CaptureStats, type EngineSummary } from './source';
 
 /** The summary both engines return (see source.ts). */
@@ -131,35 +132,23 @@ export function nativeOptions(o: ResolvedOptions): Record<string, unknown> {
   };
 }
 
-/** Live-capture settings beyond the flow options (validated in meter.ts). */
-export interface LiveSettings {
-  interfaces: string[];
-  filter?: string;
-  snaplen: number;
-  promisc: boolean;
-  bufferSize: number;
-  immediate: boolean;
-  timeoutMs: number;
-  threads: number;
-}
-
 /** A BatchSource over live interfaces, with stop, snapshots and running statistics. */
 export interface CaptureSource extends BatchSource {
   stop(flush: boolean): void;
   /** the active flows' records of every capture thread */
-  snapshot(): Promise<ArrayBuffer>;
+  snapshot(): Promise<FlowBatch>;
   stats(): CaptureStats;
 }
 
 /** Batches JavaScript may hold before a capture sheds records (about 1 GiB of 4096-record batches). */
 const CAPTURE_MAX_INFLIGHT = 64;
 
-export function nativeCapture(options: ResolvedOptions, live: LiveSettings): CaptureSource {
+export function nativeCapture(options: ResolvedOptions, live: ResolvedCaptureOptions): CaptureSource {
   const addon = loadNative();
   let job: NativeCaptureJob | undefined;
   let ended = false;
   const threads = live.interfaces.length * live.threads;
-  const snapshots = new Map<number, { parts: ArrayBuffer[]; resolve: (b: ArrayBuffer) => void; reject: (e: Error) => void }>();
+  const snapshots = new Map<number, { parts: ArrayBuffer[]; resolve: (b: FlowBatch) => void; reject: (e: Error) => void }>();
   const stopped = () => new FlowmasterError('ERR_STOPPED', `the capture on ${live.interfaces.join(', ')} has stopped`);
   return {
     start(onBatch, onEnd) {
@@ -174,7 +163,7 @@ export function nativeCapture(options: ResolvedOptions, live: LiveSettings): Cap
             s.parts.push(payload as ArrayBuffer);
             if (s.parts.length === threads) {
               snapshots.delete(seq!);
-              s.resolve(concat(s.parts));
+              s.resolve(FlowBatch.concat(s.parts));
             }
           } else {
             ended = true;
@@ -201,14 +190,4 @@ export function nativeCapture(options: ResolvedOptions, live: LiveSettings): Cap
     },
     stats: () => job!.stats(),
   };
-}
-
-function concat(parts: ArrayBuffer[]): ArrayBuffer {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(new Uint8Array(p), at);
-    at += p.byteLength;
-  }
-  return out.buffer;
 }

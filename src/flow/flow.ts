@@ -244,6 +244,17 @@ export class FlowBatch implements Iterable<Flow> {
     this.#bytes = new Uint8Array(buffer);
   }
 
+  /** One batch of the records of several (copied). */
+  static concat(parts: readonly ArrayBuffer[]): FlowBatch {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(new Uint8Array(p), at);
+      at += p.byteLength;
+    }
+    return new FlowBatch(out.buffer);
+  }
+
   /** The i-th record as a lazy view. */
   at(i: number): Flow {
     if (!(i >= 0 && i < this.length)) throw new RangeError(`record ${i} out of range 0..${this.length - 1}`);
