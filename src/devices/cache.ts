@@ -16,6 +16,8 @@ export interface Device {
   addr: Buffer;
   vlan: number;
   mac: Buffer | null;
+  /** packet time of the flow the MAC came from: a later flow's MAC replaces it, an earlier one does not */
+  macSeenMs: number | null;
   vendor: string | null;
   firstSeenMs: number;
   lastSeenMs: number;
@@ -56,6 +58,7 @@ export interface CacheCounters {
 interface Row {
   id: number;
   mac: Buffer | null;
+  mac_seen_ms: number | null;
   vendor: string | null;
   first_seen_ms: number;
   last_seen_ms: number;
@@ -83,10 +86,10 @@ export class DeviceCache {
     this.#upsert = db.prepare(
       `INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)
        ON CONFLICT (addr, vlan) DO UPDATE SET vlan = excluded.vlan
-       RETURNING id, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services`,
+       RETURNING id, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services`,
     );
     // most writes only move counters and times: the narrow statement binds and rewrites less
-    this.#update = db.prepare('UPDATE devices SET first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ? WHERE id = ?');
+    this.#update = db.prepare('UPDATE devices SET mac_seen_ms = ?, first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ? WHERE id = ?');
     this.#updateIdentity = db.prepare('UPDATE devices SET mac = ?, vendor = ?, services = ? WHERE id = ?');
     if (max > 0) {
       this.#lru = new LRUCache<string, Device>({
@@ -113,7 +116,7 @@ export class DeviceCache {
       const buf = Buffer.from(addr);
       const row = this.#upsert.get(buf, vlan, seenMs, seenMs) as Row;
       d = {
-        id: row.id, addr: buf, vlan, mac: row.mac, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
+        id: row.id, addr: buf, vlan, mac: row.mac, macSeenMs: row.mac_seen_ms, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
         packets: row.packets, bytes: row.bytes, flows: row.flows,
         services: row.services === '[]' ? new Set() : new Set(JSON.parse(row.services) as string[]), dirty: false,
       };
@@ -123,8 +126,17 @@ export class DeviceCache {
     return d;
   }
 
-  /** Sets the device's MAC (and its vendor when the MAC changes). */
-  static bindMac(d: Device, mac: Uint8Array): void {
+  /**
+   * Binds the MAC seen at packet time `seenMs`, unless one from a later flow
+   * is bound already (ties: the larger MAC), so the result does not depend on
+   * the order flows are ingested in. Sets the vendor when the MAC changes.
+   */
+  static bindMac(d: Device, mac: Uint8Array, seenMs: number): void {
+    if (d.mac && d.macSeenMs !== null && (seenMs < d.macSeenMs || (seenMs === d.macSeenMs && Buffer.compare(mac, d.mac) <= 0))) return;
+    if (d.macSeenMs !== seenMs) {
+      d.macSeenMs = seenMs;
+      d.dirty = true;
+    }
     if (d.mac && d.mac.equals(mac)) return;
     d.mac = Buffer.from(mac);
     d.vendor = vendorOf(mac);
@@ -162,7 +174,7 @@ export class DeviceCache {
       this.#updateIdentity.run(d.mac, d.vendor, json, d.id);
       d.identityDirty = false;
     }
-    this.#update.run(d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, d.id);
+    this.#update.run(d.macSeenMs, d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, d.id);
     d.dirty = false;
   }
 }

@@ -90,6 +90,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX devices_last_seen ON devices (last_seen_ms, id);
   CREATE INDEX flows_service ON flows (service, first_ns);
   `,
+  // 3: a device's MAC is the one of its latest flow (by packet time), whatever order files are ingested in
+  `
+  ALTER TABLE devices ADD COLUMN mac_seen_ms INTEGER; -- packet time of the flow that gave \`mac\`
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

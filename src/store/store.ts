@@ -168,7 +168,7 @@ export class Store {
       d.packets += packets;
       d.bytes += bytes;
       d.flows++;
-      if (mac) DeviceCache.bindMac(d, mac);
+      if (mac) DeviceCache.bindMac(d, mac, lastMs);
       d.dirty = true;
     };
 
@@ -191,8 +191,8 @@ export class Store {
         const packets = fwdPackets + revPackets;
         const bytes = fwdBytes + revBytes;
         // layer-2 devices are their MAC
-        touch(src, firstMs, lastMs, packets, bytes, l2 ? (src.mac ? null : src.addr) : srcMac);
-        touch(dst, firstMs, lastMs, packets, bytes, l2 ? (dst.mac ? null : dst.addr) : dstMac);
+        touch(src, firstMs, lastMs, packets, bytes, l2 ? src.addr : srcMac);
+        touch(dst, firstMs, lastMs, packets, bytes, l2 ? dst.addr : dstMac);
         const etherType = f.etherType;
         if (l2 && etherType === 0x0806) {
           // ARP: bind each end's IPv4 address to its MAC (the target's only when unicast)
@@ -204,7 +204,7 @@ export class Store {
             const host = cache.resolve(ip, vlan, firstMs);
             if (firstMs < host.firstSeenMs) host.firstSeenMs = firstMs;
             if (lastMs > host.lastSeenMs) host.lastSeenMs = lastMs;
-            DeviceCache.bindMac(host, mac);
+            DeviceCache.bindMac(host, mac, lastMs);
             host.dirty = true;
           }
         }
