@@ -94,7 +94,7 @@ void SetError(Napi::Env env, Napi::Object o, const ReadError& e) {
 Napi::Function FileJob::Define(Napi::Env env) {
   return DefineClass(env, "FileJob",
                      {InstanceMethod<&FileJob::Start>("start"), InstanceMethod<&FileJob::Ack>("ack"),
-                      InstanceMethod<&FileJob::Cancel>("cancel")});
+                      InstanceMethod<&FileJob::Cancel>("cancel"), InstanceMethod<&FileJob::Progress>("progress")});
 }
 
 // new FileJob(path, options, onEvent(kind, payload))
@@ -156,6 +156,14 @@ Napi::Value FileJob::Cancel(const Napi::CallbackInfo& info) {
   cancel_ = true;
   cv_.notify_all();
   return info.Env().Undefined();
+}
+
+// progress(): {bytesRead, packets} so far, for progress bars.
+Napi::Value FileJob::Progress(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("bytesRead", double(stats_.progress_bytes.load(std::memory_order_relaxed)));
+  o.Set("packets", double(stats_.progress_packets.load(std::memory_order_relaxed)));
+  return o;
 }
 
 uint8_t* FileJob::reserve() {

@@ -54,6 +54,7 @@ class FileJob : public Napi::ObjectWrap<FileJob>, public RecordSink {
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Ack(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
+  Napi::Value Progress(const Napi::CallbackInfo& info);
   void Run();
   void StopAndJoin();
   void Deliver();  // hands the current batch to JS, waiting for credit

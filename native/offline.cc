@@ -56,6 +56,8 @@ void run_offline(const std::string& path, const RunOptions& opt, RecordSink& sin
       n++;
     }
     if (n) table.process(group, n);
+    stats.progress_bytes.store(reader.bytes_read(), std::memory_order_relaxed);
+    stats.progress_packets.store(packets, std::memory_order_relaxed);
   }
   stats.packets = packets;
   stats.bytes = bytes;

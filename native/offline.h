@@ -26,6 +26,8 @@ struct RunStats {
   uint64_t first_ns = 0, last_ns = 0;
   uint64_t bytes_read = 0, file_size = 0;
   FlowCounters flows;
+  // read by other threads while the run goes on (progress bars)
+  std::atomic<uint64_t> progress_bytes{0}, progress_packets{0};
 };
 
 // Reads the whole file (or until `cancel`), flushing every flow at the end,

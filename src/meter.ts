@@ -1,7 +1,7 @@
 /** FlowMeter: options once, then reads of capture files into FlowBatches. */
 import { nativeCapture, type CaptureSource } from './engine/native';
 import { selectEngine } from './engine/select';
-import type { BatchSource, CaptureStats, EngineName, EngineSummary } from './engine/source';
+import type { BatchSource, CaptureStats, EngineName, EngineSummary, Progress } from './engine/source';
 import { FlowmasterError, type ErrorCode } from './errors';
 import { FlowBatch, type Flow } from './flow/flow';
 import { DECODE_ERRORS, END_REASONS, type DecodeErrorKind, type EndReason } from './flow/layout';
@@ -86,6 +86,11 @@ export class FlowRun implements AsyncIterable<FlowBatch> {
         this.#wake?.();
       },
     );
+  }
+
+  /** How far the reader has got: bytes of the file and packets (for progress bars). */
+  progress(): Progress {
+    return this.#source.progress();
   }
 
   /** Batches delivered by the reader and not yet consumed (at most a few: the reader waits). */

@@ -1,9 +1,14 @@
 /** The CLI end to end, in a child process, as a shell user runs it. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import Database from 'better-sqlite3';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tcp4, udp4, writePcap } from './helpers/capture';
+import { tcp4, tmpFile, udp4, writePcap } from './helpers/capture';
+
+const genPcap = () => import('../scripts/gen-pcap.mjs');
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
@@ -86,4 +91,154 @@ describe('flowmaster read', () => {
     expect(r.stdout).toContain('Examples:');
     expect(r.stdout).toContain('--idle-timeout');
   });
+});
+
+describe('flowmaster ingest, flows, devices, top, retention', () => {
+  const files: string[] = [];
+  let db = '';
+  beforeAll(async () => {
+    const { generate } = await genPcap();
+    for (let i = 0; i < 3; i++) {
+      files.push(tmpFile(`cli-${i}.pcap`));
+      await generate({ out: files[i], packets: 20_000, flows: 400, hosts: 40, mix: 'default', seed: 20 + i, quiet: true });
+    }
+    db = tmpFile('cli.db');
+    const r = await flowmaster('ingest', '--db', db, '--workers', '1', ...files);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ingested 3 of 3 files into .*: 60000 packets, \d+ flows/);
+    expect(r.stderr).toMatch(/ingest: .*cli-2\.pcap: 20000 packets/); // plain progress lines when not a terminal
+  }, 60_000);
+
+  /** Flows and devices without ids, sources by name: what must not depend on how the files were read. */
+  function content(file: string) {
+    const d = new Database(file, { readonly: true });
+    const flows = d
+      .prepare(`SELECT s.name, f.flow_id, f.segment, f.first_ns, f.last_ns, hex(f.src_addr) a, hex(f.dst_addr) b, f.src_port, f.dst_port, f.protocol,
+        f.fwd_packets, f.fwd_bytes, f.rev_packets, f.rev_bytes, f.service, hex(sd.addr) sd, hex(dd.addr) dd
+        FROM flows f JOIN sources s ON s.id = f.source_id JOIN devices sd ON sd.id = f.src_device JOIN devices dd ON dd.id = f.dst_device`)
+      .all()
+      .map((r) => JSON.stringify(r))
+      .sort();
+    const devices = d
+      .prepare('SELECT hex(addr) a, vlan, hex(mac) m, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services FROM devices')
+      .all()
+      .map((r) => JSON.stringify(r))
+      .sort();
+    d.close();
+    return { flows, devices };
+  }
+
+  it('--workers 2 gives the same rows as a sequential ingest', async () => {
+    const parallel = tmpFile('cli-workers.db');
+    const r = await flowmaster('ingest', '--db', parallel, '--workers', '2', ...files);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('2 reader threads');
+    const a = content(db);
+    const b = content(parallel);
+    expect(a.flows.length).toBeGreaterThan(1000);
+    expect(b.flows).toEqual(a.flows);
+    expect(b.devices).toEqual(a.devices);
+  }, 60_000);
+
+  it('flows: filtered keyset pages that chain with --cursor, offset pages with a total, JSON', async () => {
+    const first = await flowmaster('flows', '--db', db, '--protocol', 'tcp', '--sort', 'bytes', '--limit', '5');
+    expect(first.code).toBe(0);
+    const lines = first.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^id\s+first \(UTC\)\s+seconds\s+proto\s+src\s+dst\s+packets\s+bytes\s+service/);
+    expect(lines.slice(1).every((l) => /\btcp\b/.test(l))).toBe(true);
+    const cursor = /more: --cursor (\S+)/.exec(first.stderr)![1];
+    const asJson = async (...a: string[]) => JSON.parse((await flowmaster('flows', '--db', db, '--protocol', 'tcp', '--sort', 'bytes', '--json', ...a)).stdout);
+    const page1 = await asJson('--limit', '5');
+    const page2 = await asJson('--limit', '5', '--cursor', cursor);
+    const both = await asJson('--limit', '10');
+    expect([...page1.items, ...page2.items].map((f: { id: number }) => f.id)).toEqual(both.items.map((f: { id: number }) => f.id));
+    const offset = await flowmaster('flows', '--db', db, '--protocol', 'tcp', '--sort', 'bytes', '--limit', '5', '--page', '2', '--json');
+    expect(JSON.parse(offset.stdout).items.map((f: { id: number }) => f.id)).toEqual(page2.items.map((f: { id: number }) => f.id));
+    const bad = await flowmaster('flows', '--db', db, '--cursor', 'AAAA' + cursor.slice(4));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('ERR_BAD_CURSOR');
+  });
+
+  it('devices and top (talkers, conversations, services)', async () => {
+    const d = await flowmaster('devices', '--db', db, '--sort', 'bytes', '--limit', '3');
+    expect(d.code).toBe(0);
+    expect(d.stdout.trim().split('\n')).toHaveLength(4);
+    const talkers = JSON.parse((await flowmaster('top', '--db', db, '--json', '--limit', '3')).stdout);
+    expect(talkers).toHaveLength(3);
+    expect(talkers[0].bytes).toBeGreaterThanOrEqual(talkers[1].bytes);
+    for (const what of ['talkers', 'conversations', 'services']) {
+      const r = await flowmaster('top', what, '--db', db, '--by', 'flows');
+      expect(r.code).toBe(0);
+      expect(r.stdout.split('\n')[0]).toMatch(/bytes\s+packets\s+flows$/);
+    }
+    expect((await flowmaster('top', 'planets', '--db', db)).code).toBe(2);
+  });
+
+  it('retention deletes by age and reports it', async () => {
+    const copy = tmpFile('cli-retention.db');
+    fs.copyFileSync(db, copy);
+    const r = await flowmaster('retention', '--db', copy, '--flows', '1d');
+    expect(r.code).toBe(0);
+    const n = new Database(db, { readonly: true }).prepare('SELECT count(*) n FROM flows').get() as { n: number };
+    expect(r.stdout).toContain(`${n.n} flows`); // generated flows are from 2026-01-01: all older than a day
+    expect((await flowmaster('retention', '--db', copy, '--flows', 'soon')).code).toBe(2);
+  });
+
+  it('a database from the future, a missing file, bad arguments', async () => {
+    const future = tmpFile('cli-future.db');
+    const d = new Database(future);
+    d.pragma('user_version = 999');
+    d.close();
+    const r = await flowmaster('flows', '--db', future);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('ERR_DB_VERSION');
+    const missing = await flowmaster('ingest', '--db', tmpFile('cli-missing.db'), '--no-progress', '/no/such.pcap');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('ERR_FILE_NOT_FOUND');
+    expect((await flowmaster('ingest', files[0])).code).toBe(2); // --db missing
+    expect((await flowmaster('flows', '--db', db, '--protocol', 'banana')).code).toBe(2);
+    expect((await flowmaster('flows', '--db', db, '--from', 'yesterday-ish')).code).toBe(2);
+    expect((await flowmaster('capture', '--db', db)).code).toBe(2); // -i missing
+  });
+
+  it('--help of every command shows examples', async () => {
+    for (const cmd of ['read', 'ingest', 'capture', 'flows', 'devices', 'top', 'retention', 'bench']) {
+      const r = await flowmaster(cmd, '--help');
+      expect(r.code, cmd).toBe(0);
+      expect(r.stdout, cmd).toContain('Examples:');
+    }
+  });
+
+  it('bench compares the engines', async () => {
+    const r = await flowmaster('bench', '--packets', '20000', '--flows', '200', '--runs', '1');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^native\s+[\d,]+\s+[\d.]+×$/m);
+    expect(r.stdout).toMatch(/^ts\s+[\d,]+\s+1\.00×$/m);
+  }, 60_000);
+});
+
+describe.skipIf(process.getuid?.() !== 0)('flowmaster capture (root)', () => {
+  it('captures until SIGINT, then flushes, commits and prints the summary', async () => {
+    const port = 46000 + (process.pid % 1000);
+    const db = tmpFile('cli-capture.db');
+    const child = spawn(process.execPath, [cli, 'capture', '-i', 'lo', '-f', `udp port ${port}`, '--db', db], { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    for (let i = 0; i < 100 && !stderr.includes('stop with Ctrl-C'); i++) await new Promise((r) => setTimeout(r, 50));
+    const s = dgram.createSocket('udp4');
+    for (let i = 0; i < 3; i++) await new Promise((r) => s.send(Buffer.alloc(20), port, '127.0.0.1', r));
+    s.close();
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/captured into .*: 1 flows/);
+    const d = new Database(db, { readonly: true });
+    expect(d.prepare('SELECT fwd_packets, end_reason FROM flows').all()).toEqual([{ fwd_packets: 3, end_reason: 4 }]);
+    expect(d.prepare('SELECT kind, name, ended_ms IS NOT NULL AS ended FROM sources').get()).toEqual({ kind: 'interface', name: 'lo', ended: 1 });
+    d.close();
+  }, 30_000);
 });

@@ -1,156 +1,159 @@
 #!/usr/bin/env node
 /**
  * flowmaster command line. Exit codes: 0 ok, 1 runtime error (bad capture,
- * I/O), 2 usage error (bad flag or option value).
+ * I/O, database), 2 usage error (bad flag or option value).
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { FlowmasterError } from '../errors';
-import { csvHeader, csvRow, formatTable, jsonLine, TABLE_COLUMNS, tableCells } from '../export/columns';
-import type { Flow } from '../flow/flow';
-import { FlowMeter, type Summary } from '../meter';
-import { ACCOUNTING_MODES, type FlowMeterOptions } from '../options';
+import { Argument, Command, CommanderError, Option } from 'commander';
+import type { FlowmasterError } from '../errors';
+import { bench, type BenchFlags } from './bench';
+import { capture, type CaptureFlags } from './capture';
+import { addEngineFlags, nonNegativeInt, positiveInt, protocol, time } from './flags';
+import { ingest, type IngestFlags } from './ingest';
+import { devices, flows, retention, top, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TopFlags } from './query';
+import { printError, read, type ReadFlags } from './read';
 
-const USAGE_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_BPF']);
+const USAGE_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_BPF', 'ERR_BAD_CURSOR']);
 
-function seconds(v: string): number {
-  if (v === 'inf' || v === 'Infinity') return Infinity;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected seconds (a number, or "inf")');
-  return n;
-}
+const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
-interface ReadFlags {
-  format?: 'jsonl' | 'csv' | 'table';
-  engine: 'native' | 'ts' | 'auto';
-  filter?: string;
-  idleTimeout: number;
-  activeTimeout: number;
-  tcpTermination: boolean;
-  tcpCloseTimeout: number;
-  keyVlan: boolean;
-  decodeTunnels: boolean;
-  l2Flows: boolean;
-  accounting: FlowMeterOptions['accounting'];
-  statistics: boolean;
-  maxFlows: number;
-  batchSize: number;
-  top?: number;
-  summary: boolean;
-}
-
-function meterOptions(f: ReadFlags): FlowMeterOptions {
-  return {
-    engine: f.engine,
-    filter: f.filter,
-    idleTimeout: f.idleTimeout,
-    activeTimeout: f.activeTimeout,
-    tcpTermination: f.tcpTermination,
-    tcpCloseTimeout: f.tcpCloseTimeout,
-    keyVlan: f.keyVlan,
-    decodeTunnels: f.decodeTunnels,
-    l2Flows: f.l2Flows,
-    accounting: f.accounting,
-    statistics: f.statistics,
-    maxFlows: f.maxFlows,
-    batchSize: f.batchSize,
-  };
-}
-
-function printSummary(s: Summary): void {
-  const errs = Object.entries(s.decodeErrors).map(([k, v]) => `${k}=${v}`).join(' ') || 'none';
-  const reasons = Object.entries(s.flowsByReason).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`).join(' ');
-  process.stderr.write(
-    `${s.path}: ${s.packets} packets, ${s.bytes} bytes, ${s.flows} flows (${reasons || 'none'}), ` +
-      `${s.filtered} filtered, ${s.skipped} not in a flow, decode errors: ${errs}; ` +
-      `${(s.wallMs / 1000).toFixed(3)} s, ${s.packetsPerSecond} packets/s\n`,
-  );
-}
-
-async function read(files: string[], flags: ReadFlags): Promise<number> {
-  const meter = new FlowMeter(meterOptions(flags));
-  const format = flags.format ?? (process.stdout.isTTY ? 'table' : 'jsonl');
-  const out: string[] = [];
-  const flushOut = () => {
-    if (out.length) process.stdout.write(out.join('\n') + '\n');
-    out.length = 0;
-  };
-  const tableRows: { bytes: number; cells: string[] }[] = [];
-  let status = 0;
-  if (format === 'csv') out.push(csvHeader());
-  for (const file of files) {
-    const run = meter.readFile(file);
-    try {
-      for await (const batch of run) {
-        for (const flow of batch) {
-          if (format === 'table' || flags.top) tableRows.push({ bytes: flow.bytes, cells: rowFor(flow, format) });
-          else out.push(format === 'csv' ? csvRow(flow) : jsonLine(flow));
-        }
-        flushOut();
-      }
-    } catch (e) {
-      flushOut();
-      const err = e as FlowmasterError;
-      process.stderr.write(`flowmaster: ${err.message} [${err.code ?? 'ERROR'}]\n`);
-      status = 1;
-    }
-    if (flags.summary) printSummary(await run.summary);
-  }
-  if (format === 'table' || flags.top) {
-    let rows = tableRows;
-    if (flags.top) rows = [...rows].sort((a, b) => b.bytes - a.bytes).slice(0, flags.top);
-    if (format === 'table') process.stdout.write(formatTable(rows.map((r) => r.cells), TABLE_COLUMNS) + '\n');
-    else process.stdout.write(rows.map((r) => r.cells[0]).join('\n') + (rows.length ? '\n' : ''));
-  }
-  return status;
-}
-
-function rowFor(flow: Flow, format: string): string[] {
-  if (format === 'table') return tableCells(flow);
-  return [format === 'csv' ? csvRow(flow) : jsonLine(flow)];
+/** Keyset (--cursor) or offset (--page) paging flags of flows and devices. */
+function pageFlags(c: Command, sorts: string[], dflt: string): Command {
+  return c
+    .requiredOption('--db <file>', 'the flowmaster database')
+    .addOption(new Option('--sort <key>', 'sort by').choices(sorts).default(dflt))
+    .addOption(new Option('--order <order>', 'sort order').choices(['asc', 'desc']).default('desc'))
+    .option('--limit <n>', 'rows per page (1..10000)', positiveInt, 50)
+    .option('--cursor <cursor>', 'the next page: the cursor the previous page printed')
+    .option('--json', 'the page as JSON (items and next cursor)', false);
 }
 
 export function program(): Command {
   const p = new Command('flowmaster')
-    .description('Packets to bidirectional flow records (pcap/pcapng files)')
+    .description('Packets to bidirectional flow records: capture files or live interfaces, into SQLite, queried back')
     .version(require('../../package.json').version)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  p.command('read')
-    .description('read capture files and print their flows')
-    .argument('<files...>', 'pcap or pcapng files ("-" for stdin)')
-    .addOption(new Option('--format <format>', 'output format (default: table on a terminal, else jsonl)').choices(['jsonl', 'csv', 'table']))
-    .addOption(new Option('--engine <engine>', 'flow engine: the C++ addon, pure TypeScript, or native when it loads').choices(['native', 'ts', 'auto']).default('auto'))
-    .option('-f, --filter <bpf>', 'BPF filter (tcpdump syntax)')
-    .option('--idle-timeout <seconds>', 'end a flow after this many idle seconds ("inf": never)', seconds, 120)
-    .option('--active-timeout <seconds>', 'cut long flows into segments after this many seconds', seconds, 1800)
-    .option('--no-tcp-termination', 'do not end TCP flows on RST or FIN from both sides')
-    .option('--tcp-close-timeout <seconds>', 'seconds a terminated TCP flow waits for trailing packets', seconds, 5)
-    .option('--no-key-vlan', 'leave the VLAN id out of the flow key')
-    .option('--no-decode-tunnels', 'key tunnelled packets by the outer header')
-    .option('--no-l2-flows', 'ignore non-IP frames instead of making layer-2 flows')
-    .addOption(new Option('--accounting <mode>', 'which length counts as bytes').choices(ACCOUNTING_MODES as string[]).default('link'))
-    .option('--statistics', 'per-direction size and inter-arrival statistics (jsonl)', false)
-    .option('--max-flows <n>', 'flow table capacity (evicts when full)', positiveInt, 1_000_000)
-    .option('--batch-size <n>', 'records per batch', positiveInt, 4096)
+
+  addEngineFlags(
+    p.command('read')
+      .description('read capture files and print their flows')
+      .argument('<files...>', 'pcap or pcapng files ("-" for stdin)')
+      .addOption(new Option('--format <format>', 'output format (default: table on a terminal, else jsonl)').choices(['jsonl', 'csv', 'table'])),
+  )
     .option('--top <n>', 'only the n largest flows by bytes', positiveInt)
     .option('--summary', 'print a summary per file to stderr', false)
-    .addHelpText(
-      'after',
-      `
-Examples:
-  $ flowmaster read capture.pcap
-  $ flowmaster read --format csv --idle-timeout 60 capture.pcapng > flows.csv
-  $ flowmaster read -f "tcp port 502" --no-key-vlan --summary plant.pcap
-  $ tcpdump -w - -c 1000 | flowmaster read --format jsonl -`,
-    )
+    .addHelpText('after', examples(
+      'flowmaster read capture.pcap',
+      'flowmaster read --format csv --idle-timeout 60 capture.pcapng > flows.csv',
+      'flowmaster read -f "tcp port 502" --no-key-vlan --summary plant.pcap',
+      'tcpdump -w - -c 1000 | flowmaster read --format jsonl -',
+    ))
     .action(async (files: string[], flags: ReadFlags) => {
       process.exitCode = await read(files, flags);
+    });
+
+  addEngineFlags(
+    p.command('ingest')
+      .description('read capture files into a SQLite database (flows, devices, sources)')
+      .argument('<files...>', 'pcap or pcapng files')
+      .requiredOption('--db <file>', 'database file (created if missing)')
+      .option('--workers <n>', 'reader threads for several files (default: the number of cores)', positiveInt)
+      .option('--no-progress', 'no progress bar or progress lines'),
+  )
+    .addHelpText('after', examples(
+      'flowmaster ingest --db flows.db capture.pcap',
+      'flowmaster ingest --db flows.db --workers 2 day1/*.pcap',
+    ))
+    .action(async (files: string[], flags: IngestFlags) => {
+      process.exitCode = await ingest(files, flags);
+    });
+
+  addEngineFlags(
+    p.command('capture')
+      .description('capture live from interfaces until Ctrl-C (SIGINT) or SIGTERM, then flush and commit')
+      .requiredOption('-i, --interface <name>', 'interface to capture (repeat for several)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+      .option('--db <file>', 'ingest into this database (else: flows as JSON lines on stdout)')
+      .option('--metrics-port <port>', 'with --db: serve Prometheus metrics on http://HOST:PORT/metrics', positiveInt)
+      .option('--threads <n>', 'capture threads per interface (PACKET_FANOUT)', positiveInt, 1)
+      .option('--buffer-size <bytes>', 'kernel ring size per capture thread', positiveInt)
+      .option('--snaplen <bytes>', 'bytes kept of each packet', positiveInt, 262144)
+      .option('--no-promisc', 'do not put the interface into promiscuous mode'),
+    ['native', 'auto'],
+  )
+    .addHelpText('after', `${examples(
+      'sudo flowmaster capture -i eth0 --db flows.db',
+      'sudo flowmaster capture -i eth0 -i eth1 -f "not port 22" --db flows.db --metrics-port 9464',
+      'sudo flowmaster capture -i lo --idle-timeout 10 | head',
+    )}\n\nNeeds root, or: sudo setcap cap_net_raw,cap_net_admin=eip "$(readlink -f "$(command -v node)")"`)
+    .action(async (flags: CaptureFlags) => {
+      process.exitCode = await capture(flags);
+    });
+
+  pageFlags(p.command('flows').description('page through stored flows (filtered, sorted)'), ['first', 'last', 'bytes', 'packets'], 'first')
+    .option('--from <time>', 'flows overlapping from this time (ISO 8601 or ms)', time)
+    .option('--to <time>', 'flows overlapping until this time', time)
+    .option('--host <ip|cidr>', 'either end in this address or network')
+    .option('--device <id>', 'either end is this device', nonNegativeInt)
+    .option('--port <port>', 'either end on this port', nonNegativeInt)
+    .option('--protocol <proto>', 'tcp, udp, icmp, icmp6, sctp, gre or a number', protocol)
+    .option('--service <name>', 'service name (modbus, https, ...)')
+    .option('--source <id>', 'ingested source (file or interface) id', positiveInt)
+    .option('--vlan <id>', 'VLAN id', nonNegativeInt)
+    .option('--min-bytes <n>', 'at least this many bytes (both directions)', nonNegativeInt)
+    .option('--page <n>', 'offset paging: page number (with --limit as page size; prints the total)', positiveInt)
+    .addHelpText('after', examples(
+      'flowmaster flows --db flows.db --host 10.0.0.0/8 --protocol tcp --sort bytes',
+      'flowmaster flows --db flows.db --service modbus --cursor <cursor from the previous page>',
+      'flowmaster flows --db flows.db --from 2026-11-27T00:00Z --page 3 --json',
+    ))
+    .action((flags: FlowsFlags) => {
+      process.exitCode = flows(flags);
+    });
+
+  pageFlags(p.command('devices').description('page through the device inventory'), ['last', 'first', 'bytes', 'packets', 'flows'], 'last')
+    .option('--host <ip|cidr>', 'address or network')
+    .option('--vlan <id>', 'VLAN id', nonNegativeInt)
+    .option('--vendor <name>', 'exact vendor name (from the MAC)')
+    .option('--seen-since <time>', 'last seen at or after (ISO 8601 or ms)', time)
+    .addHelpText('after', examples('flowmaster devices --db flows.db --sort bytes', 'flowmaster devices --db flows.db --host 192.168.1.0/24 --json'))
+    .action((flags: DevicesFlags) => {
+      process.exitCode = devices(flags);
+    });
+
+  p.command('top')
+    .description('top talkers, conversations or services')
+    .addArgument(new Argument('[what]', 'talkers, conversations or services').choices(['talkers', 'conversations', 'services']).default('talkers'))
+    .requiredOption('--db <file>', 'the flowmaster database')
+    .addOption(new Option('--by <measure>', 'rank by').choices(['bytes', 'packets', 'flows']).default('bytes'))
+    .option('--from <time>', 'flows overlapping from this time (ISO 8601 or ms)', time)
+    .option('--to <time>', 'until this time', time)
+    .option('--limit <n>', 'rows', positiveInt, 10)
+    .option('--json', 'as JSON', false)
+    .addHelpText('after', examples('flowmaster top --db flows.db', 'flowmaster top services --db flows.db --by flows --from 2026-11-27'))
+    .action((what: 'talkers' | 'conversations' | 'services', flags: TopFlags) => {
+      process.exitCode = top(what, flags);
+    });
+
+  p.command('retention')
+    .description('delete flows and devices older than an age, then return the space')
+    .requiredOption('--db <file>', 'the flowmaster database')
+    .option('--flows <age>', "keep flows that ended within this age ('30d', '12h', '90m', '45s')")
+    .option('--devices <age>', 'keep devices seen within this age (devices of kept flows always stay)')
+    .option('--no-vacuum', 'skip PRAGMA incremental_vacuum afterwards')
+    .option('--chunk <rows>', 'rows deleted per transaction', positiveInt, 5000)
+    .addHelpText('after', examples('flowmaster retention --db flows.db --flows 30d --devices 90d'))
+    .action(async (flags: RetentionFlags) => {
+      process.exitCode = await retention(flags);
+    });
+
+  p.command('bench')
+    .description('native vs pure-TypeScript engine on a generated capture (medians)')
+    .option('--packets <n>', 'packets in the generated capture', positiveInt, 2_000_000)
+    .option('--flows <n>', 'flows in it', positiveInt, 20_000)
+    .option('--runs <n>', 'runs per engine', positiveInt, 3)
+    .addHelpText('after', examples('flowmaster bench', 'flowmaster bench --packets 10000000 --flows 100000'))
+    .action(async (flags: BenchFlags) => {
+      process.exitCode = await bench(flags);
     });
   return p;
 }
@@ -161,9 +164,9 @@ export async function main(argv: string[]): Promise<number> {
     return Number(process.exitCode ?? 0);
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    const err = e as FlowmasterError;
-    process.stderr.write(`flowmaster: ${err.message}${err.code ? ` [${err.code}]` : ''}\n`);
-    return err.code && USAGE_CODES.has(err.code) ? 2 : 1;
+    printError(e);
+    const code = (e as FlowmasterError).code;
+    return code && USAGE_CODES.has(code) ? 2 : 1;
   }
 }
 

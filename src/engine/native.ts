@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { FlowmasterError, type ErrorCode } from '../errors';
 import { FlowBatch } from '../flow/flow';
 import { ACCOUNTING_MODES, type ResolvedCaptureOptions, type ResolvedOptions } from '../options';
-import { MAX_INFLIGHT, type BatchSource, type CaptureStats, type EngineSummary } from './source';
+import { MAX_INFLIGHT, type BatchSource, type CaptureStats, type EngineSummary, type Progress } from './source';
 
 /** The summary both engines return (see source.ts). */
 export type NativeSummary = EngineSummary;
@@ -16,6 +16,7 @@ export interface NativeFileJob {
   start(): void;
   ack(): void;
   cancel(): void;
+  progress(): Progress;
 }
 
 export interface NativeCaptureJob {
@@ -111,6 +112,7 @@ export function nativeSource(path: string, options: ResolvedOptions): BatchSourc
     },
     ack: () => job?.ack(),
     cancel: () => job?.cancel(),
+    progress: () => job?.progress() ?? { bytesRead: 0, packets: 0 },
   };
 }
 
@@ -183,6 +185,10 @@ export function nativeCapture(options: ResolvedOptions, live: ResolvedCaptureOpt
     ack: () => job?.ack(),
     cancel: () => job?.stop(true),
     stop: (flush) => job?.stop(flush),
+    progress: () => {
+      const s = job?.stats();
+      return { bytesRead: 0, packets: s?.packets ?? 0 };
+    },
     snapshot() {
       if (!job || ended) return Promise.reject(stopped());
       const seq = job.snapshot();

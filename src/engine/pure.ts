@@ -1,11 +1,11 @@
 /** The pure-TypeScript engine as a BatchSource: same records, on the JS thread in chunks. */
 import type { ResolvedOptions } from '../options';
-import { MAX_INFLIGHT, type BatchSource, type EngineSummary } from './source';
+import { failedSummary, MAX_INFLIGHT, type BatchSource } from './source';
 import type { BpfInstruction } from './ts/bpf';
 import { readFileTs } from './ts/run';
 
 export function tsSource(path: string, options: ResolvedOptions, filterProgram?: (linktype: number) => BpfInstruction[] | Error): BatchSource {
-  const control = { cancelled: false };
+  const control: { cancelled: boolean; bytesRead?: number; packets?: number } = { cancelled: false };
   let inflight = 0;
   let credit: (() => void) | undefined;
   const release = () => {
@@ -23,7 +23,7 @@ export function tsSource(path: string, options: ResolvedOptions, filterProgram?:
           inflight++;
           while (inflight >= MAX_INFLIGHT && !control.cancelled) await new Promise<void>((resolve) => (credit = resolve));
         }
-      })().catch((e: Error) => onEnd(internalError(e)));
+      })().catch((e: Error) => onEnd(failedSummary('ERR_INTERNAL', `internal error in the TypeScript engine: ${e.stack ?? e.message}`)));
     },
     ack() {
       if (inflight > 0) inflight--;
@@ -33,13 +33,6 @@ export function tsSource(path: string, options: ResolvedOptions, filterProgram?:
       control.cancelled = true;
       release();
     },
-  };
-}
-
-function internalError(e: Error): EngineSummary {
-  return {
-    packets: 0, bytes: 0, filtered: 0, skipped: 0, firstNs: 0n, lastNs: 0n, bytesRead: 0, fileSize: 0, flowsCreated: 0,
-    flowsByReason: [0, 0, 0, 0, 0, 0], decodeErrors: [], cancelled: false,
-    error: { code: 'ERR_INTERNAL', message: `internal error in the TypeScript engine: ${e.stack ?? e.message}`, offset: -1 },
+    progress: () => ({ bytesRead: control.bytesRead ?? 0, packets: control.packets ?? 0 }),
   };
 }

@@ -47,7 +47,23 @@ export interface BatchSource {
   ack(): void;
   /** Stop early; `onEnd` still follows. */
   cancel(): void;
+  /** How far reading has got (bytes of the file, packets), updated as it goes. */
+  progress(): Progress;
+}
+
+export interface Progress {
+  bytesRead: number;
+  packets: number;
 }
 
 /** Batches a reader may deliver ahead of the consumer before it pauses. */
 export const MAX_INFLIGHT = 4;
+
+/** The summary of a read that failed before it produced anything. */
+export function failedSummary(code: string, message: string): EngineSummary {
+  return {
+    packets: 0, bytes: 0, filtered: 0, skipped: 0, firstNs: 0n, lastNs: 0n, bytesRead: 0, fileSize: 0, flowsCreated: 0,
+    flowsByReason: [0, 0, 0, 0, 0, 0], decodeErrors: [], cancelled: false,
+    error: { code, message, offset: -1 },
+  };
+}

@@ -296,7 +296,7 @@ function emptySummary(cancelled: boolean): NativeSummary {
 export async function* readFileTs(
   path: string,
   options: ResolvedOptions,
-  control: { cancelled: boolean },
+  control: { cancelled: boolean; bytesRead?: number; packets?: number },
   filterProgram?: FilterCompiler,
   tuning: ReaderTuning = {},
 ): AsyncGenerator<ArrayBuffer, NativeSummary, void> {
@@ -323,6 +323,8 @@ export async function* readFileTs(
         noMemory = true;
         st = PUMP_END;
       }
+      control.bytesRead = reader.bytesRead();
+      control.packets = run.packets;
       while (sink.full.length > 0 && !control.cancelled) yield sink.full.shift() as ArrayBuffer;
       if (control.cancelled || st === PUMP_END) break;
       await reader.refill(reader.need);

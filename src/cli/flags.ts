@@ -1,0 +1,98 @@
+/** Option parsers and the flow-engine flags the read, ingest and capture commands share. */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { ACCOUNTING_MODES, type FlowMeterOptions } from '../options';
+
+export function seconds(v: string): number {
+  if (v === 'inf' || v === 'Infinity') return Infinity;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected seconds (a number, or "inf")');
+  return n;
+}
+
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+export function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+/** A time: ms since the epoch, or anything Date.parse takes ('2026-11-27', '2026-11-27T10:00Z'). */
+export function time(v: string): number {
+  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a date/time (ISO 8601) or ms since the epoch');
+  return n;
+}
+
+const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, gre: 47, icmp6: 58, sctp: 132 };
+
+/** A protocol by name (tcp, udp, icmp, icmp6, sctp, gre) or number. */
+export function protocol(v: string): number {
+  const n = PROTOCOLS[v.toLowerCase()] ?? Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw new InvalidArgumentError('expected tcp, udp, icmp, icmp6, sctp, gre or 0..255');
+  return n;
+}
+
+/** HOST:PORT (IPv6 as [addr]:port). */
+export function hostPort(v: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:]+):(\d+)$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) throw new InvalidArgumentError('expected HOST:PORT');
+  return { host: m[1], port };
+}
+
+export interface EngineFlags {
+  engine: 'native' | 'ts' | 'auto';
+  filter?: string;
+  idleTimeout: number;
+  activeTimeout: number;
+  tcpTermination: boolean;
+  tcpCloseTimeout: number;
+  keyVlan: boolean;
+  decodeTunnels: boolean;
+  l2Flows: boolean;
+  accounting: FlowMeterOptions['accounting'];
+  statistics: boolean;
+  maxFlows: number;
+  batchSize: number;
+}
+
+/** The FlowMeter options as flags, the same on every command that meters packets. */
+export function addEngineFlags(c: Command, engines: readonly string[] = ['native', 'ts', 'auto']): Command {
+  return c
+    .addOption(new Option('--engine <engine>', 'flow engine: the C++ addon, pure TypeScript, or native when it loads').choices(engines).default('auto'))
+    .option('-f, --filter <bpf>', 'BPF filter (tcpdump syntax)')
+    .option('--idle-timeout <seconds>', 'end a flow after this many idle seconds ("inf": never)', seconds, 120)
+    .option('--active-timeout <seconds>', 'cut long flows into segments after this many seconds', seconds, 1800)
+    .option('--no-tcp-termination', 'do not end TCP flows on RST or FIN from both sides')
+    .option('--tcp-close-timeout <seconds>', 'seconds a terminated TCP flow waits for trailing packets', seconds, 5)
+    .option('--no-key-vlan', 'leave the VLAN id out of the flow key')
+    .option('--no-decode-tunnels', 'key tunnelled packets by the outer header')
+    .option('--no-l2-flows', 'ignore non-IP frames instead of making layer-2 flows')
+    .addOption(new Option('--accounting <mode>', 'which length counts as bytes').choices(ACCOUNTING_MODES as string[]).default('link'))
+    .option('--statistics', 'per-direction size and inter-arrival statistics', false)
+    .option('--max-flows <n>', 'flow table capacity (evicts when full)', positiveInt, 1_000_000)
+    .option('--batch-size <n>', 'records per batch', positiveInt, 4096);
+}
+
+export function meterOptions(f: EngineFlags): FlowMeterOptions {
+  return {
+    engine: f.engine,
+    filter: f.filter,
+    idleTimeout: f.idleTimeout,
+    activeTimeout: f.activeTimeout,
+    tcpTermination: f.tcpTermination,
+    tcpCloseTimeout: f.tcpCloseTimeout,
+    keyVlan: f.keyVlan,
+    decodeTunnels: f.decodeTunnels,
+    l2Flows: f.l2Flows,
+    accounting: f.accounting,
+    statistics: f.statistics,
+    maxFlows: f.maxFlows,
+    batchSize: f.batchSize,
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * `flowmaster ingest`: capture files into a SQLite store. With several files
+ * and --workers > 1 each file is read in a pool thread (piscina) while this
+ * thread stays the single SQLite writer. Progress: a bar with packets/s and
+ * an ETA from the file sizes on a terminal, plain lines otherwise.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { SingleBar } from 'cli-progress';
+import { FlowMeter, type FlowRun } from '../meter';
+import { openStore, type IngestSummary } from '../store/store';
+import { ReadPool } from '../workers/pool';
+import { meterOptions, type EngineFlags } from './flags';
+import { printError } from './read';
+
+export interface IngestFlags extends EngineFlags {
+  db: string;
+  workers?: number;
+  progress: boolean;
+}
+
+const MiB = 1 << 20;
+
+export async function ingest(files: string[], flags: IngestFlags): Promise<number> {
+  const meter = new FlowMeter(meterOptions(flags));
+  const store = openStore(flags.db);
+  const workers = Math.min(flags.workers ?? os.availableParallelism(), files.length);
+  const pool = workers > 1 ? new ReadPool(workers) : undefined;
+  const runs = files.map((f) => (pool ? pool.readFile(meter, f) : meter.readFile(f)));
+  const progress = flags.progress ? new Progress(files, runs) : undefined;
+  const deviceCount = () => (store.db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
+  const devicesBefore = deviceCount();
+  const t0 = performance.now();
+  let status = 0;
+  const results: IngestSummary[] = [];
+  const one = async (run: FlowRun) => {
+    try {
+      results.push(await store.ingest(run));
+    } catch (e) {
+      const partial = (e as { ingest?: IngestSummary }).ingest;
+      if (partial) results.push(partial);
+      progress?.breakLine();
+      printError(e);
+      status = 1;
+    }
+    progress?.fileDone(run);
+  };
+  try {
+    // one writer either way: with a pool the reads overlap, the commits interleave
+    if (pool) await Promise.all(runs.map(one));
+    else for (const run of runs) await one(run);
+  } finally {
+    progress?.stop();
+    await pool?.destroy();
+  }
+  // (each concurrent ingest's own device count would include the others')
+  const devices = deviceCount() - devicesBefore;
+  store.close();
+  const s = (performance.now() - t0) / 1000;
+  const packets = results.reduce((n, r) => n + r.read.packets, 0);
+  const flows = results.reduce((n, r) => n + r.flows, 0);
+  process.stdout.write(
+    `ingested ${results.length} of ${files.length} files into ${flags.db}: ${packets} packets, ${flows} flows, ${devices} new devices ` +
+      `in ${s.toFixed(2)} s (${Math.round(packets / s)} packets/s, ${pool ? `${workers} reader threads` : 'one reader'})\n`,
+  );
+  return status;
+}
+
+/** The bar (terminal) or a line every 5 s and per file (pipes, logs). */
+class Progress {
+  readonly #runs: FlowRun[];
+  readonly #total: number;
+  readonly #bar: SingleBar | undefined;
+  readonly #timer: NodeJS.Timeout;
+  readonly #t0 = performance.now();
+  #lastLine = 0;
+
+  constructor(files: string[], runs: FlowRun[]) {
+    this.#runs = runs;
+    this.#total = files.reduce((n, f) => n + (f === '-' ? 0 : fs.statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
+    if (process.stderr.isTTY) {
+      this.#bar = new SingleBar({
+        format: 'ingest [{bar}] {percentage}% | {done}/{all} MiB | {pps} packets/s | ETA {eta_formatted}',
+        hideCursor: true,
+        etaBuffer: 50,
+      });
+      this.#bar.start(Math.max(1, this.#total), 0, { done: 0, all: (this.#total / MiB).toFixed(0), pps: 0 });
+    }
+    this.#timer = setInterval(() => this.#update(), 250);
+  }
+
+  #update(final = false): void {
+    let bytes = 0;
+    let packets = 0;
+    for (const r of this.#runs) {
+      const p = r.progress();
+      bytes += p.bytesRead;
+      packets += p.packets;
+    }
+    const s = (performance.now() - this.#t0) / 1000;
+    const pps = s > 0 ? Math.round(packets / s) : 0;
+    if (this.#bar) {
+      this.#bar.update(Math.min(bytes, this.#total), { done: (bytes / MiB).toFixed(0), pps });
+    } else if (final || s - this.#lastLine >= 5) {
+      this.#lastLine = s;
+      const pct = this.#total ? ` (${((100 * bytes) / this.#total).toFixed(1)} %)` : '';
+      process.stderr.write(`ingest: ${(bytes / MiB).toFixed(0)} of ${(this.#total / MiB).toFixed(0)} MiB${pct}, ${packets} packets, ${pps} packets/s\n`);
+    }
+  }
+
+  /** Before another line on stderr: leave the bar's line. */
+  breakLine(): void {
+    if (this.#bar) process.stderr.write('\n');
+  }
+
+  fileDone(run: FlowRun): void {
+    if (!this.#bar) void run.summary.then((s) => process.stderr.write(`ingest: ${run.path}: ${s.packets} packets, ${s.flows} flows\n`));
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#update(true);
+    this.#bar?.stop();
+  }
+}

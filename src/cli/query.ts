@@ -1,0 +1,163 @@
+/** `flowmaster flows|devices|top|retention`: the store's queries and retention from the shell. */
+import { formatTable } from '../export/columns';
+import type { DeviceFilter, DeviceRow, DeviceSort, FlowFilter, FlowRow, FlowSort, Order, Page } from '../store/query';
+import type { Measure, Totals } from '../store/analytics';
+import { openStore } from '../store/store';
+
+const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 58: 'icmp6', 132: 'sctp' };
+const iso = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2);
+
+interface PageFlags {
+  db: string;
+  sort?: string;
+  order: Order;
+  limit: number;
+  cursor?: string;
+  page?: number;
+  json: boolean;
+}
+
+export interface FlowsFlags extends PageFlags {
+  from?: number;
+  to?: number;
+  host?: string;
+  device?: number;
+  port?: number;
+  protocol?: number;
+  service?: string;
+  source?: number;
+  vlan?: number;
+  minBytes?: number;
+}
+
+function readOnly(db: string) {
+  return openStore(db, { readonly: true });
+}
+
+/** Prints a page and how to get the next one (on stderr, so stdout stays data). */
+function printPage<T>(page: Page<T> & { total?: number }, flags: PageFlags, rows: (items: T[]) => string): void {
+  if (flags.json) process.stdout.write(json(page) + '\n');
+  else process.stdout.write(rows(page.items) + '\n');
+  if (flags.page !== undefined) {
+    if (page.total !== undefined) process.stderr.write(`page ${flags.page} of ${Math.max(1, Math.ceil(page.total / flags.limit))} (${page.total} rows)\n`);
+  } else if (page.next && !flags.json) process.stderr.write(`more: --cursor ${page.next}\n`);
+}
+
+export function flows(flags: FlowsFlags): number {
+  const store = readOnly(flags.db);
+  try {
+    const filter: FlowFilter = {};
+    for (const k of ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes'] as const)
+      if (flags[k] !== undefined) (filter as Record<string, unknown>)[k] = flags[k];
+    const sort = flags.sort as FlowSort | undefined;
+    const page =
+      flags.page !== undefined
+        ? { ...store.flows.offsetPage({ filter, sort, order: flags.order, page: flags.page, pageSize: flags.limit, total: true }), next: null }
+        : store.flows.page({ filter, sort, order: flags.order, limit: flags.limit, cursor: flags.cursor });
+    printPage(page, flags, (items: FlowRow[]) =>
+      formatTable(
+        items.map((f) => [
+          String(f.id), iso(Number(f.firstNs / 1_000_000n)), ((Number(f.lastNs - f.firstNs) / 1e9).toFixed(3)),
+          PROTOCOL_NAMES[f.protocol] ?? String(f.protocol), f.srcPort || f.dstPort ? `${f.src}:${f.srcPort}` : f.src,
+          f.srcPort || f.dstPort ? `${f.dst}:${f.dstPort}` : f.dst, `${f.fwdPackets}/${f.revPackets}`, `${f.fwdBytes}/${f.revBytes}`, f.service ?? '',
+        ]),
+        ['id', 'first (UTC)', 'seconds', 'proto', 'src', 'dst', 'packets', 'bytes', 'service'],
+      ),
+    );
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
+export interface DevicesFlags extends PageFlags {
+  host?: string;
+  vlan?: number;
+  vendor?: string;
+  seenSince?: number;
+}
+
+export function devices(flags: DevicesFlags): number {
+  const store = readOnly(flags.db);
+  try {
+    const filter: DeviceFilter = {};
+    for (const k of ['host', 'vlan', 'vendor', 'seenSince'] as const) if (flags[k] !== undefined) (filter as Record<string, unknown>)[k] = flags[k];
+    const page = store.devices.page({ filter, sort: flags.sort as DeviceSort | undefined, order: flags.order, limit: flags.limit, cursor: flags.cursor });
+    printPage(page, flags, (items: DeviceRow[]) =>
+      formatTable(
+        items.map((d) => [
+          String(d.id), d.addr, d.vlan ? String(d.vlan) : '', d.mac ?? '', d.vendor ?? '', iso(d.lastSeen), String(d.flows),
+          String(d.packets), String(d.bytes), d.services.join(', '),
+        ]),
+        ['id', 'address', 'vlan', 'mac', 'vendor', 'last seen (UTC)', 'flows', 'packets', 'bytes', 'services'],
+      ),
+    );
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
+export interface TopFlags {
+  db: string;
+  by: Measure;
+  from?: number;
+  to?: number;
+  limit: number;
+  json: boolean;
+}
+
+export function top(what: 'talkers' | 'conversations' | 'services', flags: TopFlags): number {
+  const store = readOnly(flags.db);
+  try {
+    const req = { by: flags.by, limit: flags.limit, ...(flags.from !== undefined ? { from: flags.from } : {}), ...(flags.to !== undefined ? { to: flags.to } : {}) };
+    const a = store.analytics;
+    const totals = (t: Totals) => [String(t.bytes), String(t.packets), String(t.flows)];
+    let rows: Totals[];
+    let header: string[];
+    let cells: string[][];
+    if (what === 'talkers') {
+      const r = a.topTalkers(req);
+      [rows, header] = [r, ['device', 'address', 'vlan', 'vendor', 'bytes', 'packets', 'flows']];
+      cells = r.map((t) => [String(t.device), t.addr, t.vlan ? String(t.vlan) : '', t.vendor ?? '', ...totals(t)]);
+    } else if (what === 'conversations') {
+      const r = a.topConversations(req);
+      [rows, header] = [r, ['a', 'b', 'bytes', 'packets', 'flows']];
+      cells = r.map((t) => [t.a, t.b, ...totals(t)]);
+    } else {
+      const r = a.topServices(req);
+      [rows, header] = [r, ['service', 'bytes', 'packets', 'flows']];
+      cells = r.map((t) => [t.service, ...totals(t)]);
+    }
+    if (flags.json) {
+      process.stdout.write(json(rows) + '\n');
+      return 0;
+    }
+    process.stdout.write(formatTable(cells, header) + '\n');
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
+export interface RetentionFlags {
+  db: string;
+  flows?: string;
+  devices?: string;
+  vacuum: boolean;
+  chunk: number;
+}
+
+export async function retention(flags: RetentionFlags): Promise<number> {
+  const store = openStore(flags.db);
+  try {
+    const r = await store.retain({ flows: flags.flows, devices: flags.devices, vacuum: flags.vacuum, chunk: flags.chunk });
+    process.stdout.write(
+      `retention on ${flags.db}: ${r.flowsDeleted} flows and ${r.devicesDeleted} devices deleted, ${r.pagesFreed} pages freed, ${(r.ms / 1000).toFixed(2)} s\n`,
+    );
+  } finally {
+    store.close();
+  }
+  return 0;
+}
