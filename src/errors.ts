@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'ERR_PERMISSION'
   | 'ERR_CAPTURE'
   | 'ERR_STOPPED'
-  | 'ERR_UNSUPPORTED';
+  | 'ERR_UNSUPPORTED'
+  | 'ERR_EXPORT';
 
 export class FlowmasterError extends Error {
   readonly code: ErrorCode;

@@ -1,0 +1,338 @@
+/**
+ * IPFIX export (RFC 7011) of flow records over UDP.
+ *
+ * Each message is a header, a template set when templates are due (first
+ * message, then every `templateRefreshSeconds`: over UDP templates expire at
+ * the collector, RFC 7011 §8.4) and data sets, never longer than `mtu` bytes.
+ * There are five templates: IPv4 and IPv6 with ports (TCP, UDP, SCTP, others),
+ * IPv4 and IPv6 ICMP (icmpTypeCode instead of ports, the type/code of the
+ * flow's first packet) and layer 2 (MAC addresses and ethernetType: ARP, LLDP,
+ * ... flows are exported too, not dropped). Counters are 64-bit, times are
+ * flowStart/EndMilliseconds (nfdump 1.7 ignores flowStart/EndNanoseconds).
+ *
+ * Bidirectional flows, `biflow`:
+ *  - 'rfc5103' (default): one record per flow, the forward counters plus
+ *    reversePacketDeltaCount / reverseOctetDeltaCount (RFC 5103, enterprise
+ *    29305); start/end are the whole flow's. nfdump 1.7 maps exactly these two
+ *    reverse elements to its out_packets / out_bytes. It maps any other
+ *    reverse element onto its forward twin (reverse tcpControlBits or times
+ *    would overwrite the forward ones), so the reverse TCP flags are not
+ *    exported in this mode.
+ *  - 'split': one uniflow record per direction that has packets, for
+ *    collectors that do not know RFC 5103. The reverse one has addresses,
+ *    ports and MACs swapped and its own TCP flags and times; both carry the
+ *    flow's flowId. Only the first packet's ICMP type/code is known, so the
+ *    reverse record of an ICMP flow goes out with zero ports (nfdump: 0/0), and
+ *    the forward record of a later segment whose first packet was a reverse
+ *    one starts at the segment start (the record keeps no forward start).
+ */
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import { FlowmasterError } from '../errors';
+import type { Flow } from '../flow/flow';
+import { END_REASONS, Offsets as O } from '../flow/layout';
+
+export interface IpfixExporterOptions {
+  /** collector address; a hostname resolves to IPv4, give a literal for IPv6 */
+  host: string;
+  /** collector UDP port (4739 is IPFIX's) */
+  port: number;
+  observationDomainId?: number;
+  /** seconds between template re-sends (default 60) */
+  templateRefreshSeconds?: number;
+  /** largest message, i.e. UDP payload, in bytes (default 1400) */
+  mtu?: number;
+  /** how a bidirectional flow becomes records (default 'rfc5103', see the module comment) */
+  biflow?: 'rfc5103' | 'split';
+}
+
+export interface IpfixStats {
+  /** flows given to write() */
+  flows: number;
+  /** data records sent (a flow is two in 'split' mode when both directions have packets) */
+  records: number;
+  /** IPFIX messages sent */
+  messages: number;
+  /** template records sent (five per template set) */
+  templates: number;
+  /** bytes of the messages sent */
+  bytes: number;
+}
+
+/** Enterprise number of the RFC 5103 reverse information elements. */
+export const REVERSE_PEN = 29305;
+
+export const TemplateId = { IPv4: 256, IPv6: 257, IcmpV4: 258, IcmpV6: 259, L2: 260 } as const;
+type Tid = (typeof TemplateId)[keyof typeof TemplateId];
+
+/** [element id, length, enterprise number or 0] */
+type Field = readonly [number, number, number];
+
+function templateFields(tid: Tid, biflow: boolean): Field[] {
+  const v6 = tid === TemplateId.IPv6 || tid === TemplateId.IcmpV6;
+  const key: Field[] =
+    tid === TemplateId.L2
+      ? [[56, 6, 0], [80, 6, 0], [256, 2, 0]] // sourceMacAddress, destinationMacAddress, ethernetType
+      : [v6 ? [27, 16, 0] : [8, 4, 0], v6 ? [28, 16, 0] : [12, 4, 0], [4, 1, 0]]; // addresses, protocolIdentifier
+  if (tid === TemplateId.IPv4 || tid === TemplateId.IPv6) key.push([7, 2, 0], [11, 2, 0], [6, 2, 0]); // ports, tcpControlBits
+  if (tid === TemplateId.IcmpV4) key.push([32, 2, 0]); // icmpTypeCodeIPv4
+  if (tid === TemplateId.IcmpV6) key.push([139, 2, 0]); // icmpTypeCodeIPv6
+  key.push([58, 2, 0], [2, 8, 0], [1, 8, 0]); // vlanId, packetDeltaCount, octetDeltaCount
+  if (biflow) key.push([2, 8, REVERSE_PEN], [1, 8, REVERSE_PEN]);
+  key.push([152, 8, 0], [153, 8, 0], [136, 1, 0], [148, 8, 0]); // flowStart/EndMilliseconds, flowEndReason, flowId
+  return key;
+}
+
+const TEMPLATE_IDS: readonly Tid[] = Object.values(TemplateId);
+const HEADER = 16;
+const SET_HEADER = 4;
+
+function templateSet(biflow: boolean): Buffer {
+  const parts: Buffer[] = [];
+  for (const tid of TEMPLATE_IDS) {
+    const fields = templateFields(tid, biflow);
+    const b = Buffer.alloc(4 + fields.reduce((n, [, , pen]) => n + (pen ? 8 : 4), 0));
+    b.writeUInt16BE(tid, 0);
+    b.writeUInt16BE(fields.length, 2);
+    let o = 4;
+    for (const [id, len, pen] of fields) {
+      b.writeUInt16BE(pen ? id | 0x8000 : id, o);
+      b.writeUInt16BE(len, o + 2);
+      if (pen) b.writeUInt32BE(pen, o + 4);
+      o += pen ? 8 : 4;
+    }
+    parts.push(b);
+  }
+  const head = Buffer.alloc(SET_HEADER);
+  const body = Buffer.concat(parts);
+  head.writeUInt16BE(2, 0);
+  head.writeUInt16BE(SET_HEADER + body.length, 2);
+  return Buffer.concat([head, body]);
+}
+
+function recordLength(tid: Tid, biflow: boolean): number {
+  return templateFields(tid, biflow).reduce((n, [, len]) => n + len, 0);
+}
+
+/** What one data record describes: the whole biflow (rfc5103), or one direction of it (split). */
+const enum Dir {
+  Bi,
+  Fwd,
+  Rev,
+}
+
+function u64le(raw: Uint8Array, off: number): bigint {
+  const v = new DataView(raw.buffer, raw.byteOffset + off, 8);
+  return v.getBigUint64(0, true);
+}
+
+/** The record's little-endian u64 at `off`, big-endian into `out` (exact over 2^53). */
+function copyU64(raw: Uint8Array, off: number, out: Buffer, at: number): void {
+  for (let i = 0; i < 8; i++) out[at + i] = raw[off + 7 - i];
+}
+
+export class IpfixExporter {
+  readonly #socket: dgram.Socket;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #domain: number;
+  readonly #refreshMs: number;
+  readonly #mtu: number;
+  readonly #biflow: boolean;
+  readonly #templates: Buffer;
+  readonly #recLen: Record<Tid, number>;
+  readonly #buf: Buffer;
+  #len = 0; // bytes of the message being built, 0 when none is open
+  #setStart = 0;
+  #setId = 0;
+  #msgRecords = 0;
+  #sequence = 0;
+  #templatesAt = -Infinity;
+  #pending = 0;
+  #drained: (() => void)[] = [];
+  #error: Error | undefined;
+  #closed = false;
+  readonly #stats: IpfixStats = { flows: 0, records: 0, messages: 0, templates: 0, bytes: 0 };
+
+  constructor(options: IpfixExporterOptions) {
+    const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'rfc5103' } = options ?? ({} as IpfixExporterOptions);
+    const bad = (name: string, why: string) => new FlowmasterError('ERR_INVALID_OPTION', `IpfixExporter option ${name}: ${why}`);
+    if (typeof host !== 'string' || host === '') throw bad('host', 'must be a non-empty string');
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad('port', 'must be an integer 1..65535');
+    if (!Number.isInteger(observationDomainId) || observationDomainId < 0 || observationDomainId > 0xffffffff) throw bad('observationDomainId', 'must be an integer 0..2^32-1');
+    if (!(typeof templateRefreshSeconds === 'number' && templateRefreshSeconds > 0)) throw bad('templateRefreshSeconds', 'must be a positive number');
+    if (biflow !== 'rfc5103' && biflow !== 'split') throw bad('biflow', "must be 'rfc5103' or 'split'");
+    this.#biflow = biflow === 'rfc5103';
+    this.#templates = templateSet(this.#biflow);
+    this.#recLen = Object.fromEntries(TEMPLATE_IDS.map((t) => [t, recordLength(t, this.#biflow)])) as Record<Tid, number>;
+    // the first message must hold the templates and one record of the longest template
+    const least = HEADER + this.#templates.length + SET_HEADER + Math.max(...Object.values(this.#recLen));
+    if (!Number.isInteger(mtu) || mtu < least || mtu > 65535) throw bad('mtu', `must be an integer ${least}..65535`);
+    this.#host = host;
+    this.#port = port;
+    this.#domain = observationDomainId;
+    this.#refreshMs = templateRefreshSeconds * 1000;
+    this.#mtu = mtu;
+    this.#buf = Buffer.alloc(mtu);
+    this.#socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    this.#socket.on('error', (e) => (this.#error ??= e));
+    this.#socket.unref();
+  }
+
+  /** Counters so far (a copy). */
+  get stats(): IpfixStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Encodes flows into messages, sending each one as it fills. The last,
+   * partly filled message waits for more flows or flush(). Send errors surface
+   * from flush() / close().
+   */
+  write(flows: Iterable<Flow>): void {
+    if (this.#closed) throw new FlowmasterError('ERR_EXPORT', 'IpfixExporter: write() after close()');
+    for (const f of flows) {
+      this.#stats.flows++;
+      const tid = this.#template(f, false);
+      if (this.#biflow) {
+        this.#put(f, Dir.Bi, tid);
+      } else {
+        if (f.fwdPackets > 0) this.#put(f, Dir.Fwd, tid);
+        if (f.revPackets > 0) this.#put(f, Dir.Rev, this.#template(f, true));
+      }
+    }
+  }
+
+  /** Sends the open message, then resolves when every message so far has left the socket. */
+  async flush(): Promise<void> {
+    if (this.#msgRecords > 0) this.#send();
+    if (this.#pending > 0) await new Promise<void>((resolve) => this.#drained.push(resolve));
+    if (this.#error) {
+      const cause = this.#error;
+      this.#error = undefined;
+      throw new FlowmasterError('ERR_EXPORT', `IPFIX export to ${this.#host}:${this.#port} failed: ${cause.message}`, { cause });
+    }
+  }
+
+  /** Flushes, then closes the socket. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.flush();
+    } finally {
+      this.#closed = true;
+      this.#socket.close();
+    }
+  }
+
+  #template(f: Flow, reverse: boolean): Tid {
+    if (f.l2) return TemplateId.L2;
+    const v6 = f.ipVersion === 6;
+    // the reverse of an ICMP flow has no known type/code: the port template with zero ports says so
+    if ((f.protocol === 1 || f.protocol === 58) && !reverse) return v6 ? TemplateId.IcmpV6 : TemplateId.IcmpV4;
+    return v6 ? TemplateId.IPv6 : TemplateId.IPv4;
+  }
+
+  /** Appends one data record, opening a message or a data set as needed. */
+  #put(f: Flow, dir: Dir, tid: Tid): void {
+    const len = this.#recLen[tid];
+    if (this.#len === 0) this.#open();
+    if (this.#len + len + (this.#setId === tid ? 0 : SET_HEADER) > this.#mtu) {
+      this.#send();
+      this.#open();
+    }
+    if (this.#setId !== tid) {
+      this.#closeSet();
+      this.#setId = tid;
+      this.#setStart = this.#len;
+      this.#buf.writeUInt16BE(tid, this.#len);
+      this.#len += SET_HEADER;
+    }
+    this.#encode(f, dir, tid, this.#len);
+    this.#len += len;
+    this.#msgRecords++;
+  }
+
+  #open(): void {
+    this.#len = HEADER;
+    this.#setId = 0;
+    this.#msgRecords = 0;
+    const now = Date.now();
+    if (now - this.#templatesAt >= this.#refreshMs) {
+      this.#templates.copy(this.#buf, this.#len);
+      this.#len += this.#templates.length;
+      this.#templatesAt = now;
+      this.#stats.templates += TEMPLATE_IDS.length;
+    }
+  }
+
+  #closeSet(): void {
+    if (this.#setId !== 0) this.#buf.writeUInt16BE(this.#len - this.#setStart, this.#setStart + 2);
+  }
+
+  #send(): void {
+    this.#closeSet();
+    const b = this.#buf;
+    b.writeUInt16BE(10, 0);
+    b.writeUInt16BE(this.#len, 2);
+    b.writeUInt32BE(Math.floor(Date.now() / 1000) >>> 0, 4);
+    // the sequence number counts the data records sent before this message (mod 2^32)
+    b.writeUInt32BE(this.#sequence, 8);
+    b.writeUInt32BE(this.#domain, 12);
+    this.#sequence = (this.#sequence + this.#msgRecords) >>> 0;
+    const msg = Buffer.from(b.subarray(0, this.#len));
+    this.#stats.messages++;
+    this.#stats.records += this.#msgRecords;
+    this.#stats.bytes += msg.length;
+    this.#len = 0;
+    this.#setId = 0;
+    this.#msgRecords = 0;
+    this.#pending++;
+    this.#socket.send(msg, this.#port, this.#host, (err) => {
+      if (err) this.#error ??= err;
+      if (--this.#pending === 0) for (const resolve of this.#drained.splice(0)) resolve();
+    });
+  }
+
+  #encode(f: Flow, dir: Dir, tid: Tid, at: number): void {
+    const b = this.#buf;
+    const raw = f.raw;
+    const rev = dir === Dir.Rev;
+    const [a, z] = rev ? [f.dstAddrBytes, f.srcAddrBytes] : [f.srcAddrBytes, f.dstAddrBytes];
+    b.set(a, at);
+    b.set(z, at + a.length);
+    let o = at + 2 * a.length;
+    if (tid === TemplateId.L2) {
+      b.writeUInt16BE(f.etherType, o);
+      o += 2;
+    } else {
+      b[o++] = f.protocol;
+      if (tid === TemplateId.IcmpV4 || tid === TemplateId.IcmpV6) {
+        b[o++] = f.icmpType ?? 0;
+        b[o++] = f.icmpCode ?? 0;
+      } else {
+        b.writeUInt16BE(rev ? f.dstPort : f.srcPort, o);
+        b.writeUInt16BE(rev ? f.srcPort : f.dstPort, o + 2);
+        b.writeUInt16BE(rev ? f.revTcpFlags : f.fwdTcpFlags, o + 4);
+        o += 6;
+      }
+    }
+    b.writeUInt16BE(f.vlan, o);
+    o += 2;
+    copyU64(raw, rev ? O.kRevPackets : O.kFwdPackets, b, o);
+    copyU64(raw, rev ? O.kRevBytes : O.kFwdBytes, b, o + 8);
+    o += 16;
+    if (dir === Dir.Bi) {
+      copyU64(raw, O.kRevPackets, b, o);
+      copyU64(raw, O.kRevBytes, b, o + 8);
+      o += 16;
+    }
+    const start = dir === Dir.Rev ? u64le(raw, O.kRevFirstNs) : f.firstNs;
+    const end = dir === Dir.Bi ? f.lastNs : u64le(raw, dir === Dir.Rev ? O.kRevLastNs : O.kFwdLastNs);
+    b.writeBigUInt64BE(start / 1_000_000n, o);
+    b.writeBigUInt64BE(end / 1_000_000n, o + 8);
+    // END_REASONS is in flowEndReason order (1 idle .. 5 lack of resources); 0 = still open (a snapshot)
+    b[o + 16] = Math.max(0, END_REASONS.indexOf(f.endReason));
+    copyU64(raw, O.kFlowId, b, o + 17);
+  }
+}
