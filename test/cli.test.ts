@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tcp4, tmpFile, udp4, writePcap } from './helpers/capture';
+import { nfdumpPresent, readNfdump, startNfcapd } from './helpers/nfdump';
 
 const genPcap = () => import('../scripts/gen-pcap.mjs');
 
@@ -201,6 +202,23 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
     expect((await flowmaster('flows', '--db', db, '--from', 'yesterday-ish')).code).toBe(2);
     expect((await flowmaster('capture', '--db', db)).code).toBe(2); // -i missing
   });
+
+  it.skipIf(!nfdumpPresent)('ingest --ipfix also exports every flow to a collector (nfcapd)', async () => {
+    const nf = await startNfcapd();
+    const exported = tmpFile('cli-ipfix.db');
+    const r = await flowmaster('ingest', '--db', exported, '--no-progress', '--ipfix', `127.0.0.1:${nf.port}`, files[0]);
+    expect(r.code).toBe(0);
+    await nf.stop();
+    const got = readNfdump(nf.dir);
+    const d = new Database(exported, { readonly: true });
+    const want = d.prepare('SELECT count(*) n, sum(fwd_packets) f, sum(rev_packets) r FROM flows').get() as { n: number; f: number; r: number };
+    d.close();
+    expect(got.length).toBe(want.n); // one RFC 5103 biflow record per flow
+    expect(got.reduce((n, x) => n + x.in_packets, 0)).toBe(want.f);
+    expect(got.reduce((n, x) => n + (x.out_packets ?? 0), 0)).toBe(want.r);
+    fs.rmSync(nf.dir, { recursive: true, force: true });
+    expect((await flowmaster('read', '--ipfix', 'nowhere', files[0])).code).toBe(2);
+  }, 60_000);
 
   it('--help of every command shows examples', async () => {
     for (const cmd of ['read', 'ingest', 'capture', 'flows', 'devices', 'top', 'retention', 'bench']) {

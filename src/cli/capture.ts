@@ -8,10 +8,10 @@ import * as http from 'node:http';
 import { jsonLine } from '../export/columns';
 import { FlowMeter } from '../meter';
 import { openStore } from '../store/store';
-import { meterOptions, type EngineFlags } from './flags';
+import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
 import { printSummary } from './read';
 
-export interface CaptureFlags extends EngineFlags {
+export interface CaptureFlags extends EngineFlags, ExportFlags {
   interface: string[];
   db?: string;
   metricsPort?: number;
@@ -31,6 +31,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
     promisc: flags.promisc,
     ...(flags.bufferSize ? { bufferSize: flags.bufferSize } : {}),
   });
+  const exporter = exporterFor(flags);
   const stop = () => void run.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -53,7 +54,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
   process.stderr.write(`capture: ${flags.interface.join(', ')}${flags.filter ? ` (${flags.filter})` : ''}; stop with Ctrl-C\n`);
   try {
     if (store) {
-      const r = await store.ingest(run);
+      const r = await store.ingest(run, { onBatch: exporter && ((b) => exporter.send(b)) });
       printSummary(r.read);
       const c = r.read.capture;
       process.stdout.write(
@@ -62,6 +63,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
       );
     } else {
       for await (const batch of run) {
+        await exporter?.send(batch);
         const lines: string[] = [];
         for (const f of batch) lines.push(jsonLine(f));
         if (lines.length) process.stdout.write(lines.join('\n') + '\n');
@@ -73,6 +75,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
     process.off('SIGTERM', stop);
     server?.close();
     store?.close();
+    await exporter?.close();
   }
   return 0;
 }

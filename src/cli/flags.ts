@@ -1,5 +1,7 @@
 /** Option parsers and the flow-engine flags the read, ingest and capture commands share. */
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { IpfixExporter } from '../export/ipfix';
+import type { FlowBatch } from '../flow/flow';
 import { ACCOUNTING_MODES, type FlowMeterOptions } from '../options';
 
 export function seconds(v: string): number {
@@ -94,5 +96,27 @@ export function meterOptions(f: EngineFlags): FlowMeterOptions {
     statistics: f.statistics,
     maxFlows: f.maxFlows,
     batchSize: f.batchSize,
+  };
+}
+
+/** --ipfix HOST:PORT: an exporter that also receives every flow (read, ingest, capture). */
+export function addExportFlag(c: Command): Command {
+  return c.option('--ipfix <host:port>', 'also export the flows over IPFIX (UDP, RFC 7011 + 5103 biflows) to a collector', hostPort);
+}
+
+export interface ExportFlags {
+  ipfix?: { host: string; port: number };
+}
+
+/** The exporter --ipfix asks for, or undefined; `send(batch)` writes and flushes it. */
+export function exporterFor(flags: ExportFlags): { send(batch: FlowBatch): Promise<void>; close(): Promise<void> } | undefined {
+  if (!flags.ipfix) return undefined;
+  const exporter = new IpfixExporter(flags.ipfix);
+  return {
+    send: async (batch) => {
+      exporter.write(batch);
+      await exporter.flush(); // a capture's batches trickle: do not hold a partial message
+    },
+    close: () => exporter.close(),
   };
 }

@@ -7,13 +7,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { SingleBar } from 'cli-progress';
+import type { FlowBatch } from '../flow/flow';
 import { FlowMeter, type FlowRun } from '../meter';
 import { openStore, type IngestSummary } from '../store/store';
 import { ReadPool } from '../workers/pool';
-import { meterOptions, type EngineFlags } from './flags';
+import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
 import { printError } from './read';
 
-export interface IngestFlags extends EngineFlags {
+export interface IngestFlags extends EngineFlags, ExportFlags {
   db: string;
   workers?: number;
   progress: boolean;
@@ -26,6 +27,8 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
   const store = openStore(flags.db);
   const workers = Math.min(flags.workers ?? os.availableParallelism(), files.length);
   const pool = workers > 1 ? new ReadPool(workers) : undefined;
+  const exporter = exporterFor(flags);
+  const onBatch = exporter && ((b: FlowBatch) => exporter.send(b));
   const runs = files.map((f) => (pool ? pool.readFile(meter, f) : meter.readFile(f)));
   const progress = flags.progress ? new Progress(files, runs) : undefined;
   const deviceCount = () => (store.db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
@@ -35,7 +38,7 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
   const results: IngestSummary[] = [];
   const one = async (run: FlowRun) => {
     try {
-      results.push(await store.ingest(run));
+      results.push(await store.ingest(run, { onBatch }));
     } catch (e) {
       const partial = (e as { ingest?: IngestSummary }).ingest;
       if (partial) results.push(partial);
@@ -52,6 +55,7 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
   } finally {
     progress?.stop();
     await pool?.destroy();
+    await exporter?.close();
   }
   // (each concurrent ingest's own device count would include the others')
   const devices = deviceCount() - devicesBefore;

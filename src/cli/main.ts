@@ -7,7 +7,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import type { FlowmasterError } from '../errors';
 import { bench, type BenchFlags } from './bench';
 import { capture, type CaptureFlags } from './capture';
-import { addEngineFlags, nonNegativeInt, positiveInt, protocol, time } from './flags';
+import { addEngineFlags, addExportFlag, nonNegativeInt, positiveInt, protocol, time } from './flags';
 import { ingest, type IngestFlags } from './ingest';
 import { devices, flows, retention, top, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TopFlags } from './query';
 import { printError, read, type ReadFlags } from './read';
@@ -34,12 +34,12 @@ export function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  addEngineFlags(
+  addExportFlag(addEngineFlags(
     p.command('read')
       .description('read capture files and print their flows')
       .argument('<files...>', 'pcap or pcapng files ("-" for stdin)')
       .addOption(new Option('--format <format>', 'output format (default: table on a terminal, else jsonl)').choices(['jsonl', 'csv', 'table'])),
-  )
+  ))
     .option('--top <n>', 'only the n largest flows by bytes', positiveInt)
     .option('--summary', 'print a summary per file to stderr', false)
     .addHelpText('after', examples(
@@ -47,19 +47,20 @@ export function program(): Command {
       'flowmaster read --format csv --idle-timeout 60 capture.pcapng > flows.csv',
       'flowmaster read -f "tcp port 502" --no-key-vlan --summary plant.pcap',
       'tcpdump -w - -c 1000 | flowmaster read --format jsonl -',
+      'flowmaster read --ipfix 127.0.0.1:4739 --format csv capture.pcap > /dev/null',
     ))
     .action(async (files: string[], flags: ReadFlags) => {
       process.exitCode = await read(files, flags);
     });
 
-  addEngineFlags(
+  addExportFlag(addEngineFlags(
     p.command('ingest')
       .description('read capture files into a SQLite database (flows, devices, sources)')
       .argument('<files...>', 'pcap or pcapng files')
       .requiredOption('--db <file>', 'database file (created if missing)')
       .option('--workers <n>', 'reader threads for several files (default: the number of cores)', positiveInt)
       .option('--no-progress', 'no progress bar or progress lines'),
-  )
+  ))
     .addHelpText('after', examples(
       'flowmaster ingest --db flows.db capture.pcap',
       'flowmaster ingest --db flows.db --workers 2 day1/*.pcap',
@@ -68,7 +69,7 @@ export function program(): Command {
       process.exitCode = await ingest(files, flags);
     });
 
-  addEngineFlags(
+  addExportFlag(addEngineFlags(
     p.command('capture')
       .description('capture live from interfaces until Ctrl-C (SIGINT) or SIGTERM, then flush and commit')
       .requiredOption('-i, --interface <name>', 'interface to capture (repeat for several)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
@@ -79,11 +80,12 @@ export function program(): Command {
       .option('--snaplen <bytes>', 'bytes kept of each packet', positiveInt, 262144)
       .option('--no-promisc', 'do not put the interface into promiscuous mode'),
     ['native', 'auto'],
-  )
+  ))
     .addHelpText('after', `${examples(
       'sudo flowmaster capture -i eth0 --db flows.db',
       'sudo flowmaster capture -i eth0 -i eth1 -f "not port 22" --db flows.db --metrics-port 9464',
       'sudo flowmaster capture -i lo --idle-timeout 10 | head',
+      'sudo flowmaster capture -i eth0 --ipfix collector.example:4739',
     )}\n\nNeeds root, or: sudo setcap cap_net_raw,cap_net_admin=eip "$(readlink -f "$(command -v node)")"`)
     .action(async (flags: CaptureFlags) => {
       process.exitCode = await capture(flags);

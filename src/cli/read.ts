@@ -3,9 +3,9 @@ import type { FlowmasterError } from '../errors';
 import { csvHeader, csvRow, formatTable, jsonLine, TABLE_COLUMNS, tableCells } from '../export/columns';
 import type { Flow } from '../flow/flow';
 import { FlowMeter, type Summary } from '../meter';
-import { meterOptions, type EngineFlags } from './flags';
+import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
 
-export interface ReadFlags extends EngineFlags {
+export interface ReadFlags extends EngineFlags, ExportFlags {
   format?: 'jsonl' | 'csv' | 'table';
   top?: number;
   summary: boolean;
@@ -29,6 +29,7 @@ export function printError(e: unknown): void {
 
 export async function read(files: string[], flags: ReadFlags): Promise<number> {
   const meter = new FlowMeter(meterOptions(flags));
+  const exporter = exporterFor(flags);
   const format = flags.format ?? (process.stdout.isTTY ? 'table' : 'jsonl');
   const out: string[] = [];
   const flushOut = () => {
@@ -42,6 +43,7 @@ export async function read(files: string[], flags: ReadFlags): Promise<number> {
     const run = meter.readFile(file);
     try {
       for await (const batch of run) {
+        await exporter?.send(batch);
         for (const flow of batch) {
           if (format === 'table' || flags.top) tableRows.push({ bytes: flow.bytes, cells: rowFor(flow, format) });
           else out.push(format === 'csv' ? csvRow(flow) : jsonLine(flow));
@@ -55,6 +57,7 @@ export async function read(files: string[], flags: ReadFlags): Promise<number> {
     }
     if (flags.summary) printSummary(await run.summary);
   }
+  await exporter?.close();
   if (format === 'table' || flags.top) {
     let rows = tableRows;
     if (flags.top) rows = [...rows].sort((a, b) => b.bytes - a.bytes).slice(0, flags.top);

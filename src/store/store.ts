@@ -7,7 +7,7 @@ import Database, { type Database as DB } from 'better-sqlite3';
 import * as os from 'node:os';
 import { addService, DeviceCache, type Device, type DeviceCacheOptions } from '../devices/cache';
 import { FlowmasterError } from '../errors';
-import type { Flow } from '../flow/flow';
+import type { Flow, FlowBatch } from '../flow/flow';
 import { Offsets } from '../flow/layout';
 import { defaultServices, ServiceMap } from '../flow/services';
 import type { CaptureStats } from '../engine/source';
@@ -133,7 +133,10 @@ export class Store {
    * committed at least every `batch.maxDelayMs`, and its kernel counters
    * reach the metrics as it runs.
    */
-  async ingest(run: FlowRun, options: { name?: string; kind?: 'file' | 'interface' } = {}): Promise<IngestSummary> {
+  async ingest(
+    run: FlowRun,
+    options: { name?: string; kind?: 'file' | 'interface'; onBatch?: (batch: FlowBatch) => void | Promise<void> } = {},
+  ): Promise<IngestSummary> {
     const db = this.db;
     const batcher = new AdaptiveBatcher(this.#options.batch);
     const sourceId = Number(
@@ -269,6 +272,7 @@ export class Store {
     let readError: unknown;
     try {
       for await (const fb of run) {
+        await options.onBatch?.(fb); // e.g. an exporter: before the commit, so it sees every batch also when a commit fails
         for (const f of fb) pending.push(f);
         if (pending.length > maxPending) maxPending = pending.length;
         while (pending.length >= batcher.size) commit(batcher.size);
