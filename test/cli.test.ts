@@ -240,7 +240,8 @@ describe.skipIf(process.getuid?.() !== 0)('flowmaster capture (root)', () => {
   it('captures until SIGINT, then flushes, commits and prints the summary', async () => {
     const port = 46000 + (process.pid % 1000);
     const db = tmpFile('cli-capture.db');
-    const child = spawn(process.execPath, [cli, 'capture', '-i', 'lo', '-f', `udp port ${port}`, '--db', db], { cwd: root });
+    const metricsPort = 47000 + (process.pid % 1000);
+    const child = spawn(process.execPath, [cli, 'capture', '-i', 'lo', '-f', `udp port ${port}`, '--db', db, '--metrics-port', String(metricsPort)], { cwd: root });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -249,7 +250,9 @@ describe.skipIf(process.getuid?.() !== 0)('flowmaster capture (root)', () => {
     const s = dgram.createSocket('udp4');
     for (let i = 0; i < 3; i++) await new Promise((r) => s.send(Buffer.alloc(20), port, '127.0.0.1', r));
     s.close();
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 1300)); // capture counters reach the metrics about once a second
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^flowmaster_capture_received_packets_total [1-9]/m);
     child.kill('SIGINT');
     const code = await new Promise((r) => child.on('exit', r));
     expect(code).toBe(0);
