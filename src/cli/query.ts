@@ -18,18 +18,7 @@ interface PageFlags {
   json: boolean;
 }
 
-export interface FlowsFlags extends PageFlags {
-  from?: number;
-  to?: number;
-  host?: string;
-  device?: number;
-  port?: number;
-  protocol?: number;
-  service?: string;
-  source?: number;
-  vlan?: number;
-  minBytes?: number;
-}
+export interface FlowsFlags extends PageFlags, FlowFilter {}
 
 function readOnly(db: string) {
   return openStore(db, { readonly: true });
@@ -71,12 +60,7 @@ export function flows(flags: FlowsFlags): number {
   return 0;
 }
 
-export interface DevicesFlags extends PageFlags {
-  host?: string;
-  vlan?: number;
-  vendor?: string;
-  seenSince?: number;
-}
+export interface DevicesFlags extends PageFlags, DeviceFilter {}
 
 export function devices(flags: DevicesFlags): number {
   const store = readOnly(flags.db);
