@@ -197,6 +197,7 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
     const missing = await flowmaster('ingest', '--db', tmpFile('cli-missing.db'), '--no-progress', '/no/such.pcap');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('ERR_FILE_NOT_FOUND');
+    expect(missing.stdout).toMatch(/^ingested 0 of 1 files/);
     expect((await flowmaster('ingest', files[0])).code).toBe(2); // --db missing
     expect((await flowmaster('flows', '--db', db, '--protocol', 'banana')).code).toBe(2);
     expect((await flowmaster('flows', '--db', db, '--from', 'yesterday-ish')).code).toBe(2);

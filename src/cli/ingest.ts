@@ -36,9 +36,11 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
   const t0 = performance.now();
   let status = 0;
   const results: IngestSummary[] = [];
+  let ok = 0;
   const one = async (run: FlowRun) => {
     try {
       results.push(await store.ingest(run, { onBatch }));
+      ok++;
     } catch (e) {
       const partial = (e as { ingest?: IngestSummary }).ingest;
       if (partial) results.push(partial);
@@ -64,7 +66,7 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
   const packets = results.reduce((n, r) => n + r.read.packets, 0);
   const flows = results.reduce((n, r) => n + r.flows, 0);
   process.stdout.write(
-    `ingested ${results.length} of ${files.length} files into ${flags.db}: ${packets} packets, ${flows} flows, ${devices} new devices ` +
+    `ingested ${ok} of ${files.length} files into ${flags.db}: ${packets} packets, ${flows} flows, ${devices} new devices ` +
       `in ${s.toFixed(2)} s (${Math.round(packets / s)} packets/s, ${pool ? `${workers} reader threads` : 'one reader'})\n`,
   );
   return status;
@@ -107,8 +109,9 @@ class Progress {
       this.#bar.update(Math.min(bytes, this.#total), { done: (bytes / MiB).toFixed(0), pps });
     } else if (final || s - this.#lastLine >= 5) {
       this.#lastLine = s;
-      const pct = this.#total ? ` (${((100 * bytes) / this.#total).toFixed(1)} %)` : '';
-      process.stderr.write(`ingest: ${(bytes / MiB).toFixed(0)} of ${(this.#total / MiB).toFixed(0)} MiB${pct}, ${packets} packets, ${pps} packets/s\n`);
+      // stdin has no size: no total, no percentage
+      const of = this.#total ? ` of ${(this.#total / MiB).toFixed(0)} MiB (${((100 * bytes) / this.#total).toFixed(1)} %)` : ' MiB';
+      process.stderr.write(`ingest: ${(bytes / MiB).toFixed(0)}${of}, ${packets} packets, ${pps} packets/s\n`);
     }
   }
 
