@@ -204,6 +204,7 @@ void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink&
         error.code = "ERR_CAPTURE";
         error.message = "reading " + h.iface + ": " + (got == PCAP_ERROR ? pcap_geterr(h.pcap) : pcap_statustostr(got));
         if (std::strstr(error.message.c_str(), "went down")) error.code = "ERR_INTERFACE_DOWN";
+        if (std::strstr(error.message.c_str(), "disappeared")) error.code = "ERR_NO_INTERFACE";
         stopping = true;
         break;
       }

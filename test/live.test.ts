@@ -185,6 +185,22 @@ describe.skipIf(!!captureWhyNot)('live capture on loopback', () => {
     expect(out).toMatch(/^ERR_PERMISSION no permission to capture on lo .*CAP_NET_RAW.*setcap/);
   });
 
+  it('an interface removed while capturing ends the capture with ERR_NO_INTERFACE', async (ctx) => {
+    if (!has('ip')) return ctx.skip('iproute2 (ip) is missing');
+    const name = `fmg${process.pid % 100000}`;
+    execFileSync('ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
+    try {
+      execFileSync('ip', ['link', 'set', name, 'up']);
+      execFileSync('ip', ['link', 'set', `${name}p`, 'up']);
+      const run = new FlowMeter({ engine: 'native' }).capture({ interface: name, timeoutMs: 20 });
+      setTimeout(() => spawnSync('ip', ['link', 'del', name]), 200);
+      await expect(collect(run)).rejects.toMatchObject({ code: 'ERR_NO_INTERFACE' });
+      expect((await run.summary).error).toMatchObject({ code: 'ERR_NO_INTERFACE' });
+    } finally {
+      spawnSync('ip', ['link', 'del', name]);
+    }
+  }, 15_000);
+
   it('fails with documented codes: missing interface, bad filter, bad options, ts engine', () => {
     const meter = new FlowMeter({ engine: 'native' });
     expect(() => meter.capture({ interface: 'nosuchif0' })).toThrow(expect.objectContaining({ code: 'ERR_NO_INTERFACE' }));
