@@ -11,8 +11,8 @@ struct CaptureJob::Event {
   uint8_t* data;  // kBatch: a pool buffer
   size_t records;
   explicit Event(Kind k, uint8_t* d = nullptr, size_t n = 0) : kind(k), data(d), records(n) {}
-  std::vector<uint8_t> bytes;  // kSnapshot
-  uint32_t seq = 0;
+  std::vector<uint8_t> bytes;  // kSnapshot: one thread's answer to requests (from, to]
+  uint32_t from = 0, to = 0;
 };
 
 // One capture thread: its handle, its current batch, its statistics.
@@ -54,12 +54,13 @@ struct CaptureJob::Worker : LiveSink {
     }
   };
 
-  void snapshot(const FlowTable& table) override {
+  void snapshot(const FlowTable& table, uint32_t from, uint32_t to) override {
     Buffer b;
     table.snapshot(b);
     auto* ev = new Event(Event::kSnapshot);
     ev->bytes = std::move(b.bytes);
-    ev->seq = job->ctl_.snapshot_seq.load();
+    ev->from = from;
+    ev->to = to;
     job->Post(ev);
   }
 };
@@ -176,8 +177,9 @@ Napi::Value CaptureJob::Stop(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// snapshot(): asks every thread for its active flows; each answers with a
-// 'snapshot' event carrying the returned sequence number.
+// snapshot(): asks every thread for its active flows and returns the
+// request's number; each thread answers with a 'snapshot' event covering
+// every request since its previous answer ({from, to}: from < number <= to).
 Napi::Value CaptureJob::Snapshot(const Napi::CallbackInfo& info) {
   uint32_t seq = ctl_.snapshot_seq.fetch_add(1) + 1;
   for (auto& h : handles_) h->wake();
@@ -241,7 +243,10 @@ void CaptureJob::Dispatch(Napi::Env env, Napi::Function fn, Event* ev) {
   if (ev->kind == Event::kSnapshot) {
     Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, ev->bytes.size());
     if (!ev->bytes.empty()) std::memcpy(ab.Data(), ev->bytes.data(), ev->bytes.size());
-    fn.Call({Napi::String::New(env, "snapshot"), ab, Napi::Number::New(env, ev->seq)});
+    Napi::Object range = Napi::Object::New(env);
+    range.Set("from", double(ev->from));
+    range.Set("to", double(ev->to));
+    fn.Call({Napi::String::New(env, "snapshot"), ab, range});
     return;
   }
   Finish(env);

@@ -186,7 +186,7 @@ void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink&
   r->ts_frac_ns = h.nano ? 1 : 1000;
   pollfd fds[2] = {{pcap_get_selectable_fd(h.pcap), POLLIN, 0}, {h.wake_fd, POLLIN, 0}};
   const int tick_ms = opt.timeout_ms > 0 && opt.timeout_ms < 1000 ? opt.timeout_ms : 1000;
-  uint32_t snapshot_seen = ctl.snapshot_seq.load();
+  uint32_t snapshot_seen = 0;
   uint64_t last_stats = 0;
   for (;;) {
     bool stopping = ctl.stop.load();
@@ -223,8 +223,8 @@ void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink&
     }
     uint32_t seq = ctl.snapshot_seq.load();
     if (seq != snapshot_seen) {
+      sink.snapshot(table, snapshot_seen, seq);
       snapshot_seen = seq;
-      sink.snapshot(table);
     }
     if (stopping) break;
     sink.tick(now);

@@ -53,18 +53,18 @@ struct LiveHandle {
 bool open_live(const LiveOptions& opt, std::vector<std::unique_ptr<LiveHandle>>& out, ReadError& error);
 
 // Where a capture thread's records go. tick() runs after every read round
-// (a chance to hand over a partial batch); snapshot() is asked for when
-// snapshot_seq changes.
+// (a chance to hand over a partial batch); snapshot() answers the requests
+// numbered (from, to] that snapshot_seq counted since the last answer.
 class LiveSink : public RecordSink {
  public:
   virtual void tick(uint64_t now_ns) = 0;
-  virtual void snapshot(const FlowTable& table) = 0;
+  virtual void snapshot(const FlowTable& table, uint32_t from, uint32_t to) = 0;
 };
 
 struct LiveControl {
   std::atomic<bool> stop{false};
   std::atomic<bool> flush{true};  // at stop: expire every flow with reason flush (else drop them, counted)
-  std::atomic<uint32_t> snapshot_seq{0};
+  std::atomic<uint32_t> snapshot_seq{0};  // requests so far (from 0: one made before a thread starts is answered too)
 };
 
 struct LiveStats : RunStats {

@@ -119,6 +119,14 @@ describe.skipIf(!!captureWhyNot)('live capture on loopback', () => {
     await expect(run.activeFlows()).rejects.toMatchObject({ code: 'ERR_STOPPED' });
   }, 30_000);
 
+  it('activeFlows() right after start, and several at once, are all answered', async () => {
+    const run = new FlowMeter({ engine: 'native' }).capture({ interface: 'lo', filter: 'udp port 9', threads: 2, timeoutMs: 20 });
+    const early = run.activeFlows(); // before the threads have started
+    const [a, b, c] = await Promise.all([early, run.activeFlows(), run.activeFlows()]);
+    expect([a.length, b.length, c.length]).toEqual([0, 0, 0]);
+    await run.stop();
+  }, 10_000);
+
   it('expires idle flows on a quiet link (the tick advances expiry without packets)', async () => {
     const port = 43000 + (process.pid % 1000);
     const run = new FlowMeter({ engine: 'native', idleTimeout: 1 }).capture({ interface: 'lo', filter: `udp port ${port}`, timeoutMs: 50 });

@@ -31,7 +31,7 @@ export interface NativeAddon {
   CaptureJob: new (
     interfaces: string[],
     options: Record<string, unknown>,
-    onEvent: (kind: 'batch' | 'snapshot' | 'end', payload: ArrayBuffer | EngineSummary, seq?: number) => void,
+    onEvent: (kind: 'batch' | 'snapshot' | 'end', payload: ArrayBuffer | EngineSummary, range?: { from: number; to: number }) => void,
   ) => NativeCaptureJob;
   FileJob: new (
     path: string,
@@ -70,7 +70,12 @@ export function loadNative(): NativeAddon {
     throw loadError;
   }
   const root = packageRoot();
-  const candidates = [path.join(root, 'build', 'Release', 'flowmaster.node'), path.join(root, 'build', 'Debug', 'flowmaster.node')];
+  // FLOWMASTER_ADDON=/path/to/flowmaster.node loads that build only (e.g. the
+  // sanitizer build in build-cmake-asan/, see README "Robustness"): no fallback.
+  const override = process.env.FLOWMASTER_ADDON;
+  const candidates = override
+    ? [path.resolve(override)]
+    : [path.join(root, 'build', 'Release', 'flowmaster.node'), path.join(root, 'build', 'Debug', 'flowmaster.node')];
   const failures: string[] = [];
   for (const file of candidates) {
     try {
@@ -157,15 +162,17 @@ export function nativeCapture(options: ResolvedOptions, live: ResolvedCaptureOpt
       job = new addon.CaptureJob(
         live.interfaces,
         { ...nativeOptions(options), ...live, filter: live.filter ?? options.filter, maxInflight: CAPTURE_MAX_INFLIGHT },
-        (kind, payload, seq) => {
+        (kind, payload, range) => {
           if (kind === 'batch') onBatch(payload as ArrayBuffer);
           else if (kind === 'snapshot') {
-            const s = snapshots.get(seq!);
-            if (!s) return;
-            s.parts.push(payload as ArrayBuffer);
-            if (s.parts.length === threads) {
-              snapshots.delete(seq!);
-              s.resolve(FlowBatch.concat(s.parts));
+            // one thread's flows answer every request it had not answered yet
+            for (const [seq, s] of snapshots) {
+              if (seq <= range!.from || seq > range!.to) continue;
+              s.parts.push(payload as ArrayBuffer);
+              if (s.parts.length === threads) {
+                snapshots.delete(seq);
+                s.resolve(FlowBatch.concat(s.parts));
+              }
             }
           } else {
             ended = true;
