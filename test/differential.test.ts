@@ -23,11 +23,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadNative } from '../src/engine/native';
 import { FlowMeter, Offsets, type Summary } from '../src/index';
 import type { FlowMeterOptions } from '../src/options';
 // @ts-expect-error plain ESM helper without type declarations
 import { DECODE_LINKTYPES, generatedCaptures, readPackets, sharedCaptures } from '../scripts/fuzz-seeds.mjs';
+import { addonError } from './helpers/addon';
+import { rng } from './helpers/rng';
 
 const root = path.resolve(__dirname, '..');
 const FUZZ_CORPUS = path.join(root, 'build-cmake-fuzz', 'corpus-decode');
@@ -36,25 +37,7 @@ const CORPUS_LIMIT = Number(process.env.FLOWMASTER_DIFF_CORPUS_LIMIT ?? 20000);
 const T0 = 1_767_225_600n * 1_000_000_000n;
 const ACCOUNTING = ['link', 'ip', 'transport', 'payload'] as const;
 
-const addonError: string | undefined = (() => {
-  try {
-    loadNative();
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-})();
 
-/** A seeded PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) | 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Input {
   /** where it came from, for the report */

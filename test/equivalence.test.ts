@@ -19,6 +19,8 @@ import { tcp4, udp4 } from './helpers/capture';
 import { corpusFiles, corpusPresent, CORPUS_DIR } from './helpers/corpus';
 // @ts-expect-error plain ESM helper without type declarations
 import { generate } from '../scripts/gen-pcap.mjs';
+import { addonError } from './helpers/addon';
+import { rng } from './helpers/rng';
 
 interface RunResult {
   records: string[];
@@ -31,14 +33,6 @@ function records(ab: ArrayBuffer, out: string[]): void {
   for (let i = 0; i < b.length; i += 256) out.push(b.toString('hex', i, i + 256));
 }
 
-const addonError: string | undefined = (() => {
-  try {
-    loadNative();
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-})();
 const noAddon = addonError !== undefined;
 if (noAddon) {
   describe('native == ts', () => {
@@ -179,16 +173,6 @@ describe.skipIf(noAddon)('native == ts on generated captures', () => {
   }
 });
 
-/** A seeded PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) | 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe.skipIf(noAddon)('native == ts on damaged captures', () => {
   const write = (name: string, bytes: Uint8Array | string): string => {
