@@ -169,7 +169,7 @@ bool CaptureReader::next_pcap_slow(RawPacket& pkt) {
 
 uint64_t CaptureReader::ts_to_ns(const Interface& i, uint64_t ts) const {
   uint64_t v = i.div == 1 ? ts * i.mul : uint64_t((unsigned __int128)ts * i.mul / i.div);
-  return v + uint64_t(i.offset_ns);
+  return v + i.offset_ns;
 }
 
 // Walks a block's options from `from` to its trailing length, checking that
@@ -234,7 +234,8 @@ bool CaptureReader::parse_idb(const uint8_t* b, uint32_t len, uint64_t block_off
     } else if (code == 14 && olen >= 8) {  // if_tsoffset, seconds
       uint64_t first = u32(v), second = u32(v + 4);
       uint64_t secs = swap_ ? (first << 32 | second) : (second << 32 | first);
-      i.offset_ns = int64_t(secs) * 1000000000ll;
+      // Unsigned, so an absurd offset wraps (as in the TS reader) instead of signed overflow (UB).
+      i.offset_ns = secs * 1000000000ull;
     }
     return true;
   });

@@ -50,7 +50,7 @@ class CaptureReader {
     uint32_t snaplen;
     uint64_t mul;   // ts_ns = ts * mul / div + offset
     uint64_t div;
-    int64_t offset_ns;
+    uint64_t offset_ns;  // two's complement of the signed offset
   };
   // Ensures `need` bytes at pos_, false at EOF/error; the common case inline.
   bool fill(size_t need) { return end_ - pos_ >= need || refill(need); }

@@ -4,7 +4,10 @@
  *     build-cmake-tsan/, build-cmake-asan/: reruns only relink what changed);
  *  2. runs each libFuzzer harness (native/fuzz/fuzz_decode.cc, fuzz_capture.cc) for
  *     FLOWMASTER_FUZZ_SECONDS (default 60 on CI, 20 elsewhere) on its seed corpus
- *     (scripts/fuzz-seeds.mjs) and the regression inputs in native/fuzz/crashes/;
+ *     (scripts/fuzz-seeds.mjs) and the regression inputs in native/fuzz/crashes/,
+ *     with a fixed libFuzzer seed (FLOWMASTER_FUZZ_SEED, default 1): a test run
+ *     replays a known mutation sequence, so a red run reproduces and main does not
+ *     turn red at random; exploring new sequences is `npm run fuzz` (random seeds);
  *  3. runs the flow-table stress program (native/fuzz/stress_table.cc: 4 writer
  *     threads vs one, 2M packets) under TSan, and under ASan+UBSan;
  *  4. runs the native-heavy vitest files in a child vitest whose node has the
@@ -22,6 +25,7 @@ import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
 const FUZZ_SECONDS = Number(process.env.FLOWMASTER_FUZZ_SECONDS ?? (process.env.CI ? 60 : 20));
+const FUZZ_SEED = Number(process.env.FLOWMASTER_FUZZ_SEED ?? 1);
 const STRESS_PACKETS = Number(process.env.FLOWMASTER_STRESS_PACKETS ?? 2_000_000);
 /** The native-heavy test files run against the ASan+UBSan addon. */
 const SANITIZED_FILES = [
@@ -113,7 +117,7 @@ if (why) {
         expect(fs.existsSync(path.join(root, f)), f).toBe(true);
     }, 900_000);
 
-    it(`fuzzes every harness for ${FUZZ_SECONDS} s: no crash, no sanitizer report`, async () => {
+    it(`fuzzes every harness for ${FUZZ_SECONDS} s (seed ${FUZZ_SEED}): no crash, no sanitizer report`, async () => {
       // @ts-expect-error plain ESM helper without type declarations
       const seeds = await import('../scripts/fuzz-seeds.mjs');
       // @ts-expect-error plain ESM helper without type declarations
@@ -124,7 +128,7 @@ if (why) {
       const failures: string[] = [];
       // one harness at a time: one core for the fuzzer, the other for the rest of the suite
       for (const h of fuzz.HARNESSES) {
-        const r = await fuzz.runHarness(h, [`-max_total_time=${FUZZ_SECONDS}`], { priority: 10 });
+        const r = await fuzz.runHarness(h, [`-max_total_time=${FUZZ_SECONDS}`, `-seed=${FUZZ_SEED}`], { priority: 10 });
         fs.writeFileSync(path.join(root, 'build-cmake-fuzz', `${h.name}.log`), r.output);
         console.log(fuzz.summaryLine(r));
         results[h.name] = { executions: r.executions, execPerSec: r.execPerSec, cov: r.cov, ft: r.ft, corpus: r.corpus, exit: r.code };
