@@ -1,6 +1,7 @@
-// Paging and retention on a 2M-flow database (synthetic rows, cached in
-// bench/.data): keyset page 1 vs page 1000 vs offset page 1000, p95 page
-// latency at limit 100, and retention's delete rate while an ingest runs.
+// Paging and retention on a 2M-flow database (synthetic rows over 20 days,
+// so 20 daily partitions; cached in bench/.data): keyset page 1 vs page 1000
+// vs offset page 1000, p95 page latency at limit 100, and retention's delete
+// rate while an ingest runs (the oldest 5 days: 5 partitions dropped).
 //   node bench/query.mjs
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,6 +15,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const dataDir = path.join(here, '.data');
 const FLOWS = 2_000_000;
 const T0 = 1_767_225_600_000n * 1_000_000n;
+const DAYS = 20n;
+const STEP_NS = (DAYS * 86_400_000_000_000n) / BigInt(FLOWS); // 2M flows over 20 days: 20 daily partitions
 
 function build(file) {
   const store = openStore(file);
@@ -23,19 +26,21 @@ function build(file) {
   db.transaction(() => {
     for (let i = 0; i < 4096; i++) dev.run(Buffer.from([10, 0, i >> 8, i & 255]));
   })();
-  const ins = db.prepare(`INSERT INTO flows (source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, ether_type,
-    vlan, src_addr, dst_addr, src_port, dst_port, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes,
-    fwd_tcp_flags, rev_tcp_flags, flags, service, server_is_dst) VALUES (1, ?, 0, ?, ?, 4, 4, 6, 2048, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, 1)`);
   for (let at = 0; at < FLOWS; at += 50_000) {
-    db.transaction(() => {
-      for (let i = at; i < at + 50_000; i++) {
-        const a = i % 4096;
-        const b = (i * 7919) % 4096;
-        const first = T0 + BigInt(i) * 40_000_000n; // 2M flows over ~22 hours
-        ins.run(i + 1, first, first + 1_000_000n * BigInt(i % 5000), Buffer.from([10, 0, a >> 8, a & 255]), Buffer.from([10, 0, b >> 8, b & 255]),
-          1024 + (i % 60000), [80, 443, 502, 53][i % 4], a + 1, b + 1, 1 + (i % 17), 60 * (1 + (i % 97)), i % 5, 40 * (i % 89), i % 4 === 2 ? 'modbus' : null);
-      }
-    })();
+    const rows = [];
+    for (let i = at; i < at + 50_000; i++) {
+      const a = i % 4096;
+      const b = (i * 7919) % 4096;
+      const first = T0 + BigInt(i) * STEP_NS;
+      rows.push({
+        source_id: 1, flow_id: i + 1, segment: 0, first_ns: first, last_ns: first + 1_000_000n * BigInt(i % 5000), end_reason: 4, ip_version: 4,
+        protocol: 6, ether_type: 2048, vlan: 0, src_addr: Buffer.from([10, 0, a >> 8, a & 255]), dst_addr: Buffer.from([10, 0, b >> 8, b & 255]),
+        src_port: 1024 + (i % 60000), dst_port: [80, 443, 502, 53][i % 4], src_device: a + 1, dst_device: b + 1, fwd_packets: 1 + (i % 17),
+        fwd_bytes: 60 * (1 + (i % 97)), rev_packets: i % 5, rev_bytes: 40 * (i % 89), fwd_tcp_flags: 0, rev_tcp_flags: 0, flags: 0,
+        service: i % 4 === 2 ? 'modbus' : null, server_is_dst: 1,
+      });
+    }
+    store.appendFlows(rows);
   }
   db.exec('ANALYZE');
   store.close();
@@ -49,7 +54,7 @@ const time = (fn) => {
 };
 
 fs.mkdirSync(dataDir, { recursive: true });
-const dbFile = path.join(dataDir, `query-${FLOWS}.db`);
+const dbFile = path.join(dataDir, `query-${FLOWS}-partitioned.db`);
 if (!fs.existsSync(dbFile)) {
   process.stderr.write(`building ${dbFile} ...\n`);
   build(dbFile);
@@ -79,10 +84,15 @@ fs.copyFileSync(dbFile, work);
 const cap = path.join(dataDir, 'query-ingest.pcap');
 if (!fs.existsSync(cap)) await generate({ out: cap, packets: 2_000_000, flows: 100_000, hosts: 2000, mix: 'simple', seed: 1, quiet: true });
 const rw = openStore(work);
-const cutoffMs = Number((T0 + 500_000n * 40_000_000n) / 1_000_000n); // flows ending before this: the oldest ~500k
+const cutoffMs = Number((T0 + 5n * 86_400_000_000_000n) / 1_000_000n); // the first 5 days: the oldest 500k flows
 const ingest = rw.ingest(new FlowMeter().readFile(cap));
 const report = await rw.retain({ flows: 0, now: cutoffMs, vacuum: false });
 const ing = await ingest;
+// for contrast, the row-by-row path: --exact deleting the next half day (50k flows) of a kept partition, also beside an ingest
+await rw.retain({ flows: 0, now: cutoffMs, vacuum: false }); // untimed: the first ingest's flows (2026-01-01) are past the cutoff too
+const ingest2 = rw.ingest(new FlowMeter().readFile(cap));
+const exact = await rw.retain({ flows: 0, now: cutoffMs + 43_200_000, exact: true, vacuum: false });
+await ingest2;
 rw.close();
 for (const x of ['', '-wal', '-shm']) fs.rmSync(work + x, { force: true });
 
@@ -94,6 +104,10 @@ console.log(line(header));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of out) console.log(line(r));
 console.log(
-  `\nretention: ${report.flowsDeleted} flows deleted in ${(report.ms / 1000).toFixed(2)} s = ${Math.round(report.flowsDeleted / (report.ms / 1000))} rows/s, ` +
+  `\nretention: ${report.flowsDeleted} flows deleted (${report.partitionsDropped} partitions dropped) in ${(report.ms / 1000).toFixed(2)} s = ${Math.round(report.flowsDeleted / (report.ms / 1000))} rows/s, ` +
     `while an ingest committed ${ing.flows} flows in ${ing.batches} batches`,
+);
+console.log(
+  `row by row (exact, the next half day): ${exact.flowsDeleted} flows deleted in ${(exact.ms / 1000).toFixed(2)} s = ` +
+    `${Math.round(exact.flowsDeleted / (exact.ms / 1000))} rows/s, beside another ingest`,
 );

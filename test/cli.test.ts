@@ -182,7 +182,23 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
     expect(r.code).toBe(0);
     const n = new Database(db, { readonly: true }).prepare('SELECT count(*) n FROM flows').get() as { n: number };
     expect(r.stdout).toContain(`${n.n} flows`); // generated flows are from 2026-01-01: all older than a day
+    expect(r.stdout).toMatch(/\(\d+ partitions\)/);
     expect((await flowmaster('retention', '--db', copy, '--flows', 'soon')).code).toBe(2);
+    expect((await flowmaster('retention', '--db', copy, '--flows', '1d', '--exact')).code).toBe(0);
+  });
+
+  it('ingest --partition-span sets the span of new partitions; a bad span is a usage error', async () => {
+    const file = tmpFile('cli-span.db');
+    const r = await flowmaster('ingest', '--db', file, '--partition-span', '6h', '--no-progress', files[0]);
+    expect(r.code).toBe(0);
+    const d = new Database(file, { readonly: true });
+    const spans = d.prepare('SELECT hi_ns - lo_ns + 1 AS span FROM partitions').pluck().all() as number[];
+    expect(spans.length).toBeGreaterThan(0);
+    for (const span of spans) expect(span).toBeLessThanOrEqual(6 * 3600e9);
+    d.close();
+    const bad = await flowmaster('ingest', '--db', tmpFile('cli-span2.db'), '--partition-span', '10s', files[0]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('partitionSpan');
   });
 
   it('a database from the future, a missing file, bad arguments', async () => {

@@ -9,8 +9,8 @@ import { TEST_ENGINE } from './helpers/read';
 const genPcap = () => import('../scripts/gen-pcap.mjs');
 
 /** A store with `flows` synthetic flow rows (inserted directly: fast), times spread over a day. */
-function syntheticStore(flows: number, file = ':memory:'): Store {
-  const store = openStore(file);
+function syntheticStore(flows: number, file = ':memory:', options: Parameters<typeof openStore>[1] = {}): Store {
+  const store = openStore(file, options);
   const db = store.db;
   db.prepare("INSERT INTO sources (name, kind, sensor, engine, started_ms) VALUES ('synthetic', 'file', 'test', 'native', 0)").run();
   const dev = db.prepare('INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, 0, 0, 0)');
@@ -21,18 +21,20 @@ function syntheticStore(flows: number, file = ':memory:'): Store {
 
 const T0 = 1_767_225_600_000n * 1_000_000n; // 2026-01-01 in ns
 function insertFlows(store: Store, from: number, n: number): void {
-  const ins = store.db.prepare(`INSERT INTO flows (source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, ether_type,
-    vlan, src_addr, dst_addr, src_port, dst_port, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes,
-    fwd_tcp_flags, rev_tcp_flags, flags, service, server_is_dst) VALUES (1, ?, 0, ?, ?, 4, 4, ?, 2048, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, 1)`);
-  store.db.transaction(() => {
-    for (let i = from; i < from + n; i++) {
-      const a = i % 256;
-      const b = (i * 7) % 256;
-      const first = T0 + BigInt(i % 86_400) * 1_000_000_000n + BigInt(i);
-      ins.run(i + 1, first, first + 1_000_000n * BigInt(i % 1000), i % 3 ? 6 : 17, Buffer.from([10, 0, 0, a]), Buffer.from([10, 0, 0, b]),
-        1024 + (i % 50000), [80, 443, 502, 53][i % 4], a + 1, b + 1, 1 + (i % 17), 60 * (1 + (i % 97)), i % 5, 40 * (i % 89), i % 4 === 2 ? 'modbus' : null);
-    }
-  })();
+  const rows = [];
+  for (let i = from; i < from + n; i++) {
+    const a = i % 256;
+    const b = (i * 7) % 256;
+    const first = T0 + BigInt(i % 86_400) * 1_000_000_000n + BigInt(i);
+    rows.push({
+      source_id: 1, flow_id: i + 1, segment: 0, first_ns: first, last_ns: first + 1_000_000n * BigInt(i % 1000), end_reason: 4, ip_version: 4,
+      protocol: i % 3 ? 6 : 17, ether_type: 2048, vlan: 0, src_addr: Buffer.from([10, 0, 0, a]), dst_addr: Buffer.from([10, 0, 0, b]),
+      src_port: 1024 + (i % 50000), dst_port: [80, 443, 502, 53][i % 4], src_device: a + 1, dst_device: b + 1, fwd_packets: 1 + (i % 17),
+      fwd_bytes: 60 * (1 + (i % 97)), rev_packets: i % 5, rev_bytes: 40 * (i % 89), fwd_tcp_flags: 0, rev_tcp_flags: 0, flags: 0,
+      service: i % 4 === 2 ? 'modbus' : null, server_is_dst: 1,
+    });
+  }
+  store.appendFlows(rows);
 }
 
 describe('keyset pages', () => {
@@ -214,24 +216,57 @@ describe('devices pages, analytics, slow queries', () => {
 });
 
 describe('retention', () => {
-  it('deletes flows by end time in chunks and devices no kept flow references; vacuum frees pages', async () => {
-    const store = syntheticStore(30_000, tmpFile('ret.db'));
+  it('drops the partitions whose flows all aged out, and devices no kept flow references; vacuum frees pages', async () => {
+    const store = syntheticStore(30_000, tmpFile('ret.db'), { partitionSpan: '1h' });
     const db = store.db;
+    expect(store.partitions.list().length).toBe(9); // 8.3 hours of flows in 1-hour partitions
     db.prepare('UPDATE devices SET last_seen_ms = 0').run();
+    const count = (sql: string, ...args: unknown[]) => (db.prepare(sql).get(...args) as { n: number }).n;
     const now = Number((T0 + 86_400n * 1_000_000_000n) / 1_000_000n);
-    const keepFromNs = T0 + 43_200n * 1_000_000_000n; // flows ending in the last 12 h stay
-    const expectKept = (db.prepare('SELECT count(*) n FROM flows WHERE last_ns >= ?').get(keepFromNs) as { n: number }).n;
-    const report = await store.retain({ flows: '12h', devices: '1h', chunk: 1000, now });
-    expect(report.flowsDeleted).toBe(30_000 - expectKept);
-    expect((db.prepare('SELECT count(*) n FROM flows').get() as { n: number }).n).toBe(expectKept);
+    const hourNs = 3_600_000_000_000n;
+    // cutoff 4.5 h into the day (age 19.5 h): partitions of hours 0..3 go whole; hour 4's older half stays
+    const cutoffNs = T0 + 9n * (hourNs / 2n);
+    const older = count('SELECT count(*) n FROM flows WHERE last_ns < ?', cutoffNs);
+    const pastAge = count('SELECT count(*) n FROM flows WHERE last_ns >= ? AND last_ns < ?', T0 + 4n * hourNs, cutoffNs);
+    const report = await store.retain({ flows: '1170m', devices: '1h', now });
+    expect(report.partitionsDropped).toBe(4);
+    expect(report.flowsDeleted).toBe(older - pastAge);
+    expect(report.flowsPastAge).toBe(pastAge);
+    expect(pastAge).toBeGreaterThan(0);
+    expect(count('SELECT count(*) n FROM flows WHERE last_ns < ?', T0 + 4n * hourNs)).toBe(0);
+    expect(count('SELECT count(*) n FROM flows')).toBe(30_000 - report.flowsDeleted);
+    // exact: the rest, row by row in chunks; nothing younger than the age goes
+    const exact = await store.retain({ flows: '1170m', devices: '1h', now, exact: true, chunk: 1000 });
+    expect(exact).toMatchObject({ flowsDeleted: pastAge, partitionsDropped: 0, flowsPastAge: 0 });
+    expect(count('SELECT count(*) n FROM flows')).toBe(30_000 - older);
+    expect(count('SELECT count(*) n FROM flows WHERE last_ns < ?', cutoffNs)).toBe(0);
     expect(db.prepare('PRAGMA foreign_key_check').all()).toEqual([]); // referenced devices survived
-    const orphans = (db.prepare('SELECT count(*) n FROM devices d WHERE NOT EXISTS (SELECT 1 FROM flows WHERE src_device = d.id OR dst_device = d.id)').get() as { n: number }).n;
+    const orphans = count('SELECT count(*) n FROM devices d WHERE NOT EXISTS (SELECT 1 FROM flows WHERE src_device = d.id OR dst_device = d.id)');
     expect(orphans).toBe(0);
     expect(report.pagesFreed).toBeGreaterThan(0);
     await expect(store.retain({ flows: 'a month' })).rejects.toThrowError(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
     const m = (await store.metrics.metrics()) as Record<string, Record<string, number> | number>;
-    expect((m.flowmaster_retention_rows_deleted_total as Record<string, number>).flows).toBe(report.flowsDeleted);
-    expect(m.flowmaster_retention_pages_freed_total).toBe(report.pagesFreed);
+    expect((m.flowmaster_retention_rows_deleted_total as Record<string, number>).flows).toBe(older);
+    expect(m.flowmaster_retention_pages_freed_total).toBe(report.pagesFreed + exact.pagesFreed);
+    store.close();
+  });
+
+  it('partitions: ids unique and never reused after a drop; another connection sees new partitions', () => {
+    const file = tmpFile('parts.db');
+    const store = syntheticStore(5000, file, { partitionSpan: '1h' });
+    const other = openStore(file);
+    const ids = (db: typeof store.db) => (db.prepare('SELECT id FROM flows ORDER BY id').pluck().all() as number[]);
+    expect(new Set(ids(store.db)).size).toBe(5000);
+    const maxBefore = Math.max(...ids(store.db));
+    insertFlows(other, 5000, 100); // through the other connection: its ids follow
+    expect(ids(store.db).length).toBe(5100);
+    expect(Math.min(...ids(store.db).slice(5000))).toBe(maxBefore + 1);
+    for (const p of store.partitions.list()) store.db.transaction(() => store.partitions.drop(p))();
+    expect(ids(other.db)).toEqual([]);
+    insertFlows(other, 0, 10);
+    expect(Math.min(...ids(store.db))).toBe(maxBefore + 101); // not reused
+    expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    other.close();
     store.close();
   });
 
@@ -253,17 +288,21 @@ describe('retention', () => {
     const dbFile = tmpFile('loop.db');
     const store = openStore(dbFile, { batch: { initial: 1024, min: 1024, max: 1024 } });
     const db = store.db;
-    const oldFlows = db.prepare(`INSERT INTO flows (source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, ether_type,
-      vlan, src_addr, dst_addr, src_port, dst_port, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes,
-      fwd_tcp_flags, rev_tcp_flags, flags, server_is_dst) VALUES (?, ?, 0, ?, ?, 1, 4, 6, 2048, 0, x'0a000001', x'0a000002', 1, 2, ?, ?, 1, 60, 0, 0, 0, 0, 0, 1)`);
     const sizes: number[] = [];
     for (let round = 0; round < 6; round++) {
       // 20k flows that ended in 2020, then an ingest of 2026 traffic while retention removes what is older than 100 days
       const src = Number(db.prepare("INSERT INTO sources (name, kind, sensor, engine, started_ms) VALUES ('old', 'file', 't', 'native', 0)").run().lastInsertRowid);
       const dev = Number(db.prepare('INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, 0, 0, 0)').run(Buffer.from([192, 0, 2, round])).lastInsertRowid);
-      db.transaction(() => {
-        for (let i = 0; i < 20_000; i++) oldFlows.run(src, i, 1_577_836_800_000_000_000n + BigInt(i), 1_577_836_800_000_000_000n + BigInt(i), dev, dev);
-      })();
+      const old = [];
+      for (let i = 0; i < 20_000; i++) {
+        const t = 1_577_836_800_000_000_000n + BigInt(i);
+        old.push({
+          source_id: src, flow_id: i, segment: 0, first_ns: t, last_ns: t, end_reason: 1, ip_version: 4, protocol: 6, ether_type: 2048, vlan: 0,
+          src_addr: Buffer.from([10, 0, 0, 1]), dst_addr: Buffer.from([10, 0, 0, 2]), src_port: 1, dst_port: 2, src_device: dev, dst_device: dev,
+          fwd_packets: 1, fwd_bytes: 60, rev_packets: 0, rev_bytes: 0, fwd_tcp_flags: 0, rev_tcp_flags: 0, flags: 0, server_is_dst: 1,
+        });
+      }
+      store.appendFlows(old);
       const ingest = store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
       const retention = store.retain({ flows: '100d', devices: '100d', chunk: 500, now: captureDay + 30 * 86_400_000 });
       const [r, report] = await Promise.all([ingest, retention]);

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { FlowMeter, migrate, openStore, type FlowObject } from '../src/index';
-import { SCHEMA_VERSION } from '../src/store/schema';
+import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/schema';
 import { tmpFile } from './helpers/capture';
 import { corpusFiles, corpusPresent } from './helpers/corpus';
 import { readAll, TEST_ENGINE } from './helpers/read';
@@ -151,6 +151,40 @@ describe('store', () => {
     raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
     expect(() => openStore(real)).toThrowError(expect.objectContaining({ code: 'ERR_DB_VERSION' }));
+  });
+
+  it('migration 4: the flows of a version-3 database become partition flows_0, ids and pages kept; new flows go to new partitions', async () => {
+    const { generate } = await genPcap();
+    const cap = tmpFile('m4.pcap');
+    await generate({ out: cap, packets: 4000, flows: 100, mix: 'default', seed: 9, quiet: true });
+    const dbFile = tmpFile('m4.db');
+    // a version-3 database with flows, as the previous flowmaster wrote it
+    const old = new Database(dbFile);
+    old.pragma('journal_mode = WAL');
+    migrate(old, MIGRATIONS.slice(0, 3));
+    old.exec("INSERT INTO sources (name, kind, sensor, engine, started_ms) VALUES ('old', 'file', 't', 'native', 0)");
+    old.exec("INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (x'0a000001', 0, 0, 0)");
+    const ins = old.prepare(`INSERT INTO flows (source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, ether_type, vlan,
+      src_addr, dst_addr, src_port, dst_port, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes, fwd_tcp_flags, rev_tcp_flags,
+      flags, server_is_dst) VALUES (1, ?, 0, ?, ?, 1, 4, 6, 2048, 0, x'0a000001', x'0a000001', 1, 2, 1, 1, 1, ?, 0, 0, 0, 0, 0, 1)`);
+    for (let i = 1; i <= 50; i++) ins.run(i, 1_600_000_000_000_000_000n + BigInt(i), 1_600_000_000_000_000_000n + BigInt(i), i * 10);
+    old.close();
+    expect(() => openStore(dbFile, { readonly: true })).toThrowError(expect.objectContaining({ code: 'ERR_DB_VERSION', message: expect.stringMatching(/older/) }));
+    const store = openStore(dbFile);
+    expect(store.partitions.list().map((p) => p.name)).toEqual(['flows_0']);
+    expect(store.flows.page({ sort: 'bytes', order: 'desc', limit: 3 }).items.map((f) => [f.id, f.bytes])).toEqual([[50, 500], [49, 490], [48, 480]]);
+    const r = await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
+    const parts = store.partitions.list();
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts[0].name).toBe('flows_0');
+    const ids = store.db.prepare('SELECT id FROM flows ORDER BY id').pluck().all() as number[];
+    expect(ids.length).toBe(50 + r.flows);
+    expect(ids.slice(50)[0]).toBe(51); // the id counter continues after the old rows
+    expect(new Set(ids).size).toBe(ids.length);
+    const report = await store.retain({ flows: '1d', now: Date.UTC(2025, 0, 1) }); // before the generated traffic: only flows_0 goes
+    expect(report).toMatchObject({ flowsDeleted: 50, partitionsDropped: 1 });
+    expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    store.close();
   });
 
   it('ARP binds IPv4 addresses to MACs, with the vendor of the OUI', async () => {

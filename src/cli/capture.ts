@@ -14,6 +14,7 @@ import { printSummary } from './read';
 export interface CaptureFlags extends EngineFlags, ExportFlags {
   interface: string[];
   db?: string;
+  partitionSpan?: string;
   metricsPort?: number;
   threads: number;
   bufferSize?: number;
@@ -23,7 +24,7 @@ export interface CaptureFlags extends EngineFlags, ExportFlags {
 
 export async function capture(flags: CaptureFlags): Promise<number> {
   const meter = new FlowMeter(meterOptions(flags));
-  const store = flags.db ? openStore(flags.db) : undefined;
+  const store = flags.db ? openStore(flags.db, { partitionSpan: flags.partitionSpan }) : undefined;
   const run = meter.capture({
     interface: flags.interface,
     threads: flags.threads,

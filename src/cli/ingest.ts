@@ -16,6 +16,7 @@ import { printError } from './read';
 
 export interface IngestFlags extends EngineFlags, ExportFlags {
   db: string;
+  partitionSpan?: string;
   workers?: number;
   progress: boolean;
 }
@@ -24,7 +25,7 @@ const MiB = 1 << 20;
 
 export async function ingest(files: string[], flags: IngestFlags): Promise<number> {
   const meter = new FlowMeter(meterOptions(flags));
-  const store = openStore(flags.db);
+  const store = openStore(flags.db, { partitionSpan: flags.partitionSpan });
   const workers = Math.min(flags.workers ?? os.availableParallelism(), files.length);
   const pool = workers > 1 ? new ReadPool(workers) : undefined;
   const exporter = exporterFor(flags);

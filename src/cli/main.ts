@@ -58,6 +58,7 @@ export function program(): Command {
       .description('read capture files into a SQLite database (flows, devices, sources)')
       .argument('<files...>', 'pcap or pcapng files')
       .requiredOption('--db <file>', 'database file (created if missing)')
+      .option('--partition-span <age>', "flow end time per partition for new partitions ('1d', '6h')")
       .option('--workers <n>', 'reader threads for several files (default: the number of cores)', positiveInt)
       .option('--no-progress', 'no progress bar or progress lines'),
   ))
@@ -74,6 +75,7 @@ export function program(): Command {
       .description('capture live from interfaces until Ctrl-C (SIGINT) or SIGTERM, then flush and commit')
       .requiredOption('-i, --interface <name>', 'interface to capture (repeat for several)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
       .option('--db <file>', 'ingest into this database (else: flows as JSON lines on stdout)')
+      .option('--partition-span <age>', "flow end time per partition for new partitions ('1d', '6h')")
       .option('--metrics-port <port>', 'with --db: serve Prometheus metrics on http://HOST:PORT/metrics', positiveInt)
       .option('--threads <n>', 'capture threads per interface (PACKET_FANOUT)', positiveInt, 1)
       .option('--buffer-size <bytes>', 'kernel ring size per capture thread', positiveInt)
@@ -142,7 +144,8 @@ export function program(): Command {
     .option('--flows <age>', "keep flows that ended within this age ('30d', '12h', '90m', '45s')")
     .option('--devices <age>', 'keep devices seen within this age (devices of kept flows always stay)')
     .option('--no-vacuum', 'skip PRAGMA incremental_vacuum afterwards')
-    .option('--chunk <rows>', 'rows deleted per transaction', positiveInt, 5000)
+    .option('--exact', 'also delete, row by row, aged-out flows that share a partition with younger ones', false)
+    .option('--chunk <rows>', 'rows deleted per transaction (devices, and flows with --exact)', positiveInt, 5000)
     .addHelpText('after', examples('flowmaster retention --db flows.db --flows 30d --devices 90d'))
     .action(async (flags: RetentionFlags) => {
       process.exitCode = await retention(flags);

@@ -130,15 +130,19 @@ export interface RetentionFlags {
   flows?: string;
   devices?: string;
   vacuum: boolean;
+  exact: boolean;
   chunk: number;
 }
 
 export async function retention(flags: RetentionFlags): Promise<number> {
   const store = openStore(flags.db);
   try {
-    const r = await store.retain({ flows: flags.flows, devices: flags.devices, vacuum: flags.vacuum, chunk: flags.chunk });
+    const r = await store.retain({ flows: flags.flows, devices: flags.devices, vacuum: flags.vacuum, exact: flags.exact, chunk: flags.chunk });
     process.stdout.write(
-      `retention on ${flags.db}: ${r.flowsDeleted} flows and ${r.devicesDeleted} devices deleted, ${r.pagesFreed} pages freed, ${(r.ms / 1000).toFixed(2)} s\n`,
+      `retention on ${flags.db}: ${r.flowsDeleted} flows (${r.partitionsDropped} partitions) and ${r.devicesDeleted} devices deleted, ` +
+        `${r.pagesFreed} pages freed, ${(r.ms / 1000).toFixed(2)} s` +
+        (r.flowsPastAge ? `; ${r.flowsPastAge} flows past their age stay until their partition has aged out (--exact deletes them)` : '') +
+        '\n',
     );
   } finally {
     store.close();

@@ -88,8 +88,8 @@ const MAX_LIMIT = 10_000;
 const SORT_SQL: Record<FlowSort, string> = {
   first: 'first_ns',
   last: 'last_ns',
-  bytes: '(fwd_bytes + rev_bytes)',
-  packets: '(fwd_packets + rev_packets)',
+  bytes: 'bytes',
+  packets: 'packets',
 };
 
 function bad(what: string): never {
@@ -184,7 +184,7 @@ export function compileFlowFilter(f: FlowFilter = {}): Compiled {
     ['protocol', 0, 255, 'protocol = ?'],
     ['source', 1, 2 ** 53, 'source_id = ?'],
     ['vlan', 0, 4095, 'vlan = ?'],
-    ['minBytes', 0, 2 ** 53, '(fwd_bytes + rev_bytes) >= ?'],
+    ['minBytes', 0, 2 ** 53, 'bytes >= ?'],
   ];
   for (const [name, min, max, sql] of INTEGER_FILTERS) {
     if (f[name] === undefined) continue;
@@ -245,7 +245,7 @@ export class Cursors {
 }
 
 const FLOW_COLUMNS = `id, source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, src_addr, dst_addr,
-  src_port, dst_port, vlan, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service`;
+  src_port, dst_port, vlan, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service, bytes, packets`; // bytes, packets: a compound ORDER BY term must be a result column
 
 
 function toFlowRow(r: Record<string, unknown>): FlowRow {

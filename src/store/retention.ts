@@ -1,18 +1,28 @@
 /**
- * Retention: deletes flows older than an age (by their end time), then
- * devices not seen for an age that no kept flow references, in chunks (one
- * short transaction each, yielding to the event loop between chunks so an
- * ingest keeps committing), then PRAGMA incremental_vacuum.
+ * Retention: drops the flow partitions whose flows all ended before the
+ * cutoff (one statement each, however many rows: src/store/partitions.ts),
+ * optionally deletes row by row the aged-out flows of the partition the
+ * cutoff falls in (`exact`), then deletes devices not seen for an age that
+ * no kept flow references, then PRAGMA incremental_vacuum. Each drop or
+ * chunk is one short transaction, and the event loop gets a turn between
+ * them, so an ingest keeps committing.
  */
 import type { Database } from 'better-sqlite3';
 import { FlowmasterError } from '../errors';
+import type { Partitions } from './partitions';
 
 export interface RetentionPolicy {
   /** keep flows that ended within this age: '30d', '12h', '90m', '3600s' or ms */
   flows?: string | number;
   /** keep devices seen within this age (devices referenced by kept flows always stay) */
   devices?: string | number;
-  /** rows deleted per transaction (default 5000) */
+  /**
+   * also delete, in chunks of rows, the aged-out flows that share a
+   * partition with younger ones (default false: they go with their partition,
+   * at most one partition span later)
+   */
+  exact?: boolean;
+  /** rows deleted per transaction (devices, and flows with `exact`; default 5000) */
   chunk?: number;
   /** PRAGMA incremental_vacuum afterwards (default true) */
   vacuum?: boolean;
@@ -22,6 +32,10 @@ export interface RetentionPolicy {
 
 export interface RetentionReport {
   flowsDeleted: number;
+  /** flow partitions dropped whole */
+  partitionsDropped: number;
+  /** flows past their age that stay because younger flows share their partition (0 with `exact`) */
+  flowsPastAge: number;
   devicesDeleted: number;
   pagesFreed: number;
   ms: number;
@@ -38,23 +52,47 @@ export function parseAge(name: string, v: string | number): number {
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export async function applyRetention(db: Database, policy: RetentionPolicy, onDevicesDeleted: () => void = () => {}): Promise<RetentionReport> {
+export async function applyRetention(
+  db: Database,
+  partitions: Partitions,
+  policy: RetentionPolicy,
+  onDevicesDeleted: () => void = () => {},
+): Promise<RetentionReport> {
   const t0 = performance.now();
   const now = policy.now ?? Date.now();
   const chunk = policy.chunk ?? 5000;
   if (!Number.isInteger(chunk) || chunk < 1) throw new FlowmasterError('ERR_INVALID_OPTION', 'chunk: expected a positive integer');
   const pagesBefore = db.pragma('page_count', { simple: true }) as number;
   let flowsDeleted = 0;
+  let partitionsDropped = 0;
+  let flowsPastAge = 0;
   let devicesDeleted = 0;
   if (policy.flows !== undefined) {
     const cutoffNs = BigInt(Math.floor(now - parseAge('flows', policy.flows))) * 1_000_000n;
-    // the oldest-ending flows first, by the last_ns index
-    const del = db.prepare('DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE last_ns < ? ORDER BY last_ns LIMIT ?)');
-    for (;;) {
-      const n = db.transaction(() => del.run(cutoffNs, chunk).changes)();
-      flowsDeleted += n;
-      if (n < chunk) break;
-      await tick();
+    for (const p of [...partitions.list()]) {
+      if (p.hiNs < cutoffNs) {
+        // counted and dropped in one transaction: rows an ingest adds meanwhile are counted too
+        flowsDeleted += db.transaction(() => {
+          const n = db.prepare(`SELECT count(*) FROM ${p.name}`).pluck().get() as number;
+          partitions.drop(p);
+          return n;
+        })();
+        partitionsDropped++;
+        await tick();
+      } else if (p.loNs < cutoffNs) {
+        if (policy.exact) {
+          // the oldest-ending flows first, by the partition's last_ns index
+          const del = db.prepare(`DELETE FROM ${p.name} WHERE id IN (SELECT id FROM ${p.name} WHERE last_ns < ? ORDER BY last_ns LIMIT ?)`);
+          for (;;) {
+            const n = db.transaction(() => del.run(cutoffNs, chunk).changes)();
+            flowsDeleted += n;
+            if (n < chunk) break;
+            await tick();
+          }
+        } else {
+          flowsPastAge += db.prepare(`SELECT count(*) FROM ${p.name} WHERE last_ns < ?`).pluck().get(cutoffNs) as number;
+        }
+      }
     }
   }
   if (policy.devices !== undefined) {
@@ -74,5 +112,5 @@ export async function applyRetention(db: Database, policy: RetentionPolicy, onDe
   }
   if (policy.vacuum ?? true) db.pragma('incremental_vacuum');
   const pagesAfter = db.pragma('page_count', { simple: true }) as number;
-  return { flowsDeleted, devicesDeleted, pagesFreed: Math.max(0, pagesBefore - pagesAfter), ms: performance.now() - t0 };
+  return { flowsDeleted, partitionsDropped, flowsPastAge, devicesDeleted, pagesFreed: Math.max(0, pagesBefore - pagesAfter), ms: performance.now() - t0 };
 }

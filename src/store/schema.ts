@@ -6,7 +6,30 @@
  * Addresses are BLOBs: 4 bytes (IPv4), 16 (IPv6) or 6 (MAC, for layer-2
  * flows and devices seen only at layer 2). Times are integers: ns since the
  * epoch for flows (first_ns/last_ns), ms for devices and sources.
+ *
+ * Since migration 4, \`flows\` is a view over the partition tables (and the
+ * empty flow_template): a later migration that changes the flow columns must
+ * change flow_template and every table listed in \`partitions\`, then
+ * recreate the view (Partitions.rebuildView).
  */
+/**
+ * The indexes of every partition (flows_0 has the same ones under the names
+ * migrations 1 and 2 gave them). bytes and packets are expressions so that
+ * the view's computed columns of the same name can use them.
+ */
+export const PARTITION_INDEXES: readonly [suffix: string, columns: string][] = [
+  ['first', 'first_ns'],
+  ['last', 'last_ns'],
+  ['src_device', 'src_device, first_ns'],
+  ['dst_device', 'dst_device, first_ns'],
+  ['dst_port', 'dst_port, first_ns'],
+  ['src_port', 'src_port, first_ns'],
+  ['source', 'source_id'],
+  ['bytes', '(fwd_bytes + rev_bytes), id'],
+  ['packets', '(fwd_packets + rev_packets), id'],
+  ['service', 'service, first_ns'],
+];
+
 export const MIGRATIONS: readonly string[] = [
   // 1: sources, devices, flows
   `
@@ -93,6 +116,55 @@ export const MIGRATIONS: readonly string[] = [
   // 3: a device's MAC is the one of its latest flow (by packet time), whatever order files are ingested in
   `
   ALTER TABLE devices ADD COLUMN mac_seen_ms INTEGER; -- packet time of the flow that gave \`mac\`
+  `,
+  // 4: flows in time partitions (by end time) behind the \`flows\` view, so retention drops
+  // whole tables instead of deleting rows through ten indexes (src/store/partitions.ts).
+  // The rows of before become partition flows_0; flow_template is the schema of every new
+  // partition (always empty, always in the view); ids come from meta next_flow_id so that
+  // they stay unique across partitions and are never reused after a drop.
+  `
+  CREATE TABLE flow_template (
+    id            INTEGER PRIMARY KEY,
+    source_id     INTEGER NOT NULL REFERENCES sources (id),
+    flow_id       INTEGER NOT NULL,
+    segment       INTEGER NOT NULL,
+    first_ns      INTEGER NOT NULL,
+    last_ns       INTEGER NOT NULL,
+    end_reason    INTEGER NOT NULL,
+    ip_version    INTEGER NOT NULL,
+    protocol      INTEGER NOT NULL,
+    ether_type    INTEGER NOT NULL,
+    vlan          INTEGER NOT NULL,
+    src_addr      BLOB NOT NULL,
+    dst_addr      BLOB NOT NULL,
+    src_port      INTEGER NOT NULL,
+    dst_port      INTEGER NOT NULL,
+    src_device    INTEGER NOT NULL REFERENCES devices (id),
+    dst_device    INTEGER NOT NULL REFERENCES devices (id),
+    src_mac       BLOB,
+    dst_mac       BLOB,
+    fwd_packets   INTEGER NOT NULL,
+    fwd_bytes     INTEGER NOT NULL,
+    rev_packets   INTEGER NOT NULL,
+    rev_bytes     INTEGER NOT NULL,
+    fwd_tcp_flags INTEGER NOT NULL,
+    rev_tcp_flags INTEGER NOT NULL,
+    icmp_type     INTEGER,
+    icmp_code     INTEGER,
+    flags         INTEGER NOT NULL,
+    service       TEXT,
+    server_is_dst INTEGER NOT NULL
+  );
+  -- a partition holds the flows whose last_ns lies in [lo_ns, hi_ns]
+  ${PARTITION_INDEXES.map(([suffix, columns]) => `CREATE INDEX flow_template_${suffix} ON flow_template (${columns});`).join('\n  ')}
+  CREATE TABLE partitions (name TEXT PRIMARY KEY, lo_ns INTEGER NOT NULL, hi_ns INTEGER NOT NULL);
+  ALTER TABLE flows RENAME TO flows_0;
+  INSERT INTO partitions SELECT 'flows_0', coalesce(min(last_ns), 0), coalesce(max(last_ns), -1) FROM flows_0;
+  INSERT INTO meta VALUES ('next_flow_id', (SELECT coalesce(max(id), 0) + 1 FROM flows_0));
+  INSERT INTO meta VALUES ('partition_span_ns', 86400000000000);
+  CREATE VIEW flows AS
+    SELECT *, fwd_bytes + rev_bytes AS bytes, fwd_packets + rev_packets AS packets FROM flow_template
+    UNION ALL SELECT *, fwd_bytes + rev_bytes, fwd_packets + rev_packets FROM flows_0;
   `,
 ];
 

@@ -16,7 +16,8 @@ import { Metrics } from '../metrics/registry';
 import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
 import { Analytics } from './analytics';
 import { Cursors, DeviceQueries, FlowQueries, QueryTimer } from './query';
-import { applyRetention, type RetentionPolicy, type RetentionReport } from './retention';
+import { FLOW_INSERT_COLUMNS, Partitions } from './partitions';
+import { applyRetention, parseAge, type RetentionPolicy, type RetentionReport } from './retention';
 import { MIGRATIONS } from './schema';
 
 export interface StoreOptions {
@@ -34,6 +35,12 @@ export interface StoreOptions {
   sensor?: string;
   /** queries slower than this are counted as slow, by shape (default 50 ms) */
   slowQueryMs?: number;
+  /**
+   * span of end time per flow partition, for partitions created from now on:
+   * '1d' (default), '6h', ... Retention drops a partition once all its flows
+   * have aged out, so a flow outlives its age by at most one span.
+   */
+  partitionSpan?: string | number;
   /** called after each commit; tests use it to simulate a slow disk */
   afterCommit?: (rows: number) => void;
 }
@@ -83,6 +90,8 @@ export class Store {
   readonly devices: DeviceQueries;
   /** top talkers, conversations, services, traffic over time */
   readonly analytics: Analytics;
+  /** the time partitions behind the flows view */
+  readonly partitions: Partitions;
   readonly #options: StoreOptions;
   readonly #services: ServiceMap;
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -90,6 +99,8 @@ export class Store {
   constructor(path: string, options: StoreOptions = {}) {
     this.path = path;
     this.#options = options;
+    const spanNs = options.partitionSpan === undefined ? undefined : BigInt(Math.round(parseAge('partitionSpan', options.partitionSpan))) * 1_000_000n;
+    if (spanNs !== undefined && spanNs < 60_000_000_000n) throw new FlowmasterError('ERR_INVALID_OPTION', 'partitionSpan: at least one minute');
     let db: DB;
     try {
       db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
@@ -105,14 +116,23 @@ export class Store {
         db.pragma('synchronous = NORMAL');
         db.pragma('foreign_keys = ON');
         migrate(db, MIGRATIONS, path);
-      } else if ((db.pragma('user_version', { simple: true }) as number) > MIGRATIONS.length) {
-        migrate(db, MIGRATIONS, path); // throws ERR_DB_VERSION
+      } else {
+        const version = db.pragma('user_version', { simple: true }) as number;
+        if (version > MIGRATIONS.length) migrate(db, MIGRATIONS, path); // throws ERR_DB_VERSION
+        if (version < MIGRATIONS.length)
+          throw new FlowmasterError(
+            'ERR_DB_VERSION',
+            `${path}: database schema version ${version} is older than this flowmaster's (${MIGRATIONS.length}); open it once without readonly to migrate it`,
+          );
       }
     } catch (e) {
       db.close();
       if (e instanceof FlowmasterError) throw e;
       throw new FlowmasterError('ERR_DB_OPEN', `${path}: not a usable flowmaster database: ${(e as Error).message}`, { cause: e });
     }
+    this.partitions = new Partitions(db);
+    if (!options.readonly) this.partitions.dropEmpty();
+    if (spanNs !== undefined && !options.readonly) this.partitions.setSpan(spanNs);
     this.metrics = options.metrics ?? new Metrics();
     this.deviceCache = new DeviceCache(db, options.deviceCache);
     const timed = new QueryTimer(this.metrics, options.slowQueryMs ?? 50);
@@ -145,10 +165,6 @@ export class Store {
         .run(options.name ?? run.path, options.kind ?? run.kind, this.#options.sensor ?? os.hostname(), run.engine, Date.now()).lastInsertRowid,
     );
     this.metrics.rowsWritten.inc({ table: 'sources' });
-    const insertFlow = db.prepare(`INSERT INTO flows (source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol,
-      ether_type, vlan, src_addr, dst_addr, src_port, dst_port, src_device, dst_device, src_mac, dst_mac, fwd_packets, fwd_bytes,
-      rev_packets, rev_bytes, fwd_tcp_flags, rev_tcp_flags, icmp_type, icmp_code, flags, service, server_is_dst)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     const updateSource = db.prepare('UPDATE sources SET flows = flows + ? WHERE id = ?');
     const cache = this.deviceCache;
     const services = this.#services;
@@ -175,7 +191,7 @@ export class Store {
       d.dirty = true;
     };
 
-    const writeBatch = db.transaction((batch: Flow[]) => {
+    const writeBatch = (batch: Flow[]) => this.partitions.write((insertFor, nextId) => {
       for (const f of batch) {
         const raw = f.raw;
         const l2 = f.l2;
@@ -216,8 +232,9 @@ export class Store {
         if (!l2 && c.serverPort) addService(server, serviceName(protocol, c.serverPort, c.service));
         else if (l2 && c.service) addService(server, `eth/0x${etherType.toString(16).padStart(4, '0')} ${c.service}`);
         const icmp = !l2 && (protocol === 1 || protocol === 58);
-        insertFlow.run(
-          sourceId, f.flowId, f.segment, int64(f.firstNs), int64(f.lastNs), raw[Offsets.kEndReason], f.ipVersion, protocol, etherType, vlan,
+        const lastNs = int64(f.lastNs);
+        insertFor(lastNs).run(
+          nextId(), sourceId, f.flowId, f.segment, int64(f.firstNs), lastNs, raw[Offsets.kEndReason], f.ipVersion, protocol, etherType, vlan,
           src.addr, dst.addr, f.srcPort, f.dstPort, src.id, dst.id, srcMac, dstMac, fwdPackets, fwdBytes, revPackets, revBytes,
           raw[Offsets.kFwdTcpFlags], raw[Offsets.kRevTcpFlags], icmp ? raw[Offsets.kIcmpType] : null, icmp ? raw[Offsets.kIcmpCode] : null,
           raw[Offsets.kFlags], c.service ?? null, c.serverIsDst ? 1 : 0,
@@ -303,11 +320,29 @@ export class Store {
   }
 
   /**
+   * Appends flow rows that did not come from an engine (another store, a
+   * test): objects keyed by flows column name (nullable ones may be left
+   * out), in one transaction, each into the partition of its last_ns.
+   * Returns the ids given to them.
+   */
+  appendFlows(rows: Iterable<Record<string, unknown>>): number[] {
+    const ids: number[] = [];
+    this.partitions.write((insertFor, nextId) => {
+      for (const r of rows) {
+        const id = nextId();
+        insertFor(BigInt(r.last_ns as bigint | number)).run(id, ...FLOW_INSERT_COLUMNS.map((c) => r[c] ?? null));
+        ids.push(id);
+      }
+    });
+    return ids;
+  }
+
+  /**
    * Deletes what the policy no longer keeps, in chunks that let an ingest
    * keep committing, then returns freed pages to the file system.
    */
   async retain(policy: RetentionPolicy): Promise<RetentionReport> {
-    const report = await applyRetention(this.db, policy, () => this.deviceCache.invalidate());
+    const report = await applyRetention(this.db, this.partitions, policy, () => this.deviceCache.invalidate());
     const m = this.metrics;
     m.retentionRowsDeleted.inc({ table: 'flows' }, report.flowsDeleted);
     m.retentionRowsDeleted.inc({ table: 'devices' }, report.devicesDeleted);
