@@ -1,9 +1,9 @@
 /**
  * Time partitions of the flows: one table per span of end time (last_ns,
  * default one day), listed in `partitions`, read through the `flows` view
- * (UNION ALL of every partition, plus bytes and packets columns that each
- * partition's expression indexes serve). SQLite flattens the view, so a
- * filtered, sorted page is a merge of one index range per partition.
+ * (UNION ALL of every partition). SQLite flattens the view, so a filtered,
+ * sorted page is a merge of one index range per partition; bytes and packets
+ * are stored columns so that a (bytes, id) cursor seeks in their indexes.
  * Retention drops a partition whose flows have all aged out as one
  * statement, whatever its size, instead of deleting rows through ten
  * indexes. Writers: Store.ingest() and Store.appendFlows(), inside one
@@ -24,7 +24,11 @@ export const FLOW_INSERT_COLUMNS = [
   'source_id', 'flow_id', 'segment', 'first_ns', 'last_ns', 'end_reason', 'ip_version', 'protocol', 'ether_type', 'vlan',
   'src_addr', 'dst_addr', 'src_port', 'dst_port', 'src_device', 'dst_device', 'src_mac', 'dst_mac', 'fwd_packets', 'fwd_bytes',
   'rev_packets', 'rev_bytes', 'fwd_tcp_flags', 'rev_tcp_flags', 'icmp_type', 'icmp_code', 'flags', 'service', 'server_is_dst',
+  'bytes', 'packets',
 ] as const;
+
+/** flows_0 holds the flows of before migration 4, without stored bytes and packets: the view computes them. */
+const LEGACY = 'flows_0';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const DAY_NS = 86_400_000_000_000n;
@@ -156,7 +160,7 @@ export class Partitions {
 
   #rebuildView(): void {
     const arms = ['flow_template', ...this.#list.map((p) => p.name)].map(
-      (n, i) => `SELECT *${i ? ', fwd_bytes + rev_bytes, fwd_packets + rev_packets' : ', fwd_bytes + rev_bytes AS bytes, fwd_packets + rev_packets AS packets'} FROM ${n}`,
+      (n) => `SELECT *${n === LEGACY ? ', fwd_bytes + rev_bytes, fwd_packets + rev_packets' : ''} FROM ${n}`,
     );
     this.#db.exec(`DROP VIEW flows; CREATE VIEW flows AS ${arms.join(' UNION ALL ')}`);
     this.#schemaVersion = this.#db.pragma('schema_version', { simple: true }) as number;

@@ -5,7 +5,7 @@
  * (page numbers, optional total). Every value is a bound parameter; filter
  * fields are validated.
  */
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { FlowmasterError } from '../errors';
@@ -151,7 +151,16 @@ interface Compiled {
   canonical: string;
 }
 
-export function compileFlowFilter(f: FlowFilter = {}): Compiled {
+/** Filters an index can serve by equality: when they match many rows, a page is cheaper in sort order (see #strategy). */
+const SELECTIVE_FILTERS = ['host', 'device', 'port', 'service', 'source'] as const;
+
+/**
+ * Compiles a filter to SQL. With `sortOrder`, the columns of the selective
+ * filters are written `+col`, which keeps SQLite from using their indexes:
+ * the page then walks the sort's index and tests each row.
+ */
+export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false): Compiled {
+  const c = (col: string) => (sortOrder ? `+${col}` : col);
   if (f === null || typeof f !== 'object') bad('filter: expected an object');
   const known = new Set(['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes']);
   for (const k of Object.keys(f)) if (!known.has(k)) bad(`filter.${k}: unknown filter`);
@@ -173,16 +182,16 @@ export function compileFlowFilter(f: FlowFilter = {}): Compiled {
   if (f.host !== undefined) {
     const [lo, hi] = addressRange(f.host);
     // through the devices' unique (addr, vlan) index, then the flows' device indexes
-    where.push('(src_device IN (SELECT id FROM devices WHERE addr BETWEEN ? AND ?) OR dst_device IN (SELECT id FROM devices WHERE addr BETWEEN ? AND ?))');
+    where.push(`(${c('src_device')} IN (SELECT id FROM devices WHERE addr BETWEEN ? AND ?) OR ${c('dst_device')} IN (SELECT id FROM devices WHERE addr BETWEEN ? AND ?))`);
     params.push(lo, hi, lo, hi);
     canon.host = `${lo.toString('hex')}-${hi.toString('hex')}`;
   }
   // integer filters: (name, range, SQL with one ? per use of the value)
   const INTEGER_FILTERS: [keyof FlowFilter, number, number, string][] = [
-    ['device', 1, 2 ** 53, '(src_device = ? OR dst_device = ?)'],
-    ['port', 0, 65535, '(src_port = ? OR dst_port = ?)'],
+    ['device', 1, 2 ** 53, `(${c('src_device')} = ? OR ${c('dst_device')} = ?)`],
+    ['port', 0, 65535, `(${c('src_port')} = ? OR ${c('dst_port')} = ?)`],
     ['protocol', 0, 255, 'protocol = ?'],
-    ['source', 1, 2 ** 53, 'source_id = ?'],
+    ['source', 1, 2 ** 53, `${c('source_id')} = ?`],
     ['vlan', 0, 4095, 'vlan = ?'],
     ['minBytes', 0, 2 ** 53, 'bytes >= ?'],
   ];
@@ -195,7 +204,7 @@ export function compileFlowFilter(f: FlowFilter = {}): Compiled {
   }
   if (f.service !== undefined) {
     if (typeof f.service !== 'string' || f.service.length > 64) bad('filter.service: expected a service name');
-    where.push('service = ?');
+    where.push(`${c('service')} = ?`);
     params.push(f.service);
     canon.service = f.service;
   }
@@ -285,6 +294,17 @@ export class FlowQueries {
   readonly #db: Database;
   readonly #cursors: Cursors;
   readonly #timer: QueryTimer;
+  /** statements by SQL text: a page walk prepares its statement (a merge over every partition) once */
+  readonly #prepared = new Map<string, Statement>();
+
+  #prepare(sql: string): Statement {
+    let s = this.#prepared.get(sql);
+    if (!s) {
+      if (this.#prepared.size >= 64) this.#prepared.clear();
+      this.#prepared.set(sql, (s = this.#db.prepare(sql)));
+    }
+    return s;
+  }
 
   constructor(db: Database, cursors: Cursors, timer: QueryTimer) {
     this.#db = db;
@@ -298,9 +318,26 @@ export class FlowQueries {
     return { expr: SORT_SQL[sort], dir: order === 'asc' ? 'ASC' : 'DESC' };
   }
 
-  /** The SQL of a keyset page (for EXPLAIN QUERY PLAN in tests). */
-  pageSql(req: FlowPageRequest = {}, withCursor = false): { sql: string; params: unknown[] } {
-    const f = compileFlowFilter(req.filter);
+  /**
+   * How a page with a selective filter (port, device, host, service, source)
+   * is read: through the filter's indexes, then sorting the matches ('f'),
+   * or along the sort's index testing each row ('s'). Sorting costs the
+   * number of matches, walking costs about limit × rows / matches: a count
+   * of the matches, capped at their break-even (√(limit × rows)), decides.
+   * A walk keeps the choice of its first page (in the cursor).
+   */
+  #strategy(filter: FlowFilter | undefined, limit: number): 'f' | 's' {
+    if (!filter || !SELECTIVE_FILTERS.some((k) => filter[k] !== undefined)) return 'f';
+    const f = compileFlowFilter(filter);
+    const rows = Number(this.#prepare("SELECT value FROM meta WHERE key = 'next_flow_id'").pluck().get() ?? 1) - 1;
+    const cap = Math.max(1000, Math.min(20_000, Math.round(Math.sqrt(limit * rows))));
+    const n = this.#prepare(`SELECT count(*) FROM (SELECT 1 FROM flows WHERE ${f.where} LIMIT ${cap})`).pluck().get(...f.params) as number;
+    return n >= cap ? 's' : 'f';
+  }
+
+  /** The SQL of a keyset page (for EXPLAIN QUERY PLAN in tests); `strategy` as #strategy chose. */
+  pageSql(req: FlowPageRequest = {}, withCursor = false, strategy: 'f' | 's' = 'f'): { sql: string; params: unknown[] } {
+    const f = compileFlowFilter(req.filter, strategy === 's');
     const { expr, dir } = this.#sort(req.sort, req.order);
     const limit = req.limit === undefined ? 100 : int('limit', req.limit, 1, MAX_LIMIT);
     const cmp = dir === 'ASC' ? '>' : '<';
@@ -318,30 +355,33 @@ export class FlowQueries {
     const order = req.order ?? 'asc';
     const binding = `flows|${sort}|${order}|${f.canonical}`;
     const position = req.cursor === undefined ? undefined : this.#cursors.decode(binding, req.cursor);
-    if (position && (position.length !== 2 || typeof position[1] !== 'number')) throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
-    const { sql, params } = this.pageSql(req, position !== undefined);
+    if (position && (position.length !== 3 || typeof position[1] !== 'number' || (position[2] !== 'f' && position[2] !== 's')))
+      throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
+    const limit = req.limit ?? 100;
+    const strategy = position ? (position[2] as 'f' | 's') : this.#strategy(req.filter, limit);
+    const { sql, params } = this.pageSql(req, position !== undefined, strategy);
     const args = position ? [...params, BigInt(position[0] as string), position[1]] : params;
     const shape = `flows.page ${sort} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
-    const rows = this.#timer.run(shape, () => this.#db.prepare(sql).safeIntegers(true).all(...args) as Record<string, unknown>[]);
+    const rows = this.#timer.run(shape, () => this.#prepare(sql).safeIntegers(true).all(...args) as Record<string, unknown>[]);
     const items = rows.map(toFlowRow);
-    const limit = req.limit ?? 100;
     let next: string | null = null;
     if (items.length === limit) {
       const last = rows[rows.length - 1];
       const key = sort === 'first' ? last.first_ns : sort === 'last' ? last.last_ns
         : sort === 'bytes' ? BigInt(last.fwd_bytes as bigint) + BigInt(last.rev_bytes as bigint)
         : BigInt(last.fwd_packets as bigint) + BigInt(last.rev_packets as bigint);
-      next = this.#cursors.encode(binding, [String(key), Number(last.id)]);
+      next = this.#cursors.encode(binding, [String(key), Number(last.id), strategy]);
     }
     return { items, next };
   }
 
   /** A numbered page (offset pagination), with the total count on request. */
   offsetPage(req: FlowOffsetRequest = {}): { items: FlowRow[]; page: number; pageSize: number; total?: number } {
-    const f = compileFlowFilter(req.filter);
     const { expr, dir } = this.#sort(req.sort, req.order);
     const page = req.page === undefined ? 1 : int('page', req.page, 1, 2 ** 31);
     const pageSize = req.pageSize === undefined ? 100 : int('pageSize', req.pageSize, 1, MAX_LIMIT);
+    const indexed = compileFlowFilter(req.filter); // validates before the strategy's count
+    const f = this.#strategy(req.filter, page * pageSize) === 's' ? compileFlowFilter(req.filter, true) : indexed;
     const shape = `flows.offset ${req.sort ?? 'first'} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
     const rows = this.#timer.run(shape, () =>
       this.#db
@@ -350,7 +390,7 @@ export class FlowQueries {
         .all(...f.params, pageSize, (page - 1) * pageSize) as Record<string, unknown>[],
     );
     const out: { items: FlowRow[]; page: number; pageSize: number; total?: number } = { items: rows.map(toFlowRow), page, pageSize };
-    if (req.total) out.total = Number((this.#db.prepare(`SELECT count(*) n FROM flows WHERE ${f.where}`).get(...f.params) as { n: number }).n);
+    if (req.total) out.total = Number((this.#db.prepare(`SELECT count(*) n FROM flows WHERE ${indexed.where}`).get(...indexed.params) as { n: number }).n);
     return out;
   }
 }

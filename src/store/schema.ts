@@ -13,9 +13,9 @@
  * recreate the view (Partitions.rebuildView).
  */
 /**
- * The indexes of every partition (flows_0 has the same ones under the names
- * migrations 1 and 2 gave them). bytes and packets are expressions so that
- * the view's computed columns of the same name can use them.
+ * The indexes of every partition (flows_0, the flows of before migration 4,
+ * has the same ones under the names migrations 1 and 2 gave them, on
+ * expressions for bytes and packets, which it computes in the view).
  */
 export const PARTITION_INDEXES: readonly [suffix: string, columns: string][] = [
   ['first', 'first_ns'],
@@ -25,8 +25,8 @@ export const PARTITION_INDEXES: readonly [suffix: string, columns: string][] = [
   ['dst_port', 'dst_port, first_ns'],
   ['src_port', 'src_port, first_ns'],
   ['source', 'source_id'],
-  ['bytes', '(fwd_bytes + rev_bytes), id'],
-  ['packets', '(fwd_packets + rev_packets), id'],
+  ['bytes', 'bytes, id'],
+  ['packets', 'packets, id'],
   ['service', 'service, first_ns'],
 ];
 
@@ -153,17 +153,19 @@ export const MIGRATIONS: readonly string[] = [
     icmp_code     INTEGER,
     flags         INTEGER NOT NULL,
     service       TEXT,
-    server_is_dst INTEGER NOT NULL
+    server_is_dst INTEGER NOT NULL,
+    bytes         INTEGER NOT NULL,         -- fwd_bytes + rev_bytes, stored so that (bytes, id) cursors seek
+    packets       INTEGER NOT NULL          -- fwd_packets + rev_packets
   );
-  -- a partition holds the flows whose last_ns lies in [lo_ns, hi_ns]
   ${PARTITION_INDEXES.map(([suffix, columns]) => `CREATE INDEX flow_template_${suffix} ON flow_template (${columns});`).join('\n  ')}
+  -- a partition holds the flows whose last_ns lies in [lo_ns, hi_ns]
   CREATE TABLE partitions (name TEXT PRIMARY KEY, lo_ns INTEGER NOT NULL, hi_ns INTEGER NOT NULL);
   ALTER TABLE flows RENAME TO flows_0;
   INSERT INTO partitions SELECT 'flows_0', coalesce(min(last_ns), 0), coalesce(max(last_ns), -1) FROM flows_0;
   INSERT INTO meta VALUES ('next_flow_id', (SELECT coalesce(max(id), 0) + 1 FROM flows_0));
   INSERT INTO meta VALUES ('partition_span_ns', 86400000000000);
   CREATE VIEW flows AS
-    SELECT *, fwd_bytes + rev_bytes AS bytes, fwd_packets + rev_packets AS packets FROM flow_template
+    SELECT * FROM flow_template
     UNION ALL SELECT *, fwd_bytes + rev_bytes, fwd_packets + rev_packets FROM flows_0;
   `,
 ];

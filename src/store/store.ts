@@ -237,7 +237,7 @@ export class Store {
           nextId(), sourceId, f.flowId, f.segment, int64(f.firstNs), lastNs, raw[Offsets.kEndReason], f.ipVersion, protocol, etherType, vlan,
           src.addr, dst.addr, f.srcPort, f.dstPort, src.id, dst.id, srcMac, dstMac, fwdPackets, fwdBytes, revPackets, revBytes,
           raw[Offsets.kFwdTcpFlags], raw[Offsets.kRevTcpFlags], icmp ? raw[Offsets.kIcmpType] : null, icmp ? raw[Offsets.kIcmpCode] : null,
-          raw[Offsets.kFlags], c.service ?? null, c.serverIsDst ? 1 : 0,
+          raw[Offsets.kFlags], c.service ?? null, c.serverIsDst ? 1 : 0, bytes, packets,
         );
       }
       const devicesWritten = cache.flush();
@@ -292,8 +292,11 @@ export class Store {
         await options.onBatch?.(fb); // e.g. an exporter: before the commit, so it sees every batch also when a commit fails
         for (const f of fb) pending.push(f);
         if (pending.length > maxPending) maxPending = pending.length;
+        const before = batches;
         while (pending.length >= batcher.size) commit(batcher.size);
         if (pending.length && performance.now() - lastCommit >= batcher.maxDelayMs) commit(pending.length);
+        // buffered batches resolve as microtasks: after a commit, let timers and a running retention have a turn
+        if (batches !== before) await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } catch (e) {
       readError = e;
@@ -321,8 +324,9 @@ export class Store {
 
   /**
    * Appends flow rows that did not come from an engine (another store, a
-   * test): objects keyed by flows column name (nullable ones may be left
-   * out), in one transaction, each into the partition of its last_ns.
+   * test): objects keyed by flows column name (nullable ones, and bytes and
+   * packets, may be left out), in one transaction, each into the partition
+   * of its last_ns.
    * Returns the ids given to them.
    */
   appendFlows(rows: Iterable<Record<string, unknown>>): number[] {
@@ -330,7 +334,8 @@ export class Store {
     this.partitions.write((insertFor, nextId) => {
       for (const r of rows) {
         const id = nextId();
-        insertFor(BigInt(r.last_ns as bigint | number)).run(id, ...FLOW_INSERT_COLUMNS.map((c) => r[c] ?? null));
+        const row: Record<string, unknown> = { bytes: sum(r.fwd_bytes, r.rev_bytes), packets: sum(r.fwd_packets, r.rev_packets), ...r };
+        insertFor(BigInt(r.last_ns as bigint | number)).run(id, ...FLOW_INSERT_COLUMNS.map((c) => row[c] ?? null));
         ids.push(id);
       }
     });
@@ -385,6 +390,11 @@ const INT64_MAX = (1n << 63n) - 1n;
 /** SQLite integers are signed 64-bit: timestamps past 2262 (damaged captures) are stored as the largest. */
 function int64(ns: bigint): bigint {
   return ns > INT64_MAX ? INT64_MAX : ns;
+}
+
+/** a + b for flow counters given as numbers or bigints */
+function sum(a: unknown, b: unknown): number | bigint {
+  return typeof a === 'bigint' || typeof b === 'bigint' ? BigInt(a as number) + BigInt(b as number) : Number(a) + Number(b);
 }
 
 function macOrNull(raw: Uint8Array, off: number): Uint8Array | null {
