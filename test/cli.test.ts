@@ -185,6 +185,8 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
     expect(r.stdout).toMatch(/\(\d+ partitions\)/);
     expect((await flowmaster('retention', '--db', copy, '--flows', 'soon')).code).toBe(2);
     expect((await flowmaster('retention', '--db', copy, '--flows', '1d', '--exact')).code).toBe(0);
+    expect((await flowmaster('retention', '--db', copy, '--max-rows', '10', '--max-size', '100M')).code).toBe(0);
+    expect((await flowmaster('retention', '--db', copy, '--max-size', 'lots')).code).toBe(2);
   });
 
   it('ingest --partition-span sets the span of new partitions; a bad span is a usage error', async () => {

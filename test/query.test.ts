@@ -282,6 +282,33 @@ describe('retention', () => {
     store.close();
   });
 
+  it('maxRows and maxBytes drop the oldest partitions, never the newest', async () => {
+    const store = syntheticStore(30_000, tmpFile('max.db'), { partitionSpan: '1h' });
+    const db = store.db;
+    const count = () => (db.prepare('SELECT count(*) n FROM flows').get() as { n: number }).n;
+    const oldest = () => db.prepare('SELECT min(last_ns) FROM flows').pluck().safeIntegers(true).get() as bigint;
+    const names = store.partitions.list().map((p) => p.name);
+    const sizes = names.map((n) => (db.prepare(`SELECT count(*) n FROM ${n}`).get() as { n: number }).n);
+    const r = await store.retain({ maxRows: 20_000 });
+    expect(count()).toBeLessThanOrEqual(20_000);
+    expect(count() + sizes[r.partitionsDropped - 1]).toBeGreaterThan(20_000); // no more than needed
+    expect(r.flowsDeleted).toBe(30_000 - count());
+    expect(store.partitions.list().map((p) => p.name)).toEqual(names.slice(r.partitionsDropped)); // the oldest went
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    const used = () => ((db.pragma('page_count', { simple: true }) as number) - (db.pragma('freelist_count', { simple: true }) as number)) * pageSize;
+    const before = oldest();
+    const target = Math.floor(used() * 0.6);
+    const r2 = await store.retain({ maxBytes: target, vacuum: false });
+    expect(used()).toBeLessThanOrEqual(target);
+    expect(r2.partitionsDropped).toBeGreaterThan(0);
+    expect(oldest()).toBeGreaterThan(before);
+    const r3 = await store.retain({ maxRows: 0 }); // everything but the newest partition
+    expect(store.partitions.list().length).toBe(1);
+    expect(r3.flowsDeleted).toBeGreaterThan(0);
+    await expect(store.retain({ maxRows: -1 })).rejects.toThrowError(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    store.close();
+  });
+
   it('partitions: ids unique and never reused after a drop; another connection sees new partitions', () => {
     const file = tmpFile('parts.db');
     const store = syntheticStore(5000, file, { partitionSpan: '1h' });

@@ -23,6 +23,13 @@ export function nonNegativeInt(v: string): number {
   return n;
 }
 
+/** A size in bytes: 1048576, 500K, 500M, 20G, 1T (powers of 1024). */
+export function byteSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(v.trim());
+  if (!m) throw new InvalidArgumentError('expected a size: bytes, or a number with K, M, G or T');
+  return Math.floor(Number(m[1]) * 1024 ** ' KMGT'.indexOf(m[2].toUpperCase() || ' '));
+}
+
 /** A time: ms since the epoch, or anything Date.parse takes ('2026-11-27', '2026-11-27T10:00Z'). */
 export function time(v: string): number {
   const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);

@@ -7,7 +7,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import type { FlowmasterError } from '../errors';
 import { bench, type BenchFlags } from './bench';
 import { capture, type CaptureFlags } from './capture';
-import { addEngineFlags, addExportFlag, nonNegativeInt, positiveInt, protocol, time } from './flags';
+import { addEngineFlags, addExportFlag, byteSize, nonNegativeInt, positiveInt, protocol, time } from './flags';
 import { ingest, type IngestFlags } from './ingest';
 import { devices, flows, retention, top, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TopFlags } from './query';
 import { printError, read, type ReadFlags } from './read';
@@ -144,9 +144,11 @@ export function program(): Command {
     .option('--flows <age>', "keep flows that ended within this age ('30d', '12h', '90m', '45s')")
     .option('--devices <age>', 'keep devices seen within this age (devices of kept flows always stay)')
     .option('--no-vacuum', 'skip PRAGMA incremental_vacuum afterwards')
+    .option('--max-rows <n>', 'keep at most this many flows (the oldest partitions go)', positiveInt)
+    .option('--max-size <bytes>', "keep the database's pages in use under this size: 500M, 20G (the oldest partitions go)", byteSize)
     .option('--exact', 'also delete, row by row, aged-out flows that share a partition with younger ones', false)
     .option('--chunk <rows>', 'rows deleted per transaction (devices, and flows with --exact)', positiveInt, 5000)
-    .addHelpText('after', examples('flowmaster retention --db flows.db --flows 30d --devices 90d'))
+    .addHelpText('after', examples('flowmaster retention --db flows.db --flows 30d --devices 90d', 'flowmaster retention --db flows.db --max-size 20G'))
     .action(async (flags: RetentionFlags) => {
       process.exitCode = await retention(flags);
     });

@@ -130,6 +130,8 @@ export interface RetentionFlags {
   flows?: string;
   devices?: string;
   vacuum: boolean;
+  maxRows?: number;
+  maxSize?: number;
   exact: boolean;
   chunk: number;
 }
@@ -137,7 +139,9 @@ export interface RetentionFlags {
 export async function retention(flags: RetentionFlags): Promise<number> {
   const store = openStore(flags.db);
   try {
-    const r = await store.retain({ flows: flags.flows, devices: flags.devices, vacuum: flags.vacuum, exact: flags.exact, chunk: flags.chunk });
+    const r = await store.retain({
+      flows: flags.flows, devices: flags.devices, maxRows: flags.maxRows, maxBytes: flags.maxSize, vacuum: flags.vacuum, exact: flags.exact, chunk: flags.chunk,
+    });
     process.stdout.write(
       `retention on ${flags.db}: ${r.flowsDeleted} flows (${r.partitionsDropped} partitions) and ${r.devicesDeleted} devices deleted, ` +
         `${r.pagesFreed} pages freed, ${(r.ms / 1000).toFixed(2)} s` +

@@ -16,6 +16,10 @@ export interface RetentionPolicy {
   flows?: string | number;
   /** keep devices seen within this age (devices referenced by kept flows always stay) */
   devices?: string | number;
+  /** keep at most this many flows: the oldest partitions go, whole (never the newest) */
+  maxRows?: number;
+  /** keep the pages in use under this many bytes: the oldest partitions go, whole (never the newest) */
+  maxBytes?: number;
   /**
    * also delete, in chunks of rows, the aged-out flows that share a
    * partition with younger ones (default false: they go with their partition,
@@ -108,6 +112,30 @@ export async function applyRetention(
           flowsPastAge += busy(() => db.prepare(`SELECT count(*) FROM ${p.name} WHERE last_ns < ?`).pluck().get(cutoffNs) as number);
         }
       }
+    }
+  }
+  if (policy.maxRows !== undefined || policy.maxBytes !== undefined) {
+    const maxRows = policy.maxRows ?? Infinity;
+    const maxBytes = policy.maxBytes ?? Infinity;
+    for (const [name, v] of [['maxRows', maxRows], ['maxBytes', maxBytes]] as const)
+      if (!(v >= 0)) throw new FlowmasterError('ERR_INVALID_OPTION', `${name}: expected a number >= 0`);
+    const count = (name: string) => db.prepare(`SELECT count(*) FROM ${name}`).pluck().get() as number;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    const usedBytes = () => ((db.pragma('page_count', { simple: true }) as number) - (db.pragma('freelist_count', { simple: true }) as number)) * pageSize;
+    let flows = busy(() => partitions.list().reduce((n, p) => n + count(p.name), 0));
+    for (;;) {
+      const list = partitions.list();
+      if (list.length <= 1 || (flows <= maxRows && busy(usedBytes) <= maxBytes)) break;
+      const n = busy(db.transaction(() => {
+        const oldest = partitions.list()[0];
+        const rows = count(oldest.name);
+        partitions.drop(oldest);
+        return rows;
+      }));
+      flows -= n;
+      flowsDeleted += n;
+      partitionsDropped++;
+      await tick();
     }
   }
   if (policy.devices !== undefined) {
