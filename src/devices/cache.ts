@@ -68,14 +68,16 @@ interface Row {
   services: string;
 }
 
-function keyOf(addr: Uint8Array, vlan: number): string {
+/** The cache key of (addr, vlan): a number for IPv4 (most devices: no string built per flow end), else a string. */
+function keyOf(addr: Uint8Array, vlan: number): number | string {
+  if (addr.length === 4) return vlan * 0x1_0000_0000 + (((addr[0] << 24) | (addr[1] << 16) | (addr[2] << 8) | addr[3]) >>> 0);
   return `${vlan}/${Buffer.from(addr.buffer, addr.byteOffset, addr.length).toString('hex')}`;
 }
 
 export class DeviceCache {
   readonly counters: CacheCounters = { hits: 0, misses: 0, evictions: 0 };
-  readonly #lru: LRUCache<string, Device> | undefined;
-  readonly #batch = new Map<string, Device>(); // devices touched since the last flush
+  readonly #lru: LRUCache<number | string, Device> | undefined;
+  readonly #batch = new Map<number | string, Device>(); // devices touched since the last flush
   readonly #upsert: Statement;
   readonly #update: Statement;
   readonly #updateIdentity: Statement;
@@ -92,7 +94,7 @@ export class DeviceCache {
     this.#update = db.prepare('UPDATE devices SET mac_seen_ms = ?, first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ? WHERE id = ?');
     this.#updateIdentity = db.prepare('UPDATE devices SET mac = ?, vendor = ?, services = ? WHERE id = ?');
     if (max > 0) {
-      this.#lru = new LRUCache<string, Device>({
+      this.#lru = new LRUCache<number | string, Device>({
         max,
         ...(options.ttlMs ? { ttl: options.ttlMs, updateAgeOnGet: true } : {}),
         dispose: (device, _key, reason) => {
