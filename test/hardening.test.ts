@@ -140,23 +140,21 @@ if (why) {
       expect(failures, failures.join('\n\n')).toEqual([]);
     }, (FUZZ_SECONDS * 2 + 300) * 1000);
 
-    it(`TSan: ${STRESS_PACKETS} packets over 4 writer threads give the single-threaded records`, async () => {
-      const r = await run(path.join(root, 'build-cmake-tsan', 'stress_table'), ['--threads', '4', '--packets', String(STRESS_PACKETS)], {
-        ...process.env,
-        TSAN_OPTIONS: 'second_deadlock_stack=1',
-      });
-      console.log(`TSan ${r.output.trim().split('\n').filter((l) => l.startsWith('stress_table:')).join(' ')} (${r.seconds.toFixed(1)} s)`);
-      summary.tsanStress = { exit: r.code, seconds: r.seconds };
+    /** Runs a stress_table build; it must exit 0 with no sanitizer report. */
+    async function stress(variant: 'tsan' | 'asan', args: string[], env: NodeJS.ProcessEnv = process.env) {
+      const r = await run(path.join(root, `build-cmake-${variant}`, 'stress_table'), ['--threads', '4', ...args], env);
+      console.log(`${variant === 'tsan' ? 'TSan' : 'ASan'} ${r.output.trim().split('\n').filter((l) => l.startsWith('stress_table:')).join(' ')} (${r.seconds.toFixed(1)} s)`);
+      summary[`${variant}Stress`] = { exit: r.code, seconds: r.seconds };
       expect(reportsIn(r.output), excerpt(r.output)).toEqual([]);
       expect(r.code, excerpt(r.output)).toBe(0);
+    }
+
+    it(`TSan: ${STRESS_PACKETS} packets over 4 writer threads give the single-threaded records`, async () => {
+      await stress('tsan', ['--packets', String(STRESS_PACKETS)], { ...process.env, TSAN_OPTIONS: 'second_deadlock_stack=1' });
     }, 900_000);
 
     it('ASan+UBSan: the same stress program', async () => {
-      const r = await run(path.join(root, 'build-cmake-asan', 'stress_table'), ['--threads', '4', '--packets', String(Math.ceil(STRESS_PACKETS / 2)), '--seed', '2']);
-      console.log(`ASan ${r.output.trim().split('\n').filter((l) => l.startsWith('stress_table:')).join(' ')} (${r.seconds.toFixed(1)} s)`);
-      summary.asanStress = { exit: r.code, seconds: r.seconds };
-      expect(reportsIn(r.output), excerpt(r.output)).toEqual([]);
-      expect(r.code, excerpt(r.output)).toBe(0);
+      await stress('asan', ['--packets', String(Math.ceil(STRESS_PACKETS / 2)), '--seed', '2']);
     }, 900_000);
 
     it('ASan+UBSan addon: the native-heavy test files pass with no sanitizer report', async () => {

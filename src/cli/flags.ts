@@ -23,6 +23,11 @@ export function nonNegativeInt(v: string): number {
   return n;
 }
 
+/** --partition-span, for the commands that write a store (ingest, capture). */
+export function partitionSpanOption(): Option {
+  return new Option('--partition-span <age>', "flow end time per partition for new partitions ('1d', '6h')");
+}
+
 /** A size in bytes: 1048576, 500K, 500M, 20G, 1T (powers of 1024). */
 export function byteSize(v: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(v.trim());

@@ -7,7 +7,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import type { FlowmasterError } from '../errors';
 import { bench, type BenchFlags } from './bench';
 import { capture, type CaptureFlags } from './capture';
-import { addEngineFlags, addExportFlag, byteSize, nonNegativeInt, positiveInt, protocol, time } from './flags';
+import { addEngineFlags, addExportFlag, byteSize, nonNegativeInt, partitionSpanOption, positiveInt, protocol, time } from './flags';
 import { ingest, type IngestFlags } from './ingest';
 import { devices, flows, retention, top, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TopFlags } from './query';
 import { printError, read, type ReadFlags } from './read';
@@ -58,7 +58,7 @@ export function program(): Command {
       .description('read capture files into a SQLite database (flows, devices, sources)')
       .argument('<files...>', 'pcap or pcapng files')
       .requiredOption('--db <file>', 'database file (created if missing)')
-      .option('--partition-span <age>', "flow end time per partition for new partitions ('1d', '6h')")
+      .addOption(partitionSpanOption())
       .option('--workers <n>', 'reader threads for several files (default: the number of cores)', positiveInt)
       .option('--no-progress', 'no progress bar or progress lines'),
   ))
@@ -75,7 +75,7 @@ export function program(): Command {
       .description('capture live from interfaces until Ctrl-C (SIGINT) or SIGTERM, then flush and commit')
       .requiredOption('-i, --interface <name>', 'interface to capture (repeat for several)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
       .option('--db <file>', 'ingest into this database (else: flows as JSON lines on stdout)')
-      .option('--partition-span <age>', "flow end time per partition for new partitions ('1d', '6h')")
+      .addOption(partitionSpanOption())
       .option('--metrics-port <port>', 'with --db: serve Prometheus metrics on http://HOST:PORT/metrics', positiveInt)
       .option('--threads <n>', 'capture threads per interface (PACKET_FANOUT)', positiveInt, 1)
       .option('--buffer-size <bytes>', 'kernel ring size per capture thread', positiveInt)

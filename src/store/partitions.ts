@@ -94,14 +94,21 @@ export class Partitions {
     if (empty.length) this.#db.transaction(() => empty.forEach((p) => this.drop(p)))();
   }
 
-  /** Drops a partition (its rows, its indexes) and rebuilds the view. Call inside a transaction. */
-  drop(p: Partition): void {
+  /**
+   * Drops a partition (its rows, its indexes) and rebuilds the view; returns
+   * the flows it held, or -1 when another connection dropped it already.
+   * Call inside a transaction (the count then covers rows written meanwhile).
+   */
+  drop(p: Partition): number {
+    if (!this.list().some((q) => q.name === p.name)) return -1;
+    const rows = this.#db.prepare(`SELECT count(*) FROM ${p.name}`).pluck().get() as number;
     this.#db.exec(`DROP TABLE ${p.name}`);
     this.#db.prepare('DELETE FROM partitions WHERE name = ?').run(p.name);
     this.#list = this.#list.filter((q) => q.name !== p.name);
     if (this.#last?.name === p.name) this.#last = undefined;
     this.#rebuildView();
     this.#inserts.delete(p.name);
+    return rows;
   }
 
   #insertFor(lastNs: bigint): Statement {

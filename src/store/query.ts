@@ -265,7 +265,7 @@ function toFlowRow(r: Record<string, unknown>): FlowRow {
     ipVersion: n(r.ip_version), protocol: n(r.protocol), src: formatAddress(r.src_addr as Buffer), dst: formatAddress(r.dst_addr as Buffer),
     srcPort: n(r.src_port), dstPort: n(r.dst_port), vlan: n(r.vlan), srcDevice: n(r.src_device), dstDevice: n(r.dst_device),
     fwdPackets: n(r.fwd_packets), fwdBytes: n(r.fwd_bytes), revPackets: n(r.rev_packets), revBytes: n(r.rev_bytes),
-    packets: n(r.fwd_packets) + n(r.rev_packets), bytes: n(r.fwd_bytes) + n(r.rev_bytes), service: (r.service as string | null) ?? null,
+    packets: n(r.packets), bytes: n(r.bytes), service: (r.service as string | null) ?? null,
   };
 }
 
@@ -367,10 +367,7 @@ export class FlowQueries {
     let next: string | null = null;
     if (items.length === limit) {
       const last = rows[rows.length - 1];
-      const key = sort === 'first' ? last.first_ns : sort === 'last' ? last.last_ns
-        : sort === 'bytes' ? BigInt(last.fwd_bytes as bigint) + BigInt(last.rev_bytes as bigint)
-        : BigInt(last.fwd_packets as bigint) + BigInt(last.rev_packets as bigint);
-      next = this.#cursors.encode(binding, [String(key), Number(last.id), strategy]);
+      next = this.#cursors.encode(binding, [String(last[SORT_SQL[sort]]), Number(last.id), strategy]);
     }
     return { items, next };
   }

@@ -87,13 +87,7 @@ export async function applyRetention(
     const cutoffNs = BigInt(Math.floor(now - parseAge('flows', policy.flows))) * 1_000_000n;
     for (const p of [...partitions.list()]) {
       if (p.hiNs < cutoffNs) {
-        // counted and dropped in one transaction: rows an ingest adds meanwhile are counted too
-        const n = busy(db.transaction(() => {
-          if (!partitions.list().some((q) => q.name === p.name)) return -1; // another connection dropped it meanwhile
-          const rows = db.prepare(`SELECT count(*) FROM ${p.name}`).pluck().get() as number;
-          partitions.drop(p);
-          return rows;
-        }));
+        const n = busy(db.transaction(() => partitions.drop(p)));
         if (n < 0) continue;
         flowsDeleted += n;
         partitionsDropped++;
@@ -119,19 +113,13 @@ export async function applyRetention(
     const maxBytes = policy.maxBytes ?? Infinity;
     for (const [name, v] of [['maxRows', maxRows], ['maxBytes', maxBytes]] as const)
       if (!(v >= 0)) throw new FlowmasterError('ERR_INVALID_OPTION', `${name}: expected a number >= 0`);
-    const count = (name: string) => db.prepare(`SELECT count(*) FROM ${name}`).pluck().get() as number;
     const pageSize = db.pragma('page_size', { simple: true }) as number;
     const usedBytes = () => ((db.pragma('page_count', { simple: true }) as number) - (db.pragma('freelist_count', { simple: true }) as number)) * pageSize;
-    let flows = busy(() => partitions.list().reduce((n, p) => n + count(p.name), 0));
+    let flows = busy(() => db.prepare('SELECT count(*) FROM flows').pluck().get() as number);
     for (;;) {
       const list = partitions.list();
       if (list.length <= 1 || (flows <= maxRows && busy(usedBytes) <= maxBytes)) break;
-      const n = busy(db.transaction(() => {
-        const oldest = partitions.list()[0];
-        const rows = count(oldest.name);
-        partitions.drop(oldest);
-        return rows;
-      }));
+      const n = busy(db.transaction(() => partitions.drop(partitions.list()[0])));
       flows -= n;
       flowsDeleted += n;
       partitionsDropped++;
