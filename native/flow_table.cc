@@ -27,23 +27,26 @@ void* table_alloc(size_t bytes) {
   return p;
 }
 
-inline uint64_t slot_word(uint32_t h32, uint32_t idx) { return uint64_t(h32) << 32 | (uint64_t(idx) + 1); }
-inline uint32_t word_idx(uint64_t w) { return uint32_t(w) - 1; }
-inline uint32_t word_h32(uint64_t w) { return uint32_t(w >> 32); }
+// Slot word: pool index + 1 in the low bits, the hash's upper half above them
+// (a tag that spares most key compares); the home slot is the hash's lower half.
+inline uint32_t word_idx(uint32_t w, uint32_t tag_mask) { return (w & ~tag_mask) - 1; }
+inline uint32_t hash_tag(uint64_t h) { return uint32_t(h >> 32); }
 }  // namespace
 
 FlowTable::FlowTable(const FlowOptions& opt, RecordSink& sink)
-    : opt_(opt), sink_(sink), idle_q_(opt.max_flows < 4096 ? opt.max_flows : 4096), close_q_(1024), next_id_(opt.id_first) {
+    : opt_(opt), sink_(sink), close_q_(1024), next_id_(opt.id_first) {
+  if (opt_.max_flows == 0) opt_.max_flows = 1;
+  if (opt_.max_packets == 0) opt_.max_packets = 1;
   uint64_t cap = 16;
   while (cap < uint64_t(opt_.max_flows) * 2) cap <<= 1;
-  mask_ = cap - 1;
+  mask_ = uint32_t(cap - 1);  // maxFlows <= 2^31
+  int idx_bits = 64 - __builtin_clzll(uint64_t(opt_.max_flows));  // holds index + 1
+  tag_mask_ = uint32_t(~((uint64_t(1) << idx_bits) - 1));
   // A big maxFlows costs address space; memory is touched only as flows arrive.
-  slots_bytes_ = cap * sizeof(std::atomic<uint64_t>);
-  slots_ = static_cast<std::atomic<uint64_t>*>(table_alloc(slots_bytes_));  // all-zero words: empty
+  slots_bytes_ = cap * sizeof(std::atomic<uint32_t>);
+  slots_ = static_cast<std::atomic<uint32_t>*>(table_alloc(slots_bytes_));  // all-zero words: empty
   pool_ = static_cast<Flow*>(table_alloc(size_t(opt_.max_flows) * sizeof(Flow)));
   if (opt_.statistics) stats_ = static_cast<DirStats*>(table_alloc(size_t(opt_.max_flows) * 2 * sizeof(DirStats)));
-  free_.reserve(opt_.max_flows);
-  for (uint32_t i = opt_.max_flows; i > 0; i--) free_.push_back(i - 1);
 }
 
 FlowTable::~FlowTable() {
@@ -53,7 +56,7 @@ FlowTable::~FlowTable() {
 }
 
 uint64_t FlowTable::hash_key(const Key& k) {
-  uint64_t w[6];
+  uint64_t w[5];
   std::memcpy(w, &k, sizeof w);
   uint64_t h = 0x243f6a8885a308d3ull;
   for (uint64_t x : w) {
@@ -83,10 +86,10 @@ inline int compare_addr(const uint8_t* a, const uint8_t* b) {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 inline bool same_key(const void* a, const void* b) {
-  uint64_t x[6], y[6];
-  std::memcpy(x, a, 48);
-  std::memcpy(y, b, 48);
-  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) | (x[5] ^ y[5])) == 0;
+  uint64_t x[5], y[5];
+  std::memcpy(x, a, 40);
+  std::memcpy(y, b, 40);
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 }  // namespace
 
@@ -104,39 +107,40 @@ bool FlowTable::make_key(const PacketInfo& p, bool key_vlan, Key& k) {
     k.pa = p.dport;
     k.pb = p.sport;
   }
+  if (p.ip_version == 0) k.pa = p.ethertype;  // layer 2: no ports
   k.vlan = key_vlan ? p.vlan : 0;
-  k.ethertype = p.ethertype;
   k.version = p.ip_version;
   k.proto = p.proto;
-  std::memset(k.pad, 0, sizeof k.pad);
   return src_is_a;
 }
 
-uint64_t* FlowTable::find_slot(const Key& k, uint64_t h, uint32_t* idx_out) {
-  uint32_t h32 = uint32_t(h);
-  for (uint64_t i = h32 & mask_;; i = (i + 1) & mask_) {
-    uint64_t w = slots_[i].load(std::memory_order_acquire);
+uint32_t* FlowTable::find_slot(const Key& k, uint64_t h, uint32_t* idx_out) {
+  uint32_t tag = hash_tag(h) & tag_mask_;
+  for (uint32_t i = uint32_t(h) & mask_;; i = (i + 1) & mask_) {
+    uint32_t w = slots_[i].load(std::memory_order_acquire);
     if (w == 0) {
-      *idx_out = UINT32_MAX;
-      return reinterpret_cast<uint64_t*>(&slots_[i]);
+      *idx_out = kNone;
+      return reinterpret_cast<uint32_t*>(&slots_[i]);
     }
-    if (word_h32(w) == h32 && same_key(&pool_[word_idx(w)].key, &k)) {
-      *idx_out = word_idx(w);
-      return reinterpret_cast<uint64_t*>(&slots_[i]);
+    if ((w & tag_mask_) == tag && same_key(&pool_[word_idx(w, tag_mask_)].key, &k)) {
+      *idx_out = word_idx(w, tag_mask_);
+      return reinterpret_cast<uint32_t*>(&slots_[i]);
     }
   }
 }
 
-// Backward-shift deletion keeps probe chains short without tombstones. The
-// slot's owner (the one writer for this flow's hash) is the only one moving it.
-void FlowTable::remove_slot(uint64_t* slot_ptr) {
-  uint64_t i = uint64_t(reinterpret_cast<std::atomic<uint64_t>*>(slot_ptr) - slots_);
-  uint64_t j = i;
+// Backward-shift deletion keeps probe chains short without tombstones (a
+// moved word's home comes from its flow's key: the slot holds too few hash
+// bits). The slot's owner (the one writer for this flow's hash) is the only
+// one moving it.
+void FlowTable::remove_slot(uint32_t* slot_ptr) {
+  uint32_t i = uint32_t(reinterpret_cast<std::atomic<uint32_t>*>(slot_ptr) - slots_);
+  uint32_t j = i;
   for (;;) {
     j = (j + 1) & mask_;
-    uint64_t w = slots_[j].load(std::memory_order_relaxed);
+    uint32_t w = slots_[j].load(std::memory_order_relaxed);
     if (w == 0) break;
-    uint64_t home = word_h32(w) & mask_;
+    uint32_t home = uint32_t(hash_key(pool_[word_idx(w, tag_mask_)].key)) & mask_;
     // move w to i when its home is not in the cyclic range (i, j]
     bool in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
     if (!in_range) {
@@ -156,11 +160,12 @@ void FlowTable::process(PacketInfo* pkts, size_t n) {
     __builtin_prefetch(&slots_[uint32_t(pkts[i].hash) & mask_]);
   }
   for (size_t i = 0; i < n; i++) {
-    uint64_t w = slots_[uint32_t(pkts[i].hash) & mask_].load(std::memory_order_relaxed);
-    if (w) {
-      const char* f = reinterpret_cast<const char*>(&pool_[word_idx(w)]);
+    uint32_t w = slots_[uint32_t(pkts[i].hash) & mask_].load(std::memory_order_relaxed);
+    if (w) {  // the per-packet 96 bytes span up to three cache lines
+      const char* f = reinterpret_cast<const char*>(&pool_[word_idx(w, tag_mask_)]);
       __builtin_prefetch(f);
-      __builtin_prefetch(f + 64);
+      __builtin_prefetch(f + 48);
+      __builtin_prefetch(f + 95);
     }
   }
   for (size_t i = 0; i < n; i++) {
@@ -170,25 +175,25 @@ void FlowTable::process(PacketInfo* pkts, size_t n) {
       if (clock_ >= next_due_) advance(clock_);
     }
     uint32_t idx;
-    uint64_t* slot = find_slot(keys[i], p.hash, &idx);
-    if (idx != UINT32_MAX) {
+    uint32_t* slot = find_slot(keys[i], p.hash, &idx);
+    if (idx != kNone) {
       Flow& f = pool_[idx];
       EndReason why = EndReason(0);
-      if (f.closing && clock_ >= sat_add(f.close_ns, opt_.close_ns)) why = kEndTcp;
-      else if (clock_ >= sat_add(f.last_ns, opt_.idle_ns)) why = kEndIdle;
+      if ((f.state & kClosing) && clock_ >= sat_add(f.close_ns, opt_.close_ns)) why = kEndTcp;
+      else if (clock_ >= sat_add(f.last_ns(), opt_.idle_ns)) why = kEndIdle;
       if (why) {
         expire(idx, why);
         slot = find_slot(keys[i], p.hash, &idx);
-      } else if (clock_ >= sat_add(f.first_ns, opt_.active_ns)) {
+      } else if (clock_ >= sat_add(f.first_ns, opt_.active_ns) || f.fwd_packets == opt_.max_packets ||
+                 f.rev_packets == opt_.max_packets) {
         emit(f, idx, kEndActive);
         reset_segment(f, idx);
         f.segment++;
         f.first_ns = p.ts_ns;
-        f.last_ns = p.ts_ns;
       }
     }
-    if (idx == UINT32_MAX) {
-      if (free_.empty()) {
+    if (idx == kNone) {
+      if (free_head_ == kNone && fresh_ == opt_.max_flows) {
         evict_one();
         slot = find_slot(keys[i], p.hash, &idx);
       }
@@ -198,20 +203,23 @@ void FlowTable::process(PacketInfo* pkts, size_t n) {
   }
 }
 
-uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uint64_t h, uint64_t* slot_ptr) {
-  uint32_t idx = free_.back();
-  free_.pop_back();
+uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uint64_t h, uint32_t* slot_ptr) {
+  uint32_t idx;
+  if (free_head_ != kNone) {
+    idx = free_head_;
+    free_head_ = uint32_t(pool_[idx].id);
+  } else {
+    idx = fresh_++;
+    pool_[idx].state = 0;
+  }
   Flow& f = pool_[idx];
-  uint8_t queued = f.queued;
-  std::memset(static_cast<void*>(&f), 0, sizeof f);
+  uint8_t queued = f.state & kQueued;
+  std::memset(static_cast<void*>(&f), 0, offsetof(Flow, qnext));
   f.key = k;
-  f.queued = queued;
-  f.live = 1;
-  f.slot_hash = uint32_t(h);
+  f.state = uint8_t(queued | kLive | (src_is_a ? kSrcIsA : 0));
   f.id = next_id_;
   next_id_ += opt_.id_step;
-  f.src_is_a = src_is_a;
-  f.first_ns = f.last_ns = p.ts_ns;
+  f.first_ns = p.ts_ns;
   f.icmp_type = p.icmp_type;
   f.icmp_code = p.icmp_code;
   if (p.has_mac) {
@@ -224,17 +232,17 @@ uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uin
   }
   if (stats_) std::memset(&stats_[size_t(idx) * 2], 0, 2 * sizeof(DirStats));
   // Claim the empty slot found by find_slot; on a lost race probe on.
-  auto* s = reinterpret_cast<std::atomic<uint64_t>*>(slot_ptr);
-  uint64_t expected = 0;
-  uint64_t word = slot_word(uint32_t(h), idx);
+  auto* s = reinterpret_cast<std::atomic<uint32_t>*>(slot_ptr);
+  uint32_t expected = 0;
+  uint32_t word = (hash_tag(h) & tag_mask_) | (idx + 1);
   while (!s->compare_exchange_strong(expected, word, std::memory_order_acq_rel)) {
-    uint64_t i = uint64_t(s - slots_);
+    uint32_t i = uint32_t(s - slots_);
     s = &slots_[(i + 1) & mask_];
     expected = 0;
   }
   if (!queued) {
-    f.queued = 1;
-    push_idle(QueueEntry{idx, f.id, sat_add(p.ts_ns, opt_.idle_ns)});
+    f.state |= kQueued;
+    push_idle(idx, sat_add(p.ts_ns, opt_.idle_ns));
   }
   active_++;
   counters_.flows_created++;
@@ -249,8 +257,7 @@ void FlowTable::account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a)
     case kAcctPayload: len = p.payload_len; break;
     default: len = p.wire_len;
   }
-  bool fwd = from_a == bool(f.src_is_a);
-  if (p.ts_ns > f.last_ns) f.last_ns = p.ts_ns;
+  bool fwd = from_a == bool(f.state & kSrcIsA);
   if (p.fragment) f.flags |= kFlagFragments;
   if (p.tunnel) f.flags |= kFlagTunnel;
   if (p.truncated) f.flags |= kFlagTruncated;
@@ -290,16 +297,16 @@ void FlowTable::account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a)
       s.iat_m2 += e * (y - s.iat_mean);
     }
   }
-  if (opt_.tcp_termination && p.proto == 6 && p.ip_version != 0 && !f.closing) {
+  if (opt_.tcp_termination && p.proto == 6 && p.ip_version != 0 && !(f.state & kClosing)) {
     if (p.tcp_flags & 0x04) {
-      f.closing = 1;
+      f.state |= kClosing;
     } else if (p.tcp_flags & 0x01) {
-      f.fins |= fwd ? 1 : 2;
-      if (f.fins == 3) f.closing = 1;
+      f.state |= fwd ? kFinFwd : kFinRev;
+      if ((f.state & (kFinFwd | kFinRev)) == (kFinFwd | kFinRev)) f.state |= kClosing;
     }
-    if (f.closing) {
+    if (f.state & kClosing) {
       f.close_ns = clock_;
-      QueueEntry e{idx, f.id, sat_add(clock_, opt_.close_ns)};
+      CloseEntry e{idx, f.id, sat_add(clock_, opt_.close_ns)};
       if (close_q_.empty() && e.due_ns < next_due_) next_due_ = e.due_ns;
       close_q_.push_back(e);
     }
@@ -321,31 +328,33 @@ void FlowTable::emit(const Flow& f, uint32_t idx, EndReason reason) {
 
 // Records of the active flows (end reason 0), the table unchanged. Only the
 // thread that owns the table may call it.
-// Every pool index in use has one idle-queue entry (flush() relies on it too).
+// Every pool index in use is in the idle queue (flush() relies on it too).
 void FlowTable::snapshot(RecordSink& out) const {
-  idle_q_.for_each([&](const QueueEntry& e) {
-    const Flow& f = pool_[e.idx];
-    if (f.live) write_record(out.reserve(), f, e.idx, EndReason(0));
-  });
+  for (uint32_t i = idle_head_; i != kNone; i = pool_[i].qnext) {
+    if (pool_[i].state & kLive) write_record(out.reserve(), pool_[i], i, EndReason(0));
+  }
 }
 
 void FlowTable::write_record(uint8_t* r, const Flow& f, uint32_t idx, EndReason reason) const {
   const Key& k = f.key;
-  const uint8_t* src = f.src_is_a ? k.a : k.b;
-  const uint8_t* dst = f.src_is_a ? k.b : k.a;
+  bool src_is_a = f.state & kSrcIsA;
+  const uint8_t* src = src_is_a ? k.a : k.b;
+  const uint8_t* dst = src_is_a ? k.b : k.a;
   put64(r + off::kFlowId, f.id);
   put64(r + off::kFirstNs, f.first_ns);
-  put64(r + off::kLastNs, f.last_ns);
+  put64(r + off::kLastNs, f.last_ns());
   std::memcpy(r + off::kSrcAddr, src, 16);
   std::memcpy(r + off::kDstAddr, dst, 16);
   if (k.version == 0) {  // layer 2: ARP protocol addresses after the MACs (zero otherwise)
     std::memcpy(r + off::kSrcAddr + off::kArpIp, f.arp, 4);
     std::memcpy(r + off::kDstAddr + off::kArpIp, f.arp + 4, 4);
   }
-  put16(r + off::kSrcPort, f.src_is_a ? k.pa : k.pb);
-  put16(r + off::kDstPort, f.src_is_a ? k.pb : k.pa);
+  if (k.version != 0) {
+    put16(r + off::kSrcPort, src_is_a ? k.pa : k.pb);
+    put16(r + off::kDstPort, src_is_a ? k.pb : k.pa);
+  }
   put16(r + off::kVlan, k.vlan);
-  put16(r + off::kEtherType, k.ethertype);
+  put16(r + off::kEtherType, k.version == 4 ? 0x0800 : k.version == 6 ? 0x86dd : k.pa);
   r[off::kIpVersion] = k.version;
   r[off::kProtocol] = k.proto;
   r[off::kEndReason] = reason;
@@ -388,31 +397,30 @@ void FlowTable::expire(uint32_t idx, EndReason reason) {
   Flow& f = pool_[idx];
   emit(f, idx, reason);
   uint32_t found;
-  uint64_t* slot = find_slot(f.key, f.slot_hash, &found);
-  remove_slot(slot);
-  f.live = 0;
-  free_.push_back(idx);
+  remove_slot(find_slot(f.key, hash_key(f.key), &found));
+  f.state &= kQueued;
+  f.id = free_head_;
+  free_head_ = idx;
   active_--;
 }
 
 void FlowTable::advance(uint64_t now) {
   while (!close_q_.empty() && close_q_.front().due_ns <= now) {
-    QueueEntry e = close_q_.front();
+    CloseEntry e = close_q_.front();
     close_q_.pop_front();
     Flow& f = pool_[e.idx];
-    if (f.live && f.id == e.id && f.closing) expire(e.idx, kEndTcp);
+    if ((f.state & kLive) && f.id == e.id && (f.state & kClosing)) expire(e.idx, kEndTcp);
   }
-  while (!idle_q_.empty() && idle_q_.front().due_ns <= now) {
-    QueueEntry e = idle_q_.front();
-    idle_q_.pop_front();
-    Flow& f = pool_[e.idx];
-    if (!f.live) {
-      f.queued = 0;
-    } else if (now >= sat_add(f.last_ns, opt_.idle_ns)) {
-      f.queued = 0;
-      expire(e.idx, kEndIdle);
+  while (idle_head_ != kNone && pool_[idle_head_].qdue <= now) {
+    uint32_t idx = pop_idle();
+    Flow& f = pool_[idx];
+    if (!(f.state & kLive)) {
+      f.state &= uint8_t(~kQueued);
+    } else if (now >= sat_add(f.last_ns(), opt_.idle_ns)) {
+      f.state &= uint8_t(~kQueued);
+      expire(idx, kEndIdle);
     } else {
-      idle_q_.push_back(QueueEntry{e.idx, f.id, sat_add(f.last_ns, opt_.idle_ns)});
+      push_idle(idx, sat_add(f.last_ns(), opt_.idle_ns));
     }
   }
   refresh_due();
@@ -421,24 +429,35 @@ void FlowTable::advance(uint64_t now) {
 void FlowTable::refresh_due() {
   next_due_ = UINT64_MAX;
   if (!close_q_.empty()) next_due_ = close_q_.front().due_ns;
-  if (!idle_q_.empty() && idle_q_.front().due_ns < next_due_) next_due_ = idle_q_.front().due_ns;
+  if (idle_head_ != kNone && pool_[idle_head_].qdue < next_due_) next_due_ = pool_[idle_head_].qdue;
 }
 
-void FlowTable::push_idle(const QueueEntry& e) {
-  if (idle_q_.empty() && e.due_ns < next_due_) next_due_ = e.due_ns;
-  idle_q_.push_back(e);
+void FlowTable::push_idle(uint32_t idx, uint64_t due_ns) {
+  if (idle_head_ == kNone && due_ns < next_due_) next_due_ = due_ns;
+  Flow& f = pool_[idx];
+  f.qnext = kNone;
+  f.qdue = due_ns;
+  if (idle_tail_ == kNone) idle_head_ = idx;
+  else pool_[idle_tail_].qnext = idx;
+  idle_tail_ = idx;
+}
+
+uint32_t FlowTable::pop_idle() {
+  uint32_t idx = idle_head_;
+  idle_head_ = pool_[idx].qnext;
+  if (idle_head_ == kNone) idle_tail_ = kNone;
+  return idx;
 }
 
 // Table full: the flow at the head of the idle queue goes (the least recently
 // checked, an approximation of least recently seen that costs nothing per packet).
 void FlowTable::evict_one() {
-  while (!idle_q_.empty()) {
-    QueueEntry e = idle_q_.front();
-    idle_q_.pop_front();
-    Flow& f = pool_[e.idx];
-    f.queued = 0;
-    if (f.live) {
-      expire(e.idx, kEndEvicted);
+  while (idle_head_ != kNone) {
+    uint32_t idx = pop_idle();
+    Flow& f = pool_[idx];
+    f.state &= uint8_t(~kQueued);
+    if (f.state & kLive) {
+      expire(idx, kEndEvicted);
       break;
     }
   }
@@ -447,12 +466,11 @@ void FlowTable::evict_one() {
 
 void FlowTable::flush(EndReason reason) {
   // In idle-queue order, so output order is deterministic.
-  while (!idle_q_.empty()) {
-    QueueEntry e = idle_q_.front();
-    idle_q_.pop_front();
-    Flow& f = pool_[e.idx];
-    f.queued = 0;
-    if (f.live) expire(e.idx, reason);
+  while (idle_head_ != kNone) {
+    uint32_t idx = pop_idle();
+    Flow& f = pool_[idx];
+    f.state &= uint8_t(~kQueued);
+    if (f.state & kLive) expire(idx, reason);
   }
   close_q_.clear();
   refresh_due();

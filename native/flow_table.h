@@ -1,8 +1,10 @@
-// Bidirectional flow table: open addressing over a power-of-two slot array
-// fixed at start from maxFlows, slots claimed by compare-and-swap, flow state
-// in a preallocated pool (no allocation per packet). Lookups run in groups:
-// hash and prefetch a group's slots, then its flow states, then update.
+// Bidirectional flow table: open addressing over a power-of-two array of
+// 32-bit slots fixed at start from maxFlows, slots claimed by compare-and-swap,
+// flow state in a preallocated pool (no allocation per packet). Lookups run in
+// groups: hash and prefetch a group's slots, then its flow states, then update.
 // Expiry (idle, active, TCP end, eviction, flush) runs in packet time.
+// Memory per active flow: 144 B of state + 8 B of slots at most half full
+// (bench/memory.mjs); the idle queue and the free list live inside the states.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -26,6 +28,9 @@ struct FlowOptions {
   bool statistics = false;
   uint8_t accounting = kAcctLink;
   uint32_t max_flows = 1000000;
+  // A segment ends (reason active) before a direction's packet count passes
+  // this: the counters are 32-bit. Lower only in tests.
+  uint32_t max_packets = UINT32_MAX;
   // flow ids: id_first, id_first + id_step, ... (tables of one capture share no ids)
   uint64_t id_first = 1, id_step = 1;
 };
@@ -96,72 +101,87 @@ class FlowTable {
   const FlowCounters& counters() const { return counters_; }
 
  private:
-  struct Key {  // canonical: (a, pa) <= (b, pb)
+  // canonical: (a, pa) <= (b, pb). Layer-2 flows: a/b are MACs, pa the
+  // ethertype (their ports are 0); IP flows' ethertype follows from version.
+  struct Key {
     uint8_t a[16];
     uint8_t b[16];
     uint16_t pa, pb;
     uint16_t vlan;
-    uint16_t ethertype;
     uint8_t version, proto;
-    uint8_t pad[6];
   };
-  static_assert(sizeof(Key) == 48, "key is 6 words");
+  static_assert(sizeof(Key) == 40, "key is 5 words");
   struct DirStats {
     uint32_t size_min, size_max;
     double size_mean, size_m2;
     uint64_t iat_min, iat_max, iat_n;
     double iat_mean, iat_m2;
   };
-  // Hot fields (every packet) in the first two cache lines, both prefetched.
-  struct alignas(64) Flow {
+  enum State : uint8_t { kSrcIsA = 1, kFinFwd = 2, kFinRev = 4, kClosing = 8, kLive = 16, kQueued = 32 };
+  // Per-packet fields first (96 bytes, prefetched); the last packet time is
+  // max(fwd_last_ns, rev_last_ns).
+  struct Flow {
     Key key;
-    uint64_t last_ns, first_ns, close_ns;
-    uint64_t fwd_packets, fwd_bytes, rev_packets, rev_bytes;
+    uint64_t first_ns;
+    uint64_t fwd_bytes, rev_bytes;
+    uint32_t fwd_packets, rev_packets;
     uint64_t fwd_last_ns, rev_last_ns;
-    uint8_t src_is_a, flags, fwd_tcp, rev_tcp, fins, closing, queued, live;
-    // cold: set at creation or once
-    uint64_t id;
-    uint64_t rev_first_ns;
-    uint32_t slot_hash;  // lower 32 bits of the hash, as in the slot word
+    uint8_t flags, fwd_tcp, rev_tcp, state;
     uint16_t segment;
     uint8_t icmp_type, icmp_code;
+    // set at creation or once
+    uint64_t rev_first_ns;
+    uint64_t id;  // free pool entries: the next free index
+    union {
+      uint64_t close_ns;  // TCP flows
+      uint8_t arp[8];     // ARP flows: sender and target IPv4 of the first packet
+    };
     uint8_t src_mac[6], dst_mac[6];
-    uint8_t arp[8];  // ARP flows: sender and target IPv4 of the first packet
+    // Idle queue link and due time. An index stays queued while free and
+    // the next flow there inherits the place (creation keeps these).
+    uint32_t qnext;
+    uint64_t qdue;
+    uint64_t last_ns() const { return fwd_last_ns > rev_last_ns ? fwd_last_ns : rev_last_ns; }
   };
-  static_assert(offsetof(Flow, live) < 128, "hot fields in two cache lines");
-  struct QueueEntry {
+  static_assert(sizeof(Flow) == 144, "flow state size (memory per flow)");
+  static_assert(offsetof(Flow, rev_first_ns) == 96, "per-packet fields in 96 bytes");
+  struct CloseEntry {
     uint32_t idx;
     uint64_t id;
     uint64_t due_ns;
   };
+  static constexpr uint32_t kNone = UINT32_MAX;
 
   static uint64_t hash_key(const Key& k);
   static bool make_key(const PacketInfo& p, bool key_vlan, Key& k);  // returns: packet src is a
-  uint64_t* find_slot(const Key& k, uint64_t h, uint32_t* idx_out);
-  void remove_slot(uint64_t* slot);
+  uint32_t* find_slot(const Key& k, uint64_t h, uint32_t* idx_out);
+  void remove_slot(uint32_t* slot);
   void update(PacketInfo& p);
-  uint32_t create(const PacketInfo& p, const Key& k, bool src_is_a, uint64_t h, uint64_t* slot);
+  uint32_t create(const PacketInfo& p, const Key& k, bool src_is_a, uint64_t h, uint32_t* slot);
   void account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a);
   void expire(uint32_t idx, EndReason reason);
   void emit(const Flow& f, uint32_t idx, EndReason reason);
   void write_record(uint8_t* r, const Flow& f, uint32_t idx, EndReason reason) const;
   void reset_segment(Flow& f, uint32_t idx);
   void evict_one();
-  void push_idle(const QueueEntry& e);
+  void push_idle(uint32_t idx, uint64_t due_ns);
+  uint32_t pop_idle();
   void refresh_due();
   uint64_t sat_add(uint64_t a, uint64_t b) const { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
   FlowOptions opt_;
   RecordSink& sink_;
-  // slot word: 0 empty, else (hash >> 32) << 32 | (pool index + 1)
-  std::atomic<uint64_t>* slots_;
+  // slot word: 0 empty, else (hash bits above the index) | (pool index + 1)
+  std::atomic<uint32_t>* slots_;
   size_t slots_bytes_;
-  uint64_t mask_;
+  uint32_t mask_;
+  uint32_t tag_mask_;  // slot word bits not needed for the index
   Flow* pool_;
   DirStats* stats_ = nullptr;  // 2 per flow, only with statistics
-  std::vector<uint32_t> free_;
-  Ring<QueueEntry> idle_q_;   // one entry per pool index in use (lazy re-check)
-  Ring<QueueEntry> close_q_;  // TCP flows closing, in close-time order
+  uint32_t free_head_ = kNone;  // freed indexes, last freed first
+  uint32_t fresh_ = 0;          // indexes from here on never used
+  uint32_t idle_head_ = kNone, idle_tail_ = kNone;  // every index in use is queued once
+  Ring<CloseEntry> close_q_;  // TCP flows closing, in close-time order
   size_t active_ = 0;
   uint64_t clock_ = 0;  // monotone packet clock
   uint64_t next_due_ = UINT64_MAX;  // earliest due of the queues' heads: advance() is skipped before it

@@ -43,6 +43,7 @@ void ParseFlowOptions(const Napi::Object& o, FlowOptions& f, DecodeOptions& d) {
   f.statistics = OptionFlag(o, "statistics", f.statistics);
   f.accounting = uint8_t(OptionNumber(o, "accounting", 0));
   f.max_flows = uint32_t(OptionNumber(o, "maxFlows", f.max_flows));
+  f.max_packets = uint32_t(OptionNumber(o, "maxPackets", f.max_packets));  // internal: tests of the 32-bit counters
   d.decode_tunnels = OptionFlag(o, "decodeTunnels", true);
   d.l2_flows = OptionFlag(o, "l2Flows", true);
 }

@@ -33,7 +33,11 @@ export interface FlowMeterOptions {
   batchSize?: number;
 }
 
-export type ResolvedOptions = Required<Omit<FlowMeterOptions, 'filter'>> & { filter: string | undefined };
+export type ResolvedOptions = Required<Omit<FlowMeterOptions, 'filter'>> & {
+  filter: string | undefined;
+  /** @internal tests only: lowers the packet count (2^32 - 1) at which a segment ends */
+  maxPackets?: number;
+};
 
 export const DEFAULT_OPTIONS: ResolvedOptions = {
   engine: 'auto',

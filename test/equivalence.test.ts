@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNative, nativeOptions, type NativeSummary } from '../src/engine/native';
 import type { BpfInstruction } from '../src/engine/ts/bpf';
 import { readFileTs, type FilterCompiler } from '../src/engine/ts/run';
-import { resolveOptions, type FlowMeterOptions } from '../src/options';
+import { resolveOptions, type FlowMeterOptions, type ResolvedOptions } from '../src/options';
 import { tcp4, udp4 } from './helpers/capture';
 import { corpusFiles, corpusPresent, CORPUS_DIR } from './helpers/corpus';
 // @ts-expect-error plain ESM helper without type declarations
@@ -40,12 +40,18 @@ if (noAddon) {
   });
 }
 
-function runNative(file: string, options: FlowMeterOptions): Promise<RunResult> {
+/** Public options, plus the internal packet limit of a segment. */
+type RunOptions = FlowMeterOptions & { maxPackets?: number };
+function resolved({ maxPackets, ...options }: RunOptions): ResolvedOptions {
+  return { ...resolveOptions(options), maxPackets };
+}
+
+function runNative(file: string, options: RunOptions): Promise<RunResult> {
   const addon = loadNative();
   return new Promise((resolve) => {
     const recs: string[] = [];
     const batches: number[] = [];
-    const job = new addon.FileJob(file, nativeOptions(resolveOptions(options)), (kind, payload) => {
+    const job = new addon.FileJob(file, nativeOptions(resolved(options)), (kind, payload) => {
       if (kind === 'batch') {
         const ab = payload as ArrayBuffer;
         batches.push(ab.byteLength);
@@ -59,10 +65,10 @@ function runNative(file: string, options: FlowMeterOptions): Promise<RunResult> 
   });
 }
 
-async function runTs(file: string, options: FlowMeterOptions, filter?: FilterCompiler): Promise<RunResult> {
+async function runTs(file: string, options: RunOptions, filter?: FilterCompiler): Promise<RunResult> {
   const recs: string[] = [];
   const batches: number[] = [];
-  const gen = readFileTs(file, resolveOptions(options), { cancelled: false }, filter);
+  const gen = readFileTs(file, resolved(options), { cancelled: false }, filter);
   for (;;) {
     const r = await gen.next();
     if (r.done) return { records: recs, batches, summary: r.value };
@@ -93,11 +99,11 @@ function batchShapeOk(batches: number[], batchSize: number): boolean {
   return batches.every((b, i) => b > 0 && b % 256 === 0 && (i === batches.length - 1 ? b <= full : b === full));
 }
 
-async function expectSame(file: string, options: FlowMeterOptions, filter?: FilterCompiler): Promise<RunResult> {
+async function expectSame(file: string, options: RunOptions, filter?: FilterCompiler): Promise<RunResult> {
   const [n, t] = [await runNative(file, options), await runTs(file, options, filter)];
   expect(t.summary, `summary of ${path.basename(file)} with ${JSON.stringify(options)}`).toEqual(n.summary);
   expect(multisetDiff(n.records, t.records), `records of ${path.basename(file)} with ${JSON.stringify(options)}`).toBe('');
-  expect(batchShapeOk(t.batches, resolveOptions(options).batchSize), `batch sizes ${t.batches.slice(0, 5).join(',')}`).toBe(true);
+  expect(batchShapeOk(t.batches, resolved(options).batchSize), `batch sizes ${t.batches.slice(0, 5).join(',')}`).toBe(true);
   return t;
 }
 
@@ -173,6 +179,43 @@ describe.skipIf(noAddon)('native == ts on generated captures', () => {
   }
 });
 
+
+describe.skipIf(noAddon)('native == ts: a full packet counter ends the segment', () => {
+  // The native table counts packets in 32 bits: before a direction passes
+  // 2^32 - 1 the segment ends (reason active) and the flow goes on in the next.
+  // maxPackets lowers that limit so both engines can be checked on it.
+  const u64 = (hex: string, at: number): number => Number(Buffer.from(hex.slice(at * 2, at * 2 + 16), 'hex').readBigUInt64LE());
+  it('same records; per flow, the segments add up to the unsplit flow', async () => {
+    const options: FlowMeterOptions = { activeTimeout: Infinity, idleTimeout: Infinity, tcpTermination: false };
+    const whole = await runNative(gen['pcap-us'], options);
+    const split = await expectSame(gen['pcap-us'], { ...options, maxPackets: 3 });
+    const sum = (recs: string[]): Map<number, number[]> => {
+      const m = new Map<number, number[]>();
+      for (const r of recs) {
+        const id = u64(r, 0);
+        const t = m.get(id) ?? [0, 0, 0, 0, 0];
+        for (let k = 0; k < 4; k++) t[k] += u64(r, 88 + 8 * k);
+        t[4]++;
+        m.set(id, t);
+      }
+      return m;
+    };
+    const a = sum(whole.records);
+    const b = sum(split.records);
+    expect(b.size).toBe(a.size);
+    let segments = 0;
+    for (const [id, t] of a) {
+      expect(b.get(id)?.slice(0, 4)).toEqual(t.slice(0, 4));
+      segments += b.get(id)?.[4] ?? 0;
+    }
+    expect(segments).toBeGreaterThan(a.size);
+    for (const r of split.records) {
+      expect(u64(r, 88)).toBeLessThanOrEqual(3);
+      expect(u64(r, 104)).toBeLessThanOrEqual(3);
+    }
+    expect(split.records.filter((r) => parseInt(r.slice(66 * 2, 66 * 2 + 2), 16) === 2).length).toBe(segments - a.size);
+  });
+});
 
 describe.skipIf(noAddon)('native == ts on damaged captures', () => {
   const write = (name: string, bytes: Uint8Array | string): string => {

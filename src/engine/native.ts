@@ -134,6 +134,7 @@ export function nativeOptions(o: ResolvedOptions): Record<string, unknown> {
     accounting: ACCOUNTING_MODES.indexOf(o.accounting),
     statistics: o.statistics,
     maxFlows: o.maxFlows,
+    maxPackets: o.maxPackets,
     batchSize: o.batchSize,
     filter: o.filter,
   };

@@ -48,6 +48,8 @@ export interface FlowOptions {
   statistics: boolean;
   accounting: number;
   maxFlows: number;
+  /** a segment ends (reason active) before a direction's packet count passes this (native: 32-bit counters) */
+  maxPackets: number;
 }
 
 /** Receives expired records: FileJob::reserve of native/meter.cc. */
@@ -459,7 +461,11 @@ export class FlowTable {
       if (why) {
         this.expire(idx, why);
         idx = -1;
-      } else if (geSum(cHi, cLo, F[o + F_FIRST_HI], F[o + F_FIRST_LO], opt.activeHi, opt.activeLo)) {
+      } else if (
+        geSum(cHi, cLo, F[o + F_FIRST_HI], F[o + F_FIRST_LO], opt.activeHi, opt.activeLo) ||
+        F[o + F_FWD_PKTS] === opt.maxPackets ||
+        F[o + F_REV_PKTS] === opt.maxPackets
+      ) {
         this.emit(idx, END_ACTIVE);
         this.resetSegment(idx);
         this.seg[idx] = (this.seg[idx] + 1) & 0xffff;

@@ -62,6 +62,7 @@ export function tsRunOptions(o: ResolvedOptions): TsRunOptions {
       statistics: flag('statistics', false),
       accounting: num('accounting', 0) & 0xff,
       maxFlows: num('maxFlows', 1000000) >>> 0,
+      maxPackets: Math.max(1, num('maxPackets', 4294967295) >>> 0),
     },
     decode: { decodeTunnels: flag('decodeTunnels', true), l2Flows: flag('l2Flows', true) },
     filter: typeof r.filter === 'string' ? r.filter : undefined,
