@@ -121,7 +121,7 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
       .map((r) => JSON.stringify(r))
       .sort();
     const devices = d
-      .prepare('SELECT hex(addr) a, vlan, hex(mac) m, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services FROM devices')
+      .prepare('SELECT hex(addr) a, vlan, hex(mac) m, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, (SELECT group_concat(service) FROM device_services WHERE device_id = devices.id) services FROM devices')
       .all()
       .map((r) => JSON.stringify(r))
       .sort();

@@ -101,7 +101,7 @@ describe.skipIf(!corpusPresent)('ingest the corpus', () => {
       await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(file));
       const services = (store.db.prepare('SELECT DISTINCT service FROM flows WHERE service IS NOT NULL').all() as { service: string }[]).map((r) => r.service);
       expect(services, name).toContain(service);
-      const devices = store.db.prepare("SELECT services FROM devices WHERE services LIKE '%' || ? || '%'").all(service);
+      const devices = store.db.prepare("SELECT device_id FROM device_services WHERE service LIKE '% ' || ?").all(service);
       expect(devices.length, name).toBeGreaterThan(0);
       store.close();
     }
@@ -187,6 +187,32 @@ describe('store', () => {
     store.close();
   });
 
+  it('migration 5: the services JSON of version-4 devices becomes device_services rows; the cache keeps adding to them', async () => {
+    const dbFile = tmpFile('m5.db');
+    const old = new Database(dbFile);
+    migrate(old, MIGRATIONS.slice(0, 4));
+    old.exec(`INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms, services) VALUES
+      (x'0a000001', 0, 0, 0, '["tcp/502 modbus","udp/161 snmp"]'), (x'0a000002', 0, 0, 0, '[]')`);
+    old.close();
+    const store = openStore(dbFile);
+    const rows = () => store.db.prepare('SELECT device_id, service FROM device_services ORDER BY device_id, service').raw().all();
+    expect(rows()).toEqual([[1, 'tcp/502 modbus'], [1, 'udp/161 snmp']]);
+    expect(store.db.prepare('SELECT * FROM devices WHERE id = 1').get()).not.toHaveProperty('services');
+    expect(store.devices.page({ sort: 'first', order: 'asc' }).items.map((d) => d.services)).toEqual([['tcp/502 modbus', 'udp/161 snmp'], []]);
+    const { tcp4, writePcap } = await import('./helpers/capture');
+    // 10.0.0.2 answers on tcp/502; 10.0.0.1 (loaded with its two services) answers on tcp/20000
+    const file = writePcap([
+      { t: 0, data: tcp4('10.0.0.9', 40000, '10.0.0.2', 502, 'S') },
+      { t: 1, data: tcp4('10.0.0.9', 40001, '10.0.0.1', 20000, 'S') },
+    ]);
+    await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(file));
+    expect(rows()).toEqual([[1, 'tcp/20000 dnp3'], [1, 'tcp/502 modbus'], [1, 'udp/161 snmp'], [2, 'tcp/502 modbus']]);
+    for (const p of store.partitions.list()) store.db.exec(`DELETE FROM ${p.name}`);
+    store.db.exec('DELETE FROM devices WHERE id = 1');
+    expect(rows()).toEqual([[2, 'tcp/502 modbus']]); // ON DELETE CASCADE
+    store.close();
+  });
+
   it('ARP binds IPv4 addresses to MACs, with the vendor of the OUI', async () => {
     const { P, writePcap } = await import('./helpers/capture');
     const mac = '00:1b:1b:35:84:10'; // a Siemens OUI
@@ -212,7 +238,7 @@ describe('store', () => {
     const dump = async (cache: number) => {
       const store = openStore(':memory:', { deviceCache: { max: cache }, batch: { initial: 500, min: 100, max: 500 } });
       await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
-      const devices = store.db.prepare('SELECT id, hex(addr) a, vlan, hex(mac) m, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services FROM devices ORDER BY id').all();
+      const devices = store.db.prepare('SELECT id, hex(addr) a, vlan, hex(mac) m, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, (SELECT group_concat(service) FROM device_services WHERE device_id = devices.id) services FROM devices ORDER BY id').all();
       const flows = store.db.prepare('SELECT src_device, dst_device, service FROM flows ORDER BY id').all();
       const counters = { ...store.deviceCache.counters };
       const metrics = (await store.metrics.metrics()) as Record<string, number>;

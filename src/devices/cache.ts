@@ -5,6 +5,7 @@
  * calls inside the batch's transaction, so committed flows never point at
  * missing or stale devices. A dirty device evicted from the cache is written
  * at eviction (also inside the transaction: eviction happens while resolving).
+ * A device's services are rows of device_services, inserted once each.
  * `max: 0` disables caching (every batch starts from the database).
  */
 import type { Database, Statement } from 'better-sqlite3';
@@ -25,22 +26,21 @@ export interface Device {
   bytes: number;
   flows: number;
   services: Set<string>;
+  /** services added since the last write */
+  newServices?: string[];
   /** counters or times changed since the last write */
   dirty: boolean;
-  /** MAC, vendor or services changed since the last write (rarer: a wider UPDATE) */
+  /** MAC or vendor changed since the last write (rarer: a second UPDATE) */
   identityDirty?: boolean;
 }
 
-/** Adds a service the device answered on (the stored JSON is rebuilt only when the set changes). */
+/** Adds a service the device answered on. */
 export function addService(d: Device, service: string): void {
   if (d.services.has(service)) return;
   d.services.add(service);
-  servicesJson.delete(d);
+  (d.newServices ??= []).push(service);
   d.dirty = true;
-  d.identityDirty = true;
 }
-
-const servicesJson = new WeakMap<Device, string>();
 
 export interface DeviceCacheOptions {
   /** entries kept (default 65536; 0 disables the cache) */
@@ -65,7 +65,6 @@ interface Row {
   packets: number;
   bytes: number;
   flows: number;
-  services: string;
 }
 
 /** The cache key of (addr, vlan): a number for IPv4 (most devices: no string built per flow end), else a string. */
@@ -81,6 +80,8 @@ export class DeviceCache {
   readonly #upsert: Statement;
   readonly #update: Statement;
   readonly #updateIdentity: Statement;
+  readonly #services: Statement;
+  readonly #addService: Statement;
 
   constructor(db: Database, options: DeviceCacheOptions = {}) {
     const max = options.max ?? 65536;
@@ -88,11 +89,13 @@ export class DeviceCache {
     this.#upsert = db.prepare(
       `INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)
        ON CONFLICT (addr, vlan) DO UPDATE SET vlan = excluded.vlan
-       RETURNING id, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services`,
+       RETURNING id, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows`,
     );
+    this.#services = db.prepare('SELECT service FROM device_services WHERE device_id = ?').pluck();
+    this.#addService = db.prepare('INSERT OR IGNORE INTO device_services (device_id, service) VALUES (?, ?)');
     // most writes only move counters and times: the narrow statement binds and rewrites less
     this.#update = db.prepare('UPDATE devices SET mac_seen_ms = ?, first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ? WHERE id = ?');
-    this.#updateIdentity = db.prepare('UPDATE devices SET mac = ?, vendor = ?, services = ? WHERE id = ?');
+    this.#updateIdentity = db.prepare('UPDATE devices SET mac = ?, vendor = ? WHERE id = ?');
     if (max > 0) {
       this.#lru = new LRUCache<number | string, Device>({
         max,
@@ -120,7 +123,7 @@ export class DeviceCache {
       d = {
         id: row.id, addr: buf, vlan, mac: row.mac, macSeenMs: row.mac_seen_ms, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
         packets: row.packets, bytes: row.bytes, flows: row.flows,
-        services: row.services === '[]' ? new Set() : new Set(JSON.parse(row.services) as string[]), dirty: false,
+        services: new Set(this.#services.all(row.id) as string[]), dirty: false,
       };
       this.#lru?.set(key, d);
     }
@@ -171,10 +174,12 @@ export class DeviceCache {
 
   #write(d: Device): void {
     if (d.identityDirty) {
-      let json = servicesJson.get(d);
-      if (json === undefined) servicesJson.set(d, (json = JSON.stringify([...d.services].sort())));
-      this.#updateIdentity.run(d.mac, d.vendor, json, d.id);
+      this.#updateIdentity.run(d.mac, d.vendor, d.id);
       d.identityDirty = false;
+    }
+    if (d.newServices) {
+      for (const s of d.newServices) this.#addService.run(d.id, s);
+      d.newServices = undefined;
     }
     this.#update.run(d.macSeenMs, d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, d.id);
     d.dirty = false;

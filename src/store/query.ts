@@ -470,7 +470,8 @@ export class DeviceQueries {
       where.push(`(${col}, id) ${dir === 'ASC' ? '>' : '<'} (?, ?)`);
       params.push(p[0], p[1]);
     }
-    const sql = `SELECT id, addr, vlan, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, services FROM devices
+    const sql = `SELECT id, addr, vlan, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows,
+      (SELECT json_group_array(service) FROM device_services WHERE device_id = devices.id) AS services FROM devices
       WHERE ${where.length ? where.join(' AND ') : '1'} ORDER BY ${col} ${dir}, id ${dir} LIMIT ${limit}`;
     const rows = this.#timer.run(`devices.page ${sort}`, () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[]);
     const items: DeviceRow[] = rows.map((r) => ({
