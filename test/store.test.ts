@@ -231,12 +231,13 @@ describe('store', () => {
     store.close();
   });
 
-  it('a small device cache gives the same database as no cache, and counts its hits', async () => {
+  it('a small device cache gives the same database as no cache (or devices synced only at the end), and counts its hits', async () => {
     const { generate } = await genPcap();
     const cap = tmpFile('hosts.pcap');
     await generate({ out: cap, packets: 30_000, flows: 3000, mix: 'default', seed: 9, quiet: true });
-    const dump = async (cache: number) => {
-      const store = openStore(':memory:', { deviceCache: { max: cache }, batch: { initial: 500, min: 100, max: 500 } });
+    // deviceSyncMs 0: devices written with every batch, so that only the LRU holds them between batches
+    const dump = async (cache: number, deviceSyncMs = 0) => {
+      const store = openStore(':memory:', { deviceCache: { max: cache }, batch: { initial: 500, min: 100, max: 500 }, deviceSyncMs });
       await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
       const devices = store.db.prepare('SELECT id, hex(addr) a, vlan, hex(mac) m, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows, (SELECT group_concat(service) FROM device_services WHERE device_id = devices.id) services FROM devices ORDER BY id').all();
       const flows = store.db.prepare('SELECT src_device, dst_device, service FROM flows ORDER BY id').all();
@@ -248,6 +249,8 @@ describe('store', () => {
     const none = await dump(0);
     const small = await dump(64);
     const big = await dump(100_000);
+    const held = await dump(64, 60_000); // counters kept in memory to the end
+    expect(held.devices).toEqual(none.devices);
     expect(small.devices).toEqual(none.devices);
     expect(small.flows).toEqual(none.flows);
     expect(big.devices).toEqual(none.devices);
@@ -288,6 +291,30 @@ describe('store', () => {
     slow.close();
   });
 
+  it('device counters not synced yet are rebuilt from the flows stored since the last sync', async () => {
+    const { generate } = await genPcap();
+    const cap = tmpFile('replay.pcap');
+    await generate({ out: cap, packets: 20_000, flows: 2000, hosts: 300, mix: 'default', seed: 4, quiet: true });
+    const dbFile = tmpFile('replay.db');
+    const store = openStore(dbFile, { deviceSyncMs: 0 });
+    await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
+    const dump = (db: Database.Database) => db.prepare('SELECT * FROM devices ORDER BY id').all();
+    const before = dump(store.db);
+    // as if the process died before its last sync of the second half of the flows
+    const half = Number(store.db.prepare('SELECT id FROM flows ORDER BY id LIMIT 1 OFFSET 1000').pluck().get());
+    const undo = store.db.prepare(`UPDATE devices SET packets = packets - ?, bytes = bytes - ?, flows = flows - 1 WHERE id = ?`);
+    for (const f of store.db.prepare('SELECT src_device, dst_device, packets, bytes FROM flows WHERE id >= ?').all(half) as Record<string, number>[]) {
+      undo.run(f.packets, f.bytes, f.src_device);
+      undo.run(f.packets, f.bytes, f.dst_device);
+    }
+    store.db.prepare("UPDATE meta SET value = ? WHERE key = 'devices_synced_id'").run(half);
+    expect(dump(store.db)).not.toEqual(before);
+    store.db.close(); // no sync
+    const reopened = openStore(dbFile);
+    expect(dump(reopened.db)).toEqual(before);
+    reopened.close();
+  });
+
   it('survives SIGKILL mid-ingest: integrity ok, committed batches complete, re-ingest works', async () => {
     const { generate } = await genPcap();
     const cap = tmpFile('big.pcap');
@@ -297,7 +324,7 @@ describe('store', () => {
     const child = spawn(
       process.execPath,
       ['-e', `const { openStore, FlowMeter } = require('./dist/index.js');
-        const s = openStore(process.argv[1], { batch: { initial: 200, min: 200, max: 200 } });
+        const s = openStore(process.argv[1], { batch: { initial: 200, min: 200, max: 200 }, deviceSyncMs: 100 });
         s.ingest(new FlowMeter({ engine: process.argv[3] }).readFile(process.argv[2]));`, dbFile, cap, TEST_ENGINE],
       { cwd: root, stdio: 'ignore' },
     );
@@ -327,8 +354,21 @@ describe('store', () => {
     expect(committed % 200).toBe(0); // whole batches only
     const src = db.prepare('SELECT flows, ended_ms FROM sources').get() as { flows: number; ended_ms: number | null };
     expect(src).toEqual({ flows: committed, ended_ms: null });
+    // device counters match the committed flows: the ones synced before the kill plus the flows replayed at open
     const devicesFlows = (db.prepare('SELECT sum(flows) n FROM devices').get() as { n: number }).n;
-    expect(devicesFlows).toBe(2 * committed); // device rows match the committed flows
+    expect(devicesFlows).toBe(2 * committed);
+    const wrong = db
+      .prepare(`SELECT d.id FROM devices d JOIN (
+          SELECT dev, count(*) n, sum(p) p, sum(b) b, min(f) f, max(l) l FROM (
+            SELECT src_device dev, packets p, bytes b, first_ns / 1000000 f, last_ns / 1000000 l FROM flows
+            UNION ALL SELECT dst_device, packets, bytes, first_ns / 1000000, last_ns / 1000000 FROM flows) GROUP BY dev
+        ) x ON x.dev = d.id
+        WHERE d.flows != x.n OR d.packets != x.p OR d.bytes != x.b OR d.first_seen_ms > x.f OR d.last_seen_ms < x.l`)
+      .all();
+    expect(wrong).toEqual([]);
+    expect(Number(store.db.prepare("SELECT value FROM meta WHERE key = 'devices_synced_id'").pluck().get())).toBe(
+      Number(store.db.prepare("SELECT value FROM meta WHERE key = 'next_flow_id'").pluck().get()),
+    );
     const r = await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     expect((db.prepare('SELECT count(*) n FROM flows').get() as { n: number }).n).toBe(committed + r.flows);

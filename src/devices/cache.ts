@@ -1,12 +1,15 @@
 /**
  * Device inventory behind an LRU cache (lru-cache): resolves a flow's two
- * ends to device ids without a database read on a hit. Devices changed by a
- * batch stay dirty in memory and are written by flush(), which the store
- * calls inside the batch's transaction, so committed flows never point at
- * missing or stale devices. A dirty device evicted from the cache is written
- * at eviction (also inside the transaction: eviction happens while resolving).
- * A device's services are rows of device_services, inserted once each.
- * `max: 0` disables caching (every batch starts from the database).
+ * ends to device ids without a database read on a hit. A new device is
+ * inserted when first resolved, inside the batch's transaction, so committed
+ * flows never point at missing devices; a changed MAC, vendor, ARP binding or
+ * service is written by flush() in the same transaction. The counters and
+ * times every flow moves (packets, bytes, flows, first/last seen) stay in
+ * memory until sync(), which the store runs every `deviceSyncMs` and at the
+ * end of an ingest; the flows committed since the last sync are their journal
+ * (the store replays them after a crash, see Store#recoverDevices). A device
+ * with unsynced changes stays held while the LRU evicts it.
+ * `max: 0` disables caching: a device is read again once it has been synced.
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
@@ -28,10 +31,21 @@ export interface Device {
   services: Set<string>;
   /** services added since the last write */
   newServices?: string[];
-  /** counters or times changed since the last write */
+  /** counters or times changed since the last sync */
   dirty: boolean;
-  /** MAC or vendor changed since the last write (rarer: a second UPDATE) */
+  /** MAC, vendor or an ARP-seen time changed since the last flush (what the flows do not record) */
   identityDirty?: boolean;
+}
+
+/** Accounts one flow end to its device; `mac` is the MAC that end had in the flow, if any. */
+export function touchDevice(d: Device, firstMs: number, lastMs: number, packets: number, bytes: number, mac: Uint8Array | null): void {
+  if (firstMs < d.firstSeenMs) d.firstSeenMs = firstMs;
+  if (lastMs > d.lastSeenMs) d.lastSeenMs = lastMs;
+  d.packets += packets;
+  d.bytes += bytes;
+  d.flows++;
+  if (mac) DeviceCache.bindMac(d, mac, lastMs);
+  d.dirty = true;
 }
 
 /** Adds a service the device answered on. */
@@ -76,8 +90,10 @@ function keyOf(addr: Uint8Array, vlan: number): number | string {
 export class DeviceCache {
   readonly counters: CacheCounters = { hits: 0, misses: 0, evictions: 0 };
   readonly #lru: LRUCache<number | string, Device> | undefined;
-  readonly #batch = new Map<number | string, Device>(); // devices touched since the last flush
+  readonly #batch = new Map<number | string, Device>(); // devices resolved since the last flush
+  readonly #unsynced = new Map<number | string, Device>(); // devices resolved since the last sync
   readonly #upsert: Statement;
+  readonly #byId: Statement;
   readonly #update: Statement;
   readonly #updateIdentity: Statement;
   readonly #services: Statement;
@@ -91,20 +107,20 @@ export class DeviceCache {
        ON CONFLICT (addr, vlan) DO UPDATE SET vlan = excluded.vlan
        RETURNING id, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows`,
     );
+    this.#byId = db.prepare('SELECT id, addr, vlan, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows FROM devices WHERE id = ?');
     this.#services = db.prepare('SELECT service FROM device_services WHERE device_id = ?').pluck();
     this.#addService = db.prepare('INSERT OR IGNORE INTO device_services (device_id, service) VALUES (?, ?)');
-    // most writes only move counters and times: the narrow statement binds and rewrites less
-    this.#update = db.prepare('UPDATE devices SET mac_seen_ms = ?, first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ? WHERE id = ?');
-    this.#updateIdentity = db.prepare('UPDATE devices SET mac = ?, vendor = ? WHERE id = ?');
+    this.#update = db.prepare(
+      'UPDATE devices SET mac = ?, vendor = ?, mac_seen_ms = ?, first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ? WHERE id = ?',
+    );
+    // the columns a replay of the flows could not restore (all move one way: a second write is harmless)
+    this.#updateIdentity = db.prepare('UPDATE devices SET mac = ?, vendor = ?, mac_seen_ms = ?, first_seen_ms = ?, last_seen_ms = ? WHERE id = ?');
     if (max > 0) {
       this.#lru = new LRUCache<number | string, Device>({
         max,
         ...(options.ttlMs ? { ttl: options.ttlMs, updateAgeOnGet: true } : {}),
-        dispose: (device, _key, reason) => {
-          if (reason === 'evict' || reason === 'expire') {
-            this.counters.evictions++;
-            if (device.dirty) this.#write(device);
-          }
+        dispose: (_device, _key, reason) => {
+          if (reason === 'evict' || reason === 'expire') this.counters.evictions++;
         },
       });
     }
@@ -113,22 +129,39 @@ export class DeviceCache {
   /** The device for (addr, vlan), created in the database if new. Call inside the batch transaction. */
   resolve(addr: Uint8Array, vlan: number, seenMs: number): Device {
     const key = keyOf(addr, vlan);
-    let d = this.#batch.get(key) ?? this.#lru?.get(key);
+    let d = this.#unsynced.get(key) ?? this.#lru?.get(key);
     if (d) {
       this.counters.hits++;
     } else {
       this.counters.misses++;
       const buf = Buffer.from(addr);
-      const row = this.#upsert.get(buf, vlan, seenMs, seenMs) as Row;
-      d = {
-        id: row.id, addr: buf, vlan, mac: row.mac, macSeenMs: row.mac_seen_ms, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
-        packets: row.packets, bytes: row.bytes, flows: row.flows,
-        services: new Set(this.#services.all(row.id) as string[]), dirty: false,
-      };
+      d = this.#device(this.#upsert.get(buf, vlan, seenMs, seenMs) as Row, buf, vlan);
       this.#lru?.set(key, d);
     }
     this.#batch.set(key, d);
+    this.#unsynced.set(key, d);
     return d;
+  }
+
+  /** The device with this id (replaying flows after a crash), or undefined if it is not stored. */
+  resolveId(id: number): Device | undefined {
+    const row = this.#byId.get(id) as (Row & { addr: Buffer; vlan: number }) | undefined;
+    if (!row) return undefined;
+    const key = keyOf(row.addr, row.vlan);
+    let d = this.#unsynced.get(key) ?? this.#lru?.get(key);
+    if (!d) {
+      d = this.#device(row, row.addr, row.vlan);
+      this.#lru?.set(key, d);
+    }
+    this.#unsynced.set(key, d);
+    return d;
+  }
+
+  #device(row: Row, addr: Buffer, vlan: number): Device {
+    return {
+      id: row.id, addr, vlan, mac: row.mac, macSeenMs: row.mac_seen_ms, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
+      packets: row.packets, bytes: row.bytes, flows: row.flows, services: new Set(this.#services.all(row.id) as string[]), dirty: false,
+    };
   }
 
   /**
@@ -149,39 +182,51 @@ export class DeviceCache {
     d.identityDirty = true;
   }
 
-  /** Writes every device changed since the last flush. Call inside the batch transaction. */
+  /** Writes what the batch changed that its flows do not record (MAC, vendor, ARP times, services). Call inside the batch transaction. */
   flush(): number {
     let written = 0;
     for (const d of this.#batch.values()) {
-      if (d.dirty) {
-        this.#write(d);
+      if (d.identityDirty) {
+        this.#updateIdentity.run(d.mac, d.vendor, d.macSeenMs, d.firstSeenMs, d.lastSeenMs, d.id);
+        d.identityDirty = false;
         written++;
+      }
+      if (d.newServices) {
+        for (const s of d.newServices) this.#addService.run(d.id, s);
+        d.newServices = undefined;
       }
     }
     this.#batch.clear();
     return written;
   }
 
-  /** After a rolled-back transaction: cached devices may hold changes that were not stored. */
+  /** Writes every device changed since the last sync, whole. Call inside a transaction, after flush(). */
+  sync(): number {
+    let written = 0;
+    for (const d of this.#unsynced.values()) {
+      if (d.dirty) {
+        this.#update.run(d.mac, d.vendor, d.macSeenMs, d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, d.id);
+        d.dirty = false;
+        written++;
+      }
+    }
+    this.#unsynced.clear();
+    return written;
+  }
+
+  /** Devices with changes not synced yet. */
+  get unsynced(): number {
+    return this.#unsynced.size;
+  }
+
+  /** Forgets every device (after a rolled-back transaction, or devices deleted by retention). */
   invalidate(): void {
     this.#batch.clear();
+    this.#unsynced.clear();
     this.#lru?.clear();
   }
 
   get size(): number {
     return this.#lru?.size ?? 0;
-  }
-
-  #write(d: Device): void {
-    if (d.identityDirty) {
-      this.#updateIdentity.run(d.mac, d.vendor, d.id);
-      d.identityDirty = false;
-    }
-    if (d.newServices) {
-      for (const s of d.newServices) this.#addService.run(d.id, s);
-      d.newServices = undefined;
-    }
-    this.#update.run(d.macSeenMs, d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, d.id);
-    d.dirty = false;
   }
 }

@@ -168,9 +168,9 @@ export const MIGRATIONS: readonly string[] = [
     SELECT * FROM flow_template
     UNION ALL SELECT *, fwd_bytes + rev_bytes, fwd_packets + rev_packets FROM flows_0;
   `,
-  // 5: a device's services in their own table: every batch rewrites the counters of the
-  // devices it touched, and a JSON list in the row made each rewrite (and each page
-  // written at commit) about three times larger
+  // 5: a device's services in their own table (a JSON list in the row made every rewrite
+  // of its counters, and every page written at commit, about three times larger); device
+  // counters synced from memory, with the flows since the last sync as their journal
   `
   CREATE TABLE device_services (
     device_id     INTEGER NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
@@ -180,6 +180,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX device_services_service ON device_services (service);
   INSERT INTO device_services SELECT d.id, s.value FROM devices d, json_each(d.services) s;
   ALTER TABLE devices DROP COLUMN services;
+  -- device counters are synced from memory every few seconds: the flows from this id on are
+  -- not in them yet (a crash leaves them to be replayed)
+  INSERT INTO meta VALUES ('devices_synced_id', (SELECT value FROM meta WHERE key = 'next_flow_id'));
   `,
 ];
 

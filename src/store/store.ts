@@ -5,10 +5,10 @@
  */
 import Database, { type Database as DB } from 'better-sqlite3';
 import * as os from 'node:os';
-import { addService, DeviceCache, type Device, type DeviceCacheOptions } from '../devices/cache';
+import { addService, DeviceCache, touchDevice, type DeviceCacheOptions } from '../devices/cache';
 import { FlowmasterError } from '../errors';
 import type { Flow, FlowBatch } from '../flow/flow';
-import { Offsets } from '../flow/layout';
+import { Offsets, RecordFlags } from '../flow/layout';
 import { defaultServices, ServiceMap } from '../flow/services';
 import type { CaptureStats } from '../engine/source';
 import type { CaptureRun, FlowRun, Summary } from '../meter';
@@ -25,6 +25,13 @@ export interface StoreOptions {
   readonly?: boolean;
   /** device cache: entries (default 65536, 0 = off) and TTL */
   deviceCache?: DeviceCacheOptions;
+  /**
+   * how often an ingest writes the device counters (packets, bytes, flows,
+   * first/last seen) it keeps in memory, ms (default 2000; 0: every batch).
+   * New devices, MACs and services are written with each batch; the counters
+   * are exact after ingest() returns and are rebuilt from the flows after a crash.
+   */
+  deviceSyncMs?: number;
   /** commit batching */
   batch?: BatcherOptions;
   /** service names: overrides of the defaults ('tcp/8080': 'http-alt', null removes) */
@@ -139,6 +146,7 @@ export class Store {
     if (spanNs !== undefined && !options.readonly) this.partitions.setSpan(spanNs);
     this.metrics = options.metrics ?? new Metrics();
     this.deviceCache = new DeviceCache(db, options.deviceCache);
+    if (!options.readonly) this.#recoverDevices();
     const timed = new QueryTimer(this.metrics, options.slowQueryMs ?? 50);
     const cursors = new Cursors(db);
     this.flows = new FlowQueries(db, cursors, timed);
@@ -185,23 +193,19 @@ export class Store {
       if (text === undefined) serviceNames.set(key, (text = `${protoName(protocol)}/${port}${name ? ` ${name}` : ''}`));
       return text;
     };
-    const touch = (d: Device, firstMs: number, lastMs: number, packets: number, bytes: number, mac: Uint8Array | null) => {
-      if (firstMs < d.firstSeenMs) d.firstSeenMs = firstMs;
-      if (lastMs > d.lastSeenMs) d.lastSeenMs = lastMs;
-      d.packets += packets;
-      d.bytes += bytes;
-      d.flows++;
-      if (mac) DeviceCache.bindMac(d, mac, lastMs);
-      d.dirty = true;
-    };
-
-    const writeBatch = (batch: Flow[]) => this.partitions.write((insertFor, nextId) => {
+    const syncMs = this.#options.deviceSyncMs ?? 2000;
+    let lastSync = performance.now();
+    const writeBatch = (batch: Flow[], sync: boolean) => this.partitions.write((insertFor, nextId) => {
+      let id = 0;
       for (const f of batch) {
         const raw = f.raw;
         const l2 = f.l2;
         const c = services.classify(f);
-        const firstMs = Math.floor(f.first);
-        const lastMs = Math.floor(f.last);
+        const firstNs = int64(f.firstNs);
+        const lastNs = int64(f.lastNs);
+        // the times as stored, so that a replay of the stored flows gives the same devices
+        const firstMs = Number(firstNs / 1_000_000n);
+        const lastMs = Number(lastNs / 1_000_000n);
         const vlan = f.vlan;
         const src = cache.resolve(f.srcAddrBytes, vlan, firstMs);
         const dst = cache.resolve(f.dstAddrBytes, vlan, firstMs);
@@ -214,8 +218,8 @@ export class Store {
         const packets = fwdPackets + revPackets;
         const bytes = fwdBytes + revBytes;
         // layer-2 devices are their MAC
-        touch(src, firstMs, lastMs, packets, bytes, l2 ? src.addr : srcMac);
-        touch(dst, firstMs, lastMs, packets, bytes, l2 ? dst.addr : dstMac);
+        touchDevice(src, firstMs, lastMs, packets, bytes, l2 ? src.addr : srcMac);
+        touchDevice(dst, firstMs, lastMs, packets, bytes, l2 ? dst.addr : dstMac);
         const etherType = f.etherType;
         if (l2 && etherType === 0x0806) {
           // ARP: bind each end's IPv4 address to its MAC (the target's only when unicast)
@@ -229,6 +233,7 @@ export class Store {
             if (lastMs > host.lastSeenMs) host.lastSeenMs = lastMs;
             DeviceCache.bindMac(host, mac, lastMs);
             host.dirty = true;
+            host.identityDirty = true; // no flow of this host records it
           }
         }
         const server = c.serverIsDst ? dst : src;
@@ -236,15 +241,16 @@ export class Store {
         if (!l2 && c.serverPort) addService(server, serviceName(protocol, c.serverPort, c.service));
         else if (l2 && c.service) addService(server, `eth/0x${etherType.toString(16).padStart(4, '0')} ${c.service}`);
         const icmp = !l2 && (protocol === 1 || protocol === 58);
-        const lastNs = int64(f.lastNs);
+        id = nextId();
         insertFor(lastNs).run(
-          nextId(), sourceId, f.flowId, f.segment, int64(f.firstNs), lastNs, raw[Offsets.kEndReason], f.ipVersion, protocol, etherType, vlan,
+          id, sourceId, f.flowId, f.segment, firstNs, lastNs, raw[Offsets.kEndReason], f.ipVersion, protocol, etherType, vlan,
           src.addr, dst.addr, f.srcPort, f.dstPort, src.id, dst.id, srcMac, dstMac, fwdPackets, fwdBytes, revPackets, revBytes,
           raw[Offsets.kFwdTcpFlags], raw[Offsets.kRevTcpFlags], icmp ? raw[Offsets.kIcmpType] : null, icmp ? raw[Offsets.kIcmpCode] : null,
           raw[Offsets.kFlags], c.service ?? null, c.serverIsDst ? 1 : 0, bytes, packets,
         );
       }
-      const devicesWritten = cache.flush();
+      let devicesWritten = cache.flush();
+      if (sync) devicesWritten += this.#syncDevices(id + 1);
       updateSource.run(batch.length, sourceId);
       return devicesWritten;
     });
@@ -252,16 +258,20 @@ export class Store {
     const pending: Flow[] = [];
     let lastCommit = performance.now();
     const counters = { ...cache.counters };
-    const commit = (n: number) => {
+    const commit = (n: number, last = false) => {
       const batch = pending.splice(0, n);
       const t0 = performance.now();
+      const sync = last || t0 - lastSync >= syncMs;
       let devicesWritten: number;
       try {
-        devicesWritten = writeBatch(batch);
+        devicesWritten = writeBatch(batch, sync);
       } catch (e) {
-        cache.invalidate(); // the rolled-back transaction's device changes are gone
+        // the rolled-back batch moved cached devices: rebuild them from the stored flows
+        cache.invalidate();
+        this.#recoverDevices();
         throw e;
       }
+      if (sync) lastSync = performance.now();
       const ms = performance.now() - t0;
       this.#options.afterCommit?.(batch.length);
       const total = performance.now() - t0;
@@ -307,7 +317,8 @@ export class Store {
     } finally {
       clearInterval(timer);
     }
-    while (pending.length) commit(Math.min(pending.length, batcher.size));
+    while (pending.length) commit(Math.min(pending.length, batcher.size), pending.length <= batcher.size);
+    if (cache.unsynced) this.syncDevices();
     const read = await run.summary;
     this.metrics.recordSummary(read, observed);
     const decodeErrors = Object.values(read.decodeErrors).reduce((a, b) => a + (b ?? 0), 0);
@@ -336,14 +347,65 @@ export class Store {
   appendFlows(rows: Iterable<Record<string, unknown>>): number[] {
     const ids: number[] = [];
     this.partitions.write((insertFor, nextId) => {
+      let id = 0;
       for (const r of rows) {
-        const id = nextId();
+        id = nextId();
         const row: Record<string, unknown> = { bytes: sum(r.fwd_bytes, r.rev_bytes), packets: sum(r.fwd_packets, r.rev_packets), ...r };
         insertFor(BigInt(r.last_ns as bigint | number)).run(id, ...FLOW_INSERT_COLUMNS.map((c) => row[c] ?? null));
         ids.push(id);
       }
+      // these rows do not count in devices: a replay after a crash must not count them either
+      if (id) this.#syncDevices(id + 1);
     });
     return ids;
+  }
+
+  /**
+   * Writes the device counters an ingest holds in memory (it does so every
+   * `deviceSyncMs` and when it ends); a no-op when there are none.
+   */
+  syncDevices(): number {
+    if (this.#options.readonly || !this.deviceCache.unsynced) return 0;
+    const n = this.db.transaction(() => this.deviceCache.flush() + this.#syncDevices(Number(this.#meta('next_flow_id'))))();
+    this.metrics.rowsWritten.inc({ table: 'devices' }, n);
+    return n;
+  }
+
+  /** Inside a transaction: writes the unsynced devices; flows from `nextId` on are not in them. */
+  #syncDevices(nextId: number): number {
+    const n = this.deviceCache.sync();
+    this.db.prepare("UPDATE meta SET value = ? WHERE key = 'devices_synced_id'").run(nextId);
+    return n;
+  }
+
+  #meta(key: string): unknown {
+    return this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key);
+  }
+
+  /**
+   * Counts the flows stored since the last device sync into their devices, as
+   * the ingest that wrote them would have (after a crash, or a failed batch).
+   */
+  #recoverDevices(): void {
+    const from = Number(this.#meta('devices_synced_id'));
+    if (from >= Number(this.#meta('next_flow_id'))) return;
+    const cache = this.deviceCache;
+    const rows = this.db
+      .prepare(`SELECT src_device, dst_device, first_ns, last_ns, fwd_packets + rev_packets, fwd_bytes + rev_bytes, src_mac, dst_mac, flags
+        FROM flows WHERE id >= ? ORDER BY id`)
+      .raw(true)
+      .safeIntegers(true)
+      .iterate(from) as IterableIterator<[bigint, bigint, bigint, bigint, bigint, bigint, Buffer | null, Buffer | null, bigint]>;
+    for (const [srcId, dstId, firstNs, lastNs, packets, bytes, srcMac, dstMac, flags] of rows) {
+      const l2 = (Number(flags) & RecordFlags.L2) !== 0;
+      const firstMs = Number(firstNs / 1_000_000n);
+      const lastMs = Number(lastNs / 1_000_000n);
+      for (const [id, mac] of [[srcId, srcMac], [dstId, dstMac]] as const) {
+        const d = cache.resolveId(Number(id));
+        if (d) touchDevice(d, firstMs, lastMs, Number(packets), Number(bytes), l2 ? d.addr : mac);
+      }
+    }
+    this.metrics.rowsWritten.inc({ table: 'devices' }, this.db.transaction(() => this.#syncDevices(Number(this.#meta('next_flow_id'))))());
   }
 
   /**
@@ -351,7 +413,11 @@ export class Store {
    * keep committing, then returns freed pages to the file system.
    */
   async retain(policy: RetentionPolicy): Promise<RetentionReport> {
-    const report = await applyRetention(this.db, this.partitions, policy, () => this.deviceCache.invalidate());
+    this.syncDevices(); // the stored last-seen times decide which devices go
+    const report = await applyRetention(this.db, this.partitions, policy, () => {
+      this.syncDevices();
+      this.deviceCache.invalidate();
+    });
     const m = this.metrics;
     m.retentionRowsDeleted.inc({ table: 'flows' }, report.flowsDeleted);
     m.retentionRowsDeleted.inc({ table: 'devices' }, report.devicesDeleted);
@@ -386,7 +452,10 @@ export class Store {
   close(): void {
     for (const t of this.#timers) clearInterval(t);
     this.#timers.clear();
-    if (this.db.open) this.db.close();
+    if (this.db.open) {
+      this.syncDevices();
+      this.db.close();
+    }
   }
 }
 
