@@ -298,16 +298,22 @@ describe('store', () => {
     const dbFile = tmpFile('replay.db');
     const store = openStore(dbFile, { deviceSyncMs: 0 });
     await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
-    const dump = (db: Database.Database) => db.prepare('SELECT * FROM devices ORDER BY id').all();
+    const dump = (db: Database.Database) => [
+      db.prepare('SELECT * FROM devices ORDER BY id').all(),
+      db.prepare('SELECT * FROM device_services ORDER BY device_id, service').all(),
+    ];
     const before = dump(store.db);
-    // as if the process died before its last sync of the second half of the flows
-    const half = Number(store.db.prepare('SELECT id FROM flows ORDER BY id LIMIT 1 OFFSET 1000').pluck().get());
+    expect(before[1].length).toBeGreaterThan(100);
+    // as if the process died before its first sync: counters and services of every flow gone
+    // (first/last seen and MACs keep later values: the replay must leave them as they are)
+    const half = Number(store.db.prepare('SELECT min(id) FROM flows').pluck().get());
     const undo = store.db.prepare(`UPDATE devices SET packets = packets - ?, bytes = bytes - ?, flows = flows - 1 WHERE id = ?`);
     for (const f of store.db.prepare('SELECT src_device, dst_device, packets, bytes FROM flows WHERE id >= ?').all(half) as Record<string, number>[]) {
       undo.run(f.packets, f.bytes, f.src_device);
       undo.run(f.packets, f.bytes, f.dst_device);
     }
     store.db.prepare("UPDATE meta SET value = ? WHERE key = 'devices_synced_id'").run(half);
+    store.db.prepare('DELETE FROM device_services').run();
     expect(dump(store.db)).not.toEqual(before);
     store.db.close(); // no sync
     const reopened = openStore(dbFile);

@@ -2,10 +2,10 @@
  * Device inventory behind an LRU cache (lru-cache): resolves a flow's two
  * ends to device ids without a database read on a hit. A new device is
  * inserted when first resolved, inside the batch's transaction, so committed
- * flows never point at missing devices; a changed MAC, vendor, ARP binding or
- * service is written by flush() in the same transaction. The counters and
- * times every flow moves (packets, bytes, flows, first/last seen) stay in
- * memory until sync(), which the store runs every `deviceSyncMs` and at the
+ * flows never point at missing devices; what an ARP flow binds is written by
+ * flush() in the same transaction. What the stored flows record (packets,
+ * bytes, flow counts, first/last seen, the MAC and its vendor, services)
+ * stays in memory until sync(), which the store runs every `deviceSyncMs` and at the
  * end of an ingest; the flows committed since the last sync are their journal
  * (the store replays them after a crash, see Store#recoverDevices). A device
  * with unsynced changes stays held while the LRU evicts it.
@@ -33,7 +33,7 @@ export interface Device {
   newServices?: string[];
   /** counters or times changed since the last sync */
   dirty: boolean;
-  /** MAC, vendor or an ARP-seen time changed since the last flush (what the flows do not record) */
+  /** changed by an ARP flow since the last flush (its MAC binding and times are in no flow row of this device) */
   identityDirty?: boolean;
 }
 
@@ -179,10 +179,9 @@ export class DeviceCache {
     d.mac = Buffer.from(mac);
     d.vendor = vendorOf(mac);
     d.dirty = true;
-    d.identityDirty = true;
   }
 
-  /** Writes what the batch changed that its flows do not record (MAC, vendor, ARP times, services). Call inside the batch transaction. */
+  /** Writes what the batch changed that its flows do not record (ARP bindings and times). Call inside the batch transaction. */
   flush(): number {
     let written = 0;
     for (const d of this.#batch.values()) {
@@ -190,10 +189,6 @@ export class DeviceCache {
         this.#updateIdentity.run(d.mac, d.vendor, d.macSeenMs, d.firstSeenMs, d.lastSeenMs, d.id);
         d.identityDirty = false;
         written++;
-      }
-      if (d.newServices) {
-        for (const s of d.newServices) this.#addService.run(d.id, s);
-        d.newServices = undefined;
       }
     }
     this.#batch.clear();
@@ -208,6 +203,10 @@ export class DeviceCache {
         this.#update.run(d.mac, d.vendor, d.macSeenMs, d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, d.id);
         d.dirty = false;
         written++;
+      }
+      if (d.newServices) {
+        for (const s of d.newServices) this.#addService.run(d.id, s);
+        d.newServices = undefined;
       }
     }
     this.#unsynced.clear();

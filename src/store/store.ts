@@ -186,13 +186,7 @@ export class Store {
     let maxPending = 0;
     const devicesBefore = (db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
 
-    const serviceNames = new Map<number, string>(); // "tcp/502 modbus", built once per (protocol, port)
-    const serviceName = (protocol: number, port: number, name: string | undefined): string => {
-      const key = protocol * 65536 + port;
-      let text = serviceNames.get(key);
-      if (text === undefined) serviceNames.set(key, (text = `${protoName(protocol)}/${port}${name ? ` ${name}` : ''}`));
-      return text;
-    };
+    const serviceTexts = new Map<number, string | undefined>(); // built once per (protocol, port): the service map is fixed
     const syncMs = this.#options.deviceSyncMs ?? 2000;
     let lastSync = performance.now();
     const writeBatch = (batch: Flow[], sync: boolean) => this.partitions.write((insertFor, nextId) => {
@@ -236,11 +230,12 @@ export class Store {
             host.identityDirty = true; // no flow of this host records it
           }
         }
-        const server = c.serverIsDst ? dst : src;
         const protocol = f.protocol;
-        if (!l2 && c.serverPort) addService(server, serviceName(protocol, c.serverPort, c.service));
-        else if (l2 && c.service) addService(server, `eth/0x${etherType.toString(16).padStart(4, '0')} ${c.service}`);
         const icmp = !l2 && (protocol === 1 || protocol === 58);
+        const key = l2 ? -1 - etherType : protocol * 65536 + c.serverPort;
+        let svc = serviceTexts.get(key);
+        if (svc === undefined && !serviceTexts.has(key)) serviceTexts.set(key, (svc = deviceService(l2, protocol, etherType, c.serverPort, c.service ?? null)));
+        if (svc) addService(c.serverIsDst ? dst : src, svc);
         id = nextId();
         insertFor(lastNs).run(
           id, sourceId, f.flowId, f.segment, firstNs, lastNs, raw[Offsets.kEndReason], f.ipVersion, protocol, etherType, vlan,
@@ -391,19 +386,26 @@ export class Store {
     if (from >= Number(this.#meta('next_flow_id'))) return;
     const cache = this.deviceCache;
     const rows = this.db
-      .prepare(`SELECT src_device, dst_device, first_ns, last_ns, fwd_packets + rev_packets, fwd_bytes + rev_bytes, src_mac, dst_mac, flags
+      .prepare(`SELECT src_device, dst_device, first_ns, last_ns, fwd_packets + rev_packets, fwd_bytes + rev_bytes, src_mac, dst_mac, flags,
+          protocol, ether_type, src_port, dst_port, service, server_is_dst
         FROM flows WHERE id >= ? ORDER BY id`)
       .raw(true)
       .safeIntegers(true)
-      .iterate(from) as IterableIterator<[bigint, bigint, bigint, bigint, bigint, bigint, Buffer | null, Buffer | null, bigint]>;
-    for (const [srcId, dstId, firstNs, lastNs, packets, bytes, srcMac, dstMac, flags] of rows) {
+      .iterate(from) as IterableIterator<
+      [bigint, bigint, bigint, bigint, bigint, bigint, Buffer | null, Buffer | null, bigint, bigint, bigint, bigint, bigint, string | null, bigint]
+    >;
+    for (const [srcId, dstId, firstNs, lastNs, packets, bytes, srcMac, dstMac, flags, protocol, etherType, srcPort, dstPort, service, serverIsDst] of rows) {
       const l2 = (Number(flags) & RecordFlags.L2) !== 0;
       const firstMs = Number(firstNs / 1_000_000n);
       const lastMs = Number(lastNs / 1_000_000n);
-      for (const [id, mac] of [[srcId, srcMac], [dstId, dstMac]] as const) {
-        const d = cache.resolveId(Number(id));
-        if (d) touchDevice(d, firstMs, lastMs, Number(packets), Number(bytes), l2 ? d.addr : mac);
-      }
+      const src = cache.resolveId(Number(srcId));
+      const dst = cache.resolveId(Number(dstId));
+      if (src) touchDevice(src, firstMs, lastMs, Number(packets), Number(bytes), l2 ? src.addr : srcMac);
+      if (dst) touchDevice(dst, firstMs, lastMs, Number(packets), Number(bytes), l2 ? dst.addr : dstMac);
+      const server = serverIsDst ? dst : src;
+      const icmp = !l2 && (protocol === 1n || protocol === 58n);
+      const svc = deviceService(l2, Number(protocol), Number(etherType), l2 || icmp ? 0 : Number(serverIsDst ? dstPort : srcPort), service);
+      if (server && svc) addService(server, svc);
     }
     this.metrics.rowsWritten.inc({ table: 'devices' }, this.db.transaction(() => this.#syncDevices(Number(this.#meta('next_flow_id'))))());
   }
@@ -473,6 +475,12 @@ function sum(a: unknown, b: unknown): number | bigint {
 function macOrNull(raw: Uint8Array, off: number): Uint8Array | null {
   for (let i = 0; i < 6; i++) if (raw[off + i]) return raw.subarray(off, off + 6);
   return null;
+}
+
+/** The service a flow's server answered on, as device_services has it ("tcp/502 modbus", "eth/0x88b8 goose"), or undefined. */
+function deviceService(l2: boolean, protocol: number, etherType: number, serverPort: number, name: string | null): string | undefined {
+  if (l2) return name ? `eth/0x${etherType.toString(16).padStart(4, '0')} ${name}` : undefined;
+  return serverPort ? `${protoName(protocol)}/${serverPort}${name ? ` ${name}` : ''}` : undefined;
 }
 
 function protoName(p: number): string {
