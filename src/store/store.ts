@@ -157,7 +157,8 @@ export class Store {
 
   /**
    * Reads `run` to the end into the database: a source row, then flows and
-   * their devices, one transaction per batch. Pulls the next FlowBatch only
+   * their new devices, one transaction per batch; device counters every
+   * `deviceSyncMs` and at the end. Pulls the next FlowBatch only
    * after committing, so the engine pauses while the database is busy. If
    * the capture is damaged, everything before the damage is committed, the
    * source row keeps the error, and the FlowmasterError is thrown. A live
