@@ -263,8 +263,13 @@ export class Store {
         devicesWritten = writeBatch(batch, sync);
       } catch (e) {
         // the rolled-back batch moved cached devices: rebuild them from the stored flows
+        // (if the database refuses that too, the next open does it)
         cache.invalidate();
-        this.#recoverDevices();
+        try {
+          this.#recoverDevices();
+        } catch {
+          cache.invalidate();
+        }
         throw e;
       }
       if (sync) lastSync = performance.now();
@@ -383,16 +388,23 @@ export class Store {
    * the ingest that wrote them would have (after a crash, or a failed batch).
    */
   #recoverDevices(): void {
+    if (Number(this.#meta('devices_synced_id')) >= Number(this.#meta('next_flow_id'))) return;
+    // one IMMEDIATE transaction: no flow is committed between the replay and the new mark
+    const n = this.db.transaction(() => this.#replayDevices()).immediate();
+    this.metrics.rowsWritten.inc({ table: 'devices' }, n);
+  }
+
+  #replayDevices(): number {
     const from = Number(this.#meta('devices_synced_id'));
-    if (from >= Number(this.#meta('next_flow_id'))) return;
+    const to = Number(this.#meta('next_flow_id'));
     const cache = this.deviceCache;
     const rows = this.db
       .prepare(`SELECT src_device, dst_device, first_ns, last_ns, fwd_packets + rev_packets, fwd_bytes + rev_bytes, src_mac, dst_mac, flags,
           protocol, ether_type, src_port, dst_port, service, server_is_dst
-        FROM flows WHERE id >= ? ORDER BY id`)
+        FROM flows WHERE id >= ? AND id < ? ORDER BY id`)
       .raw(true)
       .safeIntegers(true)
-      .iterate(from) as IterableIterator<
+      .iterate(from, to) as IterableIterator<
       [bigint, bigint, bigint, bigint, bigint, bigint, Buffer | null, Buffer | null, bigint, bigint, bigint, bigint, bigint, string | null, bigint]
     >;
     for (const [srcId, dstId, firstNs, lastNs, packets, bytes, srcMac, dstMac, flags, protocol, etherType, srcPort, dstPort, service, serverIsDst] of rows) {
@@ -408,7 +420,7 @@ export class Store {
       const svc = deviceService(l2, Number(protocol), Number(etherType), l2 || icmp ? 0 : Number(serverIsDst ? dstPort : srcPort), service);
       if (server && svc) addService(server, svc);
     }
-    this.metrics.rowsWritten.inc({ table: 'devices' }, this.db.transaction(() => this.#syncDevices(Number(this.#meta('next_flow_id'))))());
+    return this.#syncDevices(to);
   }
 
   /**
