@@ -209,8 +209,7 @@ uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uin
     idx = free_head_;
     free_head_ = uint32_t(pool_[idx].id);
   } else {
-    idx = fresh_++;
-    pool_[idx].state = 0;
+    idx = fresh_++;  // never used: zero, as mmap gave it
   }
   Flow& f = pool_[idx];
   uint8_t queued = f.state & kQueued;

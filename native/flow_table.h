@@ -61,10 +61,6 @@ class Ring {
   size_t size() const { return tail_ - head_; }
   const T& front() const { return buf_[head_ & (buf_.size() - 1)]; }
   void pop_front() { head_++; }
-  template <typename F>
-  void for_each(F fn) const {
-    for (size_t i = head_; i != tail_; i++) fn(buf_[i & (buf_.size() - 1)]);
-  }
   void clear() { head_ = tail_ = 0; }
   void push_back(const T& v) {
     if (size() == buf_.size()) grow();

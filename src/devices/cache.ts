@@ -33,8 +33,6 @@ export interface Device {
   newServices?: string[];
   /** counters or times changed since the last sync */
   dirty: boolean;
-  /** changed by an ARP flow since the last flush (its MAC binding and times are in no flow row of this device) */
-  identityDirty?: boolean;
 }
 
 /** Accounts one flow end to its device; `mac` is the MAC that end had in the flow, if any. */
@@ -90,12 +88,12 @@ function keyOf(addr: Uint8Array, vlan: number): number | string {
 export class DeviceCache {
   readonly counters: CacheCounters = { hits: 0, misses: 0, evictions: 0 };
   readonly #lru: LRUCache<number | string, Device> | undefined;
-  readonly #batch = new Map<number | string, Device>(); // devices resolved since the last flush
+  readonly #arp = new Set<Device>(); // hosts an ARP flow bound since the last flush: no flow row of theirs records it
   readonly #unsynced = new Map<number | string, Device>(); // devices resolved since the last sync
   readonly #upsert: Statement;
   readonly #byId: Statement;
   readonly #update: Statement;
-  readonly #updateIdentity: Statement;
+  readonly #writeArp: Statement;
   readonly #services: Statement;
   readonly #addService: Statement;
 
@@ -114,7 +112,7 @@ export class DeviceCache {
       'UPDATE devices SET mac = ?, vendor = ?, mac_seen_ms = ?, first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ? WHERE id = ?',
     );
     // the columns a replay of the flows could not restore (all move one way: a second write is harmless)
-    this.#updateIdentity = db.prepare('UPDATE devices SET mac = ?, vendor = ?, mac_seen_ms = ?, first_seen_ms = ?, last_seen_ms = ? WHERE id = ?');
+    this.#writeArp = db.prepare('UPDATE devices SET mac = ?, vendor = ?, mac_seen_ms = ?, first_seen_ms = ?, last_seen_ms = ? WHERE id = ?');
     if (max > 0) {
       this.#lru = new LRUCache<number | string, Device>({
         max,
@@ -138,7 +136,6 @@ export class DeviceCache {
       d = this.#device(this.#upsert.get(buf, vlan, seenMs, seenMs) as Row, buf, vlan);
       this.#lru?.set(key, d);
     }
-    this.#batch.set(key, d);
     this.#unsynced.set(key, d);
     return d;
   }
@@ -181,17 +178,20 @@ export class DeviceCache {
     d.dirty = true;
   }
 
+  /** An ARP flow saw `host` (a resolved IPv4 device) at `mac`: its times and MAC binding. */
+  bindArp(host: Device, mac: Uint8Array, firstMs: number, lastMs: number): void {
+    if (firstMs < host.firstSeenMs) host.firstSeenMs = firstMs;
+    if (lastMs > host.lastSeenMs) host.lastSeenMs = lastMs;
+    DeviceCache.bindMac(host, mac, lastMs);
+    host.dirty = true;
+    this.#arp.add(host);
+  }
+
   /** Writes what the batch changed that its flows do not record (ARP bindings and times). Call inside the batch transaction. */
   flush(): number {
-    let written = 0;
-    for (const d of this.#batch.values()) {
-      if (d.identityDirty) {
-        this.#updateIdentity.run(d.mac, d.vendor, d.macSeenMs, d.firstSeenMs, d.lastSeenMs, d.id);
-        d.identityDirty = false;
-        written++;
-      }
-    }
-    this.#batch.clear();
+    for (const d of this.#arp) this.#writeArp.run(d.mac, d.vendor, d.macSeenMs, d.firstSeenMs, d.lastSeenMs, d.id);
+    const written = this.#arp.size;
+    this.#arp.clear();
     return written;
   }
 
@@ -220,7 +220,7 @@ export class DeviceCache {
 
   /** Forgets every device (after a rolled-back transaction, or devices deleted by retention). */
   invalidate(): void {
-    this.#batch.clear();
+    this.#arp.clear();
     this.#unsynced.clear();
     this.#lru?.clear();
   }

@@ -223,12 +223,7 @@ export class Store {
             const mac = side === 0 ? src.addr : dst.addr;
             const ip = raw.subarray(at, at + 4);
             if (!(ip[0] | ip[1] | ip[2] | ip[3]) || mac[0] & 1 || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) continue;
-            const host = cache.resolve(ip, vlan, firstMs);
-            if (firstMs < host.firstSeenMs) host.firstSeenMs = firstMs;
-            if (lastMs > host.lastSeenMs) host.lastSeenMs = lastMs;
-            DeviceCache.bindMac(host, mac, lastMs);
-            host.dirty = true;
-            host.identityDirty = true; // no flow of this host records it
+            cache.bindArp(cache.resolve(ip, vlan, firstMs), mac, firstMs, lastMs);
           }
         }
         const protocol = f.protocol;
