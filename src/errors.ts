@@ -1,6 +1,7 @@
 /** Errors with stable `code`s; native errors arrive as plain objects and become these. */
 export type ErrorCode =
   | 'ERR_INVALID_OPTION'
+  | 'ERR_USAGE'
   | 'ERR_FILE_NOT_FOUND'
   | 'ERR_IS_DIRECTORY'
   | 'ERR_PCAP_OPEN'

@@ -9,6 +9,7 @@ import { jsonLine } from '../export/columns';
 import { FlowMeter } from '../meter';
 import { openStore } from '../store/store';
 import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
+import { stdout } from './output';
 import { printSummary } from './read';
 
 export interface CaptureFlags extends EngineFlags, ExportFlags {
@@ -36,6 +37,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
   const stop = () => void run.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const unwatch = stdout.onClose(stop); // `capture | head`: its reader has gone
   let server: http.Server | undefined;
   if (flags.metricsPort !== undefined && store) {
     const metrics = store.metrics;
@@ -58,7 +60,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
       const r = await store.ingest(run, { onBatch: exporter && ((b) => exporter.send(b)) });
       printSummary(r.read);
       const c = r.read.capture;
-      process.stdout.write(
+      stdout.write(
         `captured into ${flags.db}: ${r.flows} flows, ${r.devices} new devices, ${r.batches} commits; ` +
           `kernel received ${c?.received ?? 0}, dropped ${c?.kernelDropped ?? 0} (interface ${c?.interfaceDropped ?? 0}), flows shed ${c?.flowsDropped ?? 0}\n`,
       );
@@ -67,13 +69,14 @@ export async function capture(flags: CaptureFlags): Promise<number> {
         await exporter?.send(batch);
         const lines: string[] = [];
         for (const f of batch) lines.push(jsonLine(f));
-        if (lines.length) process.stdout.write(lines.join('\n') + '\n');
+        if (lines.length) stdout.write(lines.join('\n') + '\n');
       }
       printSummary(await run.summary);
     }
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    unwatch();
     server?.close();
     store?.close();
     await exporter?.close();

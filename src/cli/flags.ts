@@ -35,11 +35,41 @@ export function byteSize(v: string): number {
   return Math.floor(Number(m[1]) * 1024 ** ' KMGT'.indexOf(m[2].toUpperCase() || ' '));
 }
 
-/** A time: ms since the epoch, or anything Date.parse takes ('2026-11-27', '2026-11-27T10:00Z'). */
+/** The latest time a store can hold: int64 nanoseconds end in 2262-04-11T23:47:16.854Z. */
+export const MAX_TIME_MS = 9_223_372_036_854;
+
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/**
+ * A time: ms since the epoch, or an ISO 8601 date/time ('2026-11-27',
+ * '2026-11-27T10:00', '2026-11-27T10:00:00.5+01:00'), UTC unless it gives a
+ * zone. Strict: an impossible date (2026-02-30) is an error, not March 2.
+ */
 export function time(v: string): number {
-  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a date/time (ISO 8601) or ms since the epoch');
-  return n;
+  const ms = /^\d+$/.test(v) ? Number(v) : isoTime(v);
+  if (ms === undefined || !Number.isSafeInteger(ms) || ms < 0 || ms > MAX_TIME_MS)
+    throw new InvalidArgumentError('expected an ISO 8601 date/time (UTC unless a zone is given) or ms since the epoch, between 1970 and 2262');
+  return ms;
+}
+
+function isoTime(v: string): number | undefined {
+  const m = ISO_TIME.exec(v.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zone = 'Z'] = m;
+  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map(Number);
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
+  if (day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined; // day 0 of the next month: this month's last
+  let offsetMin = 0;
+  if (zone.toUpperCase() !== 'Z') {
+    const zh = Number(zone.slice(1, 3));
+    const zm = Number(zone.slice(3).replace(':', '') || '0');
+    if (zh > 23 || zm > 59) return undefined;
+    offsetMin = (zone[0] === '-' ? -1 : 1) * (zh * 60 + zm);
+  }
+  const utc = new Date(0);
+  utc.setUTCFullYear(year, month - 1, day); // Date.UTC would map years 0..99 to 1900..1999
+  utc.setUTCHours(hour, minute, second, Number(frac.padEnd(3, '0').slice(0, 3))); // below a ms: cut, as ms integers are
+  return utc.getTime() - offsetMin * 60_000;
 }
 
 const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, gre: 47, icmp6: 58, sctp: 132 };

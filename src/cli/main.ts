@@ -4,15 +4,16 @@
  * I/O, database), 2 usage error (bad flag or option value).
  */
 import { Argument, Command, CommanderError, Option } from 'commander';
-import type { FlowmasterError } from '../errors';
+import { FlowmasterError } from '../errors';
 import { bench, type BenchFlags } from './bench';
 import { capture, type CaptureFlags } from './capture';
 import { addEngineFlags, addExportFlag, byteSize, nonNegativeInt, partitionSpanOption, positiveInt, protocol, time } from './flags';
 import { ingest, type IngestFlags } from './ingest';
+import { guardOutput } from './output';
 import { devices, flows, retention, top, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TopFlags } from './query';
 import { printError, read, type ReadFlags } from './read';
 
-const USAGE_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_BPF', 'ERR_BAD_CURSOR']);
+const USAGE_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_USAGE', 'ERR_BPF', 'ERR_BAD_CURSOR']);
 
 const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
 
@@ -31,7 +32,7 @@ export function program(): Command {
   const p = new Command('flowmaster')
     .description('Packets to bidirectional flow records: capture files or live interfaces, into SQLite, queried back')
     .version(require('../../package.json').version)
-    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: () => undefined }) // main() prints it, one line with its code
     .exitOverride();
 
   addExportFlag(addEngineFlags(
@@ -165,12 +166,26 @@ export function program(): Command {
   return p;
 }
 
+/** A parse error of commander's as ours: one line, a code (a bad value or a bad command line) and where to read more. */
+function usageError(e: CommanderError, argv: string[]): FlowmasterError {
+  const command = argv.find((a) => !a.startsWith('-'));
+  const known = command !== undefined && program().commands.some((c) => c.name() === command);
+  const help = known ? `flowmaster ${command} --help` : 'flowmaster --help';
+  const message = `${e.message.replace(/^error: /, '').replace(/\n+/g, ' ').trim()} (see ${help})`;
+  return new FlowmasterError(e.code === 'commander.invalidArgument' ? 'ERR_INVALID_OPTION' : 'ERR_USAGE', message);
+}
+
 export async function main(argv: string[]): Promise<number> {
+  guardOutput();
   try {
     await program().parseAsync(argv, { from: 'user' });
     return Number(process.exitCode ?? 0);
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0;
+      printError(usageError(e, argv));
+      return 2;
+    }
     printError(e);
     const code = (e as FlowmasterError).code;
     return code && USAGE_CODES.has(code) ? 2 : 1;

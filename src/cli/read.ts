@@ -4,6 +4,7 @@ import { csvHeader, csvRow, formatTable, jsonLine, TABLE_COLUMNS, tableCells } f
 import type { Flow } from '../flow/flow';
 import { FlowMeter, type Summary } from '../meter';
 import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
+import { stdout } from './output';
 
 export interface ReadFlags extends EngineFlags, ExportFlags {
   format?: 'jsonl' | 'csv' | 'table';
@@ -33,16 +34,18 @@ export async function read(files: string[], flags: ReadFlags): Promise<number> {
   const format = flags.format ?? (process.stdout.isTTY ? 'table' : 'jsonl');
   const out: string[] = [];
   const flushOut = () => {
-    if (out.length) process.stdout.write(out.join('\n') + '\n');
+    if (out.length) stdout.write(out.join('\n') + '\n');
     out.length = 0;
   };
   const tableRows: { bytes: number; cells: string[] }[] = [];
   let status = 0;
   if (format === 'csv') out.push(csvHeader());
   for (const file of files) {
+    if (stdout.closed) break;
     const run = meter.readFile(file);
     try {
       for await (const batch of run) {
+        if (stdout.closed) break; // `| head` has read enough: stop reading
         await exporter?.send(batch);
         for (const flow of batch) {
           if (format === 'table' || flags.top) tableRows.push({ bytes: flow.bytes, cells: rowFor(flow, format) });
@@ -61,8 +64,8 @@ export async function read(files: string[], flags: ReadFlags): Promise<number> {
   if (format === 'table' || flags.top) {
     let rows = tableRows;
     if (flags.top) rows = [...rows].sort((a, b) => b.bytes - a.bytes).slice(0, flags.top);
-    if (format === 'table') process.stdout.write(formatTable(rows.map((r) => r.cells), TABLE_COLUMNS) + '\n');
-    else process.stdout.write(rows.map((r) => r.cells[0]).join('\n') + (rows.length ? '\n' : ''));
+    if (format === 'table') stdout.write(formatTable(rows.map((r) => r.cells), TABLE_COLUMNS) + '\n');
+    else stdout.write(rows.map((r) => r.cells[0]).join('\n') + (rows.length ? '\n' : ''));
   }
   return status;
 }

@@ -69,6 +69,11 @@ function u64(v: DataView, o: number): number {
   return v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;
 }
 
+/** ns to ms with the fraction: whole ms stay exact (ns as a double rounds above 2^53, i.e. any date after 1970-04). */
+export function nsToMs(ns: bigint): number {
+  return Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6;
+}
+
 export class Flow {
   readonly #v: DataView;
   readonly #b: Uint8Array;
@@ -86,8 +91,8 @@ export class Flow {
   get firstNs(): bigint { return this.#v.getBigUint64(this.#o + O.kFirstNs, true); }
   get lastNs(): bigint { return this.#v.getBigUint64(this.#o + O.kLastNs, true); }
   /** ms since the epoch, with sub-ms fraction */
-  get first(): number { return u64(this.#v, this.#o + O.kFirstNs) / 1e6; }
-  get last(): number { return u64(this.#v, this.#o + O.kLastNs) / 1e6; }
+  get first(): number { return nsToMs(this.firstNs); }
+  get last(): number { return nsToMs(this.lastNs); }
   get durationMs(): number { return Number(this.lastNs - this.firstNs) / 1e6; }
   get ipVersion(): number { return this.#b[this.#o + O.kIpVersion]; }
   get protocol(): number { return this.#b[this.#o + O.kProtocol]; }
