@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tcp4, tmpFile, udp4, writePcap } from './helpers/capture';
 import { nfdumpPresent, readNfdump, startNfcapd } from './helpers/nfdump';
+import { notRoot, skipping } from './helpers/skip';
 
 const genPcap = () => import('../scripts/gen-pcap.mjs');
 
@@ -222,7 +223,7 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
     expect((await flowmaster('capture', '--db', db)).code).toBe(2); // -i missing
   });
 
-  it.skipIf(!nfdumpPresent)('ingest --ipfix also exports every flow to a collector (nfcapd)', async () => {
+  it.skipIf(skipping(!nfdumpPresent && 'nfcapd/nfdump not installed (apt-get install nfdump)', 'ingest --ipfix into nfcapd'))('ingest --ipfix also exports every flow to a collector (nfcapd)', async () => {
     const nf = await startNfcapd();
     const exported = tmpFile('cli-ipfix.db');
     const r = await flowmaster('ingest', '--db', exported, '--no-progress', '--ipfix', `127.0.0.1:${nf.port}`, files[0]);
@@ -255,7 +256,7 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
   }, 60_000);
 });
 
-describe.skipIf(process.getuid?.() !== 0)('flowmaster capture (root)', () => {
+describe.skipIf(skipping(notRoot, 'flowmaster capture'))('flowmaster capture (root)', () => {
   it('captures until SIGINT, then flushes, commits and prints the summary', async () => {
     const port = 46000 + (process.pid % 1000);
     const db = tmpFile('cli-capture.db');
@@ -280,5 +281,26 @@ describe.skipIf(process.getuid?.() !== 0)('flowmaster capture (root)', () => {
     expect(d.prepare('SELECT fwd_packets, end_reason FROM flows').all()).toEqual([{ fwd_packets: 3, end_reason: 4 }]);
     expect(d.prepare('SELECT kind, name, ended_ms IS NOT NULL AS ended FROM sources').get()).toEqual({ kind: 'interface', name: 'lo', ended: 1 });
     d.close();
+  }, 30_000);
+
+  it('capture | head: stops and exits 0 quietly when its reader goes away', async () => {
+    const port = 48000 + (process.pid % 1000);
+    const errFile = tmpFile('cli-capture-head.err');
+    const child = spawn('bash', ['-c', `'${process.execPath}' '${cli}' capture -i lo -f 'udp port ${port}' --idle-timeout 0.1 2>'${errFile}' | head -1 >/dev/null; echo \${PIPESTATUS[0]}`], { cwd: root });
+    let status = '';
+    child.stdout.on('data', (d) => (status += d));
+    const exited = new Promise((r) => child.on('exit', r));
+    let done = false;
+    void exited.then(() => (done = true));
+    for (let i = 0; i < 100 && !done; i++) {
+      const s = dgram.createSocket('udp4'); // a new source port: a new flow, ended 0.1 s later
+      await new Promise((r) => s.send(Buffer.alloc(20), port, '127.0.0.1', r));
+      s.close();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await exited;
+    expect(done).toBe(true);
+    expect(status.trim()).toBe('0');
+    expect(fs.readFileSync(errFile, 'utf8')).not.toMatch(/EPIPE|Error|\n\s+at /);
   }, 30_000);
 });

@@ -16,9 +16,10 @@
  *    fragments only presence and at least tshark's counts are checked.
  */
 import { describe, expect, it } from 'vitest';
-import { corpusFiles, corpusPresent, CORPUS_DIR } from './helpers/corpus';
+import { corpusFiles, corpusMissing, corpusPresent, CORPUS_DIR } from './helpers/corpus';
 import { flowMap, oracleMap } from './helpers/conversations';
 import { readAll } from './helpers/read';
+import { skipping } from './helpers/skip';
 
 const CONFORMANCE = { idleTimeout: Infinity, activeTimeout: Infinity, tcpTermination: false, keyVlan: false } as const;
 const TUNNEL_PORTS = new Set([4789, 2152]);
@@ -31,7 +32,7 @@ const FEWER_PACKETS: Record<string, string> = {
     'the first record claims 524501 captured bytes (> 262144, libpcap and we reject it: ERR_BAD_RECORD at offset 24); tshark retries the header as another pcap variant and reads one packet',
 };
 
-describe.skipIf(!corpusPresent)('conformance with tshark conversations', () => {
+describe.skipIf(skipping(corpusMissing, 'conformance with tshark'))('conformance with tshark conversations', () => {
   const files = corpusFiles();
   it('finds the corpus', () => {
     expect(files.length).toBeGreaterThan(0);
@@ -84,6 +85,3 @@ describe.skipIf(!corpusPresent)('conformance with tshark conversations', () => {
   }
 });
 
-describe.runIf(!corpusPresent)('conformance corpus', () => {
-  it.skip(`skipped: ${CORPUS_DIR} not found (set FLOWMASTER_CORPUS to the shared/pcaps folder)`, () => {});
-});

@@ -29,6 +29,7 @@ import type { FlowMeterOptions } from '../src/options';
 import { DECODE_LINKTYPES, generatedCaptures, readPackets, sharedCaptures } from '../scripts/fuzz-seeds.mjs';
 import { addonError } from './helpers/addon';
 import { rng } from './helpers/rng';
+import { skipping } from './helpers/skip';
 
 const root = path.resolve(__dirname, '..');
 const FUZZ_CORPUS = path.join(root, 'build-cmake-fuzz', 'corpus-decode');
@@ -304,21 +305,16 @@ async function check(inputs: Input[], label: string): Promise<void> {
   expect(failures, `native and TypeScript decoders disagree:\n${failures.join('\n\n')}`).toEqual([]);
 }
 
-describe.skipIf(addonError !== undefined)('native decoder == TypeScript decoder on damaged packets', () => {
+describe.skipIf(skipping(addonError && `the native addon is not built, nothing to compare with: ${addonError}`, 'native == ts differential decoding'))('native decoder == TypeScript decoder on damaged packets', () => {
   it(`${MUTATIONS} seeded mutations of real and generated packets`, async () => {
     const inputs = mutationInputs();
     expect(inputs.length).toBe(MUTATIONS);
     await check(inputs, 'mutations');
   }, 180_000);
 
-  it.skipIf(!fs.existsSync(FUZZ_CORPUS))('the fuzz_decode corpus (build-cmake-fuzz/corpus-decode)', async () => {
+  it.skipIf(skipping(!fs.existsSync(FUZZ_CORPUS) && `${FUZZ_CORPUS} not found (test/hardening.test.ts or npm run fuzz makes it)`, 'the fuzz_decode corpus'))('the fuzz_decode corpus (build-cmake-fuzz/corpus-decode)', async () => {
     const inputs = corpusInputs();
     await check(inputs, 'corpus');
   }, 300_000);
 });
 
-if (addonError !== undefined) {
-  describe('native decoder == TypeScript decoder', () => {
-    it.skip(`the native addon is not built, nothing to compare with: ${addonError}`, () => undefined);
-  });
-}

@@ -16,11 +16,12 @@ import type { BpfInstruction } from '../src/engine/ts/bpf';
 import { readFileTs, type FilterCompiler } from '../src/engine/ts/run';
 import { resolveOptions, type FlowMeterOptions, type ResolvedOptions } from '../src/options';
 import { tcp4, udp4 } from './helpers/capture';
-import { corpusFiles, corpusPresent, CORPUS_DIR } from './helpers/corpus';
+import { corpusFiles, corpusMissing, corpusPresent, CORPUS_DIR } from './helpers/corpus';
 // @ts-expect-error plain ESM helper without type declarations
 import { generate } from '../scripts/gen-pcap.mjs';
 import { addonError } from './helpers/addon';
 import { rng } from './helpers/rng';
+import { skipping } from './helpers/skip';
 
 interface RunResult {
   records: string[];
@@ -33,12 +34,7 @@ function records(ab: ArrayBuffer, out: string[]): void {
   for (let i = 0; i < b.length; i += 256) out.push(b.toString('hex', i, i + 256));
 }
 
-const noAddon = addonError !== undefined;
-if (noAddon) {
-  describe('native == ts', () => {
-    it.skip(`the native addon is not built, nothing to compare with: ${addonError}`, () => undefined);
-  });
-}
+const noAddon = skipping(addonError && `the native addon is not built, nothing to compare with: ${addonError}`, 'native == ts');
 
 /** Public options, plus the internal packet limit of a segment. */
 type RunOptions = FlowMeterOptions & { maxPackets?: number };
@@ -115,7 +111,7 @@ const CORPUS_OPTIONS: FlowMeterOptions[] = [
   { accounting: 'payload', tcpCloseTimeout: 1, idleTimeout: 30, maxFlows: 64, statistics: true, keyVlan: false },
 ];
 
-describe.skipIf(!corpusPresent || noAddon)('native == ts on the shared corpus', () => {
+describe.skipIf(skipping(corpusMissing, 'native == ts on the shared corpus') || noAddon)('native == ts on the shared corpus', () => {
   const files = corpusFiles();
   it('finds the corpus', () => {
     expect(files.length).toBeGreaterThan(0);
@@ -126,11 +122,6 @@ describe.skipIf(!corpusPresent || noAddon)('native == ts on the shared corpus', 
     });
   }
 });
-if (!corpusPresent) {
-  describe('native == ts on the shared corpus', () => {
-    it.skip(`corpus not found at ${CORPUS_DIR}: set FLOWMASTER_CORPUS to run these`, () => undefined);
-  });
-}
 
 let dir = '';
 const gen: Record<string, string> = {};
@@ -596,7 +587,7 @@ describe.skipIf(noAddon)('native == ts with BPF filters', () => {
 
   const EXPRS = ['tcp', 'udp and not port 53', 'vlan or ip6', 'ip[6:2] & 0x3fff != 0', 'tcp[tcpflags] & (tcp-syn|tcp-fin) != 0', 'greater 500', 'ether proto 0x88cc or arp'];
   it('filtered runs equal, per link type (pcapng with two interfaces too)', async (ctx) => {
-    if (!source) ctx.skip();
+    if (skipping(!source && 'no C compiler with libpcap to build the bpfdump helper', 'native == ts with BPF filters')) ctx.skip();
     for (const expr of EXPRS) {
       for (const name of ['pcap-us', 'pcapng-multi', 'pcap-sll2']) {
         const t = await expectSame(gen[name], { filter: expr, idleTimeout: 0.05 }, compilerFor(source!, expr));
@@ -606,7 +597,7 @@ describe.skipIf(noAddon)('native == ts with BPF filters', () => {
   });
 
   it('a filter libpcap refuses for one interface: ERR_BPF at its first packet, as native', async (ctx) => {
-    if (!source) ctx.skip();
+    if (skipping(!source && 'no C compiler with libpcap to build the bpfdump helper', 'native == ts with BPF filters')) ctx.skip();
     // valid syntax that cannot be compiled for raw IP (interface 1 of the multi-interface capture)
     const expr = 'ether host 02:00:00:00:00:01';
     const t = await expectSame(gen['pcapng-multi'], { filter: expr }, compilerFor(source!, expr));

@@ -3,9 +3,10 @@ import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FlowmasterError } from '../src/errors';
 import { defaultServices, ServiceMap, SERVICE_DEFINITIONS, type FlowLike } from '../src/flow/services';
-import { corpusFiles, corpusPresent, CORPUS_DIR } from './helpers/corpus';
+import { corpusFiles, corpusMissing, corpusPresent, CORPUS_DIR } from './helpers/corpus';
 import { MAC_A, MAC_B, P, tcp4, udp4, writePcap } from './helpers/capture';
 import { readAll } from './helpers/read';
+import { skipping } from './helpers/skip';
 
 const TCP = 6;
 const UDP = 17;
@@ -289,11 +290,11 @@ const CORPUS_EXPECTATIONS: { file: string; service: string; services: Record<str
 
 const corpus = new Map(corpusFiles().map((c) => [c.name, c.path]));
 
-describe.skipIf(!corpusPresent)('services in the ICS captures of the corpus', () => {
+describe.skipIf(skipping(corpusMissing, 'services in the ICS captures of the corpus'))('services in the ICS captures of the corpus', () => {
   for (const e of CORPUS_EXPECTATIONS) {
     const file = corpus.get(e.file);
     const missing = file === undefined || !fs.existsSync(file);
-    it.skipIf(missing)(`${e.file} -> ${e.service}${missing ? ' (skipped: not in the corpus)' : ''}`, async () => {
+    it.skipIf(missing && (!corpusPresent || skipping('not in the corpus', e.file)))(`${e.file} -> ${e.service}`, async () => {
       const r = await readAll(file!);
       expect(r.error).toBeUndefined();
       const services: Record<string, number> = {};
@@ -312,6 +313,3 @@ describe.skipIf(!corpusPresent)('services in the ICS captures of the corpus', ()
   }
 });
 
-describe.runIf(!corpusPresent)('services in the ICS captures of the corpus', () => {
-  it.skip(`skipped: ${CORPUS_DIR} not found (set FLOWMASTER_CORPUS to the shared/pcaps folder)`, () => {});
-});

@@ -7,8 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { FlowMeter, migrate, openStore, type FlowObject } from '../src/index';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/schema';
 import { tmpFile } from './helpers/capture';
-import { corpusFiles, corpusPresent } from './helpers/corpus';
+import { corpusFiles, corpusMissing, corpusPresent } from './helpers/corpus';
 import { readAll, TEST_ENGINE } from './helpers/read';
+import { skipping } from './helpers/skip';
 
 // @ts-expect-error plain ESM helper without type declarations
 const genPcap = () => import('../scripts/gen-pcap.mjs');
@@ -21,7 +22,7 @@ function addrHex(f: FlowObject, side: 'src' | 'dst'): string {
   return ''; // IPv6 compared through the device rows' own bytes below
 }
 
-describe.skipIf(!corpusPresent)('ingest the corpus', () => {
+describe.skipIf(skipping(corpusMissing, 'ingest the corpus'))('ingest the corpus', () => {
   for (const { name, path: file, oracle } of corpusFiles()) {
     if (!oracle.readable) continue;
     for (const onDisk of [false, true]) {

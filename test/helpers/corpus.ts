@@ -38,3 +38,6 @@ export function corpusFiles(): { name: string; path: string; oracle: Oracle }[] 
       return { name, path: path.join(CORPUS_DIR, name), oracle: JSON.parse(fs.readFileSync(path.join(CORPUS_DIR, f), 'utf8')) as Oracle };
     });
 }
+
+/** Why the corpus tests skip here, or undefined when the corpus is present. */
+export const corpusMissing: string | undefined = corpusPresent ? undefined : `${CORPUS_DIR} not found (set FLOWMASTER_CORPUS to the shared/pcaps folder)`;
