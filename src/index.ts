@@ -11,7 +11,7 @@ export { vendorOf } from './devices/oui';
 export { AdaptiveBatcher, type BatcherOptions } from './pipeline/batcher';
 export { ServiceMap, defaultServices, type Classification } from './flow/services';
 export { Metrics, type MetricsOptions } from './metrics/registry';
-export { FlowQueries, DeviceQueries, QueryTimer, addressRange, type DeviceFilter, type DeviceSort, type DeviceRow, type FlowFilter, type FlowSort, type FlowRow, type Page, type FlowPageRequest, type FlowOffsetRequest } from './store/query';
+export { FlowQueries, DeviceQueries, QueryTimer, addressRange, type DeviceFilter, type DeviceSort, type DeviceRow, type FlowFilter, type FlowSort, type FlowRow, type Page, type FlowPageRequest, type FlowOffsetRequest, type DevicePageRequest } from './store/query';
 export { type RetentionPolicy, type RetentionReport } from './store/retention';
 export { IpfixExporter, type IpfixExporterOptions, type IpfixStats } from './export/ipfix';
 export { Analytics, type Measure, type Totals, type RangeRequest } from './store/analytics';

@@ -2,7 +2,7 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { addressRange, FlowMeter, openStore, type Store } from '../src/index';
-import { compileFlowFilter } from '../src/store/query';
+import { compileFlowFilter, MAX_TIME_MS } from '../src/store/query';
 import { tmpFile } from './helpers/capture';
 import { TEST_ENGINE } from './helpers/read';
 
@@ -188,6 +188,69 @@ describe('keyset pages', () => {
         }
       }
     }
+    store.close();
+  });
+});
+
+describe('option validation classes', () => {
+  const invalid = expect.objectContaining({ code: 'ERR_INVALID_OPTION' });
+  const flowsFailing = (store: Store): [string, (v: never) => unknown][] => [
+    ['flows.page sort', (v) => store.flows.page({ sort: v })],
+    ['flows.page order', (v) => store.flows.page({ order: v })],
+    ['flows.offsetPage sort', (v) => store.flows.offsetPage({ sort: v })],
+    ['flows.offsetPage order', (v) => store.flows.offsetPage({ order: v })],
+    ['devices.page sort', (v) => store.devices.page({ sort: v })],
+    ['devices.page order', (v) => store.devices.page({ order: v })],
+    ['topTalkers by', (v) => store.analytics.topTalkers({ by: v })],
+    ['topConversations by', (v) => store.analytics.topConversations({ by: v })],
+    ['topServices by', (v) => store.analytics.topServices({ by: v })],
+  ];
+
+  it('every Object.prototype key as a sort, order, measure or filter key is ERR_INVALID_OPTION, never a raw SQLite error', () => {
+    const store = syntheticStore(50);
+    const keys = Object.getOwnPropertyNames(Object.prototype); // constructor, toString, __proto__, hasOwnProperty, valueOf, ...
+    expect(keys).toEqual(expect.arrayContaining(['constructor', 'toString', '__proto__', 'hasOwnProperty']));
+    const wrong: string[] = [];
+    const check = (what: string, fn: () => unknown) => {
+      try {
+        fn();
+        wrong.push(`${what}: accepted`);
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ERR_INVALID_OPTION') wrong.push(`${what}: ${(e as Error).message}`);
+      }
+    };
+    for (const k of keys) {
+      for (const [what, fn] of flowsFailing(store)) check(`${what} ${k}`, () => fn(k as never));
+      const filter = JSON.parse(`{${JSON.stringify(k)}: 1}`); // an own property, also for __proto__
+      check(`flows filter ${k}`, () => store.flows.page({ filter }));
+      check(`flows offset filter ${k}`, () => store.flows.offsetPage({ filter }));
+      check(`devices filter ${k}`, () => store.devices.page({ filter }));
+    }
+    expect(wrong).toEqual([]);
+    store.close();
+  });
+
+  it('times past what int64 ns hold (after 2262) are ERR_INVALID_OPTION; the last ms that fits is accepted', () => {
+    const store = syntheticStore(50);
+    for (const t of [MAX_TIME_MS + 1, 9_300_000_000_000, 2 ** 53, -1, 1.5]) {
+      expect(() => store.flows.page({ filter: { from: t } }), `from ${t}`).toThrowError(invalid);
+      expect(() => store.flows.page({ filter: { to: t } }), `to ${t}`).toThrowError(invalid);
+      expect(() => store.flows.offsetPage({ filter: { from: t }, total: true }), `offset from ${t}`).toThrowError(invalid);
+      expect(() => store.devices.page({ filter: { seenSince: t } }), `seenSince ${t}`).toThrowError(invalid);
+      for (const range of [{ from: t }, { to: t }]) {
+        expect(() => store.analytics.topTalkers(range), `talkers ${t}`).toThrowError(invalid);
+        expect(() => store.analytics.topConversations(range), `conversations ${t}`).toThrowError(invalid);
+        expect(() => store.analytics.topServices(range), `services ${t}`).toThrowError(invalid);
+        expect(() => store.analytics.timeline({ ...range, bucketMs: 60_000 }), `timeline ${t}`).toThrowError(invalid);
+      }
+    }
+    expect(MAX_TIME_MS).toBe(Number(((1n << 63n) - 1n) / 1_000_000n));
+    expect(store.flows.page({ filter: { from: MAX_TIME_MS } }).items).toEqual([]);
+    expect(store.flows.page({ filter: { to: MAX_TIME_MS }, limit: 100 }).items.length).toBe(50);
+    expect(store.flows.offsetPage({ filter: { from: 0, to: MAX_TIME_MS }, total: true }).total).toBe(50);
+    expect(store.devices.page({ filter: { seenSince: MAX_TIME_MS } }).items).toEqual([]);
+    expect(store.analytics.topServices({ from: 0, to: MAX_TIME_MS, by: 'flows' }).reduce((n, s) => n + s.flows, 0)).toBe(50);
+    expect(store.analytics.timeline({ to: MAX_TIME_MS, bucketMs: 60_000 }).reduce((n, s) => n + s.flows, 0)).toBe(50);
     store.close();
   });
 });

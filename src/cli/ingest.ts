@@ -26,16 +26,26 @@ const MiB = 1 << 20;
 export async function ingest(files: string[], flags: IngestFlags): Promise<number> {
   const meter = new FlowMeter(meterOptions(flags));
   const store = openStore(flags.db, { partitionSpan: flags.partitionSpan });
+  let devicesBefore: number;
+  try {
+    devicesBefore = store.devices.count();
+  } catch (e) {
+    store.db.close();
+    throw e;
+  }
   const workers = Math.min(flags.workers ?? os.availableParallelism(), files.length);
   const pool = workers > 1 ? new ReadPool(workers) : undefined;
   const exporter = exporterFor(flags);
   const onBatch = exporter && ((b: FlowBatch) => exporter.send(b));
   const runs = files.map((f) => (pool ? pool.readFile(meter, f) : meter.readFile(f)));
   const progress = flags.progress ? new Progress(files, runs) : undefined;
-  const deviceCount = () => (store.db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
-  const devicesBefore = deviceCount();
   const t0 = performance.now();
   let status = 0;
+  const fail = (e: unknown) => {
+    progress?.breakLine();
+    printError(e);
+    status = 1;
+  };
   const results: IngestSummary[] = [];
   let ok = 0;
   const one = async (run: FlowRun) => {
@@ -43,11 +53,9 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
       results.push(await store.ingest(run, { onBatch }));
       ok++;
     } catch (e) {
-      const partial = (e as { ingest?: IngestSummary }).ingest;
+      const partial = (e as { ingest?: IngestSummary }).ingest; // what was committed before the error
       if (partial) results.push(partial);
-      progress?.breakLine();
-      printError(e);
-      status = 1;
+      fail(e);
     }
     progress?.fileDone(run);
   };
@@ -61,8 +69,15 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
     await exporter?.close();
   }
   // (each concurrent ingest's own device count would include the others')
-  const devices = deviceCount() - devicesBefore;
-  store.close();
+  let devices: number | string = '?';
+  try {
+    devices = store.devices.count() - devicesBefore;
+    store.close();
+  } catch (e) {
+    if (!status) fail(e); // after a failed ingest, the same failure again says nothing new
+    status = 1;
+    if (store.db.open) store.db.close();
+  }
   const s = (performance.now() - t0) / 1000;
   const packets = results.reduce((n, r) => n + r.read.packets, 0);
   const flows = results.reduce((n, r) => n + r.flows, 0);

@@ -137,7 +137,7 @@ export interface RetentionFlags {
 }
 
 export async function retention(flags: RetentionFlags): Promise<number> {
-  const store = openStore(flags.db);
+  const store = openStore(flags.db, { create: false }); // a mistyped path is an error, not a new database
   try {
     const r = await store.retain({
       flows: flags.flows, devices: flags.devices, maxRows: flags.maxRows, maxBytes: flags.maxSize, vacuum: flags.vacuum, exact: flags.exact, chunk: flags.chunk,

@@ -1,15 +1,15 @@
 /**
- * Aggregates over a time range (flows that started in [from, to], by the
- * first_ns index): top talkers, top conversations, top services, and
- * traffic over time in buckets.
+ * Aggregates over the flows that overlap a time range [from, to] (as flows
+ * pages select them: last_ns >= from AND first_ns <= to): top talkers, top
+ * conversations, top services, and traffic over time in buckets.
  */
 import type { Database } from 'better-sqlite3';
 import { FlowmasterError } from '../errors';
 import { formatAddress } from '../flow/address';
-import { int, type QueryTimer } from './query';
+import { int, timeNs, type QueryTimer } from './query';
 
 export interface RangeRequest {
-  /** ms since the epoch (default: all) */
+  /** flows that overlap [from, to], ms since the epoch (default: all) */
   from?: number;
   to?: number;
 }
@@ -22,10 +22,12 @@ export interface Totals {
   flows: number;
 }
 
+/** The overlap test, with [from, to] in ns as its parameters. */
+const OVERLAPS = 'last_ns >= ? AND first_ns <= ?';
 
 function range(r: RangeRequest): [bigint, bigint] {
-  const from = r.from === undefined ? 0n : BigInt(int('from', r.from, 0, 2 ** 53)) * 1_000_000n;
-  const to = r.to === undefined ? (1n << 63n) - 1n : BigInt(int('to', r.to, 0, 2 ** 53)) * 1_000_000n + 999_999n;
+  const from = r.from === undefined ? 0n : timeNs('from', r.from);
+  const to = r.to === undefined ? (1n << 63n) - 1n : timeNs('to', r.to, true);
   return [from, to];
 }
 
@@ -57,9 +59,9 @@ export class Analytics {
     const rows = this.#all(
       'analytics.topTalkers',
       `WITH f AS (
-         SELECT src_device d, fwd_bytes + rev_bytes b, fwd_packets + rev_packets p FROM flows WHERE first_ns BETWEEN ? AND ?
+         SELECT src_device d, fwd_bytes + rev_bytes b, fwd_packets + rev_packets p FROM flows WHERE ${OVERLAPS}
          UNION ALL
-         SELECT dst_device, fwd_bytes + rev_bytes, fwd_packets + rev_packets FROM flows WHERE first_ns BETWEEN ? AND ?)
+         SELECT dst_device, fwd_bytes + rev_bytes, fwd_packets + rev_packets FROM flows WHERE ${OVERLAPS})
        SELECT t.d device, t.bytes, t.packets, t.flows, dv.addr, dv.vlan, dv.vendor
        FROM (SELECT d, sum(b) bytes, sum(p) packets, count(*) flows FROM f GROUP BY d ORDER BY ${by} DESC, d LIMIT ?) t
        JOIN devices dv ON dv.id = t.d ORDER BY t.${by} DESC, t.d`,
@@ -81,7 +83,7 @@ export class Analytics {
       `SELECT t.a, t.b, t.bytes, t.packets, t.flows, da.addr aa, db.addr ba FROM (
          SELECT min(src_device, dst_device) a, max(src_device, dst_device) b, sum(fwd_bytes + rev_bytes) bytes,
                 sum(fwd_packets + rev_packets) packets, count(*) flows
-         FROM flows WHERE first_ns BETWEEN ? AND ? GROUP BY 1, 2 ORDER BY ${by} DESC, 1, 2 LIMIT ?) t
+         FROM flows WHERE ${OVERLAPS} GROUP BY 1, 2 ORDER BY ${by} DESC, 1, 2 LIMIT ?) t
        JOIN devices da ON da.id = t.a JOIN devices db ON db.id = t.b ORDER BY t.${by} DESC, t.a, t.b`,
       [from, to, limit],
     );
@@ -102,20 +104,20 @@ export class Analytics {
                  ELSE CASE protocol WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 132 THEN 'sctp' ELSE protocol END
                       || '/' || CASE WHEN server_is_dst THEN dst_port ELSE src_port END END) service,
               sum(fwd_bytes + rev_bytes) bytes, sum(fwd_packets + rev_packets) packets, count(*) flows
-       FROM flows WHERE first_ns BETWEEN ? AND ? GROUP BY 1 ORDER BY ${by} DESC, 1 LIMIT ?`,
+       FROM flows WHERE ${OVERLAPS} GROUP BY 1 ORDER BY ${by} DESC, 1 LIMIT ?`,
       [from, to, limit],
     );
     return rows.map((r) => ({ service: String(r.service), bytes: r.bytes as number, packets: r.packets as number, flows: r.flows as number }));
   }
 
-  /** Traffic per time bucket (by flow start), for a plot. */
+  /** Traffic per time bucket of flow start (a flow that started before `from` is in an earlier bucket), for a plot. */
   timeline(req: RangeRequest & { bucketMs: number }): (Totals & { t: number })[] {
     const [from, to] = range(req);
     const bucket = BigInt(int('bucketMs', req.bucketMs, 1, 2 ** 40)) * 1_000_000n;
     const rows = this.#all(
       'analytics.timeline',
       `SELECT (first_ns / ?) * ? t, sum(fwd_bytes + rev_bytes) bytes, sum(fwd_packets + rev_packets) packets, count(*) flows
-       FROM flows WHERE first_ns BETWEEN ? AND ? GROUP BY 1 ORDER BY 1`,
+       FROM flows WHERE ${OVERLAPS} GROUP BY 1 ORDER BY 1`,
       [bucket, bucket, from, to],
     );
     return rows.map((r) => ({ t: Number(BigInt(r.t as number) / 1_000_000n), bytes: r.bytes as number, packets: r.packets as number, flows: r.flows as number }));

@@ -7,28 +7,38 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { FlowmasterError } from '../errors';
 import { formatAddress } from '../flow/address';
 import type { Metrics } from '../metrics/registry';
+import { guarded } from './sqlite';
 
-/** Times store queries by shape into the metrics; counts the slow ones. */
+/**
+ * Times store queries by shape into the metrics and counts the slow ones;
+ * a SQLite failure becomes a coded FlowmasterError naming the database.
+ */
 export class QueryTimer {
   readonly #metrics: Metrics;
   readonly #slowMs: number;
-  constructor(metrics: Metrics, slowMs: number) {
+  readonly #path: string;
+  constructor(metrics: Metrics, slowMs: number, path = 'database') {
     this.#metrics = metrics;
     this.#slowMs = slowMs;
+    this.#path = path;
   }
   run<T>(shape: string, fn: () => T): T {
     const t0 = performance.now();
     try {
-      return fn();
+      return this.guard(shape, fn);
     } finally {
       const ms = performance.now() - t0;
       this.#metrics.queryDuration.observe({ shape }, ms / 1000);
       if (ms > this.#slowMs) this.#metrics.slowQueries.inc({ shape });
     }
+  }
+  /** An untimed query (a count beside a timed one). */
+  guard<T>(shape: string, fn: () => T): T {
+    return guarded(this.#path, `query ${shape}`, fn);
   }
 }
 
@@ -102,46 +112,38 @@ export function int(name: string, v: unknown, min: number, max: number): number 
   return v;
 }
 
-/** An IP or CIDR as the inclusive BLOB range [lo, hi] (addresses are stored as 4 or 16 bytes). */
-export function addressRange(host: string): [Buffer, Buffer] {
-  if (typeof host !== 'string') bad('host: expected an IP address or CIDR');
-  const [ip, bitsText] = host.split('/');
-  const v = isIP(ip);
-  if (!v || host.split('/').length > 2) bad(`host: ${JSON.stringify(host)} is not an IP address or CIDR`);
-  const bytes = v === 4 ? Buffer.from(ip.split('.').map(Number)) : ipv6Bytes(ip);
-  const width = bytes.length * 8;
-  const bits = bitsText === undefined ? width : Number(bitsText);
-  if (!Number.isInteger(bits) || bits < 0 || bits > width || (bitsText !== undefined && !/^\d+$/.test(bitsText))) bad(`host: bad prefix length in ${JSON.stringify(host)}`);
-  const lo = Buffer.from(bytes);
-  const hi = Buffer.from(bytes);
-  for (let i = 0; i < bytes.length; i++) {
-    const keep = Math.max(0, Math.min(8, bits - i * 8));
-    const mask = keep === 0 ? 0 : (0xff << (8 - keep)) & 0xff;
-    lo[i] &= mask;
-    hi[i] = (hi[i] & mask) | (~mask & 0xff);
-  }
-  return [lo, hi];
+/** The last ms whose ns (first_ns, last_ns) fit SQLite's signed 64-bit integers: 2262-04-11. */
+export const MAX_TIME_MS = 9_223_372_036_854;
+const INT64_MAX = (1n << 63n) - 1n;
+
+/** A time option (ms since the epoch) as ns: its first ns, or with `end` its last (capped at int64). */
+export function timeNs(name: string, ms: unknown, end = false): bigint {
+  const ns = BigInt(int(name, ms, 0, MAX_TIME_MS)) * 1_000_000n;
+  return end ? (ns + 999_999n > INT64_MAX ? INT64_MAX : ns + 999_999n) : ns;
 }
 
-function ipv6Bytes(ip: string): Buffer {
-  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
-  const parse = (s: string | undefined) => (s ? s.split(':') : []);
-  let h = parse(head);
-  let t = parse(tail);
-  const v4 = (parts: string[]) => {
-    const last = parts[parts.length - 1];
-    if (last && last.includes('.')) {
-      const b = last.split('.').map(Number);
-      parts.splice(parts.length - 1, 1, ((b[0] << 8) | b[1]).toString(16), ((b[2] << 8) | b[3]).toString(16));
-    }
-  };
-  if (tail !== undefined) v4(t);
-  else v4(h);
-  const zeros = tail === undefined ? [] : new Array(8 - h.length - t.length).fill('0');
-  const words = [...h, ...zeros, ...t];
-  const b = Buffer.alloc(16);
-  words.forEach((w, i) => b.writeUInt16BE(parseInt(w, 16), i * 2));
-  return b;
+/**
+ * An IP address or CIDR (IPv4 as a dotted quad, IPv6 without a zone id) as
+ * the inclusive BLOB range [lo, hi] of its family: 4 bytes for IPv4, 16 for
+ * IPv6. An IPv4-mapped IPv6 range (::ffff:0:0/96) is IPv6: it matches the
+ * addresses stored as IPv6, never the IPv4 ones.
+ */
+export function addressRange(host: string): [Buffer, Buffer] {
+  if (typeof host !== 'string') bad('host: expected an IP address or CIDR');
+  const cidr = host.includes('/');
+  const v4 = cidr ? ipaddr.IPv4.isValidCIDRFourPartDecimal(host) : ipaddr.IPv4.isValidFourPartDecimal(host);
+  const v6 = !v4 && (cidr ? ipaddr.IPv6.isValidCIDR(host) : ipaddr.IPv6.isValid(host));
+  const zoned = v6 && ipaddr.IPv6.parse(host.split('/')[0]).zoneId !== undefined; // fe80::1%eth0: no zone is stored
+  if ((!v4 && !v6) || zoned) bad(`host: ${JSON.stringify(host)} is not an IP address or CIDR`);
+  const family = v4 ? ipaddr.IPv4 : ipaddr.IPv6;
+  const [lo, hi] = cidr ? [family.networkAddressFromCIDR(host), family.broadcastAddressFromCIDR(host)] : Array(2).fill(family.parse(host));
+  return [Buffer.from(lo.toByteArray()), Buffer.from(hi.toByteArray())];
+}
+
+/** A host filter on devices.addr: the range, and only addresses of its family (MACs are 6 bytes). */
+function hostMatch(host: string): { sql: string; params: unknown[]; canonical: string } {
+  const [lo, hi] = addressRange(host);
+  return { sql: 'addr BETWEEN ? AND ? AND length(addr) = ?', params: [lo, hi, lo.length], canonical: `${lo.toString('hex')}-${hi.toString('hex')}` };
 }
 
 interface Compiled {
@@ -168,23 +170,21 @@ export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false): Compil
   const params: unknown[] = [];
   const canon: Record<string, unknown> = {};
   if (f.from !== undefined) {
-    int('filter.from', f.from, 0, 2 ** 53);
     where.push('last_ns >= ?');
-    params.push(BigInt(f.from) * 1_000_000n);
+    params.push(timeNs('filter.from', f.from));
     canon.from = f.from;
   }
   if (f.to !== undefined) {
-    int('filter.to', f.to, 0, 2 ** 53);
     where.push('first_ns <= ?');
-    params.push(BigInt(f.to) * 1_000_000n + 999_999n);
+    params.push(timeNs('filter.to', f.to, true));
     canon.to = f.to;
   }
   if (f.host !== undefined) {
-    const [lo, hi] = addressRange(f.host);
+    const h = hostMatch(f.host);
     // through the devices' unique (addr, vlan) index, then the flows' device indexes
-    where.push(`(${c('src_device')} IN (SELECT id FROM devices WHERE addr BETWEEN ? AND ?) OR ${c('dst_device')} IN (SELECT id FROM devices WHERE addr BETWEEN ? AND ?))`);
-    params.push(lo, hi, lo, hi);
-    canon.host = `${lo.toString('hex')}-${hi.toString('hex')}`;
+    where.push(`(${c('src_device')} IN (SELECT id FROM devices WHERE ${h.sql}) OR ${c('dst_device')} IN (SELECT id FROM devices WHERE ${h.sql}))`);
+    params.push(...h.params, ...h.params);
+    canon.host = h.canonical;
   }
   // integer filters: (name, range, SQL with one ? per use of the value)
   const INTEGER_FILTERS: [keyof FlowFilter, number, number, string][] = [
@@ -200,6 +200,8 @@ export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false): Compil
     const v = int(`filter.${name}`, f[name], min, max);
     where.push(sql);
     for (let i = sql.split('?').length - 1; i > 0; i--) params.push(v);
+    // a layer-2 flow has no IP protocol and no ports, and stores 0 for them
+    if (v === 0 && (name === 'port' || name === 'protocol')) where.push('ip_version != 0');
     canon[name] = v;
   }
   if (f.service !== undefined) {
@@ -313,7 +315,7 @@ export class FlowQueries {
   }
 
   #sort(sort: FlowSort = 'first', order: Order = 'asc'): { expr: string; dir: 'ASC' | 'DESC' } {
-    if (!(sort in SORT_SQL)) bad(`sort: expected one of ${Object.keys(SORT_SQL).join(', ')}`);
+    if (typeof sort !== 'string' || !Object.hasOwn(SORT_SQL, sort)) bad(`sort: expected one of ${Object.keys(SORT_SQL).join(', ')}`);
     if (order !== 'asc' && order !== 'desc') bad("order: expected 'asc' or 'desc'");
     return { expr: SORT_SQL[sort], dir: order === 'asc' ? 'ASC' : 'DESC' };
   }
@@ -329,10 +331,12 @@ export class FlowQueries {
   #strategy(filter: FlowFilter | undefined, limit: number): 'f' | 's' {
     if (!filter || !SELECTIVE_FILTERS.some((k) => filter[k] !== undefined)) return 'f';
     const f = compileFlowFilter(filter);
-    const rows = Number(this.#prepare("SELECT value FROM meta WHERE key = 'next_flow_id'").pluck().get() ?? 1) - 1;
-    const cap = Math.max(1000, Math.min(20_000, Math.round(Math.sqrt(limit * rows))));
-    const n = this.#prepare(`SELECT count(*) FROM (SELECT 1 FROM flows WHERE ${f.where} LIMIT ${cap})`).pluck().get(...f.params) as number;
-    return n >= cap ? 's' : 'f';
+    return this.#timer.guard('flows.strategy', () => {
+      const rows = Number(this.#prepare("SELECT value FROM meta WHERE key = 'next_flow_id'").pluck().get() ?? 1) - 1;
+      const cap = Math.max(1000, Math.min(20_000, Math.round(Math.sqrt(limit * rows))));
+      const n = this.#prepare(`SELECT count(*) FROM (SELECT 1 FROM flows WHERE ${f.where} LIMIT ${cap})`).pluck().get(...f.params) as number;
+      return n >= cap ? 's' : 'f';
+    });
   }
 
   /** The SQL of a keyset page (for EXPLAIN QUERY PLAN in tests); `strategy` as #strategy chose. */
@@ -351,6 +355,7 @@ export class FlowQueries {
   /** One keyset page: stable under inserts, the same cost at any depth. */
   page(req: FlowPageRequest = {}): Page<FlowRow> {
     const f = compileFlowFilter(req.filter);
+    this.#sort(req.sort, req.order); // validated before the cursor, whose binding names them
     const sort = req.sort ?? 'first';
     const order = req.order ?? 'asc';
     const binding = `flows|${sort}|${order}|${f.canonical}`;
@@ -387,7 +392,7 @@ export class FlowQueries {
         .all(...f.params, pageSize, (page - 1) * pageSize) as Record<string, unknown>[],
     );
     const out: { items: FlowRow[]; page: number; pageSize: number; total?: number } = { items: rows.map(toFlowRow), page, pageSize };
-    if (req.total) out.total = Number((this.#db.prepare(`SELECT count(*) n FROM flows WHERE ${indexed.where}`).get(...indexed.params) as { n: number }).n);
+    if (req.total) out.total = this.#timer.guard(`${shape} total`, () => Number(this.#db.prepare(`SELECT count(*) FROM flows WHERE ${indexed.where}`).pluck().get(...indexed.params)));
     return out;
   }
 }
@@ -420,6 +425,42 @@ export interface DeviceRow {
 
 const DEVICE_SORT: Record<DeviceSort, string> = { last: 'last_seen_ms', first: 'first_seen_ms', bytes: 'bytes', packets: 'packets', flows: 'flows' };
 
+export interface DevicePageRequest {
+  filter?: DeviceFilter;
+  sort?: DeviceSort;
+  order?: Order;
+  /** 1..10000 (default 100) */
+  limit?: number;
+  cursor?: string;
+}
+
+/** Compiles a devices filter to SQL conditions (every value a bound parameter). */
+function compileDeviceFilter(f: DeviceFilter = {}): { where: string[]; params: unknown[] } {
+  if (f === null || typeof f !== 'object') bad('filter: expected an object');
+  for (const k of Object.keys(f)) if (!['seenSince', 'host', 'vlan', 'vendor'].includes(k)) bad(`filter.${k}: unknown filter`);
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.seenSince !== undefined) {
+    where.push('last_seen_ms >= ?');
+    params.push(int('filter.seenSince', f.seenSince, 0, MAX_TIME_MS));
+  }
+  if (f.host !== undefined) {
+    const h = hostMatch(f.host);
+    where.push(h.sql);
+    params.push(...h.params);
+  }
+  if (f.vlan !== undefined) {
+    where.push('vlan = ?');
+    params.push(int('filter.vlan', f.vlan, 0, 4095));
+  }
+  if (f.vendor !== undefined) {
+    if (typeof f.vendor !== 'string' || f.vendor.length > 200) bad('filter.vendor: expected a vendor name');
+    where.push('vendor = ?');
+    params.push(f.vendor);
+  }
+  return { where, params };
+}
+
 export class DeviceQueries {
   readonly #db: Database;
   readonly #cursors: Cursors;
@@ -431,48 +472,43 @@ export class DeviceQueries {
     this.#timer = timer;
   }
 
-  /** One keyset page of devices. */
-  page(req: { filter?: DeviceFilter; sort?: DeviceSort; order?: Order; limit?: number; cursor?: string } = {}): Page<DeviceRow> {
-    const f = req.filter ?? {};
-    if (f === null || typeof f !== 'object') bad('filter: expected an object');
-    for (const k of Object.keys(f)) if (!['seenSince', 'host', 'vlan', 'vendor'].includes(k)) bad(`filter.${k}: unknown filter`);
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (f.seenSince !== undefined) {
-      where.push('last_seen_ms >= ?');
-      params.push(int('filter.seenSince', f.seenSince, 0, 2 ** 53));
-    }
-    if (f.host !== undefined) {
-      const [lo, hi] = addressRange(f.host);
-      where.push('addr BETWEEN ? AND ?');
-      params.push(lo, hi);
-    }
-    if (f.vlan !== undefined) {
-      where.push('vlan = ?');
-      params.push(int('filter.vlan', f.vlan, 0, 4095));
-    }
-    if (f.vendor !== undefined) {
-      if (typeof f.vendor !== 'string' || f.vendor.length > 200) bad('filter.vendor: expected a vendor name');
-      where.push('vendor = ?');
-      params.push(f.vendor);
-    }
+  /** The SQL of a devices page (for EXPLAIN QUERY PLAN in tests), after a cursor's position if given. */
+  pageSql(req: DevicePageRequest = {}, after?: unknown[]): { sql: string; params: unknown[]; col: string; limit: number } {
+    const { where, params } = compileDeviceFilter(req.filter);
     const sort = req.sort ?? 'last';
-    if (!(sort in DEVICE_SORT)) bad(`sort: expected one of ${Object.keys(DEVICE_SORT).join(', ')}`);
+    if (typeof sort !== 'string' || !Object.hasOwn(DEVICE_SORT, sort)) bad(`sort: expected one of ${Object.keys(DEVICE_SORT).join(', ')}`);
     const order = req.order ?? 'desc';
     if (order !== 'asc' && order !== 'desc') bad("order: expected 'asc' or 'desc'");
     const limit = req.limit === undefined ? 100 : int('limit', req.limit, 1, MAX_LIMIT);
     const col = DEVICE_SORT[sort];
     const dir = order === 'asc' ? 'ASC' : 'DESC';
-    const binding = `devices|${sort}|${order}|${JSON.stringify([f.seenSince, f.host, f.vlan, f.vendor])}`;
-    if (req.cursor !== undefined) {
-      const p = this.#cursors.decode(binding, req.cursor);
-      if (p.length !== 2 || typeof p[0] !== 'number' || typeof p[1] !== 'number') throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
+    if (after) {
       where.push(`(${col}, id) ${dir === 'ASC' ? '>' : '<'} (?, ?)`);
-      params.push(p[0], p[1]);
+      params.push(...after);
     }
     const sql = `SELECT id, addr, vlan, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows,
       (SELECT json_group_array(service) FROM device_services WHERE device_id = devices.id) AS services FROM devices
       WHERE ${where.length ? where.join(' AND ') : '1'} ORDER BY ${col} ${dir}, id ${dir} LIMIT ${limit}`;
+    return { sql, params, col, limit };
+  }
+
+  /** How many devices the database holds. */
+  count(): number {
+    return this.#timer.guard('devices.count', () => this.#db.prepare('SELECT count(*) FROM devices').pluck().get() as number);
+  }
+
+  /** One keyset page of devices. */
+  page(req: DevicePageRequest = {}): Page<DeviceRow> {
+    this.pageSql(req); // validates before the cursor, whose binding names the filter and sort
+    const f = req.filter ?? {};
+    const sort = req.sort ?? 'last';
+    const binding = `devices|${sort}|${req.order ?? 'desc'}|${JSON.stringify([f.seenSince, f.host, f.vlan, f.vendor])}`;
+    let after: unknown[] | undefined;
+    if (req.cursor !== undefined) {
+      after = this.#cursors.decode(binding, req.cursor);
+      if (after.length !== 2 || typeof after[0] !== 'number' || typeof after[1] !== 'number') throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
+    }
+    const { sql, params, col, limit } = this.pageSql(req, after);
     const rows = this.#timer.run(`devices.page ${sort}`, () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[]);
     const items: DeviceRow[] = rows.map((r) => ({
       id: r.id as number, addr: formatAddress(r.addr as Buffer), vlan: r.vlan as number,

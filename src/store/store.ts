@@ -3,7 +3,7 @@
  * transaction per batch by ingest(). WAL, synchronous=NORMAL, incremental
  * auto-vacuum; schema versioned with user_version and forward migrations.
  */
-import Database, { type Database as DB } from 'better-sqlite3';
+import type { Database as DB } from 'better-sqlite3';
 import * as os from 'node:os';
 import { addService, DeviceCache, touchDevice, type DeviceCacheOptions } from '../devices/cache';
 import { FlowmasterError } from '../errors';
@@ -19,10 +19,17 @@ import { Cursors, DeviceQueries, FlowQueries, QueryTimer } from './query';
 import { FLOW_INSERT_COLUMNS, Partitions } from './partitions';
 import { applyRetention, parseAge, type RetentionPolicy, type RetentionReport } from './retention';
 import { MIGRATIONS } from './schema';
+import { dbError, guarded, openDatabase } from './sqlite';
 
 export interface StoreOptions {
-  /** open an existing database read-only */
+  /** open an existing database read-only (never creates one) */
   readonly?: boolean;
+  /**
+   * create the database when the file is missing (default true); false
+   * refuses a missing file, or one without the flowmaster schema, with
+   * ERR_DB_NOT_FOUND / ERR_DB_OPEN, as commands that only maintain a database do
+   */
+  create?: boolean;
   /** device cache: entries (default 65536, 0 = off) and TTL */
   deviceCache?: DeviceCacheOptions;
   /**
@@ -85,6 +92,34 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
   return new Store(path, options);
 }
 
+const notFlowmaster = (path: string) => new FlowmasterError('ERR_DB_OPEN', `${path}: not a flowmaster database (it has no flowmaster schema)`, { path });
+
+/** A writable open: WAL, sync and checkpoint settings, then the migrations the database lacks. */
+function configure(db: DB, path: string, mustHaveSchema: boolean): void {
+  if (mustHaveSchema && db.pragma('user_version', { simple: true }) === 0) throw notFlowmaster(path);
+  const fresh = (db.pragma('page_count', { simple: true }) as number) === 0;
+  if (fresh) db.pragma('auto_vacuum = INCREMENTAL'); // only takes effect before the first table
+  if (path !== ':memory:') db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  // a batch dirties a few thousand index pages: with the default 1000-page checkpoint every
+  // commit also copied them into the database and fsynced it
+  db.pragma('wal_autocheckpoint = 16384');
+  db.pragma('foreign_keys = ON');
+  migrate(db, MIGRATIONS, path);
+}
+
+/** A read-only open: the schema must be this flowmaster's (a read-only database cannot be migrated). */
+function checkVersion(db: DB, path: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version === 0) throw notFlowmaster(path);
+  if (version > MIGRATIONS.length) migrate(db, MIGRATIONS, path); // throws ERR_DB_VERSION
+  if (version < MIGRATIONS.length)
+    throw new FlowmasterError(
+      'ERR_DB_VERSION',
+      `${path}: database schema version ${version} is older than this flowmaster's (${MIGRATIONS.length}); open it once without readonly to migrate it`,
+    );
+}
+
 export class Store {
   readonly db: DB;
   readonly path: string;
@@ -108,50 +143,28 @@ export class Store {
     this.#options = options;
     const spanNs = options.partitionSpan === undefined ? undefined : BigInt(Math.round(parseAge('partitionSpan', options.partitionSpan))) * 1_000_000n;
     if (spanNs !== undefined && spanNs < 60_000_000_000n) throw new FlowmasterError('ERR_INVALID_OPTION', 'partitionSpan: at least one minute');
-    let db: DB;
-    try {
-      db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
-    } catch (e) {
-      throw new FlowmasterError('ERR_DB_OPEN', `${path}: cannot open the database: ${(e as Error).message}`, { cause: e });
-    }
+    const readonly = options.readonly ?? false;
+    const db = openDatabase(path, { readonly, create: !readonly && (options.create ?? true) });
     this.db = db;
-    db.pragma('cache_size = -65536'); // 64 MiB of pages (SQLite's default is 2 MiB): partitions' indexes and devices stay hot
     try {
-      if (!options.readonly) {
-        const fresh = (db.pragma('page_count', { simple: true }) as number) === 0;
-        if (fresh) db.pragma('auto_vacuum = INCREMENTAL'); // only takes effect before the first table
-        if (path !== ':memory:') db.pragma('journal_mode = WAL');
-        db.pragma('synchronous = NORMAL');
-        // a batch dirties a few thousand index pages: with the default 1000-page checkpoint every
-        // commit also copied them into the database and fsynced it
-        db.pragma('wal_autocheckpoint = 16384');
-        db.pragma('foreign_keys = ON');
-        migrate(db, MIGRATIONS, path);
-      } else {
-        const version = db.pragma('user_version', { simple: true }) as number;
-        if (version > MIGRATIONS.length) migrate(db, MIGRATIONS, path); // throws ERR_DB_VERSION
-        if (version < MIGRATIONS.length)
-          throw new FlowmasterError(
-            'ERR_DB_VERSION',
-            `${path}: database schema version ${version} is older than this flowmaster's (${MIGRATIONS.length}); open it once without readonly to migrate it`,
-          );
-      }
+      db.pragma('cache_size = -65536'); // 64 MiB of pages (SQLite's default is 2 MiB): partitions' indexes and devices stay hot
+      if (readonly) checkVersion(db, path);
+      else configure(db, path, options.create === false);
+      this.partitions = new Partitions(db);
+      if (!readonly) this.partitions.dropEmpty();
+      if (spanNs !== undefined && !readonly) this.partitions.setSpan(spanNs);
+      this.metrics = options.metrics ?? new Metrics();
+      this.deviceCache = new DeviceCache(db, options.deviceCache);
+      if (!readonly) this.#recoverDevices();
+      const timed = new QueryTimer(this.metrics, options.slowQueryMs ?? 50, path);
+      const cursors = new Cursors(db);
+      this.flows = new FlowQueries(db, cursors, timed);
+      this.devices = new DeviceQueries(db, cursors, timed);
+      this.analytics = new Analytics(db, timed);
     } catch (e) {
       db.close();
-      if (e instanceof FlowmasterError) throw e;
-      throw new FlowmasterError('ERR_DB_OPEN', `${path}: not a usable flowmaster database: ${(e as Error).message}`, { cause: e });
+      throw dbError(e, path, 'opening the database', 'ERR_DB_OPEN');
     }
-    this.partitions = new Partitions(db);
-    if (!options.readonly) this.partitions.dropEmpty();
-    if (spanNs !== undefined && !options.readonly) this.partitions.setSpan(spanNs);
-    this.metrics = options.metrics ?? new Metrics();
-    this.deviceCache = new DeviceCache(db, options.deviceCache);
-    if (!options.readonly) this.#recoverDevices();
-    const timed = new QueryTimer(this.metrics, options.slowQueryMs ?? 50);
-    const cursors = new Cursors(db);
-    this.flows = new FlowQueries(db, cursors, timed);
-    this.devices = new DeviceQueries(db, cursors, timed);
-    this.analytics = new Analytics(db, timed);
     this.#services = options.services ? new ServiceMap(options.services) : defaultServices;
   }
 
@@ -161,7 +174,10 @@ export class Store {
    * `deviceSyncMs` and at the end. Pulls the next FlowBatch only
    * after committing, so the engine pauses while the database is busy. If
    * the capture is damaged, everything before the damage is committed, the
-   * source row keeps the error, and the FlowmasterError is thrown. A live
+   * source row keeps the error, and the FlowmasterError is thrown. If the
+   * database refuses a commit, reading stops the same way with its ERR_DB_*
+   * error. Either error carries `ingest`: the summary, whose `flows` are the
+   * ones committed (once the source row is written). A live
    * capture (meter.capture()) runs until its stop(); pending flows are
    * committed at least every `batch.maxDelayMs`, and its kernel counters
    * reach the metrics as it runs.
@@ -172,20 +188,24 @@ export class Store {
   ): Promise<IngestSummary> {
     const db = this.db;
     const batcher = new AdaptiveBatcher(this.#options.batch);
-    const sourceId = Number(
-      db
-        .prepare('INSERT INTO sources (name, kind, sensor, engine, started_ms) VALUES (?, ?, ?, ?, ?)')
-        .run(options.name ?? run.path, options.kind ?? run.kind, this.#options.sensor ?? os.hostname(), run.engine, Date.now()).lastInsertRowid,
-    );
+    const [sourceId, updateSource, devicesBefore] = guarded(this.path, 'recording the source', () => [
+      Number(
+        db
+          .prepare('INSERT INTO sources (name, kind, sensor, engine, started_ms) VALUES (?, ?, ?, ?, ?)')
+          .run(options.name ?? run.path, options.kind ?? run.kind, this.#options.sensor ?? os.hostname(), run.engine, Date.now()).lastInsertRowid,
+      ),
+      db.prepare('UPDATE sources SET flows = flows + ? WHERE id = ?'),
+      this.devices.count(),
+    ] as const);
     this.metrics.rowsWritten.inc({ table: 'sources' });
-    const updateSource = db.prepare('UPDATE sources SET flows = flows + ? WHERE id = ?');
     const cache = this.deviceCache;
     const services = this.#services;
     let flows = 0;
     let batches = 0;
     let commitMs = 0;
     let maxPending = 0;
-    const devicesBefore = (db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
+    /** what stopped the commits (the database refused one); the flows counted so far are committed */
+    let failure: unknown;
 
     const serviceTexts = new Map<number, string | undefined>(); // built once per (protocol, port): the service map is fixed
     const syncMs = this.#options.deviceSyncMs ?? 2000;
@@ -247,9 +267,12 @@ export class Store {
     });
 
     const pending: Flow[] = [];
+    let observed: CaptureStats | undefined;
+    const capture = run.kind === 'interface' ? (run as CaptureRun) : undefined;
     let lastCommit = performance.now();
     const counters = { ...cache.counters };
     const commit = (n: number, last = false) => {
+      if (failure !== undefined) return;
       const batch = pending.splice(0, n);
       const t0 = performance.now();
       const sync = last || t0 - lastSync >= syncMs;
@@ -257,6 +280,8 @@ export class Store {
       try {
         devicesWritten = writeBatch(batch, sync);
       } catch (e) {
+        failure = dbError(e, this.path, `committing a batch of ${batch.length} flows (${flows} committed before it)`);
+        pending.length = 0;
         // the rolled-back batch moved cached devices: rebuild them from the stored flows
         // (if the database refuses that too, the next open does it)
         cache.invalidate();
@@ -265,7 +290,8 @@ export class Store {
         } catch {
           cache.invalidate();
         }
-        throw e;
+        if (capture && !capture.stopped) void capture.stop({ flush: false }); // nothing more can be stored
+        return;
       }
       if (sync) lastSync = performance.now();
       const ms = performance.now() - t0;
@@ -289,8 +315,6 @@ export class Store {
       Object.assign(counters, cache.counters);
     };
 
-    let observed: CaptureStats | undefined;
-    const capture = run.kind === 'interface' ? (run as CaptureRun) : undefined;
     // Trickling traffic: a flow waits at most maxDelayMs for its commit.
     const timer = setInterval(() => {
       if (pending.length && performance.now() - lastCommit >= batcher.maxDelayMs) commit(pending.length);
@@ -299,12 +323,14 @@ export class Store {
     let readError: unknown;
     try {
       for await (const fb of run) {
+        if (failure !== undefined) break; // a commit failed (maybe in the timer): stop reading
         await options.onBatch?.(fb); // e.g. an exporter: before the commit, so it sees every batch also when a commit fails
         for (const f of fb) pending.push(f);
         if (pending.length > maxPending) maxPending = pending.length;
         const before = batches;
-        while (pending.length >= batcher.size) commit(batcher.size);
+        while (failure === undefined && pending.length >= batcher.size) commit(batcher.size);
         if (pending.length && performance.now() - lastCommit >= batcher.maxDelayMs) commit(pending.length);
+        if (failure !== undefined) break;
         // buffered batches resolve as microtasks: after a commit, let timers and a running retention have a turn
         if (batches !== before) await new Promise<void>((resolve) => setImmediate(resolve));
       }
@@ -313,24 +339,42 @@ export class Store {
     } finally {
       clearInterval(timer);
     }
-    while (pending.length) commit(Math.min(pending.length, batcher.size), pending.length <= batcher.size);
-    if (cache.unsynced) this.syncDevices();
+    while (failure === undefined && pending.length) commit(Math.min(pending.length, batcher.size), pending.length <= batcher.size);
+    if (failure === undefined && cache.unsynced) {
+      try {
+        this.syncDevices();
+      } catch (e) {
+        failure = e;
+      }
+    }
     const read = await run.summary;
     this.metrics.recordSummary(read, observed);
+    // after a failure the database may refuse these too: the summary stays true either way
+    let devices = 0;
+    try {
+      this.#endSource(sourceId, read, failure);
+      devices = this.devices.count() - devicesBefore;
+    } catch (e) {
+      failure ??= dbError(e, this.path, 'ending the source row');
+    }
+    const summary: IngestSummary = { sourceId, flows, devices, batches, read, commitMs, maxPending };
+    const error = failure ?? readError;
+    if (error !== undefined) {
+      (error as { ingest?: IngestSummary }).ingest = summary;
+      throw error;
+    }
+    return summary;
+  }
+
+  /** Ends a source row: its end time, the read's counters, and the error that ended it early (a commit's, or the read's). */
+  #endSource(sourceId: number, read: Summary, failure: unknown): void {
     const decodeErrors = Object.values(read.decodeErrors).reduce((a, b) => a + (b ?? 0), 0);
     const c = read.capture;
     const drops = read.flowsByReason.evicted + (c ? c.kernelDropped + c.interfaceDropped + c.flowsDropped : 0);
-    db.prepare('UPDATE sources SET ended_ms = ?, packets = ?, bytes = ?, drops = ?, decode_errors = ?, error = ? WHERE id = ?').run(
-      Date.now(), read.packets, read.bytes, drops, decodeErrors,
-      read.error ? `${read.error.code}: ${read.error.message}` : null, sourceId,
+    const e = (failure ?? read.error) as { code?: string; message?: string } | undefined;
+    this.db.prepare('UPDATE sources SET ended_ms = ?, packets = ?, bytes = ?, drops = ?, decode_errors = ?, error = ? WHERE id = ?').run(
+      Date.now(), read.packets, read.bytes, drops, decodeErrors, e ? `${e.code ?? 'ERR_INTERNAL'}: ${e.message}` : null, sourceId,
     );
-    const devicesAfter = (db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
-    const summary: IngestSummary = { sourceId, flows, devices: devicesAfter - devicesBefore, batches, read, commitMs, maxPending };
-    if (readError) {
-      (readError as { ingest?: IngestSummary }).ingest = summary;
-      throw readError;
-    }
-    return summary;
   }
 
   /**
@@ -342,7 +386,7 @@ export class Store {
    */
   appendFlows(rows: Iterable<Record<string, unknown>>): number[] {
     const ids: number[] = [];
-    this.partitions.write((insertFor, nextId) => {
+    guarded(this.path, 'appending flows', () => this.partitions.write((insertFor, nextId) => {
       let id = 0;
       for (const r of rows) {
         id = nextId();
@@ -352,7 +396,7 @@ export class Store {
       }
       // these rows do not count in devices: a replay after a crash must not count them either
       if (id) this.#syncDevices(id + 1);
-    });
+    }));
     return ids;
   }
 
@@ -362,7 +406,9 @@ export class Store {
    */
   syncDevices(): number {
     if (this.#options.readonly || !this.deviceCache.unsynced) return 0;
-    const n = this.db.transaction(() => this.deviceCache.flush() + this.#syncDevices(Number(this.#meta('next_flow_id'))))();
+    const n = guarded(this.path, 'writing the device counters', () =>
+      this.db.transaction(() => this.deviceCache.flush() + this.#syncDevices(Number(this.#meta('next_flow_id'))))(),
+    );
     this.metrics.rowsWritten.inc({ table: 'devices' }, n);
     return n;
   }
@@ -424,10 +470,15 @@ export class Store {
    */
   async retain(policy: RetentionPolicy): Promise<RetentionReport> {
     this.syncDevices(); // the stored last-seen times decide which devices go
-    const report = await applyRetention(this.db, this.partitions, policy, () => {
-      this.syncDevices();
-      this.deviceCache.invalidate();
-    });
+    let report: RetentionReport;
+    try {
+      report = await applyRetention(this.db, this.partitions, policy, () => {
+        this.syncDevices();
+        this.deviceCache.invalidate();
+      });
+    } catch (e) {
+      throw dbError(e, this.path, 'retention');
+    }
     const m = this.metrics;
     m.retentionRowsDeleted.inc({ table: 'flows' }, report.flowsDeleted);
     m.retentionRowsDeleted.inc({ table: 'devices' }, report.devicesDeleted);
@@ -462,8 +513,10 @@ export class Store {
   close(): void {
     for (const t of this.#timers) clearInterval(t);
     this.#timers.clear();
-    if (this.db.open) {
-      this.syncDevices();
+    if (!this.db.open) return;
+    try {
+      this.syncDevices(); // if it fails, the next writable open replays the flows into the devices
+    } finally {
       this.db.close();
     }
   }
