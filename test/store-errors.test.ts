@@ -286,7 +286,7 @@ describe('the CLI', () => {
     const dir = openDir('cli-text');
     const text = path.join(dir, 'notes.db');
     fs.writeFileSync(text, 'not a database\n'.repeat(500));
-    for (const args of [...QUERIES, ['retention', '--flows', '1d'], ['ingest', '--no-progress', capture]]) {
+    for (const args of [...QUERIES, ['retention', '--flows', '1d'], ['ingest', '--no-progress', '--engine', 'ts', capture]]) {
       const r = await flowmaster([...args, '--db', text]);
       expectOneLineError(r, 'ERR_DB_OPEN', text);
     }
