@@ -43,7 +43,9 @@ export interface Summary {
 
 /**
  * One read of one capture: an async iterable of FlowBatch. Reading starts at
- * the first `next()` and pauses while batches wait unconsumed. If the capture
+ * the first `next()` and pauses while batches wait unconsumed (at most
+ * MAX_INFLIGHT); batches are handed out one per event-loop turn, so timers,
+ * I/O and buffer recycling run between them. If the capture
  * is damaged, every flow before the damage is delivered and then the
  * iteration throws a FlowmasterError (`summary` still resolves).
  */
@@ -62,6 +64,8 @@ export class FlowRun implements AsyncIterable<FlowBatch> {
   #done = false;
   #error: FlowmasterError | undefined;
   #wake: (() => void) | undefined;
+  /** Set while a batch has been handed out in this event-loop turn; resolves at the next turn. */
+  #turn: Promise<void> | undefined;
 
   constructor(path: string, engine: EngineName, source: BatchSource) {
     this.path = path;
@@ -101,10 +105,17 @@ export class FlowRun implements AsyncIterable<FlowBatch> {
   async next(): Promise<IteratorResult<FlowBatch>> {
     if (!this.#started) this.start();
     for (;;) {
-      const batch = this.#queue.shift();
-      if (batch) {
+      if (this.#queue.length > 0) {
+        // One batch per event-loop turn: Node dispatches up to 1000 queued
+        // native calls per turn, and a consumer acking in microtasks would
+        // never yield to timers, I/O or the finalizers that recycle buffers.
+        if (this.#turn) {
+          await this.#turn;
+          continue; // return() may have emptied the queue meanwhile
+        }
+        this.#turn = new Promise((resolve) => setImmediate(() => ((this.#turn = undefined), resolve())));
         this.#source.ack();
-        return { value: batch, done: false };
+        return { value: this.#queue.shift()!, done: false };
       }
       if (this.#done) {
         if (this.#error) {

@@ -927,11 +927,17 @@ export class FlowTable {
     this.refreshDue();
   }
 
-  /** Ends every flow with the given reason, in idle-queue order. */
-  flush(reason: number): void {
+  /**
+   * Ends every flow with the given reason, in idle-queue order. With `pause`
+   * it stops as soon as a batch is full (false: call again once the sink's
+   * full batches are handed out), so a large table never sits in memory twice.
+   */
+  flush(reason: number, pause = false): boolean {
     const iq = this.idleQ;
     const U = this.U;
+    const full = this.sink.full;
     while (!iq.empty) {
+      if (pause && full.length > 0) return false;
       const idx = iq.idx[iq.head & iq.mask];
       iq.head++;
       const u = idx * US;
@@ -940,6 +946,7 @@ export class FlowTable {
     }
     this.closeQ.clear();
     this.refreshDue();
+    return true;
   }
 }
 

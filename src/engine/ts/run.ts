@@ -73,6 +73,7 @@ export function tsRunOptions(o: ResolvedOptions): TsRunOptions {
 const PREFETCH = 2048;
 const PUMP_END = 0;
 const PUMP_NEED = 1;
+const PUMP_FULL = 2;
 
 /** run_offline's state and its packet loop (synchronous over the data in the reader's buffer). */
 class OfflineRun {
@@ -133,11 +134,16 @@ class OfflineRun {
     return false;
   }
 
-  /** Reads and processes packets until the reader needs more input (PUMP_NEED) or the input or run ends (PUMP_END). */
+  /**
+   * Reads and processes packets until the reader needs more input (PUMP_NEED),
+   * a batch is full (PUMP_FULL: hand it out, then pump again) or the input or
+   * run ends (PUMP_END).
+   */
   pump(): number {
     const r = this.reader;
     const group = this.group;
     const table = this.table;
+    const full = this.sink.full;
     const frags = this.frags;
     const dopt = this.opt.decode;
     const errs = this.decodeErrors;
@@ -248,6 +254,10 @@ class OfflineRun {
       if (++n === GROUP) {
         table.processGroup(group, n, buf);
         n = 0;
+        if (full.length > 0) {
+          status = PUMP_FULL;
+          break;
+        }
       }
     }
     // the group's MACs point into the reader's buffer: account it before the buffer moves
@@ -328,14 +338,23 @@ export async function* readFileTs(
       control.packets = run.packets;
       while (sink.full.length > 0 && !control.cancelled) yield sink.full.shift() as ArrayBuffer;
       if (control.cancelled || st === PUMP_END) break;
+      if (st === PUMP_FULL) continue;
       await reader.refill(reader.need);
       if (reader.error) break;
     }
     const cancelled = control.cancelled;
     if (!run.error && reader.error) run.error = reader.error;
     if (!cancelled && !noMemory) {
-      run.table.flush(END_FLUSH);
-      while (sink.full.length > 0 && !control.cancelled) yield sink.full.shift() as ArrayBuffer;
+      let done = false;
+      while (!done && !control.cancelled) {
+        done = run.table.flush(END_FLUSH, true);
+        while (sink.full.length > 0 && !control.cancelled) yield sink.full.shift() as ArrayBuffer;
+      }
+      if (!done) {
+        // cancelled meanwhile: the rest still counts in the summary, as native
+        run.table.flush(END_FLUSH);
+        sink.full.length = 0;
+      }
     }
     if (!control.cancelled) {
       const last = sink.takeLast();

@@ -1,0 +1,79 @@
+// Event-loop fairness and memory in flight. A read whose small table evicts a
+// flow per packet produces batches faster than a consumer that spends a few
+// ms on each takes them. Node dispatches up to 1000 queued native calls per
+// event-loop turn, so unless FlowRun hands out one batch per turn the
+// consumer acks, the reader delivers, and timers, I/O and the finalizers
+// that return native batch buffers to their pool never run. Each read runs
+// in a child process, so its peak RSS and timer are its own.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nativeAvailable } from '../src/engine/native';
+import { tmpFile } from './helpers/capture';
+
+const genPcap = () => import('../scripts/gen-pcap.mjs');
+const root = path.resolve(__dirname, '..');
+
+const noAddon = !nativeAvailable();
+if (noAddon) console.warn('test/event-loop.test.ts: the native addon is not built: skipping');
+
+interface Measured {
+  records: number;
+  batches: number;
+  ms: number;
+  ticks: number;
+  /** the longest time between 100 ms ticks (also from the start and to the end) */
+  worstGapMs: number;
+  maxRssKiB: number;
+}
+
+/** Reads `file` with maxFlows 10000 on `engine`, spending `spinMs` of CPU per batch, a 100 ms interval running. */
+function measure(file: string, engine: 'native' | 'ts', spinMs: number): Measured {
+  const script = `
+    const { FlowMeter } = require('./dist/index.js');
+    const [file, engine, spinMs] = [process.argv[1], process.argv[2], Number(process.argv[3])];
+    (async () => {
+      const t0 = performance.now();
+      let last = t0, worstGapMs = 0, ticks = 0, records = 0, batches = 0;
+      const timer = setInterval(() => { const now = performance.now(); worstGapMs = Math.max(worstGapMs, now - last); last = now; ticks++; }, 100);
+      for await (const b of new FlowMeter({ engine, maxFlows: 10000 }).readFile(file)) {
+        records += b.length;
+        batches++;
+        for (const until = performance.now() + spinMs; performance.now() < until; );
+      }
+      const end = performance.now();
+      clearInterval(timer);
+      worstGapMs = Math.max(worstGapMs, end - last);
+      console.log(JSON.stringify({ records, batches, ms: end - t0, ticks, worstGapMs, maxRssKiB: process.resourceUsage().maxRSS }));
+    })();`;
+  const out = execFileSync(process.execPath, ['-e', script, file, engine, String(spinMs)], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  return JSON.parse(out) as Measured;
+}
+
+describe.skipIf(noAddon)('batches reach JavaScript one per event-loop turn', () => {
+  const FLOWS = 1_000_000;
+  let file = '';
+  beforeAll(async () => {
+    const { generate } = await genPcap();
+    file = tmpFile('event-loop.pcap');
+    // a flow per packet: with maxFlows 10000 every packet evicts one (about 245 batches of 4096)
+    await generate({ out: file, packets: FLOWS, flows: FLOWS, sizes: '64', mix: 'simple', seed: 5, quiet: true });
+  }, 60_000);
+
+  it('peak RSS of a native read with constant evictions stays within 1.5x the TypeScript engine\'s', () => {
+    const native = measure(file, 'native', 8);
+    const ts = measure(file, 'ts', 8);
+    console.log(`peak RSS: native ${Math.round(native.maxRssKiB / 1024)} MiB, ts ${Math.round(ts.maxRssKiB / 1024)} MiB`);
+    expect(native.records).toBe(FLOWS);
+    expect(ts.records).toBe(FLOWS);
+    expect(native.maxRssKiB).toBeLessThan(1.5 * ts.maxRssKiB);
+  }, 120_000);
+
+  it('a 100 ms interval fires on time (within 50 ms) throughout a native read', () => {
+    const r = measure(file, 'native', 8);
+    console.log(`native read: ${r.batches} batches in ${Math.round(r.ms)} ms, ${r.ticks} ticks, longest gap ${Math.round(r.worstGapMs)} ms`);
+    expect(r.records).toBe(FLOWS);
+    expect(r.ms).toBeGreaterThan(1000); // the consumer is slower than the reader: the case that starved the loop
+    expect(r.worstGapMs).toBeLessThan(150);
+  }, 120_000);
+});
