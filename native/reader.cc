@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -92,9 +93,11 @@ bool CaptureReader::refill(size_t need) {
     base_ += pos_;
     end_ -= pos_;
     pos_ = 0;
-    if (need > buf_.size()) buf_.resize(need + kChunk);
   }
   while (end_ - pos_ < need && !eof_) {
+    // Grow only once full of data, doubling up to `need`: a length field is
+    // a claim, so memory follows the bytes that actually arrive.
+    if (end_ == buf_.size()) buf_.resize(std::min(buf_.size() * 2, pos_ + need));
     ssize_t n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -355,9 +355,10 @@ export class CaptureReader {
         this.#spare = cur.length === spare.length ? cur : new Uint8Array(spare.length);
         this.setBuffer(spare);
       } else {
-        // inside a big record: one buffer large enough for it; the spare keeps reading
-        if (this.end + n > cur.length || this.pos + need > cur.length) {
-          const nb = new Uint8Array(Math.max(need, rest + n) + this.chunk);
+        // inside a big record: one buffer that grows with the data (doubling up to
+        // `need`, never to what a length field claims before it arrives); the spare keeps reading
+        if (this.end + n > cur.length) {
+          const nb = new Uint8Array(Math.max(rest + n + this.chunk, Math.min(need, 2 * cur.length)));
           nb.set(cur.subarray(this.pos, this.end));
           this.base += this.pos;
           this.pos = 0;
