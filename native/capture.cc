@@ -109,6 +109,7 @@ CaptureJob::~CaptureJob() {
 }
 
 void CaptureJob::StopAndJoin() {
+  ctl_.drain = false;  // teardown: no one is left to receive what a drain would read
   ctl_.stop = true;
   for (auto& h : handles_) h->wake();
   for (auto& w : workers_)

@@ -155,6 +155,51 @@ void poll_stats(LiveHandle& h) {
   h.if_dropped.store(s.ps_ifdrop, std::memory_order_relaxed);
 }
 
+uint64_t mono_ms() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return uint64_t(t.tv_sec) * 1000 + uint64_t(t.tv_nsec) / 1000000;
+}
+
+// Reads what the handle has ready now (a bounded number of rounds, so a busy
+// link still lets the loop tick). False on a read error, with `error` set.
+bool read_ready(LiveHandle& h, Reading& r, ReadError& error) {
+  for (int round = 0; round < 64; round++) {
+    int got = pcap_dispatch(h.pcap, -1, on_packet, reinterpret_cast<u_char*>(&r));
+    if (got == 0) break;
+    if (got > 0) continue;
+    error.code = "ERR_CAPTURE";
+    error.message = "reading " + h.iface + ": " + (got == PCAP_ERROR ? pcap_geterr(h.pcap) : pcap_statustostr(got));
+    if (std::strstr(error.message.c_str(), "went down")) error.code = "ERR_INTERFACE_DOWN";
+    if (std::strstr(error.message.c_str(), "disappeared")) error.code = "ERR_NO_INTERFACE";
+    return false;
+  }
+  return true;
+}
+
+// pcap_stats: every packet the socket queued (received minus ring drops, 32-bit
+// counters) has been read.
+bool all_read(LiveHandle& h, uint64_t packets) {
+  poll_stats(h);
+  return uint32_t(h.received.load() - h.dropped.load()) == uint32_t(packets);
+}
+
+// After a stop. TPACKET_V3 hands a ring block to user space only when it is
+// full or its timeout (timeoutMs) has passed, up to two timeouts after its
+// first packet, so what the socket already holds may not be readable yet.
+// Read on until the counters say all was read, for at most two timeouts
+// (capped at 1 s each) plus a margin: a busy link cannot hold the stop.
+void drain(LiveHandle& h, Reading& r, int timeout_ms, ReadError& error) {
+  const uint64_t deadline = mono_ms() + 2 * uint64_t(timeout_ms < 1000 ? timeout_ms : 1000) + 50;
+  pollfd fd = {pcap_get_selectable_fd(h.pcap), POLLIN, 0};
+  for (;;) {
+    if (!read_ready(h, r, error)) return;
+    uint64_t now = mono_ms();
+    if (now >= deadline || all_read(h, r.packets)) return;
+    ::poll(&fd, 1, int(deadline - now));
+  }
+}
+
 }  // namespace
 
 bool open_live(const LiveOptions& opt, std::vector<std::unique_ptr<LiveHandle>>& out, ReadError& error) {
@@ -197,19 +242,9 @@ void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink&
       }
       stopping = ctl.stop.load();
     }
-    // What is there now (after a stop too: packets the kernel already holds count).
-    for (int round = 0; round < 64; round++) {
-      int got = pcap_dispatch(h.pcap, -1, on_packet, reinterpret_cast<u_char*>(r.get()));
-      if (got < 0) {
-        error.code = "ERR_CAPTURE";
-        error.message = "reading " + h.iface + ": " + (got == PCAP_ERROR ? pcap_geterr(h.pcap) : pcap_statustostr(got));
-        if (std::strstr(error.message.c_str(), "went down")) error.code = "ERR_INTERFACE_DOWN";
-        if (std::strstr(error.message.c_str(), "disappeared")) error.code = "ERR_NO_INTERFACE";
-        stopping = true;
-        break;
-      }
-      if (got == 0) break;
-    }
+    // What is there now; after a stop, also what the kernel still holds back.
+    if (!read_ready(h, *r, error)) stopping = true;
+    else if (stopping && ctl.drain.load()) drain(h, *r, opt.timeout_ms, error);
     if (r->n) {
       table.process(r->group, r->n);
       r->n = 0;

@@ -64,6 +64,7 @@ class LiveSink : public RecordSink {
 struct LiveControl {
   std::atomic<bool> stop{false};
   std::atomic<bool> flush{true};  // at stop: expire every flow with reason flush (else drop them, counted)
+  std::atomic<bool> drain{true};  // at stop: wait for what the kernel still holds (not at teardown: nobody would get it)
   std::atomic<uint32_t> snapshot_seq{0};  // requests so far (from 0: one made before a thread starts is answered too)
 };
 
@@ -71,8 +72,9 @@ struct LiveStats : RunStats {
   uint64_t unflushed = 0;  // flows still active at stop when flush is off
 };
 
-// Reads `h` until ctl.stop; then reads what the kernel already holds, polls
-// the final statistics and flushes. Expiry runs in packet time, and on every
+// Reads `h` until ctl.stop; then reads what the kernel already holds (waiting
+// up to two timeoutMs for the ring to hand it over), polls the final
+// statistics and flushes. Expiry runs in packet time, and on every
 // tick from the wall clock, so flows end on a quiet link too.
 void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink& sink, LiveStats& stats, ReadError& error);
 

@@ -24,12 +24,17 @@ const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const isRoot = process.getuid?.() === 0;
 
-/** A fresh directory anyone may enter (the non-root runs below use it). */
+const dirs: string[] = [];
+/** A fresh directory anyone may enter (the non-root runs below use it); removed after the file's tests. */
 function openDir(name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flowmaster-${name}-`));
   fs.chmodSync(dir, 0o755);
+  dirs.push(dir);
   return dir;
 }
+afterAll(() => {
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 let capture: string;
 let bigCapture: string;
