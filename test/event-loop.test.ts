@@ -6,8 +6,9 @@
 // that return native batch buffers to their pool never run. Each read runs
 // in a child process, so its peak RSS and timer are its own.
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeAvailable } from '../src/engine/native';
 import { tmpFile } from './helpers/capture';
 
@@ -24,27 +25,38 @@ interface Measured {
   ticks: number;
   /** the longest time between 100 ms ticks (also from the start and to the end) */
   worstGapMs: number;
+  /** the same, less the time the main thread waited for a CPU (schedstat), which a noisy machine adds */
+  worstOwnGapMs: number;
   maxRssKiB: number;
 }
 
 /** Reads `file` with maxFlows 10000 on `engine`, spending `spinMs` of CPU per batch, a 100 ms interval running. */
 function measure(file: string, engine: 'native' | 'ts', spinMs: number): Measured {
   const script = `
+    const fs = require('fs');
     const { FlowMeter } = require('./dist/index.js');
     const [file, engine, spinMs] = [process.argv[1], process.argv[2], Number(process.argv[3])];
+    // ms this (main) thread has waited runnable for a CPU; 0 where schedstat is missing
+    const waited = () => { try { return Number(fs.readFileSync('/proc/self/task/' + process.pid + '/schedstat', 'utf8').split(' ')[1]) / 1e6 || 0; } catch { return 0; } };
     (async () => {
       const t0 = performance.now();
-      let last = t0, worstGapMs = 0, ticks = 0, records = 0, batches = 0;
-      const timer = setInterval(() => { const now = performance.now(); worstGapMs = Math.max(worstGapMs, now - last); last = now; ticks++; }, 100);
+      let last = t0, lastWait = waited(), worstGapMs = 0, worstOwnGapMs = 0, ticks = 0, records = 0, batches = 0;
+      const tick = () => {
+        const now = performance.now(), w = waited();
+        worstGapMs = Math.max(worstGapMs, now - last);
+        worstOwnGapMs = Math.max(worstOwnGapMs, now - last - (w - lastWait));
+        last = now;
+        lastWait = w;
+      };
+      const timer = setInterval(() => (tick(), ticks++), 100);
       for await (const b of new FlowMeter({ engine, maxFlows: 10000 }).readFile(file)) {
         records += b.length;
         batches++;
         for (const until = performance.now() + spinMs; performance.now() < until; );
       }
-      const end = performance.now();
+      tick();
       clearInterval(timer);
-      worstGapMs = Math.max(worstGapMs, end - last);
-      console.log(JSON.stringify({ records, batches, ms: end - t0, ticks, worstGapMs, maxRssKiB: process.resourceUsage().maxRSS }));
+      console.log(JSON.stringify({ records, batches, ms: last - t0, ticks, worstGapMs, worstOwnGapMs, maxRssKiB: process.resourceUsage().maxRSS }));
     })();`;
   const out = execFileSync(process.execPath, ['-e', script, file, engine, String(spinMs)], { cwd: root, encoding: 'utf8', timeout: 60_000 });
   return JSON.parse(out) as Measured;
@@ -59,6 +71,7 @@ describe.skipIf(noAddon)('batches reach JavaScript one per event-loop turn', () 
     // a flow per packet: with maxFlows 10000 every packet evicts one (about 245 batches of 4096)
     await generate({ out: file, packets: FLOWS, flows: FLOWS, sizes: '64', mix: 'simple', seed: 5, quiet: true });
   }, 60_000);
+  afterAll(() => fs.rmSync(file, { force: true })); // 80 MB
 
   it('peak RSS of a native read with constant evictions stays within 1.5x the TypeScript engine\'s', () => {
     const native = measure(file, 'native', 8);
@@ -71,9 +84,13 @@ describe.skipIf(noAddon)('batches reach JavaScript one per event-loop turn', () 
 
   it('a 100 ms interval fires on time (within 50 ms) throughout a native read', () => {
     const r = measure(file, 'native', 8);
-    console.log(`native read: ${r.batches} batches in ${Math.round(r.ms)} ms, ${r.ticks} ticks, longest gap ${Math.round(r.worstGapMs)} ms`);
+    console.log(
+      `native read: ${r.batches} batches in ${Math.round(r.ms)} ms, ${r.ticks} ticks, longest gap ${Math.round(r.worstGapMs)} ms ` +
+        `(${Math.round(r.worstOwnGapMs)} ms less the waits for a CPU)`,
+    );
     expect(r.records).toBe(FLOWS);
     expect(r.ms).toBeGreaterThan(1000); // the consumer is slower than the reader: the case that starved the loop
-    expect(r.worstGapMs).toBeLessThan(150);
+    // a 2-core machine shared with other work may keep the thread off the CPU: that time is not the loop's
+    expect(r.worstOwnGapMs).toBeLessThan(150);
   }, 120_000);
 });
