@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowMeter, openStore, type CaptureRun, type FlowObject } from '../src/index';
 import { nativeAvailable } from '../src/engine/native';
 import { tmpFile } from './helpers/capture';
+import { skipping } from './helpers/skip';
 
 const genPcap = () => import('../scripts/gen-pcap.mjs');
 const root = path.resolve(__dirname, '..');
@@ -229,17 +230,17 @@ describe.skipIf(!!captureWhyNot)('live capture on loopback', () => {
   }, 15_000);
 
   it('without privileges fails with ERR_PERMISSION naming the capabilities', (ctx) => {
-    if (!has('setpriv')) return ctx.skip('setpriv (util-linux) is missing');
+    if (skipping(!has('setpriv') && 'setpriv (util-linux) is missing', 'capture without privileges')) return ctx.skip();
     const script = `let m; try { m = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))}); } catch { console.log('NOACCESS'); process.exit(0); }
       try { new m.FlowMeter({ engine: 'native' }).capture({ interface: 'lo' }); console.log('opened'); } catch (e) { console.log(e.code, e.message); }`;
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script]);
     const out = r.stdout.toString();
-    if (out.startsWith('NOACCESS')) return ctx.skip('user nobody cannot read this checkout');
+    if (skipping(out.startsWith('NOACCESS') && 'user nobody cannot read this checkout', 'capture without privileges')) return ctx.skip();
     expect(out).toMatch(/^ERR_PERMISSION no permission to capture on lo .*CAP_NET_RAW.*setcap/);
   });
 
   it('an interface removed while capturing ends the capture with ERR_NO_INTERFACE', async (ctx) => {
-    if (!has('ip')) return ctx.skip('iproute2 (ip) is missing');
+    if (skipping(!has('ip') && 'iproute2 (ip) is missing', 'interface removed while capturing')) return ctx.skip();
     const name = `fmg${process.pid % 100000}`;
     execFileSync('ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
     try {

@@ -10,14 +10,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FlowMeter } from '../src/index';
 import { nativeAvailable } from '../src/engine/native';
 import { tmpFile } from './helpers/capture';
+import { notRoot, skipping } from './helpers/skip';
 
 const genPcap = () => import('../scripts/gen-pcap.mjs');
 const root = path.resolve(__dirname, '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = 1 << 20;
 
-const noAddon = !nativeAvailable();
-if (noAddon) console.warn('test/overload.test.ts: the native addon is not built: skipping');
+const noAddon = skipping(!nativeAvailable() && 'the native addon is not built', 'overload and leaks');
 
 describe.skipIf(noAddon)('overload and leaks', () => {
   let big = '';
@@ -45,7 +45,7 @@ describe.skipIf(noAddon)('overload and leaks', () => {
     expect(s.packets).toBe(1_000_000);
   }, 60_000);
 
-  it.skipIf(process.getuid?.() !== 0)('a live capture nobody reads sheds records and counts them (flowsDropped)', async () => {
+  it.skipIf(skipping(notRoot, 'a live capture nobody reads'))('a live capture nobody reads sheds records and counts them (flowsDropped)', async () => {
     const port = 48000 + (process.pid % 1000);
     // one record per batch: 64 undelivered batches fill the allowance quickly
     const run = new FlowMeter({ engine: 'native', idleTimeout: 0.05, batchSize: 1 }).capture({ interface: 'lo', filter: `udp dst port ${port}`, timeoutMs: 10 });
@@ -91,7 +91,7 @@ describe.skipIf(noAddon)('overload and leaks', () => {
     expect(out[100].rssKiB - out[10].rssKiB).toBeLessThan(24 * 1024);
   }, 300_000);
 
-  it.skipIf(process.getuid?.() !== 0)('starting and stopping 30 captures leaves no descriptors or threads behind', () => {
+  it.skipIf(skipping(notRoot, '30 capture start/stops'))('starting and stopping 30 captures leaves no descriptors or threads behind', () => {
     const script = `
       const fs = require('fs');
       const { FlowMeter } = require('./dist/index.js');
