@@ -187,8 +187,40 @@ Napi::Value CaptureJob::Snapshot(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), seq);
 }
 
-// stats(): what the threads have counted so far (kernel figures about once a second).
-Napi::Value CaptureJob::Stats(const Napi::CallbackInfo& info) { return StatsNow(info.Env()); }
+// stats(): what the threads have counted so far (kernel figures about once a
+// second, the rest as of each thread's last read round): the kernel and
+// shedding counters of StatsNow, and for live metrics and readiness bytes,
+// skipped, decodeErrors[], flowsByReason[] (indexed like the summary's),
+// activeFlows and maxFlows (the tables' capacity), threads and threadsRunning.
+Napi::Value CaptureJob::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = StatsNow(env);
+  constexpr auto relaxed = std::memory_order_relaxed;
+  uint64_t bytes = 0, skipped = 0, active = 0, capacity = 0;
+  uint64_t errors[kDecodeErrorCount] = {};
+  uint64_t reasons[6] = {};
+  for (auto& h : handles_) {
+    bytes += h->bytes.load(relaxed);
+    skipped += h->skipped.load(relaxed);
+    active += h->active_flows.load(relaxed);
+    for (int i = 0; i < kDecodeErrorCount; i++) errors[i] += h->decode_errors[i].load(relaxed);
+    for (int i = 0; i < 6; i++) reasons[i] += h->flows[i].load(relaxed);
+  }
+  for (auto& w : workers_) capacity += w->opt.flow.max_flows;
+  o.Set("bytes", double(bytes));
+  o.Set("skipped", double(skipped));
+  Napi::Array errs = Napi::Array::New(env, kDecodeErrorCount);
+  for (uint32_t i = 0; i < kDecodeErrorCount; i++) errs.Set(i, double(errors[i]));
+  o.Set("decodeErrors", errs);
+  Napi::Array flows = Napi::Array::New(env, 6);
+  for (uint32_t i = 0; i < 6; i++) flows.Set(i, double(reasons[i]));
+  o.Set("flowsByReason", flows);
+  o.Set("activeFlows", double(active));
+  o.Set("maxFlows", double(capacity));
+  o.Set("threads", double(workers_.size()));
+  o.Set("threadsRunning", double(running_.load()));
+  return o;
+}
 
 Napi::Object CaptureJob::StatsNow(Napi::Env env) {
   uint64_t packets = 0, received = 0, dropped = 0, if_dropped = 0;

@@ -161,6 +161,18 @@ uint64_t mono_ms() {
   return uint64_t(t.tv_sec) * 1000 + uint64_t(t.tv_nsec) / 1000000;
 }
 
+// The thread's counters for other threads to read (CaptureJob::stats()).
+void publish(LiveHandle& h, const Reading& r, const FlowTable& table, const LiveStats& stats) {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  h.packets.store(r.packets, relaxed);
+  h.bytes.store(r.bytes, relaxed);
+  h.skipped.store(r.skipped, relaxed);
+  for (int i = 0; i < kDecodeErrorCount; i++) h.decode_errors[i].store(stats.decode_errors[i], relaxed);
+  const FlowCounters& fc = table.counters();
+  for (int i = 0; i < 6; i++) h.flows[i].store(fc.flows_by_reason[i], relaxed);
+  h.active_flows.store(table.active(), relaxed);
+}
+
 // Reads what the handle has ready now (a bounded number of rounds, so a busy
 // link still lets the loop tick). False on a read error, with `error` set.
 bool read_ready(LiveHandle& h, Reading& r, ReadError& error) {
@@ -249,9 +261,9 @@ void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink&
       table.process(r->group, r->n);
       r->n = 0;
     }
-    h.packets.store(r->packets, std::memory_order_relaxed);
     uint64_t now = wall_ns();
     table.advance(now);
+    publish(h, *r, table, stats);
     if (now - last_stats >= 1000000000ull) {
       poll_stats(h);
       last_stats = now;
@@ -273,6 +285,7 @@ void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink&
   if (ctl.flush.load()) table.flush(kEndFlush);
   else stats.unflushed = table.active();
   stats.flows = table.counters();
+  publish(h, *r, table, stats);
 }
 
 }  // namespace flowmaster

@@ -40,6 +40,11 @@ struct LiveHandle {
   // pcap_stats, polled about once a second and at the end
   std::atomic<uint64_t> received{0}, dropped{0}, if_dropped{0};
   std::atomic<uint64_t> packets{0};  // packets read so far
+  // this thread's running counters, as of its last read round (live metrics)
+  std::atomic<uint64_t> bytes{0}, skipped{0};
+  std::atomic<uint64_t> decode_errors[kDecodeErrorCount] = {};
+  std::atomic<uint64_t> flows[6] = {};  // flows_by_reason
+  std::atomic<uint64_t> active_flows{0};
   LiveHandle() = default;
   LiveHandle(const LiveHandle&) = delete;
   LiveHandle& operator=(const LiveHandle&) = delete;

@@ -159,11 +159,24 @@ Napi::Value FileJob::Cancel(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// progress(): {bytesRead, packets} so far, for progress bars.
+// progress(): the running counters (as of the last packet group), for
+// progress bars and live metrics: {bytesRead, packets, bytes, filtered,
+// skipped, decodeErrors[], flowsByReason[]}, arrays indexed like the summary's.
 Napi::Value FileJob::Progress(const Napi::CallbackInfo& info) {
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("bytesRead", double(stats_.progress_bytes.load(std::memory_order_relaxed)));
-  o.Set("packets", double(stats_.progress_packets.load(std::memory_order_relaxed)));
+  Napi::Env env = info.Env();
+  const auto get = [](const std::atomic<uint64_t>& a) { return double(a.load(std::memory_order_relaxed)); };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("bytesRead", get(stats_.progress_bytes));
+  o.Set("packets", get(stats_.progress_packets));
+  o.Set("bytes", get(stats_.progress_wire_bytes));
+  o.Set("filtered", get(stats_.progress_filtered));
+  o.Set("skipped", get(stats_.progress_skipped));
+  Napi::Array errs = Napi::Array::New(env, kDecodeErrorCount);
+  for (uint32_t i = 0; i < kDecodeErrorCount; i++) errs.Set(i, get(stats_.progress_decode_errors[i]));
+  o.Set("decodeErrors", errs);
+  Napi::Array reasons = Napi::Array::New(env, 6);
+  for (uint32_t i = 0; i < 6; i++) reasons.Set(i, get(stats_.progress_flows[i]));
+  o.Set("flowsByReason", reasons);
   return o;
 }
 

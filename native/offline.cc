@@ -55,9 +55,17 @@ void run_offline(const std::string& path, const RunOptions& opt, RecordSink& sin
       }
       n++;
     }
-    if (n) table.process(group, n);
+    // before process(): a slow consumer may hold the reader inside it, and
+    // what was read up to there should show
     stats.progress_bytes.store(reader.bytes_read(), std::memory_order_relaxed);
     stats.progress_packets.store(packets, std::memory_order_relaxed);
+    stats.progress_wire_bytes.store(bytes, std::memory_order_relaxed);
+    stats.progress_filtered.store(filtered, std::memory_order_relaxed);
+    stats.progress_skipped.store(skipped, std::memory_order_relaxed);
+    for (int i = 0; i < kDecodeErrorCount; i++) stats.progress_decode_errors[i].store(stats.decode_errors[i], std::memory_order_relaxed);
+    if (n) table.process(group, n);
+    const FlowCounters& fc = table.counters();
+    for (int i = 0; i < 6; i++) stats.progress_flows[i].store(fc.flows_by_reason[i], std::memory_order_relaxed);
   }
   stats.packets = packets;
   stats.bytes = bytes;

@@ -26,8 +26,13 @@ struct RunStats {
   uint64_t first_ns = 0, last_ns = 0;
   uint64_t bytes_read = 0, file_size = 0;
   FlowCounters flows;
-  // read by other threads while the run goes on (progress bars)
+  // Read by other threads while the run goes on (progress bars, live
+  // metrics): the counters above as of the last packet group. Relaxed
+  // stores, a few per group of 32 packets; the summary is the exact end.
   std::atomic<uint64_t> progress_bytes{0}, progress_packets{0};
+  std::atomic<uint64_t> progress_wire_bytes{0}, progress_filtered{0}, progress_skipped{0};
+  std::atomic<uint64_t> progress_decode_errors[kDecodeErrorCount] = {};
+  std::atomic<uint64_t> progress_flows[6] = {};  // flows_by_reason
 };
 
 // Reads the whole file (or until `cancel`), flushing every flow at the end,

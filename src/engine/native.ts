@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { FlowmasterError, type ErrorCode } from '../errors';
 import { FlowBatch } from '../flow/flow';
 import { ACCOUNTING_MODES, type ResolvedCaptureOptions, type ResolvedOptions } from '../options';
-import { MAX_INFLIGHT, type BatchSource, type CaptureStats, type EngineSummary, type Progress } from './source';
+import { MAX_INFLIGHT, tagOwner, type BatchSource, type CaptureStats, type EngineSummary, type Progress } from './source';
 
 /** The summary both engines return (see source.ts). */
 export type NativeSummary = EngineSummary;
@@ -158,7 +158,7 @@ export function nativeCapture(options: ResolvedOptions, live: ResolvedCaptureOpt
   const threads = live.interfaces.length * live.threads;
   const snapshots = new Map<number, { parts: ArrayBuffer[]; resolve: (b: FlowBatch) => void; reject: (e: Error) => void }>();
   const stopped = () => new FlowmasterError('ERR_STOPPED', `the capture on ${live.interfaces.join(', ')} has stopped`);
-  return {
+  const source: CaptureSource = {
     start(onBatch, onEnd) {
       job = new addon.CaptureJob(
         live.interfaces,
@@ -179,7 +179,9 @@ export function nativeCapture(options: ResolvedOptions, live: ResolvedCaptureOpt
             ended = true;
             for (const s of snapshots.values()) s.reject(stopped());
             snapshots.clear();
-            onEnd(payload as EngineSummary);
+            const summary = payload as EngineSummary;
+            if (summary.capture) tagOwner(summary.capture, source); // summary.capture is this capture's, also to live metrics
+            onEnd(summary);
           }
         },
       );
@@ -202,6 +204,7 @@ export function nativeCapture(options: ResolvedOptions, live: ResolvedCaptureOpt
       const seq = job.snapshot();
       return new Promise((resolve, reject) => snapshots.set(seq, { parts: [], resolve, reject }));
     },
-    stats: () => job!.stats(),
+    stats: () => tagOwner(job!.stats(), source),
   };
+  return source;
 }

@@ -1,11 +1,11 @@
 /** The pure-TypeScript engine as a BatchSource: same records, on the JS thread in chunks. */
 import type { ResolvedOptions } from '../options';
-import { failedSummary, MAX_INFLIGHT, type BatchSource } from './source';
+import { failedSummary, MAX_INFLIGHT, type BatchSource, type Progress } from './source';
 import type { BpfInstruction } from './ts/bpf';
-import { readFileTs } from './ts/run';
+import { readFileTs, type ReadControl } from './ts/run';
 
 export function tsSource(path: string, options: ResolvedOptions, filterProgram?: (linktype: number) => BpfInstruction[] | Error): BatchSource {
-  const control: { cancelled: boolean; bytesRead?: number; packets?: number } = { cancelled: false };
+  const control: ReadControl = { cancelled: false };
   let inflight = 0;
   let credit: (() => void) | undefined;
   const release = () => {
@@ -33,6 +33,20 @@ export function tsSource(path: string, options: ResolvedOptions, filterProgram?:
       control.cancelled = true;
       release();
     },
-    progress: () => ({ bytesRead: control.bytesRead ?? 0, packets: control.packets ?? 0 }),
+    progress: () => progress(control),
+  };
+}
+
+function progress(control: ReadControl): Progress {
+  const c = control.counters;
+  const p: Progress = { bytesRead: control.bytesRead ?? 0, packets: control.packets ?? 0 };
+  if (!c) return p;
+  return {
+    ...p,
+    bytes: c.bytes,
+    filtered: c.filtered,
+    skipped: c.skipped,
+    decodeErrors: Array.from(c.decodeErrors),
+    flowsByReason: [...c.table.flowsByReason],
   };
 }

@@ -14,6 +14,21 @@ export interface CaptureStats {
   interfaceDropped: number;
   /** flow records shed because JavaScript fell behind (a capture never blocks the kernel ring) */
   flowsDropped: number;
+  // Live from stats() (not in summary.capture, whose summary has them):
+  /** wire bytes of the packets read */
+  bytes?: number;
+  /** packets accounted to no flow */
+  skipped?: number;
+  /** indexed like DECODE_ERRORS */
+  decodeErrors?: number[];
+  /** flows ended so far, indexed by end reason (1..5) */
+  flowsByReason?: number[];
+  /** flows open in the capture threads' tables, and the tables' capacity (maxFlows) */
+  activeFlows?: number;
+  maxFlows?: number;
+  /** capture threads started, and still reading */
+  threads?: number;
+  threadsRunning?: number;
 }
 
 export interface EngineSummary {
@@ -51,9 +66,39 @@ export interface BatchSource {
   progress(): Progress;
 }
 
+/**
+ * A read's running counters. bytesRead and packets always; engines that
+ * count as they go (both engines, also in a worker) add the rest, which live
+ * metrics read. Each is at most its final value in the summary.
+ */
 export interface Progress {
   bytesRead: number;
   packets: number;
+  /** wire bytes of the packets read */
+  bytes?: number;
+  filtered?: number;
+  skipped?: number;
+  /** indexed like DECODE_ERRORS */
+  decodeErrors?: number[];
+  /** flows ended so far, indexed by end reason (1..5) */
+  flowsByReason?: number[];
+}
+
+const owners = new WeakMap<object, object>();
+
+/**
+ * Marks `o` (a stats object an engine hands out) as coming from `owner` (its
+ * source), so that code given only the object can tell which run it is of:
+ * live metrics count a run once, whoever else passes its stats along.
+ */
+export function tagOwner<T extends object>(o: T, owner: object): T {
+  owners.set(o, owner);
+  return o;
+}
+
+/** The source that handed out `o`, if it was tagged. */
+export function ownerOf(o: object | undefined): object | undefined {
+  return o === undefined ? undefined : owners.get(o);
 }
 
 /** Batches a reader may deliver ahead of the consumer before it pauses. */

@@ -296,6 +296,24 @@ function emptySummary(cancelled: boolean): NativeSummary {
   };
 }
 
+/** A run's counters as progress() reads them while it goes on. */
+export interface RunCounters {
+  readonly packets: number;
+  readonly bytes: number;
+  readonly filtered: number;
+  readonly skipped: number;
+  readonly decodeErrors: ArrayLike<number>;
+  readonly table: { readonly flowsByReason: readonly number[] };
+}
+
+/** Shared with the caller: cancel on its side; how far the read has got on ours. */
+export interface ReadControl {
+  cancelled: boolean;
+  bytesRead?: number;
+  packets?: number;
+  counters?: RunCounters;
+}
+
 /**
  * Reads a pcap or pcapng file ('-' for stdin) with the TypeScript engine.
  * Yields full FlowBatch ArrayBuffers (records x 256 bytes) and then the last
@@ -307,7 +325,7 @@ function emptySummary(cancelled: boolean): NativeSummary {
 export async function* readFileTs(
   path: string,
   options: ResolvedOptions,
-  control: { cancelled: boolean; bytesRead?: number; packets?: number },
+  control: ReadControl,
   filterProgram?: FilterCompiler,
   tuning: ReaderTuning = {},
 ): AsyncGenerator<ArrayBuffer, NativeSummary, void> {
@@ -336,6 +354,7 @@ export async function* readFileTs(
       }
       control.bytesRead = reader.bytesRead();
       control.packets = run.packets;
+      control.counters = run; // read between pumps, when its counters are written back
       while (sink.full.length > 0 && !control.cancelled) yield sink.full.shift() as ArrayBuffer;
       if (control.cancelled || st === PUMP_END) break;
       if (st === PUMP_FULL) continue;
