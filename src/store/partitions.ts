@@ -90,8 +90,8 @@ export class Partitions {
 
   /** Drops the partitions registered with an empty range (flows_0 of a database created empty). */
   dropEmpty(): void {
-    const empty = this.list().filter((p) => p.loNs > p.hiNs);
-    if (empty.length) this.#db.transaction(() => empty.forEach((p) => this.drop(p)))();
+    const empty = () => this.list().filter((p) => p.loNs > p.hiNs);
+    if (empty().length) this.#db.transaction(() => empty().forEach((p) => this.drop(p))).immediate();
   }
 
   /**

@@ -218,13 +218,14 @@ export class Cursors {
   readonly #secret: Buffer;
 
   constructor(db: Database) {
-    const row = db.prepare("SELECT value FROM meta WHERE key = 'cursor_secret'").get() as { value: Buffer } | undefined;
-    if (row) {
-      this.#secret = row.value;
-    } else {
-      this.#secret = randomBytes(32);
-      if (!db.readonly) db.prepare("INSERT INTO meta (key, value) VALUES ('cursor_secret', ?)").run(this.#secret);
+    const read = db.prepare("SELECT value FROM meta WHERE key = 'cursor_secret'").pluck();
+    let secret = read.get() as Buffer | undefined;
+    if (!secret && !db.readonly) {
+      // another process opening a new database may store its secret first: the stored one wins
+      db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('cursor_secret', ?)").run(randomBytes(32));
+      secret = read.get() as Buffer;
     }
+    this.#secret = secret ?? randomBytes(32);
   }
 
   encode(binding: string, position: unknown[]): string {

@@ -34,6 +34,48 @@ export function dbError(e: unknown, path: string, doing: string, fallback: Error
   return new FlowmasterError(code, `${path}: ${doing}: ${e.message} (${e.code})`, { path, cause: e });
 }
 
+/** The SQLite error behind `e` (itself, or the cause of a dbError()), if any. */
+function sqliteCode(e: unknown): string | undefined {
+  const cause = e instanceof FlowmasterError ? e.cause : e;
+  return cause instanceof Database.SqliteError ? cause.code : undefined;
+}
+
+/**
+ * Failures that can pass, so a write is worth trying again: another
+ * connection's lock (BUSY, LOCKED), a full disk (FULL), an I/O error (IOERR),
+ * memory (NOMEM), a WAL lock race (PROTOCOL). Corruption, read-only files,
+ * constraints and our own coded errors are not.
+ */
+export function isTransient(e: unknown): boolean {
+  return /^SQLITE_(BUSY|LOCKED|FULL|IOERR|NOMEM|PROTOCOL)/.test(sqliteCode(e) ?? '');
+}
+
+function isBusy(e: unknown): boolean {
+  return /^SQLITE_(BUSY|LOCKED)/.test(sqliteCode(e) ?? '');
+}
+
+/** Blocks the thread for `ms` (synchronous paths only: opening a database). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * fn(), tried again while another connection's lock refuses it (SQLITE_BUSY
+ * beyond the busy timeout, e.g. another process creating or migrating the
+ * database), for up to `ms`. fn must be safe to repeat.
+ */
+export function whileBusy<T>(ms: number, fn: () => T): T {
+  const deadline = Date.now() + ms;
+  for (let wait = 5; ; wait = Math.min(2 * wait, 250)) {
+    try {
+      return fn();
+    } catch (e) {
+      if (!isBusy(e) || Date.now() + wait > deadline) throw e;
+      sleepSync(wait * (0.5 + Math.random()));
+    }
+  }
+}
+
 /** fn(), with a SQLite failure thrown as dbError(). */
 export function guarded<T>(path: string, doing: string, fn: () => T): T {
   try {
@@ -47,7 +89,12 @@ export interface OpenOptions {
   readonly: boolean;
   /** create the file when it is missing (else ERR_DB_NOT_FOUND) */
   create: boolean;
+  /** how long a statement waits for another connection's lock before SQLITE_BUSY, ms */
+  busyTimeoutMs: number;
 }
+
+/** How long opening waits, in all, for other connections creating or migrating the database. */
+export const OPEN_BUSY_MS = 30_000;
 
 /** Opens a database and reads its header, so that an unusable file fails here with its code. */
 export function openDatabase(path: string, options: OpenOptions): DB {
@@ -57,7 +104,7 @@ export function openDatabase(path: string, options: OpenOptions): DB {
   if (stat?.isDirectory()) throw new FlowmasterError('ERR_DB_OPEN', `${path}: opening the database: it is a directory`, { path });
   enableUris();
   try {
-    return readHeader(new Database(path, { readonly: options.readonly, fileMustExist: !options.create }));
+    return readHeader(new Database(path, { readonly: options.readonly, fileMustExist: !options.create, timeout: options.busyTimeoutMs }));
   } catch (e) {
     const cannot = e instanceof Database.SqliteError && /^SQLITE_(READONLY|CANTOPEN)/.test(e.code);
     if (cannot && options.readonly) return openImmutable(path, e);
@@ -80,9 +127,10 @@ function readOnlyPlace(path: string): boolean {
   return false;
 }
 
+/** Reads the header (waiting out another process that is creating the database); closes the connection if that fails. */
 function readHeader(db: DB): DB {
   try {
-    db.pragma('schema_version');
+    whileBusy(OPEN_BUSY_MS, () => db.pragma('schema_version'));
     return db;
   } catch (e) {
     db.close();

@@ -19,7 +19,7 @@ import { Cursors, DeviceQueries, FlowQueries, QueryTimer } from './query';
 import { FLOW_INSERT_COLUMNS, Partitions } from './partitions';
 import { applyRetention, parseAge, type RetentionPolicy, type RetentionReport } from './retention';
 import { MIGRATIONS } from './schema';
-import { dbError, guarded, openDatabase } from './sqlite';
+import { dbError, guarded, OPEN_BUSY_MS, openDatabase, whileBusy } from './sqlite';
 
 export interface StoreOptions {
   /** open an existing database read-only (never creates one) */
@@ -30,6 +30,12 @@ export interface StoreOptions {
    * ERR_DB_NOT_FOUND / ERR_DB_OPEN, as commands that only maintain a database do
    */
   create?: boolean;
+  /**
+   * how long a statement waits for another connection's write lock before
+   * it fails with SQLITE_BUSY, ms (default 1000). Opening waits up to 30 s in
+   * all for another process creating or migrating the database.
+   */
+  busyTimeoutMs?: number;
   /** device cache: entries (default 65536, 0 = off) and TTL */
   deviceCache?: DeviceCacheOptions;
   /**
@@ -71,20 +77,30 @@ export interface IngestSummary {
   maxPending: number;
 }
 
-/** Applies the migrations the database lacks; refuses a database from a newer schema. */
+/**
+ * Applies the migrations the database lacks, each in an IMMEDIATE
+ * transaction that reads the version again: of several processes opening a
+ * new database at once, one migrates and the others find it done. Refuses a
+ * database from a newer schema.
+ */
 export function migrate(db: DB, migrations: readonly string[] = MIGRATIONS, name = db.name): number {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > migrations.length)
-    throw new FlowmasterError(
-      'ERR_DB_VERSION',
-      `${name}: database schema version ${version} is newer than this flowmaster supports (${migrations.length}); upgrade flowmaster to open it`,
-    );
-  for (let v = version; v < migrations.length; v++) {
-    db.transaction(() => {
-      db.exec(migrations[v]);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
+  const version = () => {
+    const v = db.pragma('user_version', { simple: true }) as number;
+    if (v > migrations.length)
+      throw new FlowmasterError(
+        'ERR_DB_VERSION',
+        `${name}: database schema version ${v} is newer than this flowmaster supports (${migrations.length}); upgrade flowmaster to open it`,
+      );
+    return v;
+  };
+  const step = db.transaction(() => {
+    const v = version();
+    if (v === migrations.length) return false;
+    db.exec(migrations[v]);
+    db.pragma(`user_version = ${v + 1}`);
+    return true;
+  });
+  if (version() < migrations.length) while (step.immediate());
   return migrations.length;
 }
 
@@ -99,7 +115,7 @@ function configure(db: DB, path: string, mustHaveSchema: boolean): void {
   if (mustHaveSchema && db.pragma('user_version', { simple: true }) === 0) throw notFlowmaster(path);
   const fresh = (db.pragma('page_count', { simple: true }) as number) === 0;
   if (fresh) db.pragma('auto_vacuum = INCREMENTAL'); // only takes effect before the first table
-  if (path !== ':memory:') db.pragma('journal_mode = WAL');
+  if (path !== ':memory:') db.pragma('journal_mode = WAL'); // needs every other connection out of the file: whileBusy()
   db.pragma('synchronous = NORMAL');
   // a batch dirties a few thousand index pages: with the default 1000-page checkpoint every
   // commit also copied them into the database and fsynced it
@@ -144,20 +160,22 @@ export class Store {
     const spanNs = options.partitionSpan === undefined ? undefined : BigInt(Math.round(parseAge('partitionSpan', options.partitionSpan))) * 1_000_000n;
     if (spanNs !== undefined && spanNs < 60_000_000_000n) throw new FlowmasterError('ERR_INVALID_OPTION', 'partitionSpan: at least one minute');
     const readonly = options.readonly ?? false;
-    const db = openDatabase(path, { readonly, create: !readonly && (options.create ?? true) });
+    const db = openDatabase(path, { readonly, create: !readonly && (options.create ?? true), busyTimeoutMs: options.busyTimeoutMs ?? 1000 });
     this.db = db;
+    // other processes may be creating, migrating or writing it: every write here waits its turn
+    const waiting = <T>(fn: () => T) => whileBusy(OPEN_BUSY_MS, fn);
     try {
       db.pragma('cache_size = -65536'); // 64 MiB of pages (SQLite's default is 2 MiB): partitions' indexes and devices stay hot
       if (readonly) checkVersion(db, path);
-      else configure(db, path, options.create === false);
+      else waiting(() => configure(db, path, options.create === false));
       this.partitions = new Partitions(db);
-      if (!readonly) this.partitions.dropEmpty();
-      if (spanNs !== undefined && !readonly) this.partitions.setSpan(spanNs);
+      if (!readonly) waiting(() => this.partitions.dropEmpty());
+      if (spanNs !== undefined && !readonly) waiting(() => this.partitions.setSpan(spanNs));
       this.metrics = options.metrics ?? new Metrics();
       this.deviceCache = new DeviceCache(db, options.deviceCache);
-      if (!readonly) this.#recoverDevices();
+      if (!readonly) waiting(() => this.#recoverDevices());
       const timed = new QueryTimer(this.metrics, options.slowQueryMs ?? 50, path);
-      const cursors = new Cursors(db);
+      const cursors = waiting(() => new Cursors(db));
       this.flows = new FlowQueries(db, cursors, timed);
       this.devices = new DeviceQueries(db, cursors, timed);
       this.analytics = new Analytics(db, timed);
