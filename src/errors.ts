@@ -31,7 +31,8 @@ export type ErrorCode =
   | 'ERR_CAPTURE'
   | 'ERR_STOPPED'
   | 'ERR_UNSUPPORTED'
-  | 'ERR_EXPORT';
+  | 'ERR_EXPORT'
+  | 'ERR_METRICS_PORT';
 
 export class FlowmasterError extends Error {
   readonly code: ErrorCode;

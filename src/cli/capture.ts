@@ -1,22 +1,21 @@
 /**
  * `flowmaster capture`: live interfaces until SIGINT/SIGTERM, then stop()
  * (every flow flushed), the last commit and the summary. Into a store with
- * --db (optionally serving its Prometheus metrics over HTTP), else flows as
- * JSON lines on stdout.
+ * --db, else flows as JSON lines on stdout; either way with live metrics,
+ * /healthz and /readyz over HTTP (--metrics-port) and events on stderr (src/ops).
  */
-import * as http from 'node:http';
 import { jsonLine } from '../export/columns';
 import { FlowMeter } from '../meter';
+import { Ops, summaryFields, type OpsFlags } from '../ops';
 import { openStore } from '../store/store';
 import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
 import { stdout } from './output';
 import { printSummary } from './read';
 
-export interface CaptureFlags extends EngineFlags, ExportFlags {
+export interface CaptureFlags extends EngineFlags, ExportFlags, OpsFlags {
   interface: string[];
   db?: string;
   partitionSpan?: string;
-  metricsPort?: number;
   threads: number;
   bufferSize?: number;
   snaplen: number;
@@ -24,8 +23,10 @@ export interface CaptureFlags extends EngineFlags, ExportFlags {
 }
 
 export async function capture(flags: CaptureFlags): Promise<number> {
+  const ops = await Ops.start('capture', flags); // a port in use fails before anything is captured
   const meter = new FlowMeter(meterOptions(flags));
-  const store = flags.db ? openStore(flags.db, { partitionSpan: flags.partitionSpan }) : undefined;
+  const store = flags.db ? openStore(flags.db, { partitionSpan: flags.partitionSpan, ...ops.storeOptions }) : undefined;
+  if (store) ops.watchStore(store);
   const run = meter.capture({
     interface: flags.interface,
     threads: flags.threads,
@@ -33,32 +34,21 @@ export async function capture(flags: CaptureFlags): Promise<number> {
     promisc: flags.promisc,
     ...(flags.bufferSize ? { bufferSize: flags.bufferSize } : {}),
   });
+  ops.watch(run);
   const exporter = exporterFor(flags);
   const stop = () => void run.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const unwatch = stdout.onClose(stop); // `capture | head`: its reader has gone
-  let server: http.Server | undefined;
-  if (flags.metricsPort !== undefined && store) {
-    const metrics = store.metrics;
-    server = http.createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end('metrics are at /metrics\n');
-        return;
-      }
-      metrics.metricsText().then(
-        (text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text),
-        (e: Error) => res.writeHead(500).end(e.message),
-      );
-    });
-    await new Promise<void>((resolve, reject) => server!.once('error', reject).listen(flags.metricsPort, resolve));
-    process.stderr.write(`capture: metrics at http://localhost:${flags.metricsPort}/metrics\n`);
-  }
-  process.stderr.write(`capture: ${flags.interface.join(', ')}${flags.filter ? ` (${flags.filter})` : ''}; stop with Ctrl-C\n`);
+  ops.started(
+    { interfaces: flags.interface, filter: flags.filter, db: flags.db, engine: run.engine },
+    `capture: ${flags.interface.join(', ')}${flags.filter ? ` (${flags.filter})` : ''}; stop with Ctrl-C`,
+  );
   try {
     if (store) {
-      const r = await store.ingest(run, { onBatch: exporter && ((b) => exporter.send(b)) });
-      printSummary(r.read);
+      const r = await store.ingest(run, { onBatch: ops.onBatch(exporter && ((b) => exporter.send(b))) });
+      if (!ops.json) printSummary(r.read);
+      ops.stopped({ ...summaryFields(r.read), committed: r.flows, commits: r.batches });
       const c = r.read.capture;
       stdout.write(
         `captured into ${flags.db}: ${r.flows} flows, ${r.devices} new devices, ${r.batches} commits; ` +
@@ -71,15 +61,17 @@ export async function capture(flags: CaptureFlags): Promise<number> {
         for (const f of batch) lines.push(jsonLine(f));
         if (lines.length) stdout.write(lines.join('\n') + '\n');
       }
-      printSummary(await run.summary);
+      const s = await run.summary;
+      if (!ops.json) printSummary(s);
+      ops.stopped(summaryFields(s));
     }
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     unwatch();
-    server?.close();
     store?.close();
     await exporter?.close();
+    await ops.close();
   }
   return 0;
 }

@@ -9,12 +9,12 @@ import * as os from 'node:os';
 import { SingleBar } from 'cli-progress';
 import type { FlowBatch } from '../flow/flow';
 import { FlowMeter, type FlowRun } from '../meter';
+import { Ops, type OpsFlags } from '../ops';
 import { openStore, type IngestSummary } from '../store/store';
 import { ReadPool } from '../workers/pool';
 import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
-import { printError } from './read';
 
-export interface IngestFlags extends EngineFlags, ExportFlags {
+export interface IngestFlags extends EngineFlags, ExportFlags, OpsFlags {
   db: string;
   partitionSpan?: string;
   workers?: number;
@@ -24,8 +24,9 @@ export interface IngestFlags extends EngineFlags, ExportFlags {
 const MiB = 1 << 20;
 
 export async function ingest(files: string[], flags: IngestFlags): Promise<number> {
+  const ops = await Ops.start('ingest', flags); // a port in use fails before the database is touched
   const meter = new FlowMeter(meterOptions(flags));
-  const store = openStore(flags.db, { partitionSpan: flags.partitionSpan });
+  const store = openStore(flags.db, { partitionSpan: flags.partitionSpan, ...ops.storeOptions });
   let devicesBefore: number;
   try {
     devicesBefore = store.devices.count();
@@ -33,29 +34,35 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
     store.db.close();
     throw e;
   }
+  ops.watchStore(store);
   const workers = Math.min(flags.workers ?? os.availableParallelism(), files.length);
   const pool = workers > 1 ? new ReadPool(workers) : undefined;
   const exporter = exporterFor(flags);
-  const onBatch = exporter && ((b: FlowBatch) => exporter.send(b));
+  const onBatch = ops.onBatch(exporter && ((b: FlowBatch) => exporter.send(b)));
   const runs = files.map((f) => (pool ? pool.readFile(meter, f) : meter.readFile(f)));
-  const progress = flags.progress ? new Progress(files, runs) : undefined;
+  for (const run of runs) ops.watch(run);
+  ops.started({ files: files.length, db: flags.db, engine: meter.engine, workers: pool ? workers : 1 });
+  const progress = flags.progress && !ops.json ? new Progress(files, runs) : undefined; // JSON logs: stderr is JSON lines only
   const t0 = performance.now();
   let status = 0;
   const fail = (e: unknown) => {
     progress?.breakLine();
-    printError(e);
+    ops.failed(e);
     status = 1;
   };
   const results: IngestSummary[] = [];
   let ok = 0;
   const one = async (run: FlowRun) => {
     try {
-      results.push(await store.ingest(run, { onBatch }));
+      const r = await store.ingest(run, { onBatch });
+      results.push(r);
       ok++;
+      ops.fileDone(run.path, r.read, r.flows);
     } catch (e) {
       const partial = (e as { ingest?: IngestSummary }).ingest; // what was committed before the error
       if (partial) results.push(partial);
       fail(e);
+      ops.fileDone(run.path, partial?.read, partial?.flows, e);
     }
     progress?.fileDone(run);
   };
@@ -67,6 +74,7 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
     progress?.stop();
     await pool?.destroy();
     await exporter?.close();
+    await ops.close();
   }
   // (each concurrent ingest's own device count would include the others')
   let devices: number | string = '?';
@@ -85,6 +93,7 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
     `ingested ${ok} of ${files.length} files into ${flags.db}: ${packets} packets, ${flows} flows, ${devices} new devices ` +
       `in ${s.toFixed(2)} s (${Math.round(packets / s)} packets/s, ${pool ? `${workers} reader threads` : 'one reader'})\n`,
   );
+  ops.stopped({ files: files.length, ok, packets, flows, devices, seconds: Math.round(s * 1000) / 1000 });
   return status;
 }
 

@@ -9,6 +9,7 @@ import { bench, type BenchFlags } from './bench';
 import { capture, type CaptureFlags } from './capture';
 import { addEngineFlags, addExportFlag, byteSize, nonNegativeInt, partitionSpanOption, positiveInt, protocol, time } from './flags';
 import { ingest, type IngestFlags } from './ingest';
+import { addOpsFlags } from '../ops';
 import { guardOutput } from './output';
 import { devices, flows, retention, top, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TopFlags } from './query';
 import { printError, read, type ReadFlags } from './read';
@@ -54,7 +55,7 @@ export function program(): Command {
       process.exitCode = await read(files, flags);
     });
 
-  addExportFlag(addEngineFlags(
+  addOpsFlags(addExportFlag(addEngineFlags(
     p.command('ingest')
       .description('read capture files into a SQLite database (flows, devices, sources)')
       .argument('<files...>', 'pcap or pcapng files')
@@ -62,28 +63,28 @@ export function program(): Command {
       .addOption(partitionSpanOption())
       .option('--workers <n>', 'reader threads for several files (default: the number of cores)', positiveInt)
       .option('--no-progress', 'no progress bar or progress lines'),
-  ))
+  )))
     .addHelpText('after', examples(
       'flowmaster ingest --db flows.db capture.pcap',
       'flowmaster ingest --db flows.db --workers 2 day1/*.pcap',
+      'flowmaster ingest --db flows.db --metrics-port 9464 --log-format json big.pcap',
     ))
     .action(async (files: string[], flags: IngestFlags) => {
       process.exitCode = await ingest(files, flags);
     });
 
-  addExportFlag(addEngineFlags(
+  addOpsFlags(addExportFlag(addEngineFlags(
     p.command('capture')
       .description('capture live from interfaces until Ctrl-C (SIGINT) or SIGTERM, then flush and commit')
       .requiredOption('-i, --interface <name>', 'interface to capture (repeat for several)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
       .option('--db <file>', 'ingest into this database (else: flows as JSON lines on stdout)')
       .addOption(partitionSpanOption())
-      .option('--metrics-port <port>', 'with --db: serve Prometheus metrics on http://HOST:PORT/metrics', positiveInt)
       .option('--threads <n>', 'capture threads per interface (PACKET_FANOUT)', positiveInt, 1)
       .option('--buffer-size <bytes>', 'kernel ring size per capture thread', positiveInt)
       .option('--snaplen <bytes>', 'bytes kept of each packet', positiveInt, 262144)
       .option('--no-promisc', 'do not put the interface into promiscuous mode'),
     ['native', 'auto'],
-  ))
+  )))
     .addHelpText('after', `${examples(
       'sudo flowmaster capture -i eth0 --db flows.db',
       'sudo flowmaster capture -i eth0 -i eth1 -f "not port 22" --db flows.db --metrics-port 9464',
