@@ -53,7 +53,7 @@ for (const c of captures) {
     const r = await store.ingest(new FlowMeter({ engine: 'native', maxFlows: 2 * c.flows }).readFile(file));
     const ingestS = (performance.now() - t0) / 1000;
     const m = await store.metrics.metrics();
-    const hitRatio = m.flowmaster_device_cache_hit_ratio;
+    const hitRatio = m.flowmaster_device_cache_hits_total / (m.flowmaster_device_cache_hits_total + m.flowmaster_device_cache_misses_total);
     // the same rows, read back (untimed)
     const flowRows = store.db.prepare(`SELECT ${FLOW_COLUMNS.join(', ')} FROM flows ORDER BY id`).raw(true).safeIntegers(true).all();
     const deviceRows = store.db.prepare('SELECT * FROM devices ORDER BY id').raw(true).all();
