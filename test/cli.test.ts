@@ -204,6 +204,26 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
     expect(bad.stderr).toContain('partitionSpan');
   });
 
+  it('ingest --retain-flows applies retention in the same process while it writes', async () => {
+    const kept = tmpFile('cli-retain.db');
+    // the generated flows are from 2026-01-01: older than a day, so every run of retention may drop them
+    const r = await flowmaster('ingest', '--db', kept, '--no-progress', '--workers', '1', '--partition-span', '1h', '--retain-flows', '1d', '--retain-every', '0.05s', '--log-format', 'json', ...files);
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { event: string; flowsDeleted?: number });
+    const runs = events.filter((e) => e.event === 'retention');
+    expect(runs.length).toBeGreaterThan(0);
+    const deleted = runs.reduce((n, e) => n + (e.flowsDeleted ?? 0), 0);
+    const d = new Database(kept, { readonly: true });
+    const stored = d.prepare('SELECT count(*) FROM flows').pluck().get() as number;
+    const written = d.prepare('SELECT sum(flows) FROM sources').pluck().get() as number;
+    d.close();
+    expect(deleted).toBeGreaterThan(0);
+    expect(stored + deleted).toBe(written);
+    const bad = await flowmaster('ingest', '--db', tmpFile('cli-retain2.db'), '--retain-flows', 'soon', files[0]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/retain-flows.*\[ERR_INVALID_OPTION\]/);
+  }, 60_000);
+
   it('a database from the future, a missing file, bad arguments', async () => {
     const future = tmpFile('cli-future.db');
     const d = new Database(future);

@@ -8,11 +8,12 @@ import { jsonLine } from '../export/columns';
 import { FlowMeter } from '../meter';
 import { Ops, summaryFields, type OpsFlags } from '../ops';
 import { openStore } from '../store/store';
+import { scheduleRetention, type RetainFlags } from './retain';
 import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
 import { stdout } from './output';
 import { printSummary } from './read';
 
-export interface CaptureFlags extends EngineFlags, ExportFlags, OpsFlags {
+export interface CaptureFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags {
   interface: string[];
   db?: string;
   partitionSpan?: string;
@@ -27,6 +28,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
   const meter = new FlowMeter(meterOptions(flags));
   const store = flags.db ? openStore(flags.db, { partitionSpan: flags.partitionSpan, ...ops.storeOptions }) : undefined;
   if (store) ops.watchStore(store);
+  const stopRetention = store ? scheduleRetention(store, flags, (r) => ops.retention(r)) : async () => undefined;
   const run = meter.capture({
     interface: flags.interface,
     threads: flags.threads,
@@ -69,6 +71,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     unwatch();
+    await stopRetention();
     store?.close();
     await exporter?.close();
     await ops.close();

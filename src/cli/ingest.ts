@@ -12,9 +12,10 @@ import { FlowMeter, type FlowRun } from '../meter';
 import { Ops, type OpsFlags } from '../ops';
 import { openStore, type IngestSummary } from '../store/store';
 import { ReadPool } from '../workers/pool';
+import { scheduleRetention, type RetainFlags } from './retain';
 import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
 
-export interface IngestFlags extends EngineFlags, ExportFlags, OpsFlags {
+export interface IngestFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags {
   db: string;
   partitionSpan?: string;
   workers?: number;
@@ -35,6 +36,7 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
     throw e;
   }
   ops.watchStore(store);
+  const stopRetention = scheduleRetention(store, flags, (r) => ops.retention(r));
   const workers = Math.min(flags.workers ?? os.availableParallelism(), files.length);
   const pool = workers > 1 ? new ReadPool(workers) : undefined;
   const exporter = exporterFor(flags);
@@ -71,6 +73,7 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
     if (pool) await Promise.all(runs.map(one));
     else for (const run of runs) await one(run);
   } finally {
+    await stopRetention();
     progress?.stop();
     await pool?.destroy();
     await exporter?.close();

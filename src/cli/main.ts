@@ -11,6 +11,7 @@ import { addEngineFlags, addExportFlag, byteSize, nonNegativeInt, partitionSpanO
 import { ingest, type IngestFlags } from './ingest';
 import { addOpsFlags } from '../ops';
 import { guardOutput } from './output';
+import { addRetainFlags } from './retain';
 import { devices, flows, retention, top, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TopFlags } from './query';
 import { printError, read, type ReadFlags } from './read';
 
@@ -55,7 +56,7 @@ export function program(): Command {
       process.exitCode = await read(files, flags);
     });
 
-  addOpsFlags(addExportFlag(addEngineFlags(
+  addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
     p.command('ingest')
       .description('read capture files into a SQLite database (flows, devices, sources)')
       .argument('<files...>', 'pcap or pcapng files')
@@ -63,7 +64,7 @@ export function program(): Command {
       .addOption(partitionSpanOption())
       .option('--workers <n>', 'reader threads for several files (default: the number of cores)', positiveInt)
       .option('--no-progress', 'no progress bar or progress lines'),
-  )))
+  ))))
     .addHelpText('after', examples(
       'flowmaster ingest --db flows.db capture.pcap',
       'flowmaster ingest --db flows.db --workers 2 day1/*.pcap',
@@ -73,7 +74,7 @@ export function program(): Command {
       process.exitCode = await ingest(files, flags);
     });
 
-  addOpsFlags(addExportFlag(addEngineFlags(
+  addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
     p.command('capture')
       .description('capture live from interfaces until Ctrl-C (SIGINT) or SIGTERM, then flush and commit')
       .requiredOption('-i, --interface <name>', 'interface to capture (repeat for several)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
@@ -84,12 +85,13 @@ export function program(): Command {
       .option('--snaplen <bytes>', 'bytes kept of each packet', positiveInt, 262144)
       .option('--no-promisc', 'do not put the interface into promiscuous mode'),
     ['native', 'auto'],
-  )))
+  ))))
     .addHelpText('after', `${examples(
       'sudo flowmaster capture -i eth0 --db flows.db',
       'sudo flowmaster capture -i eth0 -i eth1 -f "not port 22" --db flows.db --metrics-port 9464',
       'sudo flowmaster capture -i lo --idle-timeout 10 | head',
       'sudo flowmaster capture -i eth0 --ipfix collector.example:4739',
+      'sudo flowmaster capture -i eth0 --db flows.db --retain-flows 30d --retain-devices 90d --max-size 20G',
     )}\n\nNeeds root, or: sudo setcap cap_net_raw,cap_net_admin=eip "$(readlink -f "$(command -v node)")"`)
     .action(async (flags: CaptureFlags) => {
       process.exitCode = await capture(flags);

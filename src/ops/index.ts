@@ -55,6 +55,9 @@ export function addOpsFlags(c: Command): Command {
     .option('--ready-max-drop-ratio <ratio>', '/readyz: most packets dropped / received over the last minute', ratio, 0.01);
 }
 
+/** One retention run inside a sensor, as the scheduler reports it. */
+export type RetentionEvent = { ok: true; flowsDeleted: number; devicesDeleted: number; ms: number } | { ok: false; error: unknown };
+
 const EVICTED = END_REASONS.indexOf('evicted');
 
 /** A run's totals as event fields. */
@@ -180,6 +183,17 @@ export class Ops {
       ...(committed === undefined ? {} : { committed }),
       ...(e ? { error: { code: e.code, message: e.message } } : {}),
     });
+  }
+
+  /** A retention run inside the sensor (--retain-*): a failed one is a warning, the next run tries again. */
+  retention(r: RetentionEvent): void {
+    if (r.ok) {
+      const msg = `${this.command}: retention deleted ${r.flowsDeleted} flows and ${r.devicesDeleted} devices in ${(r.ms / 1000).toFixed(2)} s`;
+      this.log({ level: 'info', event: 'retention', flowsDeleted: r.flowsDeleted, devicesDeleted: r.devicesDeleted, ms: Math.round(r.ms), msg });
+      return;
+    }
+    const e = r.error as FlowmasterError;
+    this.log({ level: 'warn', event: 'retention_failed', code: e.code, message: e.message, msg: `flowmaster: retention failed: ${e.message}${e.code ? ` [${e.code}]` : ''}` });
   }
 
   /** An error, as the one line the CLI prints (text), or an event (json). */
