@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'ERR_DB_BUSY'
   | 'ERR_DB_CORRUPT'
   | 'ERR_DB_IO'
+  | 'ERR_DB_LOCKED'
   | 'ERR_BAD_CURSOR'
   | 'ERR_CANCELLED'
   | 'ERR_NO_INTERFACE'

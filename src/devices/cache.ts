@@ -7,9 +7,15 @@
  * bytes, flow counts, first/last seen, the MAC and its vendor, services)
  * stays in memory until sync(), which the store runs every `deviceSyncMs` and at the
  * end of an ingest; the flows committed since the last sync are their journal
- * (the store replays them after a crash, see Store#recoverDevices). A device
+ * (the store replays them after a crash, see Writer#replayDevices). A device
  * with unsynced changes stays held while the LRU evicts it.
  * `max: 0` disables caching: a device is read again once it has been synced.
+ *
+ * The cache follows the transaction it is used in: begin() before it,
+ * commit() after it, rollback() when it failed, which puts back what the
+ * transaction changed in the devices it touched (so a failed batch can be
+ * retried whole). Another process may delete devices (retention):
+ * reconcile() forgets the ones it deleted.
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
@@ -65,6 +71,25 @@ export interface CacheCounters {
   hits: number;
   misses: number;
   evictions: number;
+  /** devices inserted (new addresses) */
+  created: number;
+}
+
+/** A device as it was before the transaction first touched it. */
+interface Before {
+  packets: number;
+  bytes: number;
+  flows: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  mac: Buffer | null;
+  macSeenMs: number | null;
+  vendor: string | null;
+  dirty: boolean;
+  newServices: number;
+  unsynced: boolean;
+  /** inserted by the transaction: gone with its rollback */
+  created: boolean;
 }
 
 interface Row {
@@ -86,11 +111,17 @@ function keyOf(addr: Uint8Array, vlan: number): number | string {
 }
 
 export class DeviceCache {
-  readonly counters: CacheCounters = { hits: 0, misses: 0, evictions: 0 };
+  readonly counters: CacheCounters = { hits: 0, misses: 0, evictions: 0, created: 0 };
   readonly #lru: LRUCache<number | string, Device> | undefined;
   readonly #arp = new Set<Device>(); // hosts an ARP flow bound since the last flush: no flow row of theirs records it
   readonly #unsynced = new Map<number | string, Device>(); // devices resolved since the last sync
-  readonly #upsert: Statement;
+  /** the open transaction's undo log: each device it touched, as it was before */
+  #undo: Map<Device, Before> | undefined;
+  /** sync() ran in the open transaction: its commit makes every device synced */
+  #synced = false;
+  readonly #insert: Statement;
+  readonly #select: Statement;
+  readonly #exists: Statement;
   readonly #byId: Statement;
   readonly #update: Statement;
   readonly #writeArp: Statement;
@@ -99,12 +130,11 @@ export class DeviceCache {
 
   constructor(db: Database, options: DeviceCacheOptions = {}) {
     const max = options.max ?? 65536;
-    // one statement per miss: creates the device, or returns the stored one
-    this.#upsert = db.prepare(
-      `INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)
-       ON CONFLICT (addr, vlan) DO UPDATE SET vlan = excluded.vlan
-       RETURNING id, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows`,
-    );
+    // a miss creates the device (a row comes back only when it is new), else reads the stored one
+    const columns = 'id, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows';
+    this.#insert = db.prepare(`INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING ${columns}`);
+    this.#select = db.prepare(`SELECT ${columns} FROM devices WHERE addr = ? AND vlan = ?`);
+    this.#exists = db.prepare('SELECT 1 FROM devices WHERE id = ? AND addr = ? AND vlan = ?').pluck();
     this.#byId = db.prepare('SELECT id, addr, vlan, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows FROM devices WHERE id = ?');
     this.#services = db.prepare('SELECT service FROM device_services WHERE device_id = ?').pluck();
     this.#addService = db.prepare('INSERT OR IGNORE INTO device_services (device_id, service) VALUES (?, ?)');
@@ -128,15 +158,20 @@ export class DeviceCache {
   resolve(addr: Uint8Array, vlan: number, seenMs: number): Device {
     const key = keyOf(addr, vlan);
     let d = this.#unsynced.get(key) ?? this.#lru?.get(key);
+    let created = false;
     if (d) {
       this.counters.hits++;
     } else {
       this.counters.misses++;
       const buf = Buffer.from(addr);
-      d = this.#device(this.#upsert.get(buf, vlan, seenMs, seenMs) as Row, buf, vlan);
+      let row = this.#insert.get(buf, vlan, seenMs, seenMs) as Row | undefined;
+      created = row !== undefined;
+      row ??= this.#select.get(buf, vlan) as Row;
+      d = this.#device(row, buf, vlan);
       this.#lru?.set(key, d);
+      if (created) this.counters.created++;
     }
-    this.#unsynced.set(key, d);
+    this.#held(key, d, created);
     return d;
   }
 
@@ -150,8 +185,77 @@ export class DeviceCache {
       d = this.#device(row, row.addr, row.vlan);
       this.#lru?.set(key, d);
     }
-    this.#unsynced.set(key, d);
+    this.#held(key, d, false);
     return d;
+  }
+
+  /** Holds d until the next sync, noting first how it was if the open transaction has not touched it yet. */
+  #held(key: number | string, d: Device, created: boolean): void {
+    if (this.#undo && !this.#undo.has(d)) {
+      this.#undo.set(d, {
+        packets: d.packets, bytes: d.bytes, flows: d.flows, firstSeenMs: d.firstSeenMs, lastSeenMs: d.lastSeenMs, mac: d.mac,
+        macSeenMs: d.macSeenMs, vendor: d.vendor, dirty: d.dirty, newServices: d.newServices?.length ?? 0, unsynced: this.#unsynced.has(key), created,
+      });
+    }
+    this.#unsynced.set(key, d);
+  }
+
+  /** Before a transaction that uses the cache. */
+  begin(): void {
+    this.#undo = new Map();
+    this.#synced = false;
+  }
+
+  /** After that transaction committed. */
+  commit(): void {
+    this.#undo = undefined;
+    if (!this.#synced) return;
+    this.#synced = false;
+    for (const d of this.#unsynced.values()) {
+      d.dirty = false;
+      d.newServices = undefined;
+    }
+    this.#unsynced.clear();
+  }
+
+  /** After that transaction rolled back: the devices it touched as they were before it, the ones it created gone. */
+  rollback(): void {
+    const undo = this.#undo;
+    this.#undo = undefined;
+    this.#synced = false;
+    this.#arp.clear();
+    if (!undo) return;
+    for (const [d, b] of undo) {
+      const key = keyOf(d.addr, d.vlan);
+      if (b.created) {
+        this.#lru?.delete(key);
+        this.#unsynced.delete(key);
+        this.counters.created--;
+        continue;
+      }
+      for (const s of d.newServices?.splice(b.newServices) ?? []) d.services.delete(s);
+      if (!d.newServices?.length) d.newServices = undefined;
+      Object.assign(d, { packets: b.packets, bytes: b.bytes, flows: b.flows, firstSeenMs: b.firstSeenMs, lastSeenMs: b.lastSeenMs });
+      Object.assign(d, { mac: b.mac, macSeenMs: b.macSeenMs, vendor: b.vendor, dirty: b.dirty });
+      if (!b.unsynced) this.#unsynced.delete(key);
+    }
+  }
+
+  /**
+   * Another connection changed the database (call inside the write
+   * transaction that noticed it): forgets the held devices it deleted, whose
+   * flows went with them, and empties the LRU, whose devices it may have
+   * deleted too. Returns the devices forgotten.
+   */
+  reconcile(): number {
+    let gone = 0;
+    for (const [key, d] of this.#unsynced) {
+      if (this.#exists.get(d.id, d.addr, d.vlan)) continue;
+      this.#unsynced.delete(key);
+      gone++;
+    }
+    this.#lru?.clear();
+    return gone;
   }
 
   #device(row: Row, addr: Buffer, vlan: number): Device {
@@ -195,21 +299,21 @@ export class DeviceCache {
     return written;
   }
 
-  /** Writes every device changed since the last sync, whole. Call inside a transaction, after flush(). */
+  /**
+   * Writes every device changed since the last sync, whole. Call inside a
+   * transaction, after flush(); they count as synced once it commits.
+   */
   sync(): number {
     let written = 0;
     for (const d of this.#unsynced.values()) {
       if (d.dirty) {
         this.#update.run(d.mac, d.vendor, d.macSeenMs, d.firstSeenMs, d.lastSeenMs, d.packets, d.bytes, d.flows, d.id);
-        d.dirty = false;
         written++;
       }
-      if (d.newServices) {
-        for (const s of d.newServices) this.#addService.run(d.id, s);
-        d.newServices = undefined;
-      }
+      for (const s of d.newServices ?? []) this.#addService.run(d.id, s);
     }
-    this.#unsynced.clear();
+    this.#synced = true;
+    if (!this.#undo) this.commit(); // outside begin()/commit(): synced now
     return written;
   }
 
@@ -218,7 +322,7 @@ export class DeviceCache {
     return this.#unsynced.size;
   }
 
-  /** Forgets every device (after a rolled-back transaction, or devices deleted by retention). */
+  /** Forgets every device, unsynced counters too (sync first, or let the flows since the last sync be replayed). */
   invalidate(): void {
     this.#arp.clear();
     this.#unsynced.clear();
@@ -228,4 +332,14 @@ export class DeviceCache {
   get size(): number {
     return this.#lru?.size ?? 0;
   }
+}
+
+/** The service a flow's server answered on, as device_services has it ("tcp/502 modbus", "eth/0x88b8 goose"), or undefined. */
+export function deviceService(l2: boolean, protocol: number, etherType: number, serverPort: number, name: string | null): string | undefined {
+  if (l2) return name ? `eth/0x${etherType.toString(16).padStart(4, '0')} ${name}` : undefined;
+  return serverPort ? `${protoName(protocol)}/${serverPort}${name ? ` ${name}` : ''}` : undefined;
+}
+
+function protoName(p: number): string {
+  return p === 6 ? 'tcp' : p === 17 ? 'udp' : p === 132 ? 'sctp' : String(p);
 }

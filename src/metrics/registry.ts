@@ -20,6 +20,8 @@
  *             flowmaster_commit_latency_seconds         batch commit latency (histogram, 1 ms .. 5 s)
  *             flowmaster_queue_depth                    batches waiting (gauge)
  *             flowmaster_batches_committed_total
+ *             flowmaster_commit_failures_total{code}    store writes that failed, by error code (ERR_DB_BUSY, ERR_DB_FULL, ...)
+ *             flowmaster_commit_retries_total           of those, the ones tried again (transient: the write waits and retries)
  *   cache     flowmaster_device_cache_hits_total, _misses_total, _evictions_total (rate() them for a hit ratio)
  *   store     flowmaster_rows_written_total{table}      rows by table: flows devices sources
  *             flowmaster_database_size_bytes            page_count * page_size, once watchDatabase() is called
@@ -151,6 +153,8 @@ export class Metrics {
   readonly commitLatency: Histogram;
   readonly queueDepth: Gauge;
   readonly batchesCommitted: Counter;
+  readonly commitFailures: Counter<'code'>;
+  readonly commitRetries: Counter;
   // device cache
   readonly cacheHits: Counter;
   readonly cacheMisses: Counter;
@@ -217,6 +221,8 @@ export class Metrics {
     this.commitLatency = new Histogram({ name: n('commit_latency_seconds'), help: 'Time to commit a batch, seconds', buckets: [...COMMIT_LATENCY_BUCKETS], registers });
     this.queueDepth = new Gauge({ name: n('queue_depth'), help: 'Flows read and waiting for a commit', registers });
     this.batchesCommitted = new Counter({ name: n('batches_committed_total'), help: 'Batches committed', registers });
+    this.commitFailures = new Counter({ name: n('commit_failures_total'), help: 'Store writes that failed, by error code', labelNames: ['code'] as const, registers });
+    this.commitRetries = new Counter({ name: n('commit_retries_total'), help: 'Failed store writes tried again after a backoff', registers });
 
     this.cacheHits = new Counter({ name: n('device_cache_hits_total'), help: 'Device cache hits', registers });
     this.cacheMisses = new Counter({ name: n('device_cache_misses_total'), help: 'Device cache misses', registers });
@@ -243,6 +249,8 @@ export class Metrics {
     for (const where of PACKET_DROP_PLACES) this.droppedPackets.inc({ where }, 0);
     for (const reason of FLOW_DROP_REASONS) this.droppedFlows.inc({ reason }, 0);
     for (const table of STORE_TABLES) this.rowsWritten.inc({ table }, 0);
+    for (const code of ['ERR_DB_BUSY', 'ERR_DB_FULL', 'ERR_DB_IO']) this.commitFailures.inc({ code }, 0); // the transient ones
+    this.commitRetries.inc(0);
 
     if (options.defaultMetrics ?? true) {
       // standard names: dashboards and alerts for Node.js processes query process_* and nodejs_*

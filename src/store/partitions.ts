@@ -173,6 +173,11 @@ export class Partitions {
     this.#schemaVersion = this.#db.pragma('schema_version', { simple: true }) as number;
   }
 
+  /** Reads the list and the span again (another connection wrote: it may have set the span). */
+  reload(): void {
+    this.#load();
+  }
+
   /** Reloads the list when another connection changed the schema (created or dropped a partition). */
   #refresh(): void {
     if ((this.#db.pragma('schema_version', { simple: true }) as number) !== this.#schemaVersion) this.#load();

@@ -4,8 +4,9 @@
  * optionally deletes row by row the aged-out flows of the partition the
  * cutoff falls in (`exact`), then deletes devices not seen for an age that
  * no kept flow references, then PRAGMA incremental_vacuum. Each drop or
- * chunk is one short transaction, and the event loop gets a turn between
- * them, so an ingest keeps committing.
+ * chunk is one short IMMEDIATE transaction (run through `step`: the store
+ * retries it like a commit), and the event loop gets a turn between them,
+ * so an ingest keeps committing, in this process or another.
  */
 import type { Database } from 'better-sqlite3';
 import { FlowmasterError } from '../errors';
@@ -59,10 +60,14 @@ export function parseAge(name: string, v: string | number): number {
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Runs one write (a transaction) of the retention: at once, or with the store's retries. */
+export type RetentionStep = <T>(doing: string, fn: () => T) => Promise<T>;
+
 export async function applyRetention(
   db: Database,
   partitions: Partitions,
   policy: RetentionPolicy,
+  step: RetentionStep = async (_doing, fn) => fn(),
   onDevicesDeleted: () => void = () => {},
 ): Promise<RetentionReport> {
   const t0 = performance.now();
@@ -75,6 +80,8 @@ export async function applyRetention(
       busyMs += performance.now() - t;
     }
   };
+  // IMMEDIATE: a transaction that read first could not write once another connection had
+  const tx = <T>(doing: string, fn: () => T) => step(doing, () => busy(() => db.transaction(fn).immediate()));
   const now = policy.now ?? Date.now();
   const chunk = policy.chunk ?? 5000;
   if (!Number.isInteger(chunk) || chunk < 1) throw new FlowmasterError('ERR_INVALID_OPTION', 'chunk: expected a positive integer');
@@ -87,23 +94,27 @@ export async function applyRetention(
     const cutoffNs = BigInt(Math.floor(now - parseAge('flows', policy.flows))) * 1_000_000n;
     for (const p of [...partitions.list()]) {
       if (p.hiNs < cutoffNs) {
-        const n = busy(db.transaction(() => partitions.drop(p)));
+        const n = await tx(`retention: dropping ${p.name}`, () => partitions.drop(p));
         if (n < 0) continue;
         flowsDeleted += n;
         partitionsDropped++;
         await tick();
       } else if (p.loNs < cutoffNs) {
         if (policy.exact) {
-          // the oldest-ending flows first, by the partition's last_ns index
-          const del = db.prepare(`DELETE FROM ${p.name} WHERE id IN (SELECT id FROM ${p.name} WHERE last_ns < ? ORDER BY last_ns LIMIT ?)`);
+          // the oldest-ending flows first, by the partition's last_ns index (unless another process dropped it meanwhile)
+          const del = () =>
+            partitions.list().some((q) => q.name === p.name)
+              ? db.prepare(`DELETE FROM ${p.name} WHERE id IN (SELECT id FROM ${p.name} WHERE last_ns < ? ORDER BY last_ns LIMIT ?)`).run(cutoffNs, chunk).changes
+              : 0;
           for (;;) {
-            const n = busy(db.transaction(() => del.run(cutoffNs, chunk).changes));
+            const n = await tx(`retention: deleting flows of ${p.name}`, del);
             flowsDeleted += n;
             if (n < chunk) break;
             await tick();
           }
         } else {
-          flowsPastAge += busy(() => db.prepare(`SELECT count(*) FROM ${p.name} WHERE last_ns < ?`).pluck().get(cutoffNs) as number);
+          const there = partitions.list().some((q) => q.name === p.name);
+          if (there) flowsPastAge += busy(() => db.prepare(`SELECT count(*) FROM ${p.name} WHERE last_ns < ?`).pluck().get(cutoffNs) as number);
         }
       }
     }
@@ -119,7 +130,7 @@ export async function applyRetention(
     for (;;) {
       const list = partitions.list();
       if (list.length <= 1 || (flows <= maxRows && busy(usedBytes) <= maxBytes)) break;
-      const n = busy(db.transaction(() => partitions.drop(partitions.list()[0])));
+      const n = Math.max(0, await tx('retention: dropping the oldest partition', () => partitions.drop(partitions.list()[0])));
       flows -= n;
       flowsDeleted += n;
       partitionsDropped++;
@@ -134,14 +145,14 @@ export async function applyRetention(
         AND NOT EXISTS (SELECT 1 FROM flows WHERE dst_device = d.id)
       ORDER BY d.last_seen_ms LIMIT ?)`);
     for (;;) {
-      const n = busy(db.transaction(() => del.run(cutoff, chunk).changes));
+      const n = await tx('retention: deleting devices', () => del.run(cutoff, chunk).changes);
       if (n) onDevicesDeleted(); // before yielding: an ingest must not resolve a deleted device from a cache
       devicesDeleted += n;
       if (n < chunk) break;
       await tick();
     }
   }
-  if (policy.vacuum ?? true) busy(() => db.pragma('incremental_vacuum'));
+  if (policy.vacuum ?? true) await step('retention: incremental vacuum', () => busy(() => db.pragma('incremental_vacuum')));
   const pagesAfter = db.pragma('page_count', { simple: true }) as number;
   return { flowsDeleted, partitionsDropped, flowsPastAge, devicesDeleted, pagesFreed: Math.max(0, pagesBefore - pagesAfter), ms: performance.now() - t0, busyMs };
 }

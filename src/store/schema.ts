@@ -184,6 +184,24 @@ export const MIGRATIONS: readonly string[] = [
   -- not in them yet (a crash leaves them to be replayed)
   INSERT INTO meta VALUES ('devices_synced_id', (SELECT value FROM meta WHERE key = 'next_flow_id'));
   `,
+  // 6: several processes: one writer at a time holds the lease (src/store/lease.ts); a source
+  // records its input's content fingerprint and how its ingest ended, so a re-ingest can find it
+  `
+  CREATE TABLE writer_lease (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    token         TEXT NOT NULL,            -- random, per holder
+    pid           INTEGER NOT NULL,
+    host          TEXT NOT NULL,
+    command       TEXT NOT NULL,            -- what the holder runs ("flowmaster ingest a.pcap")
+    started_ms    INTEGER NOT NULL,
+    heartbeat_ms  INTEGER NOT NULL          -- the holder writes it every few seconds
+  );
+  ALTER TABLE sources ADD COLUMN fingerprint TEXT; -- src/store/sources.ts fingerprintFile()
+  ALTER TABLE sources ADD COLUMN status TEXT NOT NULL DEFAULT 'complete' -- an ingest sets 'running' until it ends
+    CHECK (status IN ('running', 'complete', 'interrupted', 'failed'));
+  UPDATE sources SET status = CASE WHEN ended_ms IS NULL THEN 'interrupted' WHEN error IS NULL THEN 'complete' ELSE 'failed' END;
+  CREATE INDEX sources_fingerprint ON sources (fingerprint) WHERE fingerprint IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

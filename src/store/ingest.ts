@@ -1,0 +1,362 @@
+/**
+ * One ingest: a FlowRun into the store, one transaction per batch of flows
+ * with their new devices, device counters every `deviceSyncMs` and at the
+ * end. The next FlowBatch is pulled only after the commits it made due, so
+ * the engine pauses while the database is slow, busy or failing: a commit
+ * that fails for a reason that can pass is retried whole (Retrier) while a
+ * file read waits and a live capture sheds beyond its bounded queue
+ * (counted). Flows read are committed once each, or the ingest ends with
+ * the coded error and everything before it committed.
+ */
+import type { Statement } from 'better-sqlite3';
+import { addService, deviceService, touchDevice, type DeviceCache } from '../devices/cache';
+import type { CaptureStats } from '../engine/source';
+import type { Flow, FlowBatch } from '../flow/flow';
+import { Offsets } from '../flow/layout';
+import type { ServiceMap } from '../flow/services';
+import type { CaptureRun, FlowRun, Summary } from '../meter';
+import type { Metrics } from '../metrics/registry';
+import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
+import { endSource, insertSource, type SourceRemoval, type SourceStatus } from './sources';
+import { dbError } from './sqlite';
+import type { Writer } from './writer';
+
+export interface IngestOptions {
+  /** what the source row calls it (default: the run's path) */
+  name?: string;
+  kind?: 'file' | 'interface';
+  /** sees every batch before it is committed (an exporter) */
+  onBatch?: (batch: FlowBatch) => void | Promise<void>;
+  /** the input's content fingerprint (fingerprintFile()), stored on the source row for findSource() */
+  fingerprint?: string;
+  /** remove this source first (removeSource()): the earlier, or interrupted, ingest of the same input */
+  replaces?: number;
+  /**
+   * aborting stops the read (a file: the run's return(); a capture: stop()):
+   * every flow read is committed, the device counters synced, and a file's
+   * source ends 'interrupted'
+   */
+  signal?: AbortSignal;
+}
+
+export interface IngestSummary {
+  sourceId: number;
+  /** flows committed */
+  flows: number;
+  /** devices this ingest created */
+  devices: number;
+  batches: number;
+  /** the engine's summary of the read */
+  read: Summary;
+  commitMs: number;
+  /** largest number of flows waiting for a commit */
+  maxPending: number;
+  /** how it ended: read to the end (a capture: stopped), stopped early, or ended by an error */
+  status: Exclude<SourceStatus, 'running'>;
+  /** commits tried again after a failure that could pass */
+  retries: number;
+  /** what removing the source it replaced deleted */
+  replaced?: SourceRemoval;
+}
+
+/** What an ingest needs of its store. */
+export interface IngestContext {
+  path: string;
+  writer: Writer;
+  cache: DeviceCache;
+  metrics: Metrics;
+  services: ServiceMap;
+  batch?: BatcherOptions;
+  deviceSyncMs: number;
+  sensor: string;
+  afterCommit?: (rows: number) => void;
+}
+
+const INT64_MAX = (1n << 63n) - 1n;
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export class IngestJob {
+  readonly #ctx: IngestContext;
+  readonly #run: FlowRun;
+  readonly #options: IngestOptions;
+  readonly #batcher: AdaptiveBatcher;
+  readonly #capture: CaptureRun | undefined;
+  readonly #pending: Flow[] = [];
+  /** built once per (protocol, port): the service map is fixed */
+  readonly #serviceTexts = new Map<number, string | undefined>();
+  readonly #cacheSeen: { hits: number; misses: number; evictions: number };
+  readonly #createdBefore: number;
+  #sourceId = 0;
+  #updateSource: Statement | undefined;
+  #flows = 0;
+  #batches = 0;
+  #commitMs = 0;
+  #maxPending = 0;
+  #retries = 0;
+  #lastCommit = performance.now();
+  #lastSync = performance.now();
+  /** commits run one after the other: the loop's and the timer's */
+  #queue: Promise<void> = Promise.resolve();
+  #committing = false;
+  /** what stopped the commits; the flows counted so far are committed */
+  #failure: unknown;
+  #observed: CaptureStats | undefined;
+
+  constructor(ctx: IngestContext, run: FlowRun, options: IngestOptions) {
+    this.#ctx = ctx;
+    this.#run = run;
+    this.#options = options;
+    this.#batcher = new AdaptiveBatcher(ctx.batch);
+    this.#capture = run.kind === 'interface' ? (run as CaptureRun) : undefined;
+    this.#cacheSeen = { ...ctx.cache.counters };
+    this.#createdBefore = ctx.cache.counters.created;
+  }
+
+  /** Writes the source row, reads the run to its end, commits, ends the source row. */
+  async run(replaced?: SourceRemoval): Promise<IngestSummary> {
+    await this.#start();
+    const maxDelay = this.#batcher.maxDelayMs;
+    const timer = setInterval(() => this.#tick(), Math.max(10, Math.min(250, maxDelay / 4)));
+    const signal = this.#options.signal;
+    const stop = () => this.#stopRun(true);
+    signal?.addEventListener('abort', stop, { once: true });
+    let readError: unknown;
+    try {
+      if (signal?.aborted) stop();
+      await this.#read();
+    } catch (e) {
+      readError = e;
+    } finally {
+      clearInterval(timer);
+      signal?.removeEventListener('abort', stop);
+    }
+    await this.#drain();
+    const read = await this.#run.summary;
+    this.#ctx.metrics.recordSummary(read, this.#observed);
+    return this.#finish(read, readError, replaced);
+  }
+
+  async #start(): Promise<void> {
+    const { writer, sensor, metrics } = this.#ctx;
+    const run = this.#run;
+    const o = this.#options;
+    this.#sourceId = await writer.retrier.run('recording the source', () =>
+      insertSource(writer.db, { name: o.name ?? run.path, kind: o.kind ?? run.kind, sensor, engine: run.engine, fingerprint: o.fingerprint ?? null }),
+    );
+    this.#updateSource = writer.db.prepare('UPDATE sources SET flows = flows + ? WHERE id = ?');
+    metrics.rowsWritten.inc({ table: 'sources' });
+  }
+
+  async #read(): Promise<void> {
+    const pending = this.#pending;
+    const batcher = this.#batcher;
+    for await (const fb of this.#run) {
+      if (this.#failure !== undefined) break;
+      await this.#options.onBatch?.(fb); // before the commit: an exporter sees every batch also when a commit fails
+      for (const f of fb) pending.push(f);
+      if (pending.length > this.#maxPending) this.#maxPending = pending.length;
+      const before = this.#batches;
+      while (this.#failure === undefined && pending.length >= batcher.size) await this.#commit(batcher.size);
+      if (pending.length && performance.now() - this.#lastCommit >= batcher.maxDelayMs) await this.#commit(pending.length);
+      if (this.#failure !== undefined) break;
+      // buffered batches resolve as microtasks: after a commit, let timers and a running retention have a turn
+      if (this.#batches !== before) await turn();
+    }
+  }
+
+  /** Trickling traffic: a flow waits at most maxDelayMs for its commit; a capture's counters reach the metrics. */
+  #tick(): void {
+    const pending = this.#pending;
+    if (!this.#committing && pending.length && performance.now() - this.#lastCommit >= this.#batcher.maxDelayMs) void this.#commit(pending.length);
+    const capture = this.#capture;
+    if (capture && !capture.stopped) this.#observed = this.#ctx.metrics.observeCapture(capture.engine, capture.stats(), this.#observed);
+  }
+
+  /** Commits what is still pending, then the device counters. */
+  async #drain(): Promise<void> {
+    await this.#queue;
+    const size = this.#batcher.size;
+    while (this.#failure === undefined && this.#pending.length) await this.#commit(Math.min(this.#pending.length, size), this.#pending.length <= size);
+    const { writer, cache } = this.#ctx;
+    if (this.#failure !== undefined || !cache.unsynced) return;
+    try {
+      this.#ctx.metrics.rowsWritten.inc({ table: 'devices' }, await writer.retrier.run('writing the device counters', () => writer.syncDevices()));
+    } catch (e) {
+      this.#failure = e;
+    }
+  }
+
+  /** Queues a commit of the first `n` pending flows (fewer if fewer are pending when its turn comes). */
+  #commit(n: number, last = false): Promise<void> {
+    this.#queue = this.#queue.then(() => this.#commitNow(n, last));
+    return this.#queue;
+  }
+
+  async #commitNow(n: number, last: boolean): Promise<void> {
+    const pending = this.#pending;
+    if (this.#failure !== undefined || !pending.length) return;
+    this.#committing = true;
+    const batch = pending.slice(0, n); // stays pending until committed: a retry writes the same flows
+    const sync = last || performance.now() - this.#lastSync >= this.#ctx.deviceSyncMs;
+    const { writer, metrics } = this.#ctx;
+    let attemptMs = 0;
+    let attempts = 0;
+    let devicesWritten: number;
+    try {
+      devicesWritten = await writer.retrier.run(`committing a batch of ${batch.length} flows (${this.#flows} committed before it)`, () => {
+        attempts++;
+        const t0 = performance.now();
+        try {
+          return this.#write(batch, sync);
+        } finally {
+          attemptMs = performance.now() - t0;
+        }
+      });
+    } catch (e) {
+      this.#failure = e;
+      this.#stopRun(false); // nothing more can be stored
+      return;
+    } finally {
+      this.#retries += Math.max(0, attempts - 1);
+      this.#committing = false;
+    }
+    pending.splice(0, batch.length);
+    if (sync) this.#lastSync = performance.now();
+    const t = performance.now();
+    this.#ctx.afterCommit?.(batch.length);
+    metrics.commitLatency.observe(attemptMs / 1000);
+    this.#committed(batch.length, attemptMs + performance.now() - t, devicesWritten);
+  }
+
+  /** The counters and metrics of a commit of `rows` flows that took `total` ms (with afterCommit, a simulated slow disk). */
+  #committed(rows: number, total: number, devicesWritten: number): void {
+    this.#commitMs += total;
+    this.#batcher.observe(rows, total);
+    this.#flows += rows;
+    this.#batches++;
+    this.#lastCommit = performance.now();
+    const { metrics: m, cache } = this.#ctx;
+    m.batchSize.set(this.#batcher.size);
+    m.queueDepth.set(this.#pending.length);
+    m.batchesCommitted.inc();
+    m.rowsWritten.inc({ table: 'flows' }, rows);
+    m.rowsWritten.inc({ table: 'devices' }, devicesWritten);
+    const seen = this.#cacheSeen;
+    m.cacheHits.inc(cache.counters.hits - seen.hits);
+    m.cacheMisses.inc(cache.counters.misses - seen.misses);
+    m.cacheEvictions.inc(cache.counters.evictions - seen.evictions);
+    Object.assign(seen, { hits: cache.counters.hits, misses: cache.counters.misses, evictions: cache.counters.evictions });
+  }
+
+  /** One attempt at committing `batch`: its flows and their devices in one transaction; returns the device rows written. */
+  #write(batch: Flow[], sync: boolean): number {
+    const { writer, cache } = this.#ctx;
+    return writer.transaction((insertFor, nextId) => {
+      let id = 0;
+      for (const f of batch) id = this.#writeFlow(f, insertFor, nextId);
+      let devicesWritten = cache.flush();
+      if (sync) devicesWritten += writer.markSynced(id + 1);
+      this.#updateSource!.run(batch.length, this.#sourceId);
+      return devicesWritten;
+    });
+  }
+
+  /** One flow row, its two devices (and ARP's bindings, the service its server answered on); returns its id. */
+  #writeFlow(f: Flow, insertFor: (lastNs: bigint) => Statement, nextId: () => number): number {
+    const { cache, services } = this.#ctx;
+    const raw = f.raw;
+    const l2 = f.l2;
+    const c = services.classify(f);
+    const firstNs = int64(f.firstNs);
+    const lastNs = int64(f.lastNs);
+    // the times as stored, so that a replay of the stored flows gives the same devices
+    const firstMs = Number(firstNs / 1_000_000n);
+    const lastMs = Number(lastNs / 1_000_000n);
+    const vlan = f.vlan;
+    const src = cache.resolve(f.srcAddrBytes, vlan, firstMs);
+    const dst = cache.resolve(f.dstAddrBytes, vlan, firstMs);
+    const srcMac = l2 ? null : macOrNull(raw, Offsets.kSrcMac);
+    const dstMac = l2 ? null : macOrNull(raw, Offsets.kDstMac);
+    const fwdPackets = f.fwdPackets;
+    const fwdBytes = f.fwdBytes;
+    const revPackets = f.revPackets;
+    const revBytes = f.revBytes;
+    const packets = fwdPackets + revPackets;
+    const bytes = fwdBytes + revBytes;
+    // layer-2 devices are their MAC
+    touchDevice(src, firstMs, lastMs, packets, bytes, l2 ? src.addr : srcMac);
+    touchDevice(dst, firstMs, lastMs, packets, bytes, l2 ? dst.addr : dstMac);
+    const etherType = f.etherType;
+    if (l2 && etherType === 0x0806) this.#bindArp(raw, src.addr, dst.addr, vlan, firstMs, lastMs);
+    const protocol = f.protocol;
+    const icmp = !l2 && (protocol === 1 || protocol === 58);
+    const key = l2 ? -1 - etherType : protocol * 65536 + c.serverPort;
+    let svc = this.#serviceTexts.get(key);
+    if (svc === undefined && !this.#serviceTexts.has(key)) this.#serviceTexts.set(key, (svc = deviceService(l2, protocol, etherType, c.serverPort, c.service ?? null)));
+    if (svc) addService(c.serverIsDst ? dst : src, svc);
+    const id = nextId();
+    insertFor(lastNs).run(
+      id, this.#sourceId, f.flowId, f.segment, firstNs, lastNs, raw[Offsets.kEndReason], f.ipVersion, protocol, etherType, vlan,
+      src.addr, dst.addr, f.srcPort, f.dstPort, src.id, dst.id, srcMac, dstMac, fwdPackets, fwdBytes, revPackets, revBytes,
+      raw[Offsets.kFwdTcpFlags], raw[Offsets.kRevTcpFlags], icmp ? raw[Offsets.kIcmpType] : null, icmp ? raw[Offsets.kIcmpCode] : null,
+      raw[Offsets.kFlags], c.service ?? null, c.serverIsDst ? 1 : 0, bytes, packets,
+    );
+    return id;
+  }
+
+  /** ARP: binds each end's IPv4 address to its MAC (the target's only when unicast). */
+  #bindArp(raw: Uint8Array, srcMac: Buffer, dstMac: Buffer, vlan: number, firstMs: number, lastMs: number): void {
+    const cache = this.#ctx.cache;
+    for (let side = 0; side < 2; side++) {
+      const at = (side === 0 ? Offsets.kSrcAddr : Offsets.kDstAddr) + Offsets.kArpIp;
+      const mac = side === 0 ? srcMac : dstMac;
+      const ip = raw.subarray(at, at + 4);
+      if (!(ip[0] | ip[1] | ip[2] | ip[3]) || mac[0] & 1 || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) continue;
+      cache.bindArp(cache.resolve(ip, vlan, firstMs), mac, firstMs, lastMs);
+    }
+  }
+
+  /** Stops reading: a file at once (return()), a capture with its flows flushed (stop), or without when nothing more can be stored. */
+  #stopRun(flush: boolean): void {
+    const capture = this.#capture;
+    if (capture) {
+      if (!capture.stopped) void capture.stop({ flush });
+    } else {
+      void (this.#run as Partial<FlowRun>).return?.(); // a stand-in run may have none: its loop breaks instead
+    }
+  }
+
+  /** Ends the source row (its status, counters and error); the summary, or the error that ended the ingest with it. */
+  async #finish(read: Summary, readError: unknown, replaced?: SourceRemoval): Promise<IngestSummary> {
+    const { writer, cache } = this.#ctx;
+    const failed = this.#failure !== undefined || readError !== undefined || read.error !== undefined;
+    const status = failed ? 'failed' : read.cancelled && !this.#capture ? 'interrupted' : 'complete';
+    const end = () => endSource(writer.db, this.#sourceId, read, status, this.#failure ?? read.error);
+    try {
+      // after a failure the database may refuse this too (once is enough): the summary stays true either way
+      if (this.#failure === undefined) await writer.retrier.run('ending the source row', end);
+      else end();
+    } catch (e) {
+      this.#failure ??= dbError(e, this.#ctx.path, 'ending the source row');
+    }
+    const summary: IngestSummary = {
+      sourceId: this.#sourceId, flows: this.#flows, devices: cache.counters.created - this.#createdBefore, batches: this.#batches, read,
+      commitMs: this.#commitMs, maxPending: this.#maxPending, status: this.#failure !== undefined ? 'failed' : status, retries: this.#retries,
+      ...(replaced ? { replaced } : {}),
+    };
+    const error = this.#failure ?? readError;
+    if (error === undefined) return summary;
+    (error as { ingest?: IngestSummary }).ingest = summary;
+    throw error;
+  }
+}
+
+/** SQLite integers are signed 64-bit: timestamps past 2262 (damaged captures) are stored as the largest. */
+function int64(ns: bigint): bigint {
+  return ns > INT64_MAX ? INT64_MAX : ns;
+}
+
+function macOrNull(raw: Uint8Array, off: number): Uint8Array | null {
+  for (let i = 0; i < 6; i++) if (raw[off + i]) return raw.subarray(off, off + 6);
+  return null;
+}

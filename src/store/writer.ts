@@ -1,0 +1,253 @@
+/**
+ * The store's write side. Write transactions (IMMEDIATE, through the
+ * partitions) first notice what other processes committed since this
+ * connection's last one (PRAGMA data_version, read where no other writer
+ * can interleave): the devices they deleted leave the device cache, and the
+ * partitions list and the writer lease are read again. The device counters
+ * held in memory are synced with the id of the first flow they do not count
+ * yet; the flows from there on are their journal, replayed by the next
+ * writer after a crash. One writer at a time holds the lease (lease.ts);
+ * retries of what fails for a reason that can pass are the Retrier's.
+ */
+import type { Database as DB, Statement } from 'better-sqlite3';
+import { addService, deviceService, touchDevice, type DeviceCache } from '../devices/cache';
+import { RecordFlags } from '../flow/layout';
+import type { Metrics } from '../metrics/registry';
+import { describe, WriterLease, type LeaseOptions, type WriterInfo } from './lease';
+import type { Partitions } from './partitions';
+import { Retrier, type RetryOptions, type StoreLog } from './retry';
+import { deleteSourceRow, interruptRunning, removeSourceChunk, type SourceRemoval } from './sources';
+
+export interface WriterOptions {
+  retry: RetryOptions;
+  lease: LeaseOptions;
+  /** wait this long for another process's lease before ERR_DB_LOCKED, ms */
+  waitForWriterMs: number;
+}
+
+type InsertFor = (lastNs: bigint) => Statement;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export class Writer {
+  readonly db: DB;
+  readonly lease: WriterLease;
+  readonly retrier: Retrier;
+  readonly #path: string;
+  readonly #partitions: Partitions;
+  readonly #cache: DeviceCache;
+  readonly #log: StoreLog;
+  readonly #waitMs: number;
+  readonly #dataVersion: Statement;
+  readonly #meta: Statement;
+  readonly #setMark: Statement;
+  /** data_version when this connection last looked: another connection's commit changes it */
+  #seen: number;
+
+  constructor(db: DB, path: string, partitions: Partitions, cache: DeviceCache, metrics: Metrics, log: StoreLog, options: WriterOptions) {
+    this.db = db;
+    this.#path = path;
+    this.#partitions = partitions;
+    this.#cache = cache;
+    this.#log = log;
+    this.#waitMs = options.waitForWriterMs;
+    this.lease = new WriterLease(db, path, options.lease);
+    this.retrier = new Retrier(path, options.retry, metrics, log);
+    this.#dataVersion = db.prepare('PRAGMA data_version').pluck();
+    this.#meta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
+    this.#setMark = db.prepare("UPDATE meta SET value = ? WHERE key = 'devices_synced_id'");
+    this.#seen = this.#dataVersion.get() as number;
+  }
+
+  /**
+   * fn in one IMMEDIATE transaction (flow inserts and ids through the
+   * partitions), after noticing other processes' writes; the device cache
+   * keeps what it did only if it commits.
+   */
+  transaction<T>(fn: (insertFor: InsertFor, nextId: () => number) => T): T {
+    const cache = this.#cache;
+    cache.begin();
+    let out: T;
+    try {
+      out = this.#partitions.write((insertFor, nextId) => {
+        this.#noticeOthers();
+        this.lease.beat();
+        return fn(insertFor, nextId);
+      });
+    } catch (e) {
+      cache.rollback();
+      try {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK'); // better-sqlite3 rolled back, unless that failed too
+      } catch {
+        // the connection will say so at the next statement
+      }
+      throw e;
+    }
+    cache.commit();
+    return out;
+  }
+
+  #noticeOthers(): void {
+    const version = this.#dataVersion.get() as number;
+    if (version === this.#seen) return;
+    this.#seen = version;
+    this.lease.verify();
+    const forgotten = this.#cache.reconcile();
+    this.#partitions.reload();
+    this.#log({ level: 'debug', event: 'external_change', path: this.#path, devicesForgotten: forgotten });
+  }
+
+  /** Inside a write transaction: writes the device counters held in memory; the flows from `nextId` on are not in them. */
+  markSynced(nextId: number): number {
+    const n = this.#cache.sync();
+    this.#setMark.run(nextId);
+    return n;
+  }
+
+  /** Writes the device counters held in memory, in a transaction of their own; returns the device rows written. */
+  syncDevices(): number {
+    if (!this.#cache.unsynced) return 0;
+    return this.transaction(() => this.#cache.flush() + this.markSynced(this.#nextId()));
+  }
+
+  /**
+   * Inside a write transaction, after rows were appended without devices:
+   * they are not to be counted, so the journal mark moves past them, unless
+   * flows before them wait to be counted (by this store, or a writer's replay).
+   */
+  skipAppended(firstId: number, nextId: number): void {
+    if (this.#cache.unsynced) this.markSynced(nextId);
+    else this.db.prepare("UPDATE meta SET value = ? WHERE key = 'devices_synced_id' AND value = ?").run(nextId, firstId);
+  }
+
+  #nextId(): number {
+    return Number(this.#meta.get('next_flow_id'));
+  }
+
+  #behind(): boolean {
+    return Number(this.#meta.get('devices_synced_id')) < this.#nextId();
+  }
+
+  /**
+   * Inside a write transaction: counts the flows stored since the last sync
+   * into their devices, as the writer that stored them would have (it
+   * died, or gave up), and syncs them. Returns the device rows written.
+   */
+  #replay(): number {
+    const from = Number(this.#meta.get('devices_synced_id'));
+    const to = this.#nextId();
+    const cache = this.#cache;
+    const rows = this.db
+      .prepare(`SELECT src_device, dst_device, first_ns, last_ns, fwd_packets + rev_packets, fwd_bytes + rev_bytes, src_mac, dst_mac, flags,
+          protocol, ether_type, src_port, dst_port, service, server_is_dst
+        FROM flows WHERE id >= ? AND id < ? ORDER BY id`)
+      .raw(true)
+      .safeIntegers(true)
+      .iterate(from, to) as IterableIterator<
+      [bigint, bigint, bigint, bigint, bigint, bigint, Buffer | null, Buffer | null, bigint, bigint, bigint, bigint, bigint, string | null, bigint]
+    >;
+    for (const [srcId, dstId, firstNs, lastNs, packets, bytes, srcMac, dstMac, flags, protocol, etherType, srcPort, dstPort, service, serverIsDst] of rows) {
+      const l2 = (Number(flags) & RecordFlags.L2) !== 0;
+      const firstMs = Number(firstNs / 1_000_000n);
+      const lastMs = Number(lastNs / 1_000_000n);
+      const src = cache.resolveId(Number(srcId));
+      const dst = cache.resolveId(Number(dstId));
+      if (src) touchDevice(src, firstMs, lastMs, Number(packets), Number(bytes), l2 ? src.addr : srcMac);
+      if (dst) touchDevice(dst, firstMs, lastMs, Number(packets), Number(bytes), l2 ? dst.addr : dstMac);
+      const server = serverIsDst ? dst : src;
+      const icmp = !l2 && (protocol === 1n || protocol === 58n);
+      const svc = deviceService(l2, Number(protocol), Number(etherType), l2 || icmp ? 0 : Number(serverIsDst ? dstPort : srcPort), service);
+      if (server && svc) addService(server, svc);
+    }
+    return this.markSynced(to);
+  }
+
+  /**
+   * Opening writable with no writer at work: replays the flows a dead
+   * writer did not count into its devices, and marks the ingests it was
+   * running interrupted. Returns the device rows written.
+   */
+  recoverIfIdle(): number {
+    const running = this.db.prepare("SELECT 1 FROM sources WHERE status = 'running' LIMIT 1").get();
+    if (!this.#behind() && !running) return 0;
+    return this.transaction(() => {
+      if (this.lease.holder()) return 0; // it counts its own flows
+      interruptRunning(this.db);
+      return this.#behind() ? this.#replay() : 0;
+    });
+  }
+
+  /**
+   * Takes the writer lease (once per store: ingests running at once in one
+   * store share it), waiting up to waitForWriterMs for another process to
+   * release it; ERR_DB_LOCKED naming the holder after that.
+   */
+  async acquire(): Promise<void> {
+    if (this.lease.held) return this.lease.hold();
+    const t0 = Date.now();
+    for (let said = false; ; said = true) {
+      const holder = await this.retrier.run('taking the writer lease', () => this.#take());
+      if (!holder) return this.lease.hold();
+      const waited = Date.now() - t0;
+      if (waited >= this.#waitMs) throw this.lease.lockedError(holder, waited);
+      if (!said) this.#log({ level: 'info', event: 'writer_waiting', path: this.#path, holder: describe(holder), waitForWriterMs: this.#waitMs });
+      await sleep(Math.min(500, this.#waitMs - waited));
+    }
+  }
+
+  /** One attempt: the live holder if it is not free; else this store's now, with the journal replayed. */
+  #take(): WriterInfo | undefined {
+    return this.transaction(() => {
+      const { holder, from } = this.lease.take();
+      if (holder) return holder;
+      // what other writers did meanwhile is in the database, not in this cache
+      this.#cache.invalidate();
+      const interrupted = interruptRunning(this.db);
+      const replayed = this.#behind() ? this.#replay() : 0;
+      if (from) this.#log({ level: 'warn', event: 'writer_taken_over', path: this.#path, from: describe(from), interrupted, devicesReplayed: replayed });
+      return undefined;
+    });
+  }
+
+  /**
+   * One ingest (or removal) less; the last one releases the lease. Counters
+   * still held then (their sync failed) are dropped: the flows since the last
+   * sync are their journal, replayed by the next writer.
+   */
+  release(): void {
+    if (!this.lease.held) return;
+    this.lease.release();
+    if (!this.lease.held) this.#cache.invalidate();
+  }
+
+  /**
+   * With the lease: deletes a source's flows (chunk by chunk, each chunk one
+   * transaction that also takes them out of their devices' counters), its
+   * devices left with no flow, then its row.
+   */
+  async removeSource(sourceId: number, chunk = 5000): Promise<SourceRemoval> {
+    const removal: SourceRemoval = { sourceId, flows: 0, devicesDeleted: 0 };
+    for (;;) {
+      const done = await this.retrier.run(`removing source ${sourceId}`, () =>
+        this.transaction(() => {
+          this.markSynced(this.#nextId()); // the stored counters are the ones to subtract from
+          return removeSourceChunk(this.db, this.#partitions, sourceId, chunk);
+        }),
+      );
+      this.#cache.invalidate(); // its cached counters are the ones before the subtraction (synced: nothing lost)
+      removal.flows += done.flows;
+      removal.devicesDeleted += done.devices;
+      if (done.flows === 0) break;
+      await tick();
+    }
+    await this.retrier.run(`removing source ${sourceId}`, () => this.transaction(() => deleteSourceRow(this.db, sourceId)));
+    this.#log({ level: 'info', event: 'source_removed', path: this.#path, ...removal });
+    return removal;
+  }
+
+  /** Closing: the heartbeat stops and the lease row goes, whoever was still using it. */
+  close(): void {
+    while (this.lease.held) this.lease.release();
+  }
+}
