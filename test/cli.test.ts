@@ -224,6 +224,72 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
     expect(bad.stderr).toMatch(/retain-flows.*\[ERR_INVALID_OPTION\]/);
   }, 60_000);
 
+  /** Flows and the device counters against the sums over their flows: a doubled or half-removed source shows in either. */
+  function totals(file: string) {
+    const d = new Database(file, { readonly: true });
+    const t = d.prepare('SELECT count(*) flows, sum(fwd_packets + rev_packets) packets FROM flows').get() as { flows: number; packets: number };
+    const devices = d.prepare('SELECT sum(packets) p, sum(flows) f FROM devices').get() as { p: number; f: number };
+    const sources = d.prepare('SELECT status, flows FROM sources ORDER BY id').all() as { status: string; flows: number }[];
+    d.close();
+    return { ...t, devicePackets: devices.p, deviceFlows: devices.f, sources };
+  }
+
+  it('ingest skips a file it has already read whole, by content; --force reads it again in place of the old source', async () => {
+    const once = tmpFile('cli-once.db');
+    expect((await flowmaster('ingest', '--db', once, '--no-progress', files[0])).code).toBe(0);
+    const first = totals(once);
+    expect(first.deviceFlows).toBe(2 * first.flows); // each flow counts at both ends
+    const copy = tmpFile('renamed.pcap'); // the same content under another name
+    fs.copyFileSync(files[0], copy);
+    const again = await flowmaster('ingest', '--db', once, '--no-progress', copy);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^ingested 0 of 1 files .*; 1 already ingested/);
+    expect(again.stderr).toMatch(/already in .* as source 1/);
+    expect(totals(once)).toEqual(first);
+    const forced = await flowmaster('ingest', '--db', once, '--no-progress', '--force', copy);
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toMatch(/replacing source 1 \(complete\)/);
+    const after = totals(once);
+    expect({ ...after, sources: undefined }).toEqual({ ...first, sources: undefined });
+    expect(after.sources).toEqual([{ status: 'complete', flows: first.flows }]);
+  }, 60_000);
+
+  it('SIGINT stops an ingest: what was read is committed, the source is interrupted, the next ingest replaces it', async () => {
+    const { generate } = await genPcap();
+    const big = tmpFile('cli-big.pcap');
+    await generate({ out: big, packets: 600_000, flows: 150_000, hosts: 3000, sizes: '64', seed: 5, quiet: true });
+    const clean = tmpFile('cli-clean.db');
+    expect((await flowmaster('ingest', '--db', clean, '--no-progress', '--engine', 'ts', big)).code).toBe(0);
+    const want = totals(clean);
+    const cut = tmpFile('cli-cut.db');
+    const child = spawn(process.execPath, [cli, 'ingest', '--db', cut, '--no-progress', '--engine', 'ts', big], { cwd: root });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    for (let i = 0; i < 400; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      const d = fs.existsSync(cut) ? new Database(cut, { readonly: true, fileMustExist: true }) : undefined;
+      const n = d ? ((d.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'sources'").pluck().get() as number) ? (d.prepare('SELECT sum(flows) FROM sources').pluck().get() as number) : 0) : 0;
+      d?.close();
+      if (n > 0) break;
+    }
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(130);
+    expect(stdout).toMatch(/interrupted by SIGINT/);
+    const part = totals(cut);
+    expect(part.sources).toHaveLength(1);
+    expect(part.sources[0].status).toBe('interrupted');
+    expect(part.flows).toBe(part.sources[0].flows);
+    expect(part.flows).toBeLessThan(want.flows);
+    expect(part.deviceFlows).toBe(2 * part.flows);
+    const resumed = await flowmaster('ingest', '--db', cut, '--no-progress', '--engine', 'ts', big);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toMatch(/replacing source 1 \(interrupted\)/);
+    const end = totals(cut);
+    expect({ ...end, sources: undefined }).toEqual({ ...want, sources: undefined });
+    expect(end.sources).toEqual([{ status: 'complete', flows: want.flows }]);
+  }, 120_000);
+
   it('a database from the future, a missing file, bad arguments', async () => {
     const future = tmpFile('cli-future.db');
     const d = new Database(future);

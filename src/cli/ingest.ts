@@ -10,13 +10,15 @@ import { SingleBar } from 'cli-progress';
 import type { FlowBatch } from '../flow/flow';
 import { FlowMeter, type FlowRun } from '../meter';
 import { Ops, type OpsFlags } from '../ops';
-import { openStore, type IngestSummary } from '../store/store';
+import { fingerprintFile, type SourceInfo } from '../store/sources';
+import { openStore, type IngestSummary, type Store } from '../store/store';
 import { ReadPool } from '../workers/pool';
 import { scheduleRetention, type RetainFlags } from './retain';
 import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
 
 export interface IngestFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags {
   db: string;
+  force: boolean;
   partitionSpan?: string;
   workers?: number;
   progress: boolean;
@@ -54,9 +56,19 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
   };
   const results: IngestSummary[] = [];
   let ok = 0;
+  let skipped = 0;
+  const interrupt = new Interrupt(ops);
   const one = async (run: FlowRun) => {
+    const plan = await planFile(store, run.path, flags.force);
+    if (plan.skip || interrupt.signal.aborted) {
+      if (plan.skip) ops.log({ level: 'info', event: 'file_skipped', path: run.path, source: plan.skip.id, msg: `ingest: ${run.path}: already in ${flags.db} as source ${plan.skip.id} (${plan.skip.flows} flows); --force reads it again` });
+      skipped++;
+      progress?.fileDone(run);
+      return;
+    }
+    if (plan.replaces) ops.log({ level: 'info', event: 'file_replaces', path: run.path, source: plan.replaces.id, status: plan.replaces.status, msg: `ingest: ${run.path}: replacing source ${plan.replaces.id} (${plan.replaces.status})` });
     try {
-      const r = await store.ingest(run, { onBatch });
+      const r = await store.ingest(run, { onBatch, fingerprint: plan.fingerprint, replaces: plan.replaces?.id, signal: interrupt.signal });
       results.push(r);
       ok++;
       ops.fileDone(run.path, r.read, r.flows);
@@ -73,6 +85,7 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
     if (pool) await Promise.all(runs.map(one));
     else for (const run of runs) await one(run);
   } finally {
+    interrupt.dispose();
     await stopRetention();
     progress?.stop();
     await pool?.destroy();
@@ -92,12 +105,66 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
   const s = (performance.now() - t0) / 1000;
   const packets = results.reduce((n, r) => n + r.read.packets, 0);
   const flows = results.reduce((n, r) => n + r.flows, 0);
+  const notes = [skipped && !interrupt.by ? `${skipped} already ingested (--force reads again)` : '', interrupt.by ? `interrupted by ${interrupt.by}` : ''].filter(Boolean);
   process.stdout.write(
     `ingested ${ok} of ${files.length} files into ${flags.db}: ${packets} packets, ${flows} flows, ${devices} new devices ` +
-      `in ${s.toFixed(2)} s (${Math.round(packets / s)} packets/s, ${pool ? `${workers} reader threads` : 'one reader'})\n`,
+      `in ${s.toFixed(2)} s (${Math.round(packets / s)} packets/s, ${pool ? `${workers} reader threads` : 'one reader'})` +
+      `${notes.length ? `; ${notes.join('; ')}` : ''}\n`,
   );
-  ops.stopped({ files: files.length, ok, packets, flows, devices, seconds: Math.round(s * 1000) / 1000 });
-  return status;
+  ops.stopped({ files: files.length, ok, skipped, packets, flows, devices, seconds: Math.round(s * 1000) / 1000, interrupted: interrupt.by ?? null });
+  return interrupt.by ? 128 + os.constants.signals[interrupt.by] : status;
+}
+
+/**
+ * What to do with one input: a file whose content an earlier ingest already
+ * read whole is skipped (unless --force); one whose earlier ingest was
+ * interrupted or failed, or is forced, replaces that source, so nothing is
+ * counted twice. Only regular files are fingerprinted (stdin, FIFOs would lose
+ * the bytes read).
+ */
+async function planFile(store: Store, file: string, force: boolean): Promise<{ fingerprint?: string; skip?: SourceInfo; replaces?: SourceInfo }> {
+  if (file === '-' || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return {};
+  let fingerprint: string;
+  try {
+    fingerprint = await fingerprintFile(file);
+  } catch {
+    return {}; // unreadable: the ingest itself says why, with its code
+  }
+  const prior = store.findSource(fingerprint);
+  if (!prior) return { fingerprint };
+  if (prior.status === 'complete' && !force) return { fingerprint, skip: prior };
+  return { fingerprint, replaces: prior };
+}
+
+/**
+ * SIGINT/SIGTERM during an ingest: stop reading, commit what was read, mark
+ * the source interrupted, exit 128 + the signal. A second signal exits at
+ * once (what is committed stays; the next writer marks the source interrupted).
+ */
+class Interrupt {
+  readonly #abort = new AbortController();
+  by: NodeJS.Signals | undefined;
+  readonly #on: (sig: NodeJS.Signals) => void;
+
+  constructor(ops: Ops) {
+    this.#on = (sig) => {
+      if (this.by) process.exit(128 + os.constants.signals[sig]);
+      this.by = sig;
+      ops.log({ level: 'warn', event: 'interrupted', signal: sig, msg: `ingest: ${sig}: committing what was read (${sig} again quits at once)` });
+      this.#abort.abort();
+    };
+    process.on('SIGINT', this.#on);
+    process.on('SIGTERM', this.#on);
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.#on);
+    process.off('SIGTERM', this.#on);
+  }
 }
 
 /** The bar (terminal) or a line every 5 s and per file (pipes, logs). */

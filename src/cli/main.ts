@@ -63,11 +63,12 @@ export function program(): Command {
       .requiredOption('--db <file>', 'database file (created if missing)')
       .addOption(partitionSpanOption())
       .option('--workers <n>', 'reader threads for several files (default: the number of cores)', positiveInt)
-      .option('--no-progress', 'no progress bar or progress lines'),
+      .option('--no-progress', 'no progress bar or progress lines')
+      .option('--force', 'read files again that are already in the database (their earlier source is replaced)', false),
   ))))
     .addHelpText('after', examples(
       'flowmaster ingest --db flows.db capture.pcap',
-      'flowmaster ingest --db flows.db --workers 2 day1/*.pcap',
+      'flowmaster ingest --db flows.db --workers 2 day1/*.pcap   # files already in flows.db are skipped',
       'flowmaster ingest --db flows.db --metrics-port 9464 --log-format json big.pcap',
     ))
     .action(async (files: string[], flags: IngestFlags) => {
