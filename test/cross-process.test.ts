@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowMeter, openStore, type FlowmasterError, type IngestSummary } from '../src/index';
 import { tmpFile } from './helpers/capture';
+import { wrongDevices } from './helpers/store-checks';
 import { TEST_ENGINE } from './helpers/read';
 
 // @ts-expect-error plain ESM helper without type declarations
@@ -45,21 +46,6 @@ async function retentionElsewhere(db: string, args: string[]): Promise<number> {
   const r = await node([cli, 'retention', '--db', db, ...args]);
   expect(r.code, r.stderr).toBe(0);
   return Number(/: (\d+) flows \(/.exec(r.stdout)![1]);
-}
-
-/** Devices whose counters are not the sums over the flows that reference them (`atLeast`: below them). */
-export function wrongDevices(db: Database.Database, atLeast = false): unknown[] {
-  const op = atLeast ? '<' : '!=';
-  return db
-    .prepare(`SELECT d.id, d.flows, x.n, d.packets, x.p, d.bytes, x.b FROM devices d JOIN (
-        SELECT dev, count(*) n, sum(p) p, sum(b) b FROM (
-          SELECT src_device dev, packets p, bytes b FROM flows UNION ALL SELECT dst_device, packets, bytes FROM flows) GROUP BY dev
-      ) x ON x.dev = d.id
-      WHERE d.flows ${op} x.n OR d.packets ${op} x.p OR d.bytes ${op} x.b
-      UNION ALL SELECT id, flows, 0, packets, 0, bytes, 0 FROM devices d
-      WHERE ${atLeast ? '0' : 'd.flows != 0'} AND NOT EXISTS (SELECT 1 FROM flows WHERE src_device = d.id OR dst_device = d.id)
-      LIMIT 10`)
-    .all();
 }
 
 function checkDb(file: string): Database.Database {
@@ -219,6 +205,39 @@ describe('two writers on one database', () => {
     expect(e.message).toContain(`pid ${process.ppid} on host ${os.hostname()} (flowmaster capture -i eth0, since 1970-01-01T00:00:00.000Z`);
     store.db.prepare('DELETE FROM writer_lease').run();
     store.close();
+  }, 60_000);
+});
+
+describe('a writer whose lease was taken over', () => {
+  it('stops at its next commit with ERR_DB_LOCKED, everything it committed intact; the new writer counts its flows', async () => {
+    const file = tmpFile('taken.db');
+    const a = openStore(file, { batch: { initial: 512, min: 512, max: 512 } });
+    const b = openStore(file);
+    const other = new Database(file);
+    let batches = 0;
+    const e = (await a
+      .ingest(new FlowMeter({ engine: TEST_ENGINE, batchSize: 256 }).readFile(shared), {
+        onBatch: async () => {
+          if (++batches !== 12) return;
+          // as if its heartbeat had stopped, on another host: stale
+          other.prepare("UPDATE writer_lease SET host = 'elsewhere', heartbeat_ms = 0").run();
+          await b.acquireWriter();
+          expect(b.currentWriter()).toBeUndefined(); // b holds it
+        },
+      })
+      .catch((x: unknown) => x)) as FlowmasterError & { ingest: IngestSummary };
+    expect(e.code).toBe('ERR_DB_LOCKED');
+    expect(e.message).toMatch(/lease was taken over by pid \d+ on host /);
+    expect(e.ingest.flows).toBeGreaterThan(0);
+    expect(other.prepare('SELECT count(*) FROM flows').pluck().get()).toBe(e.ingest.flows);
+    const r = await b.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(shared));
+    b.releaseWriter();
+    a.close();
+    b.close();
+    expect(other.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
+    expect(other.prepare('SELECT count(*) FROM flows').pluck().get()).toBe(e.ingest.flows + r.flows);
+    expect(wrongDevices(other)).toEqual([]);
+    other.close();
   }, 60_000);
 });
 

@@ -36,8 +36,6 @@ export interface SourceInfo {
 export interface SourceRemoval {
   sourceId: number;
   flows: number;
-  /** devices no flow was left to count */
-  devicesDeleted: number;
 }
 
 /** Bytes hashed at each end of a file. */
@@ -92,11 +90,15 @@ export function getSource(db: DB, id: number): SourceInfo | undefined {
   return db.prepare(`SELECT ${COLUMNS} FROM sources WHERE id = ?`).get(id) as SourceInfo | undefined;
 }
 
-/** A new source row, 'running'; returns its id. */
+/** A new source row, 'running', with an id no removed source had; returns it. */
 export function insertSource(db: DB, s: { name: string; kind: string; sensor: string; engine: string; fingerprint: string | null }): number {
   return Number(
     db
-      .prepare("INSERT INTO sources (name, kind, sensor, engine, started_ms, fingerprint, status) VALUES (?, ?, ?, ?, ?, ?, 'running')")
+      .prepare(
+        `INSERT INTO sources (id, name, kind, sensor, engine, started_ms, fingerprint, status) VALUES (
+          max(coalesce((SELECT max(id) FROM sources), 0), coalesce((SELECT value FROM meta WHERE key = 'removed_source_id'), 0)) + 1,
+          ?, ?, ?, ?, ?, ?, 'running')`,
+      )
       .run(s.name, s.kind, s.sensor, s.engine, Date.now(), s.fingerprint).lastInsertRowid,
   );
 }
@@ -120,11 +122,11 @@ export function interruptRunning(db: DB): number {
 /**
  * Inside a write transaction, with the device counters synced: deletes up to
  * `chunk` flows of the source, from the first partition that has any, and
- * takes them out of their devices' counters; deletes the devices left with
- * no flow. Returns the flows deleted and the devices deleted (0 flows: none
- * left).
+ * takes them out of their devices' packets, bytes and flows. The devices
+ * stay, however little is left of them: ARP may have seen them in another
+ * source, which no flow row records. Returns the flows deleted (0: none left).
  */
-export function removeSourceChunk(db: DB, partitions: Partitions, sourceId: number, chunk: number): { flows: number; devices: number } {
+export function removeSourceChunk(db: DB, partitions: Partitions, sourceId: number, chunk: number): number {
   for (const p of partitions.list()) {
     const rows = db
       .prepare(`SELECT id, src_device, dst_device, fwd_packets + rev_packets, fwd_bytes + rev_bytes FROM ${p.name} WHERE source_id = ? ORDER BY id LIMIT ?`)
@@ -142,20 +144,18 @@ export function removeSourceChunk(db: DB, partitions: Partitions, sourceId: numb
     }
     db.prepare(`DELETE FROM ${p.name} WHERE source_id = ? AND id <= ?`).run(sourceId, rows[rows.length - 1][0]);
     const subtract = db.prepare('UPDATE devices SET packets = max(0, packets - ?), bytes = max(0, bytes - ?), flows = max(0, flows - ?) WHERE id = ?');
-    const unused = db.prepare(`DELETE FROM devices WHERE id = ?1 AND flows = 0
-      AND NOT EXISTS (SELECT 1 FROM flows WHERE src_device = ?1) AND NOT EXISTS (SELECT 1 FROM flows WHERE dst_device = ?1)`);
-    let devices = 0;
-    for (const [dev, [packets, bytes, flows]] of per) {
-      subtract.run(packets, bytes, flows, dev);
-      devices += unused.run(dev).changes;
-    }
+    for (const [dev, [packets, bytes, flows]] of per) subtract.run(packets, bytes, flows, dev);
     db.prepare('UPDATE sources SET flows = max(0, flows - ?) WHERE id = ?').run(rows.length, sourceId);
-    return { flows: rows.length, devices };
+    return rows.length;
   }
-  return { flows: 0, devices: 0 };
+  return 0;
 }
 
-/** Deletes the source row once none of its flows is left. */
+/** Deletes the source row once none of its flows is left; its id is not given again. */
 export function deleteSourceRow(db: DB, sourceId: number): void {
-  db.prepare('DELETE FROM sources WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM flows WHERE source_id = ?1)').run(sourceId);
+  if (!db.prepare('DELETE FROM sources WHERE id = @id AND NOT EXISTS (SELECT 1 FROM flows WHERE source_id = @id)').run({ id: sourceId }).changes) return;
+  db.prepare(
+    `INSERT INTO meta (key, value) VALUES ('removed_source_id', @id)
+     ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`,
+  ).run({ id: sourceId });
 }

@@ -303,10 +303,12 @@ export class Store {
 
   /**
    * Deletes a source (an interrupted ingest, or one to be read again): its
-   * flows, their contributions to the device counters (packets, bytes,
-   * flows; first/last seen, MACs and services stay, as a re-ingest of the
-   * same input gives them again), the devices left with no flow, its row.
-   * In transactions of `chunk` flows; takes the writer lease as an ingest does.
+   * flows and their contributions to the device counters (packets, bytes,
+   * flows), then its row. The devices stay, with their first/last seen,
+   * MACs and services, which a re-ingest of the same input gives again (and
+   * which ARP in other sources may have given them too). In transactions of
+   * `chunk` flows; takes the writer lease as an ingest does; retention
+   * (devices: '90d') deletes the devices no flow references any more.
    */
   async removeSource(id: number, chunk = 5000): Promise<SourceRemoval> {
     if (!Number.isInteger(chunk) || chunk < 1) throw new FlowmasterError('ERR_INVALID_OPTION', 'chunk: expected a positive integer');
@@ -351,13 +353,12 @@ export class Store {
    */
   async retain(policy: RetentionPolicy): Promise<RetentionReport> {
     let report: RetentionReport;
+    const step = <T>(doing: string, fn: () => T) => this.#writer.retrier.run(doing, fn);
     try {
-      this.syncDevices(); // the stored last-seen times decide which devices go
-      const step = <T>(doing: string, fn: () => T) => this.#writer.retrier.run(doing, fn);
-      report = await applyRetention(this.db, this.partitions, policy, step, () => {
-        this.syncDevices();
-        this.deviceCache.invalidate();
-      });
+      // the stored last-seen times decide which devices go
+      if (!this.#options.readonly) this.metrics.rowsWritten.inc({ table: 'devices' }, await step('writing the device counters', () => this.#writer.syncDevices()));
+      // before the next batch: an ingest of this store must not resolve a device deleted here (another store's sees data_version)
+      report = await applyRetention(this.db, this.partitions, policy, step, () => this.deviceCache.reconcile());
     } catch (e) {
       throw dbError(e, this.path, 'retention');
     }
@@ -398,7 +399,7 @@ export class Store {
     this.#timers.clear();
     if (!this.db.open) return;
     try {
-      this.syncDevices(); // if it fails, the next writer replays the flows into the devices
+      whileBusy(OPEN_BUSY_MS, () => this.syncDevices()); // if it fails, the next writer replays the flows into the devices
     } finally {
       this.#writer.close();
       this.db.close();

@@ -223,22 +223,21 @@ export class Writer {
 
   /**
    * With the lease: deletes a source's flows (chunk by chunk, each chunk one
-   * transaction that also takes them out of their devices' counters), its
-   * devices left with no flow, then its row.
+   * transaction that also takes them out of their devices' counters), then
+   * its row.
    */
   async removeSource(sourceId: number, chunk = 5000): Promise<SourceRemoval> {
-    const removal: SourceRemoval = { sourceId, flows: 0, devicesDeleted: 0 };
+    const removal: SourceRemoval = { sourceId, flows: 0 };
     for (;;) {
-      const done = await this.retrier.run(`removing source ${sourceId}`, () =>
+      const n = await this.retrier.run(`removing source ${sourceId}`, () =>
         this.transaction(() => {
           this.markSynced(this.#nextId()); // the stored counters are the ones to subtract from
           return removeSourceChunk(this.db, this.#partitions, sourceId, chunk);
         }),
       );
       this.#cache.invalidate(); // its cached counters are the ones before the subtraction (synced: nothing lost)
-      removal.flows += done.flows;
-      removal.devicesDeleted += done.devices;
-      if (done.flows === 0) break;
+      removal.flows += n;
+      if (n === 0) break;
       await tick();
     }
     await this.retrier.run(`removing source ${sourceId}`, () => this.transaction(() => deleteSourceRow(this.db, sourceId)));
