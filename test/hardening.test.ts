@@ -1,5 +1,5 @@
 /**
- * Hardening of the native core, one entry point for CI (README "Robustness"):
+ * Hardening of the native core, one entry point for CI (docs/robustness.md):
  *  1. builds the CMake variants with cmake-js and clang (cached in build-cmake-fuzz/,
  *     build-cmake-tsan/, build-cmake-asan/: reruns only relink what changed);
  *  2. runs each libFuzzer harness (native/fuzz/fuzz_decode.cc, fuzz_capture.cc) for

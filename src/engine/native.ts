@@ -71,7 +71,7 @@ export function loadNative(): NativeAddon {
   }
   const root = packageRoot();
   // FLOWMASTER_ADDON=/path/to/flowmaster.node loads that build only (e.g. the
-  // sanitizer build in build-cmake-asan/, see README "Robustness"): no fallback.
+  // sanitizer build in build-cmake-asan/, see docs/robustness.md): no fallback.
   const override = process.env.FLOWMASTER_ADDON;
   const candidates = override
     ? [path.resolve(override)]
