@@ -182,6 +182,20 @@ describe('two writers on one database', () => {
     db.close();
   }, 60_000);
 
+  it('two ingests of one store at once (the CLI with --workers) share its lease; counters equal the sums over the flows', async () => {
+    const file = tmpFile('shared-lease.db');
+    const store = openStore(file, { batch: { initial: 512, min: 512, max: 512 } });
+    const [x, y] = await Promise.all([shared, other].map((f) => store.ingest(new FlowMeter({ engine: TEST_ENGINE, batchSize: 256 }).readFile(f))));
+    expect(store.currentWriter()).toBeUndefined();
+    expect(store.db.prepare('SELECT count(*) FROM writer_lease').pluck().get()).toBe(0);
+    store.close();
+    const db = checkDb(file);
+    expect(db.prepare('SELECT count(*) FROM flows').pluck().get()).toBe(x.flows + y.flows);
+    expect(db.prepare("SELECT count(*) FROM sources WHERE status = 'complete'").pluck().get()).toBe(2);
+    expect(wrongDevices(db)).toEqual([]);
+    db.close();
+  }, 60_000);
+
   it('a lease left by a killed writer is taken over; one whose heartbeat is too old is too; a live one is not', async () => {
     const file = tmpFile('lease.db');
     const store = openStore(file);

@@ -39,6 +39,8 @@ export interface Device {
   newServices?: string[];
   /** counters or times changed since the last sync */
   dirty: boolean;
+  /** the cache's transaction that noted how it was before (its undo log) */
+  tx?: number;
 }
 
 /** Accounts one flow end to its device; `mac` is the MAC that end had in the flow, if any. */
@@ -77,6 +79,7 @@ export interface CacheCounters {
 
 /** A device as it was before the transaction first touched it. */
 interface Before {
+  device: Device;
   packets: number;
   bytes: number;
   flows: number;
@@ -115,8 +118,9 @@ export class DeviceCache {
   readonly #lru: LRUCache<number | string, Device> | undefined;
   readonly #arp = new Set<Device>(); // hosts an ARP flow bound since the last flush: no flow row of theirs records it
   readonly #unsynced = new Map<number | string, Device>(); // devices resolved since the last sync
-  /** the open transaction's undo log: each device it touched, as it was before */
-  #undo: Map<Device, Before> | undefined;
+  /** the open transaction's undo log: each device it touched, as it was before (a device's `tx` says it is in it) */
+  #undo: Before[] | undefined;
+  #tx = 0;
   /** sync() ran in the open transaction: its commit makes every device synced */
   #synced = false;
   readonly #insert: Statement;
@@ -191,8 +195,10 @@ export class DeviceCache {
 
   /** Holds d until the next sync, noting first how it was if the open transaction has not touched it yet. */
   #held(key: number | string, d: Device, created: boolean): void {
-    if (this.#undo && !this.#undo.has(d)) {
-      this.#undo.set(d, {
+    if (this.#undo && d.tx !== this.#tx) {
+      d.tx = this.#tx;
+      this.#undo.push({
+        device: d,
         packets: d.packets, bytes: d.bytes, flows: d.flows, firstSeenMs: d.firstSeenMs, lastSeenMs: d.lastSeenMs, mac: d.mac,
         macSeenMs: d.macSeenMs, vendor: d.vendor, dirty: d.dirty, newServices: d.newServices?.length ?? 0, unsynced: this.#unsynced.has(key), created,
       });
@@ -202,7 +208,8 @@ export class DeviceCache {
 
   /** Before a transaction that uses the cache. */
   begin(): void {
-    this.#undo = new Map();
+    this.#undo = [];
+    this.#tx++;
     this.#synced = false;
   }
 
@@ -225,7 +232,8 @@ export class DeviceCache {
     this.#synced = false;
     this.#arp.clear();
     if (!undo) return;
-    for (const [d, b] of undo) {
+    for (const b of undo) {
+      const d = b.device;
       const key = keyOf(d.addr, d.vlan);
       if (b.created) {
         this.#lru?.delete(key);
@@ -261,7 +269,7 @@ export class DeviceCache {
   #device(row: Row, addr: Buffer, vlan: number): Device {
     return {
       id: row.id, addr, vlan, mac: row.mac, macSeenMs: row.mac_seen_ms, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
-      packets: row.packets, bytes: row.bytes, flows: row.flows, services: new Set(this.#services.all(row.id) as string[]), dirty: false,
+      packets: row.packets, bytes: row.bytes, flows: row.flows, services: new Set(this.#services.all(row.id) as string[]), dirty: false, tx: 0,
     };
   }
 

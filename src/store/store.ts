@@ -177,6 +177,10 @@ export class Store {
     this.#options = options;
     const spanNs = options.partitionSpan === undefined ? undefined : BigInt(Math.round(parseAge('partitionSpan', options.partitionSpan))) * 1_000_000n;
     if (spanNs !== undefined && spanNs < 60_000_000_000n) throw new FlowmasterError('ERR_INVALID_OPTION', 'partitionSpan: at least one minute');
+    for (const name of ['busyTimeoutMs', 'waitForWriterMs', 'writerStaleMs'] as const) {
+      const v = options[name];
+      if (v !== undefined && !(typeof v === 'number' && v >= 0)) throw new FlowmasterError('ERR_INVALID_OPTION', `${name}: expected a number of ms >= 0`);
+    }
     const readonly = options.readonly ?? false;
     const db = openDatabase(path, { readonly, create: !readonly && (options.create ?? true), busyTimeoutMs: options.busyTimeoutMs ?? 1000 });
     this.db = db;
@@ -233,26 +237,22 @@ export class Store {
    * kernel counters reach the metrics as it runs.
    */
   async ingest(run: FlowRun, options: IngestOptions = {}): Promise<IngestSummary> {
+    let acquired = false;
     try {
       await this.#writer.acquire();
-    } catch (e) {
-      void (run as Partial<FlowRun>).return?.(); // a capture stops; a file was never read
-      throw e;
-    }
-    try {
+      acquired = true;
       const replaced = options.replaces === undefined ? undefined : await this.#writer.removeSource(this.#sourceId(options.replaces));
       const o = this.#options;
-      const job = new IngestJob(
-        {
-          path: this.path, writer: this.#writer, cache: this.deviceCache, metrics: this.metrics, services: this.#services, batch: o.batch,
-          deviceSyncMs: o.deviceSyncMs ?? 2000, sensor: o.sensor ?? os.hostname(), afterCommit: o.afterCommit,
-        },
-        run,
-        options,
-      );
-      return await job.run(replaced);
+      const context = {
+        path: this.path, writer: this.#writer, cache: this.deviceCache, metrics: this.metrics, services: this.#services, batch: o.batch,
+        deviceSyncMs: o.deviceSyncMs ?? 2000, sensor: o.sensor ?? os.hostname(), afterCommit: o.afterCommit,
+      };
+      return await new IngestJob(context, run, options).run(replaced);
+    } catch (e) {
+      void (run as Partial<FlowRun>).return?.(); // ended before reading it: a capture stops (a run read to its end is not affected)
+      throw e;
     } finally {
-      this.#writer.release();
+      if (acquired) this.#writer.release();
     }
   }
 

@@ -184,11 +184,15 @@ export class Writer {
    * release it; ERR_DB_LOCKED naming the holder after that.
    */
   async acquire(): Promise<void> {
-    if (this.lease.held) return this.lease.hold();
     const t0 = Date.now();
     for (let said = false; ; said = true) {
-      const holder = await this.retrier.run('taking the writer lease', () => this.#take());
-      if (!holder) return this.lease.hold();
+      // held at once when taken: another ingest of this store acquiring meanwhile shares it
+      const holder = await this.retrier.run('taking the writer lease', () => {
+        const h = this.lease.held ? undefined : this.#take();
+        if (!h) this.lease.hold();
+        return h;
+      });
+      if (!holder) return;
       const waited = Date.now() - t0;
       if (waited >= this.#waitMs) throw this.lease.lockedError(holder, waited);
       if (!said) this.#log({ level: 'info', event: 'writer_waiting', path: this.#path, holder: describe(holder), waitForWriterMs: this.#waitMs });
