@@ -5,15 +5,18 @@
  * users' cron jobs and shells do.
  */
 import { spawn } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowMeter, openStore, type FlowmasterError, type IngestSummary } from '../src/index';
+import { nativeAvailable } from '../src/engine/native';
 import { tmpFile } from './helpers/capture';
-import { wrongDevices } from './helpers/store-checks';
 import { TEST_ENGINE } from './helpers/read';
+import { notRoot, skipping } from './helpers/skip';
+import { wrongDevices } from './helpers/store-checks';
 
 // @ts-expect-error plain ESM helper without type declarations
 const genPcap = () => import('../scripts/gen-pcap.mjs');
@@ -21,6 +24,7 @@ const genPcap = () => import('../scripts/gen-pcap.mjs');
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const dist = path.join(root, 'dist', 'index.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Exit {
   pid: number;
@@ -116,6 +120,52 @@ describe('retention in another process while an ingest runs', () => {
   }, 60_000);
 });
 
+const captureWhyNot = notRoot ?? (!nativeAvailable() ? 'the native addon is not built' : process.platform !== 'linux' ? 'live capture runs on Linux' : undefined);
+
+describe.skipIf(skipping(captureWhyNot, 'flowmaster capture beside retention'))('flowmaster capture while retention runs in another process (root)', () => {
+  it('capture -i lo --db: retention deletes every flow and device, the capture goes on storing the next flows', async () => {
+    const file = tmpFile('capture.db');
+    const port = 46000 + (process.pid % 1000);
+    const capture = spawn(process.execPath, [cli, 'capture', '-i', 'lo', '--db', file, '-f', `udp dst port ${port}`, '--idle-timeout', '1'], { cwd: root });
+    let stderr = '';
+    capture.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
+    for (let i = 0; i < 200 && !stderr.includes('stop with Ctrl-C'); i++) await sleep(25);
+    const server = dgram.createSocket('udp4');
+    await new Promise<void>((r) => server.bind(port, '127.0.0.1', r));
+    const stored = async (n: number) => {
+      for (let i = 0; i < 200; i++, await sleep(50)) {
+        if (!fs.existsSync(file)) continue;
+        const db = new Database(file, { readonly: true });
+        const rows = db.prepare('SELECT count(*) FROM flows').pluck().get();
+        db.close();
+        if (rows === n) return;
+      }
+      throw new Error(`never ${n} flows stored; capture stderr: ${stderr}`);
+    };
+    const send = async (from: number) => {
+      for (let i = from; i < from + 10; i++) {
+        const s = dgram.createSocket('udp4'); // one flow each: its own source port
+        await new Promise<void>((r) => s.bind(port + 1 + i, '127.0.0.1', r));
+        await new Promise((r) => s.send(Buffer.alloc(16), port, '127.0.0.1', r));
+        s.close();
+      }
+    };
+    await send(0);
+    await stored(10);
+    expect(await retentionElsewhere(file, ['--flows', '0s', '--devices', '0s', '--exact'])).toBe(10);
+    await send(10); // 127.0.0.1 again: its device was deleted
+    await stored(10);
+    capture.kill('SIGINT');
+    expect(await exited, stderr).toBe(0);
+    server.close();
+    const db = checkDb(file);
+    expect(db.prepare('SELECT min(src_port) FROM flows').pluck().get()).toBe(port + 11);
+    expect(wrongDevices(db)).toEqual([]);
+    db.close();
+  }, 60_000);
+});
+
 /** A library ingest in another process: prints its summary as JSON, or the error's code and message. */
 const INGEST = `
 const { openStore, FlowMeter } = require(process.argv[1]);
@@ -174,7 +224,7 @@ describe('two writers on one database', () => {
     for (const r of runs) {
       if (r.code === 0) continue;
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/\[ERR_DB_LOCKED\]/);
+      expect(r.stderr).toMatch(/is being written by pid \d+ on host .* \(flowmaster ingest .*\[ERR_DB_LOCKED\]/);
     }
     expect(runs.some((r) => r.code === 0)).toBe(true);
     const db = checkDb(file);

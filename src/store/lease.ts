@@ -194,9 +194,9 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** What this process runs, for the lease: "main.js ingest --db x.db a.pcap". */
+/** What this process runs, for the lease: "flowmaster ingest --db x.db a.pcap", "server.js --port 80". */
 export function processCommand(): string {
   const [, script, ...args] = process.argv;
-  const name = script ? script.split(/[\\/]/).pop()! : 'node';
+  const name = !script ? 'node' : /[\\/]cli[\\/]main\.js$/.test(script) ? 'flowmaster' : script.split(/[\\/]/).pop()!;
   return [name, ...args].join(' ').slice(0, 200);
 }
