@@ -99,11 +99,12 @@ const total = (s: Map<string, number>, name: string) => [...s].filter(([k]) => k
  * A pcap of 400 one-packet UDP flows 2 s apart (with --idle-timeout 1 each
  * ends the one before), every 10th cut inside its UDP header.
  */
-function manyFlows(): Buffer {
+/** 400 packets, 360 UDP flows and 40 cut packets; `t0` shifts their times (another file's content, the same counts). */
+function manyFlows(t0 = 0): Buffer {
   const pkts: Pkt[] = [];
   for (let i = 0; i < 400; i++) {
     const data = udp4('10.0.0.1', 10000 + i, '10.0.0.2', 53, 10);
-    pkts.push(i % 10 === 5 ? { t: 2 * i, data: data.subarray(0, 14 + 20 + 4), origLen: data.length } : { t: 2 * i, data });
+    pkts.push(i % 10 === 5 ? { t: t0 + 2 * i, data: data.subarray(0, 14 + 20 + 4), origLen: data.length } : { t: t0 + 2 * i, data });
   }
   return fs.readFileSync(writePcap(pkts));
 }
@@ -181,7 +182,9 @@ describe('ingest --metrics-port', () => {
   it('--log-format json: stderr is JSON lines {time, level, event}: start, file_done per file, stop', async () => {
     const pcap = tmpFile('log.pcap');
     fs.writeFileSync(pcap, manyFlows());
-    const c = start('ingest', '--db', tmpFile('ops-log.db'), '--log-format', 'json', '--workers', '1', pcap, pcap);
+    const later = tmpFile('log2.pcap'); // (the same content twice would be skipped the second time)
+    fs.writeFileSync(later, manyFlows(10_000));
+    const c = start('ingest', '--db', tmpFile('ops-log.db'), '--log-format', 'json', '--workers', '1', pcap, later);
     expect(await c.exited).toBe(0);
     const lines = c.stderr().trim().split('\n');
     const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>); // every line parses
