@@ -181,7 +181,7 @@ export class Ops {
       path,
       ...(summary ? { packets: summary.packets, bytes: summary.bytes, flows: summary.flows, evicted: summary.flowsByReason.evicted, decodeErrors: summary.decodeErrors } : {}),
       ...(committed === undefined ? {} : { committed }),
-      ...(e ? { error: { code: e.code, message: e.message } } : {}),
+      ...(e ? { error: { code: e.code, message: e.message }, msg: null } : {}), // (text: failed() printed its line)
     });
   }
 

@@ -19,7 +19,7 @@ export interface LogEvent {
   level: string;
   event: string;
   /** the line text format prints, if any */
-  msg?: string;
+  msg?: string | null; // null: JSON only (the text line is printed another way, e.g. the command's one error line)
   [field: string]: unknown;
 }
 
@@ -45,11 +45,13 @@ export function createLogger(format: LogFormat = 'text', write: (line: string) =
 
 function jsonLine(e: LogEvent): string {
   const { level, event, ...fields } = e;
+  if (fields.msg === null) delete fields.msg;
   return JSON.stringify({ time: new Date().toISOString(), level, event, ...fields }, replacer);
 }
 
 function textLine(e: LogEvent): string | undefined {
   if (typeof e.msg === 'string') return e.msg;
+  if (e.msg === null) return undefined;
   if (e.level !== 'warn' && e.level !== 'error') return undefined;
   const { level, event, msg: _msg, ...fields } = e;
   const kv = Object.entries(fields)
