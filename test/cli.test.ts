@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tcp4, tmpFile, udp4, writePcap } from './helpers/capture';
+import { openStore } from '../src/store/store';
 import { nfdumpPresent, readNfdump, startNfcapd } from './helpers/nfdump';
 import { notRoot, skipping } from './helpers/skip';
 
@@ -289,6 +290,24 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
     expect({ ...end, sources: undefined }).toEqual({ ...want, sources: undefined });
     expect(end.sources).toEqual([{ status: 'complete', flows: want.flows }]);
   }, 120_000);
+
+  it('a second writer: ERR_DB_LOCKED naming the holder before anything is read, or --wait-for-writer waits its turn', async () => {
+    const shared = tmpFile('cli-lease.db');
+    expect((await flowmaster('ingest', '--db', shared, '--no-progress', files[0])).code).toBe(0);
+    const holder = openStore(shared);
+    await holder.acquireWriter();
+    const refused = await flowmaster('ingest', '--db', shared, '--no-progress', files[1]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(new RegExp(`is being written by pid ${process.pid} .*\\[ERR_DB_LOCKED\\]`));
+    const waiting = flowmaster('ingest', '--db', shared, '--no-progress', '--wait-for-writer', '20s', files[1]);
+    await new Promise((r) => setTimeout(r, 1000));
+    holder.close(); // releases the lease
+    const waited = await waiting;
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(waited.stdout).toMatch(/^ingested 1 of 1 files/);
+    expect((await flowmaster('ingest', '--db', shared, '--wait-for-writer', 'soon', files[1])).code).toBe(2);
+  }, 60_000);
 
   it('a database from the future, a missing file, bad arguments', async () => {
     const future = tmpFile('cli-future.db');

@@ -9,11 +9,11 @@ import { FlowMeter } from '../meter';
 import { Ops, summaryFields, type OpsFlags } from '../ops';
 import { openStore } from '../store/store';
 import { scheduleRetention, type RetainFlags } from './retain';
-import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
+import { exporterFor, meterOptions, writerOptions, type EngineFlags, type ExportFlags, type WriterFlags } from './flags';
 import { stdout } from './output';
 import { printSummary } from './read';
 
-export interface CaptureFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags {
+export interface CaptureFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags, WriterFlags {
   interface: string[];
   db?: string;
   partitionSpan?: string;
@@ -26,7 +26,14 @@ export interface CaptureFlags extends EngineFlags, ExportFlags, OpsFlags, Retain
 export async function capture(flags: CaptureFlags): Promise<number> {
   const ops = await Ops.start('capture', flags); // a port in use fails before anything is captured
   const meter = new FlowMeter(meterOptions(flags));
-  const store = flags.db ? openStore(flags.db, { partitionSpan: flags.partitionSpan, ...ops.storeOptions }) : undefined;
+  const store = flags.db ? openStore(flags.db, { partitionSpan: flags.partitionSpan, ...writerOptions(flags), ...ops.storeOptions }) : undefined;
+  try {
+    await store?.acquireWriter(); // another writer: ERR_DB_LOCKED before anything is captured
+  } catch (e) {
+    store?.close();
+    await ops.close();
+    throw e;
+  }
   if (store) ops.watchStore(store);
   const stopRetention = store ? scheduleRetention(store, flags, (r) => ops.retention(r)) : async () => undefined;
   const run = meter.capture({

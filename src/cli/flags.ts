@@ -23,6 +23,29 @@ export function nonNegativeInt(v: string): number {
   return n;
 }
 
+/** A duration flag ('10m', '30s', '0') as ms. */
+function durationMs(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError("expected a duration: '30s', '10m', '1h' or ms");
+  return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms']!);
+}
+
+/** How a writing command (ingest, capture) shares its database with other writers and rides out failures. */
+export function addWriterFlags(c: Command): Command {
+  return c
+    .option('--wait-for-writer <duration>', "wait this long for another process writing the database, instead of ERR_DB_LOCKED at once ('5m')", durationMs, 0)
+    .option('--retry-for <duration>', "retry a failed write (busy, disk full, I/O) with backoff for this long before giving up ('0': never)", durationMs, 600_000);
+}
+
+export interface WriterFlags {
+  waitForWriter: number;
+  retryFor: number;
+}
+
+export function writerOptions(f: WriterFlags): { waitForWriterMs: number; retry: { maxMs: number } } {
+  return { waitForWriterMs: f.waitForWriter, retry: { maxMs: f.retryFor } };
+}
+
 /** --partition-span, for the commands that write a store (ingest, capture). */
 export function partitionSpanOption(): Option {
   return new Option('--partition-span <age>', "flow end time per partition for new partitions ('1d', '6h')");

@@ -14,9 +14,9 @@ import { fingerprintFile, type SourceInfo } from '../store/sources';
 import { openStore, type IngestSummary, type Store } from '../store/store';
 import { ReadPool } from '../workers/pool';
 import { scheduleRetention, type RetainFlags } from './retain';
-import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
+import { exporterFor, meterOptions, writerOptions, type EngineFlags, type ExportFlags, type WriterFlags } from './flags';
 
-export interface IngestFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags {
+export interface IngestFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags, WriterFlags {
   db: string;
   force: boolean;
   partitionSpan?: string;
@@ -29,12 +29,14 @@ const MiB = 1 << 20;
 export async function ingest(files: string[], flags: IngestFlags): Promise<number> {
   const ops = await Ops.start('ingest', flags); // a port in use fails before the database is touched
   const meter = new FlowMeter(meterOptions(flags));
-  const store = openStore(flags.db, { partitionSpan: flags.partitionSpan, ...ops.storeOptions });
+  const store = openStore(flags.db, { partitionSpan: flags.partitionSpan, ...writerOptions(flags), ...ops.storeOptions });
   let devicesBefore: number;
   try {
+    await store.acquireWriter(); // held for every file; another writer: ERR_DB_LOCKED before anything is read
     devicesBefore = store.devices.count();
   } catch (e) {
-    store.db.close();
+    store.close();
+    await ops.close();
     throw e;
   }
   ops.watchStore(store);

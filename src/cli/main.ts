@@ -7,7 +7,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { FlowmasterError } from '../errors';
 import { bench, type BenchFlags } from './bench';
 import { capture, type CaptureFlags } from './capture';
-import { addEngineFlags, addExportFlag, byteSize, nonNegativeInt, partitionSpanOption, positiveInt, protocol, time } from './flags';
+import { addEngineFlags, addExportFlag, addWriterFlags, byteSize, nonNegativeInt, partitionSpanOption, positiveInt, protocol, time } from './flags';
 import { ingest, type IngestFlags } from './ingest';
 import { addOpsFlags } from '../ops';
 import { guardOutput } from './output';
@@ -56,7 +56,7 @@ export function program(): Command {
       process.exitCode = await read(files, flags);
     });
 
-  addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
+  addWriterFlags(addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
     p.command('ingest')
       .description('read capture files into a SQLite database (flows, devices, sources)')
       .argument('<files...>', 'pcap or pcapng files')
@@ -65,7 +65,7 @@ export function program(): Command {
       .option('--workers <n>', 'reader threads for several files (default: the number of cores)', positiveInt)
       .option('--no-progress', 'no progress bar or progress lines')
       .option('--force', 'read files again that are already in the database (their earlier source is replaced)', false),
-  ))))
+  )))))
     .addHelpText('after', examples(
       'flowmaster ingest --db flows.db capture.pcap',
       'flowmaster ingest --db flows.db --workers 2 day1/*.pcap   # files already in flows.db are skipped',
@@ -75,7 +75,7 @@ export function program(): Command {
       process.exitCode = await ingest(files, flags);
     });
 
-  addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
+  addWriterFlags(addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
     p.command('capture')
       .description('capture live from interfaces until Ctrl-C (SIGINT) or SIGTERM, then flush and commit')
       .requiredOption('-i, --interface <name>', 'interface to capture (repeat for several)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
@@ -86,7 +86,7 @@ export function program(): Command {
       .option('--snaplen <bytes>', 'bytes kept of each packet', positiveInt, 262144)
       .option('--no-promisc', 'do not put the interface into promiscuous mode'),
     ['native', 'auto'],
-  ))))
+  )))))
     .addHelpText('after', `${examples(
       'sudo flowmaster capture -i eth0 --db flows.db',
       'sudo flowmaster capture -i eth0 -i eth1 -f "not port 22" --db flows.db --metrics-port 9464',
