@@ -45,29 +45,16 @@ export function retainPolicy(f: RetainFlags): RetentionPolicy | undefined {
 }
 
 /**
- * Applies the policy now and then every --retain-every; `report` hears each
- * run (a failed one is tried again at the next). The returned stop() resolves
- * once a run in progress has ended, so the store can close after it.
+ * Applies the policy now and then every --retain-every (Store.retainEvery);
+ * `report` hears each run. The returned stop() resolves once a run in
+ * progress has ended, so the store can close after it.
  */
 export function scheduleRetention(store: Store, f: RetainFlags, report: (event: RetentionEvent) => void): () => Promise<void> {
   const policy = retainPolicy(f);
   if (!policy) return async () => undefined;
-  let running: Promise<void> | undefined;
-  const once = () => {
-    if (running || !store.db.open) return;
-    running = store
-      .retain(policy)
-      .then(
-        (r) => report({ ok: true, flowsDeleted: r.flowsDeleted, devicesDeleted: r.devicesDeleted, ms: r.ms }),
-        (error: unknown) => report({ ok: false, error }),
-      )
-      .finally(() => (running = undefined));
-  };
-  const timer = setInterval(once, parseAge('retain-every', f.retainEvery));
-  timer.unref();
-  once();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return store.retainEvery(policy, parseAge('retain-every', f.retainEvery), {
+    immediately: true,
+    onRun: (r) =>
+      report('report' in r ? { ok: true, flowsDeleted: r.report.flowsDeleted, devicesDeleted: r.report.devicesDeleted, ms: r.report.ms } : { ok: false, error: r.error }),
+  });
 }

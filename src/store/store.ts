@@ -370,21 +370,35 @@ export class Store {
     return report;
   }
 
-  /** Runs retain(policy) every `intervalMs` until the returned stop() is called (or the store closes). */
-  retainEvery(policy: RetentionPolicy, intervalMs: number): () => void {
-    let running = false;
-    const timer = setInterval(() => {
+  /**
+   * Runs retain(policy) every `intervalMs` (and at once with `immediately`)
+   * until the returned stop() is called or the store closes; stop() resolves
+   * once a run in progress has ended. `onRun` hears each run's report or
+   * error (default: a failed run is a process warning); the next run tries again.
+   */
+  retainEvery(
+    policy: RetentionPolicy,
+    intervalMs: number,
+    options: { immediately?: boolean; onRun?: (result: { report: RetentionReport } | { error: unknown }) => void } = {},
+  ): () => Promise<void> {
+    const onRun =
+      options.onRun ??
+      ((r) => 'error' in r && process.emitWarning(`flowmaster retention failed: ${(r.error as Error).message}`, { code: 'FLOWMASTER_RETENTION' }));
+    let running: Promise<void> | undefined;
+    const once = () => {
       if (running || !this.db.open) return;
-      running = true;
-      this.retain(policy)
-        .catch((e: Error) => process.emitWarning(`flowmaster retention failed: ${e.message}`, { code: 'FLOWMASTER_RETENTION' }))
-        .finally(() => (running = false));
-    }, intervalMs);
+      running = this.retain(policy)
+        .then((report) => onRun({ report }), (error: unknown) => onRun({ error }))
+        .finally(() => (running = undefined));
+    };
+    const timer = setInterval(once, intervalMs);
     timer.unref();
     this.#timers.add(timer);
-    return () => {
+    if (options.immediately) once();
+    return async () => {
       clearInterval(timer);
       this.#timers.delete(timer);
+      await running;
     };
   }
 
