@@ -1,15 +1,21 @@
 /**
- * Aggregates over the flows that overlap a time range [from, to] (as flows
- * pages select them: last_ns >= from AND first_ns <= to): top talkers, top
- * conversations, top services, and traffic over time in buckets.
+ * Aggregates over a time range, served from the roll-ups (src/store/rollups.ts):
+ * top talkers, top conversations, top services, and traffic over time in
+ * buckets. They read pre-summed minute and hour rows, never the flows.
  */
 import type { Database } from 'better-sqlite3';
 import { FlowmasterError } from '../errors';
 import { formatAddress } from '../flow/address';
-import { int, timeNs, type QueryTimer } from './query';
+import { int, MAX_TIME_MS, type QueryTimer } from './query';
+import * as rollups from './rollups';
 
 export interface RangeRequest {
-  /** flows that overlap [from, to], ms since the epoch (default: all) */
+  /**
+   * the roll-up buckets whose start lies in [from floored to the minute, to],
+   * ms since the epoch (default: all). A flow's bytes and packets are spread
+   * over the minutes it spans, so a range counts the share of each flow that
+   * falls in it; a flow counts in `flows` in the bucket where it started.
+   */
   from?: number;
   to?: number;
 }
@@ -22,12 +28,9 @@ export interface Totals {
   flows: number;
 }
 
-/** The overlap test, with [from, to] in ns as its parameters. */
-const OVERLAPS = 'last_ns >= ? AND first_ns <= ?';
-
-function range(r: RangeRequest): [bigint, bigint] {
-  const from = r.from === undefined ? 0n : timeNs('from', r.from);
-  const to = r.to === undefined ? (1n << 63n) - 1n : timeNs('to', r.to, true);
+function range(r: RangeRequest): [number, number] {
+  const from = r.from === undefined ? 0 : int('from', r.from, 0, MAX_TIME_MS);
+  const to = r.to === undefined ? MAX_TIME_MS : int('to', r.to, 0, MAX_TIME_MS);
   return [from, to];
 }
 
@@ -37,7 +40,22 @@ function measure(by: unknown): Measure {
   return (by as Measure | undefined) ?? 'bytes';
 }
 
+const totals = (r: Totals): Totals => ({ bytes: r.bytes, packets: r.packets, flows: r.flows });
 
+/**
+ * Top talkers, conversations, services and a timeline from the roll-ups.
+ *
+ * Semantics of a range [from, to] (ms): the minute buckets whose start lies
+ * in [floor(from to the minute), to]. Whole hours inside the range are read
+ * from hour rows and the partial hours at its edges from minute rows; where
+ * retention has deleted the minute rows (whole hours of them), the hour rows
+ * whose start lies in the range stand in for them, so such an edge counts a
+ * whole hour or nothing. A flow's bytes and packets are apportioned, as
+ * exact integers, over the minutes its [first, last] spans (a flow spanning
+ * more than a week is booked wholly into its start minute: damaged
+ * timestamps); its `flows` count is in the minute where it started. A
+ * device retention has deleted since is still ranked, with addr '' and vlan 0.
+ */
 export class Analytics {
   readonly #db: Database;
   readonly #timer: QueryTimer;
@@ -47,29 +65,14 @@ export class Analytics {
     this.#timer = timer;
   }
 
-  #all(shape: string, sql: string, params: unknown[]): Record<string, unknown>[] {
-    return this.#timer.run(shape, () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[]);
-  }
-
-  /** Devices by traffic they took part in (either end). */
+  /** Devices by traffic they took part in (either end; once when both ends are the device). */
   topTalkers(req: RangeRequest & { by?: Measure; limit?: number } = {}): (Totals & { device: number; addr: string; vlan: number; vendor: string | null })[] {
     const [from, to] = range(req);
     const by = measure(req.by);
     const limit = int('limit', req.limit ?? 10, 1, 10_000);
-    const rows = this.#all(
-      'analytics.topTalkers',
-      `WITH f AS (
-         SELECT src_device d, fwd_bytes + rev_bytes b, fwd_packets + rev_packets p FROM flows WHERE ${OVERLAPS}
-         UNION ALL
-         SELECT dst_device, fwd_bytes + rev_bytes, fwd_packets + rev_packets FROM flows WHERE ${OVERLAPS})
-       SELECT t.d device, t.bytes, t.packets, t.flows, dv.addr, dv.vlan, dv.vendor
-       FROM (SELECT d, sum(b) bytes, sum(p) packets, count(*) flows FROM f GROUP BY d ORDER BY ${by} DESC, d LIMIT ?) t
-       JOIN devices dv ON dv.id = t.d ORDER BY t.${by} DESC, t.d`,
-      [from, to, from, to, limit],
-    );
+    const rows = this.#timer.run('analytics.topTalkers', () => rollups.topTalkers(this.#db, from, to, by, limit));
     return rows.map((r) => ({
-      device: r.device as number, addr: formatAddress(r.addr as Buffer), vlan: r.vlan as number, vendor: (r.vendor as string | null) ?? null,
-      bytes: r.bytes as number, packets: r.packets as number, flows: r.flows as number,
+      device: r.device, addr: r.addr ? formatAddress(r.addr) : '', vlan: r.vlan ?? 0, vendor: r.vendor ?? null, ...totals(r),
     }));
   }
 
@@ -78,48 +81,32 @@ export class Analytics {
     const [from, to] = range(req);
     const by = measure(req.by);
     const limit = int('limit', req.limit ?? 10, 1, 10_000);
-    const rows = this.#all(
-      'analytics.topConversations',
-      `SELECT t.a, t.b, t.bytes, t.packets, t.flows, da.addr aa, db.addr ba FROM (
-         SELECT min(src_device, dst_device) a, max(src_device, dst_device) b, sum(fwd_bytes + rev_bytes) bytes,
-                sum(fwd_packets + rev_packets) packets, count(*) flows
-         FROM flows WHERE ${OVERLAPS} GROUP BY 1, 2 ORDER BY ${by} DESC, 1, 2 LIMIT ?) t
-       JOIN devices da ON da.id = t.a JOIN devices db ON db.id = t.b ORDER BY t.${by} DESC, t.a, t.b`,
-      [from, to, limit],
-    );
+    const rows = this.#timer.run('analytics.topConversations', () => rollups.topConversations(this.#db, from, to, by, limit));
     return rows.map((r) => ({
-      aDevice: r.a as number, bDevice: r.b as number, a: formatAddress(r.aa as Buffer), b: formatAddress(r.ba as Buffer),
-      bytes: r.bytes as number, packets: r.packets as number, flows: r.flows as number,
+      aDevice: r.a, bDevice: r.b, a: r.aAddr ? formatAddress(r.aAddr) : '', b: r.bAddr ? formatAddress(r.bAddr) : '', ...totals(r),
     }));
   }
 
-  /** Services (named, or protocol/port of the server end) by traffic. */
+  /** Services (named, else protocol/port of the server end, 'eth/<ether type>' at layer 2) by traffic. */
   topServices(req: RangeRequest & { by?: Measure; limit?: number } = {}): (Totals & { service: string })[] {
     const [from, to] = range(req);
     const by = measure(req.by);
     const limit = int('limit', req.limit ?? 10, 1, 10_000);
-    const rows = this.#all(
-      'analytics.topServices',
-      `SELECT coalesce(service, CASE WHEN ip_version = 0 THEN 'eth/' || ether_type
-                 ELSE CASE protocol WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 132 THEN 'sctp' ELSE protocol END
-                      || '/' || CASE WHEN server_is_dst THEN dst_port ELSE src_port END END) service,
-              sum(fwd_bytes + rev_bytes) bytes, sum(fwd_packets + rev_packets) packets, count(*) flows
-       FROM flows WHERE ${OVERLAPS} GROUP BY 1 ORDER BY ${by} DESC, 1 LIMIT ?`,
-      [from, to, limit],
-    );
-    return rows.map((r) => ({ service: String(r.service), bytes: r.bytes as number, packets: r.packets as number, flows: r.flows as number }));
+    const rows = this.#timer.run('analytics.topServices', () => rollups.topServices(this.#db, from, to, by, limit));
+    return rows.map((r) => ({ service: String(r.service), ...totals(r) }));
   }
 
-  /** Traffic per time bucket of flow start (a flow that started before `from` is in an earlier bucket), for a plot. */
+  /**
+   * Traffic per bucket of `bucketMs` (a multiple of a minute, else
+   * ERR_INVALID_OPTION; buckets start at multiples of it since the epoch),
+   * only buckets with traffic, in time order. With a multiple of an hour,
+   * whole hours are read from hour rows.
+   */
   timeline(req: RangeRequest & { bucketMs: number }): (Totals & { t: number })[] {
     const [from, to] = range(req);
-    const bucket = BigInt(int('bucketMs', req.bucketMs, 1, 2 ** 40)) * 1_000_000n;
-    const rows = this.#all(
-      'analytics.timeline',
-      `SELECT (first_ns / ?) * ? t, sum(fwd_bytes + rev_bytes) bytes, sum(fwd_packets + rev_packets) packets, count(*) flows
-       FROM flows WHERE ${OVERLAPS} GROUP BY 1 ORDER BY 1`,
-      [bucket, bucket, from, to],
-    );
-    return rows.map((r) => ({ t: Number(BigInt(r.t as number) / 1_000_000n), bytes: r.bytes as number, packets: r.packets as number, flows: r.flows as number }));
+    const bucketMs = int('bucketMs', req.bucketMs, rollups.MINUTE_MS, 2 ** 40);
+    if (bucketMs % rollups.MINUTE_MS !== 0) throw new FlowmasterError('ERR_INVALID_OPTION', `bucketMs: expected a multiple of a minute (60000 ms), got ${bucketMs}`);
+    const rows = this.#timer.run('analytics.timeline', () => rollups.timeline(this.#db, from, to, bucketMs));
+    return rows.map((r) => ({ t: r.t, ...totals(r) }));
   }
 }
