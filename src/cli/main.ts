@@ -12,7 +12,7 @@ import { ingest, type IngestFlags } from './ingest';
 import { addOpsFlags } from '../ops';
 import { guardOutput } from './output';
 import { addRetainFlags } from './retain';
-import { devices, flows, retention, top, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TopFlags } from './query';
+import { bucketDuration, devices, flows, retention, timeline, top, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TimelineFlags, type TopFlags } from './query';
 import { printError, read, type ReadFlags } from './read';
 
 const USAGE_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_USAGE', 'ERR_BPF', 'ERR_BAD_CURSOR']);
@@ -141,6 +141,22 @@ export function program(): Command {
     .addHelpText('after', examples('flowmaster top --db flows.db', 'flowmaster top services --db flows.db --by flows --from 2026-11-27'))
     .action((what: 'talkers' | 'conversations' | 'services', flags: TopFlags) => {
       process.exitCode = top(what, flags);
+    });
+
+  p.command('timeline')
+    .description('traffic over time: bytes, packets and flows per time bucket (from the roll-ups)')
+    .requiredOption('--db <file>', 'the flowmaster database')
+    .addOption(new Option('--bucket <duration>', "bucket size: whole minutes, hours or days ('1m', '5m', '1h', '1d')").argParser(bucketDuration).default(3_600_000, '1h'))
+    .option('--from <time>', 'buckets that start from this time (ISO 8601 or ms; from its minute)', time)
+    .option('--to <time>', 'until this time', time)
+    .addOption(new Option('--format <format>', 'output format (default: table on a terminal, else jsonl)').choices(['table', 'jsonl', 'csv']))
+    .addHelpText('after', examples(
+      'flowmaster timeline --db flows.db',
+      'flowmaster timeline --db flows.db --bucket 5m --from 2026-11-27T10:00 --to 2026-11-27T12:00 --format table',
+      'flowmaster timeline --db flows.db --bucket 1d --format csv > daily.csv',
+    ))
+    .action((flags: TimelineFlags) => {
+      process.exitCode = timeline(flags);
     });
 
   p.command('retention')

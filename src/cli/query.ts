@@ -1,8 +1,10 @@
-/** `flowmaster flows|devices|top|retention`: the store's queries and retention from the shell. */
+/** `flowmaster flows|devices|top|timeline|retention`: the store's queries and retention from the shell. */
+import { InvalidArgumentError } from 'commander';
 import { formatTable } from '../export/columns';
 import type { DeviceFilter, DeviceRow, DeviceSort, FlowFilter, FlowRow, FlowSort, Order, Page } from '../store/query';
 import type { Measure, Totals } from '../store/analytics';
 import { openStore } from '../store/store';
+import { stdout } from './output';
 
 const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 58: 'icmp6', 132: 'sctp' };
 const iso = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
@@ -119,6 +121,49 @@ export function top(what: 'talkers' | 'conversations' | 'services', flags: TopFl
       return 0;
     }
     process.stdout.write(formatTable(cells, header) + '\n');
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
+const BUCKET_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A timeline bucket: a whole number of minutes, hours or days ('1m', '5m', '1h', '1d'), as ms. */
+export function bucketDuration(v: string): number {
+  const m = /^(\d+)\s*([mhd])$/.exec(v.trim());
+  const ms = m ? Number(m[1]) * BUCKET_UNITS[m[2]] : NaN;
+  if (!(ms >= 60_000 && Number.isSafeInteger(ms) && ms <= 2 ** 40)) throw new InvalidArgumentError("expected a whole number of minutes, hours or days: '1m', '5m', '1h', '1d'");
+  return ms;
+}
+
+export interface TimelineFlags {
+  db: string;
+  /** ms */
+  bucket: number;
+  from?: number;
+  to?: number;
+  format?: 'table' | 'jsonl' | 'csv';
+}
+
+/** Traffic per time bucket from the roll-ups: a table (UTC times), JSON lines or CSV, each with t (ms) and its ISO time. */
+export function timeline(flags: TimelineFlags): number {
+  const store = readOnly(flags.db);
+  try {
+    const rows = store.analytics.timeline({
+      bucketMs: flags.bucket, ...(flags.from !== undefined ? { from: flags.from } : {}), ...(flags.to !== undefined ? { to: flags.to } : {}),
+    });
+    const format = flags.format ?? (process.stdout.isTTY ? 'table' : 'jsonl');
+    const isoZ = (ms: number) => new Date(ms).toISOString();
+    let text: string;
+    if (format === 'table') {
+      text = formatTable(rows.map((r) => [iso(r.t), String(r.bytes), String(r.packets), String(r.flows)]), ['time (UTC)', 'bytes', 'packets', 'flows']) + '\n';
+    } else if (format === 'csv') {
+      text = ['t,time,bytes,packets,flows', ...rows.map((r) => `${r.t},${isoZ(r.t)},${r.bytes},${r.packets},${r.flows}`)].join('\n') + '\n';
+    } else {
+      text = rows.map((r) => JSON.stringify({ t: r.t, time: isoZ(r.t), bytes: r.bytes, packets: r.packets, flows: r.flows }) + '\n').join('');
+    }
+    stdout.write(text);
   } finally {
     store.close();
   }
