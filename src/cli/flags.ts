@@ -48,7 +48,7 @@ export function writerOptions(f: WriterFlags): { waitForWriterMs: number; retry:
 
 /** --partition-span, for the commands that write a store (ingest, capture). */
 export function partitionSpanOption(): Option {
-  return new Option('--partition-span <age>', "flow end time per partition for new partitions ('1d', '6h')");
+  return new Option('--partition-span <age>', "wall time a partition takes flows at most before it is sealed ('1d', '6h')");
 }
 
 /** A size in bytes: 1048576, 500K, 500M, 20G, 1T (powers of 1024). */

@@ -161,7 +161,14 @@ export class DeviceCache {
   /** The device for (addr, vlan), created in the database if new. Call inside the batch transaction. */
   resolve(addr: Uint8Array, vlan: number, seenMs: number): Device {
     const key = keyOf(addr, vlan);
-    let d = this.#unsynced.get(key) ?? this.#lru?.get(key);
+    let d = this.#unsynced.get(key);
+    if (d !== undefined) {
+      // held already: noted in this transaction's undo log unless this is its first use here
+      this.counters.hits++;
+      if (this.#undo && d.tx !== this.#tx) this.#held(key, d, false);
+      return d;
+    }
+    d = this.#lru?.get(key);
     let created = false;
     if (d) {
       this.counters.hits++;

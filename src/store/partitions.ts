@@ -1,22 +1,38 @@
 /**
- * Time partitions of the flows: one table per span of end time (last_ns,
- * default one day), listed in `partitions`, read through the `flows` view
- * (UNION ALL of every partition). SQLite flattens the view, so a filtered,
- * sorted page is a merge of one index range per partition; bytes and packets
- * are stored columns so that a (bytes, id) cursor seeks in their indexes.
- * Retention drops a partition whose flows have all aged out as one
- * statement, whatever its size, instead of deleting rows through ten
- * indexes. Writers: Store.ingest() and Store.appendFlows(), inside one
- * IMMEDIATE transaction per batch (write()).
+ * Flow partitions, in arrival order, behind the `flows` view (UNION ALL of
+ * every partition table, listed in `partitions`).
+ *
+ * Rows land in the one *hot* partition, a table with no secondary index:
+ * appending to it costs what a bare insert costs, however large the store.
+ * When it holds `seal_rows` flows (or has been hot for a partition span of
+ * wall time) the writer seals it: it leaves the hot state in one
+ * transaction, the next rows go to a new hot table, and its indexes are
+ * built one CREATE INDEX at a time (each a short transaction of its own,
+ * between commits: sealStep()), which sorts once instead of inserting at
+ * random into ten B-trees per row. The view does not change while a
+ * partition is indexed, so queries see the same rows before, during and
+ * after; a crash mid-seal leaves a 'sealing' partition that the next writer
+ * finishes. A scan of the hot partition is bounded by seal_rows.
+ *
+ * Each partition records the range of its flows' last_ns, so retention
+ * drops a partition whose flows have all aged out as one statement. Ids
+ * come from meta next_flow_id: unique across partitions, never reused.
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { PARTITION_INDEXES } from './schema';
 
+export type PartitionState = 'hot' | 'sealing' | 'sealed';
+
 export interface Partition {
   name: string;
-  /** flows whose last_ns lies in [loNs, hiNs] */
+  /** flows whose last_ns lies in [loNs, hiNs] (empty: loNs > hiNs) */
   loNs: bigint;
   hiNs: bigint;
+  state: PartitionState;
+  /** flows written to it (a hot partition's count: retention's deletes are not subtracted) */
+  rows: number;
+  /** when it was created, ms (null: before migration 7) */
+  createdMs: number | null;
 }
 
 /** The flow columns a writer binds, in order (id comes first, from the id counter). */
@@ -27,19 +43,70 @@ export const FLOW_INSERT_COLUMNS = [
   'bytes', 'packets',
 ] as const;
 
+/** values per row: id, then FLOW_INSERT_COLUMNS */
+export const ROW_WIDTH = FLOW_INSERT_COLUMNS.length + 1;
+/** rows per multi-row INSERT: binding them in one statement halves the per-row cost */
+const ROWS_PER_INSERT = 32;
+const LAST_NS = FLOW_INSERT_COLUMNS.indexOf('last_ns') + 1;
+
 /** flows_0 holds the flows of before migration 4, without stored bytes and packets: the view computes them. */
 const LEGACY = 'flows_0';
-
 const INT64_MAX = (1n << 63n) - 1n;
 const DAY_NS = 86_400_000_000_000n;
+/** SQLite's limit on the arms of one compound SELECT is 500: the seal size grows so that partitions stay fewer */
+const MAX_PARTITIONS = 400;
+
+/**
+ * The rows of one write transaction: add() takes a row's values (id first,
+ * as ROW_WIDTH values in a reused array) and writes them in groups of 32.
+ */
+export class RowSink {
+  readonly #values: unknown[] = new Array(ROWS_PER_INSERT * ROW_WIDTH);
+  readonly #open: () => { many: Statement; one: Statement };
+  #many: Statement | undefined;
+  #one: Statement | undefined;
+  #n = 0;
+  #lo = INT64_MAX;
+  #hi = -1n;
+  rows = 0;
+
+  /** open() gives the statements of the partition the rows go to, when the first row comes */
+  constructor(open: () => { many: Statement; one: Statement }) {
+    this.#open = open;
+  }
+
+  /** Copies the row out of `row` (which the caller may reuse). */
+  add(row: readonly unknown[]): void {
+    if (!this.#many) ({ many: this.#many, one: this.#one } = this.#open());
+    const v = this.#values;
+    const at = this.#n * ROW_WIDTH;
+    for (let i = 0; i < ROW_WIDTH; i++) v[at + i] = row[i];
+    const t = row[LAST_NS] as bigint;
+    if (t < this.#lo) this.#lo = t;
+    if (t > this.#hi) this.#hi = t;
+    this.rows++;
+    if (++this.#n === ROWS_PER_INSERT) {
+      this.#many.run(v);
+      this.#n = 0;
+    }
+  }
+
+  /** Writes what is left; returns the last_ns range of every row added. */
+  finish(): { lo: bigint; hi: bigint } {
+    const v = this.#values;
+    for (let r = 0; r < this.#n; r++) this.#one!.run(v.slice(r * ROW_WIDTH, (r + 1) * ROW_WIDTH));
+    this.#n = 0;
+    return { lo: this.#lo, hi: this.#hi };
+  }
+}
 
 export class Partitions {
   readonly #db: Database;
   #list: Partition[] = [];
   #schemaVersion = -1;
-  #last: Partition | undefined;
-  readonly #inserts = new Map<string, Statement>();
   #spanNs = DAY_NS;
+  #sealRows = 262_144;
+  #statements: { table: string; many: Statement; one: Statement } | undefined;
   #getId: Statement | undefined;
   #setId: Statement | undefined;
 
@@ -48,15 +115,25 @@ export class Partitions {
     this.#load();
   }
 
-  /** Partition span (ns) for new partitions. */
+  /** Wall time a partition stays hot at most (ns); retention keeps a flow at most this much past its age. */
   get spanNs(): bigint {
     return this.#spanNs;
   }
 
-  /** Sets the span of partitions created from now on (stored in the database). */
+  /** Sets the span (stored in the database). */
   setSpan(ns: bigint): void {
     this.#db.prepare("UPDATE meta SET value = ? WHERE key = 'partition_span_ns'").run(ns);
     this.#spanNs = ns;
+  }
+
+  /** Flows a hot partition takes before it is sealed (at least; more once partitions are many). */
+  get sealRows(): number {
+    return this.#sealRows;
+  }
+
+  setSealRows(n: number): void {
+    this.#db.prepare("INSERT INTO meta (key, value) VALUES ('seal_rows', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(n);
+    this.#sealRows = n;
   }
 
   /** Every partition, oldest first. */
@@ -65,13 +142,17 @@ export class Partitions {
     return this.#list;
   }
 
+  /** The partition rows go to, if there is one. */
+  hot(): Partition | undefined {
+    return this.list().find((p) => p.state === 'hot');
+  }
+
   /**
-   * Runs fn(writer) in one IMMEDIATE transaction (so the id counter and the
-   * partition list cannot change under it): writer(lastNs) gives the insert
-   * statement of the partition for that end time (created on first use) and
-   * nextId() the flow ids.
+   * Runs fn(sink, nextId) in one IMMEDIATE transaction (so the id counter and
+   * the partition list cannot change under it): the sink's rows go to the
+   * hot partition (created on first use), whose last_ns range follows them.
    */
-  write<T>(fn: (insertFor: (lastNs: bigint) => Statement, nextId: () => number) => T): T {
+  write<T>(fn: (sink: RowSink, nextId: () => number) => T): T {
     this.#getId ??= this.#db.prepare("SELECT value FROM meta WHERE key = 'next_flow_id'").pluck();
     this.#setId ??= this.#db.prepare("UPDATE meta SET value = ? WHERE key = 'next_flow_id'");
     const getId = this.#getId;
@@ -81,16 +162,111 @@ export class Partitions {
         this.#refresh();
         let id = Number(getId.get());
         const first = id;
-        const out = fn((t) => this.#insertFor(t), () => id++);
+        let hot: Partition | undefined;
+        const sink = new RowSink(() => {
+          hot = this.hot() ?? this.#create(id);
+          return this.#insertsFor(hot.name);
+        });
+        const out = fn(sink, () => id++);
+        if (hot) {
+          const { lo, hi } = sink.finish();
+          this.#grow(hot, sink.rows, lo, hi);
+        }
         if (id !== first) setId.run(id);
         return out;
       })
       .immediate();
   }
 
-  /** Drops the partitions registered with an empty range (flows_0 of a database created empty). */
+  #insertsFor(table: string): { many: Statement; one: Statement } {
+    if (this.#statements?.table !== table) {
+      const columns = `(id, ${FLOW_INSERT_COLUMNS.join(', ')})`;
+      const row = `(?${', ?'.repeat(FLOW_INSERT_COLUMNS.length)})`;
+      this.#statements = {
+        table,
+        many: this.#db.prepare(`INSERT INTO ${table} ${columns} VALUES ${new Array(ROWS_PER_INSERT).fill(row).join(', ')}`),
+        one: this.#db.prepare(`INSERT INTO ${table} ${columns} VALUES ${row}`),
+      };
+    }
+    return this.#statements;
+  }
+
+  /** The hot partition took `rows` more flows, whose last_ns lie in [lo, hi]. */
+  #grow(p: Partition, rows: number, lo: bigint, hi: bigint): void {
+    if (!rows) return;
+    lo = clamp(lo);
+    hi = clamp(hi);
+    if (lo < p.loNs) p.loNs = lo;
+    if (hi > p.hiNs) p.hiNs = hi;
+    p.rows += rows;
+    this.#db.prepare('UPDATE partitions SET lo_ns = ?, hi_ns = ?, rows = ? WHERE name = ?').run(p.loNs, p.hiNs, p.rows, p.name);
+  }
+
+  /** A new hot partition (named by the id counter at its creation): a table with no secondary index. */
+  #create(firstId: number): Partition {
+    const name = `flows_p${firstId}`;
+    const template = (this.#db.prepare("SELECT sql FROM sqlite_master WHERE name = 'flow_template'").pluck().get() as string).replace(
+      /^CREATE TABLE "?flow_template"?/,
+      `CREATE TABLE ${name}`,
+    );
+    this.#db.exec(template);
+    const createdMs = Date.now();
+    this.#db.prepare("INSERT INTO partitions (name, lo_ns, hi_ns, state, rows, created_ms) VALUES (?, ?, -1, 'hot', 0, ?)").run(name, INT64_MAX, createdMs);
+    const p: Partition = { name, loNs: INT64_MAX, hiNs: -1n, state: 'hot', rows: 0, createdMs };
+    this.#list.push(p);
+    this.#rebuildView();
+    return p;
+  }
+
+  /**
+   * Whether the hot partition is due to be sealed: it holds the seal size
+   * (more once partitions are many), or has been hot for a span of wall time.
+   * An ingest that ends (`atRest`) seals it from an eighth of the seal size
+   * on, so that pages of a store at rest scan few rows.
+   */
+  sealDue(atRest = false): boolean {
+    const hot = this.hot();
+    if (!hot?.rows) return false;
+    let stored = 0;
+    for (const p of this.#list) if (p !== hot) stored += p.rows;
+    const size = Math.max(this.#sealRows, Math.ceil(stored / MAX_PARTITIONS));
+    return hot.rows >= (atRest ? size / 8 : size) || (hot.createdMs !== null && BigInt(Date.now() - hot.createdMs) * 1_000_000n >= this.#spanNs);
+  }
+
+  /** Takes the hot partition out of the hot state (its rows counted): the next rows go to a new one. */
+  seal(): void {
+    const hot = this.hot();
+    if (!hot) return;
+    this.#db.prepare("UPDATE partitions SET state = 'sealing' WHERE name = ? AND state = 'hot'").run(hot.name);
+    hot.state = 'sealing';
+  }
+
+  /**
+   * One step of sealing: the next missing index of the oldest partition
+   * being sealed, or its state 'sealed' once it has them all. Call inside
+   * an IMMEDIATE transaction. Returns false when there was nothing to do.
+   */
+  sealStep(): boolean {
+    const p = this.list().find((q) => q.state === 'sealing');
+    if (!p) return false;
+    const have = new Set(this.#db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?").pluck().all(p.name) as string[]);
+    const next = PARTITION_INDEXES.find(([suffix]) => !have.has(`${p.name}_${suffix}`));
+    if (next) this.#db.exec(`CREATE INDEX ${p.name}_${next[0]} ON ${p.name} (${next[1]})`);
+    else {
+      this.#db.prepare("UPDATE partitions SET state = 'sealed' WHERE name = ?").run(p.name);
+      p.state = 'sealed';
+    }
+    return true;
+  }
+
+  /** Partitions still waiting for indexes. */
+  sealing(): number {
+    return this.list().filter((p) => p.state === 'sealing').length;
+  }
+
+  /** Drops the partitions registered with an empty range (a hot one emptied by retention, flows_0 of a database created empty). */
   dropEmpty(): void {
-    const empty = () => this.list().filter((p) => p.loNs > p.hiNs);
+    const empty = () => this.list().filter((p) => p.loNs > p.hiNs && !this.#db.prepare(`SELECT 1 FROM ${p.name} LIMIT 1`).get());
     if (empty().length) this.#db.transaction(() => empty().forEach((p) => this.drop(p))).immediate();
   }
 
@@ -105,64 +281,9 @@ export class Partitions {
     this.#db.exec(`DROP TABLE ${p.name}`);
     this.#db.prepare('DELETE FROM partitions WHERE name = ?').run(p.name);
     this.#list = this.#list.filter((q) => q.name !== p.name);
-    if (this.#last?.name === p.name) this.#last = undefined;
+    if (this.#statements?.table === p.name) this.#statements = undefined;
     this.#rebuildView();
-    this.#inserts.delete(p.name);
     return rows;
-  }
-
-  #insertFor(lastNs: bigint): Statement {
-    const t = lastNs > INT64_MAX ? INT64_MAX : lastNs < 0n ? 0n : lastNs;
-    let p = this.#last;
-    if (!p || t < p.loNs || t > p.hiNs) {
-      p = this.#find(t) ?? this.#create(t);
-      this.#last = p;
-    }
-    let s = this.#inserts.get(p.name);
-    if (!s) {
-      s = this.#db.prepare(
-        `INSERT INTO ${p.name} (id, ${FLOW_INSERT_COLUMNS.join(', ')}) VALUES (?${', ?'.repeat(FLOW_INSERT_COLUMNS.length)})`,
-      );
-      this.#inserts.set(p.name, s);
-    }
-    return s;
-  }
-
-  #find(t: bigint): Partition | undefined {
-    const l = this.#list;
-    let lo = 0;
-    let hi = l.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (t < l[mid].loNs) hi = mid - 1;
-      else if (t > l[mid].hiNs) lo = mid + 1;
-      else return l[mid];
-    }
-    return undefined;
-  }
-
-  /** A new partition for end time t: its span-aligned range, cut where a neighbour already covers. */
-  #create(t: bigint): Partition {
-    const span = this.#spanNs;
-    let loNs = (t / span) * span;
-    let hiNs = loNs + span - 1n > INT64_MAX ? INT64_MAX : loNs + span - 1n;
-    for (const q of this.#list) {
-      if (q.hiNs < t && q.hiNs >= loNs) loNs = q.hiNs + 1n;
-      if (q.loNs > t && q.loNs <= hiNs) hiNs = q.loNs - 1n;
-    }
-    const name = `flows_t${loNs}`;
-    const template = (this.#db.prepare("SELECT sql FROM sqlite_master WHERE name = 'flow_template'").pluck().get() as string).replace(
-      /^CREATE TABLE "?flow_template"?/,
-      `CREATE TABLE ${name}`,
-    );
-    this.#db.exec(template);
-    for (const [suffix, columns] of PARTITION_INDEXES) this.#db.exec(`CREATE INDEX ${name}_${suffix} ON ${name} (${columns})`);
-    this.#db.prepare('INSERT INTO partitions (name, lo_ns, hi_ns) VALUES (?, ?, ?)').run(name, loNs, hiNs);
-    const p = { name, loNs, hiNs };
-    this.#list.push(p);
-    this.#list.sort((a, b) => (a.loNs < b.loNs ? -1 : a.loNs > b.loNs ? 1 : 0));
-    this.#rebuildView();
-    return p;
   }
 
   #rebuildView(): void {
@@ -173,27 +294,34 @@ export class Partitions {
     this.#schemaVersion = this.#db.pragma('schema_version', { simple: true }) as number;
   }
 
-  /** Reads the list and the span again (another connection wrote: it may have set the span). */
+  /** Reads the list and the settings again (another connection wrote: it may have changed them). */
   reload(): void {
     this.#load();
   }
 
-  /** Reloads the list when another connection changed the schema (created or dropped a partition). */
+  /** Reloads the list when another connection changed the schema (created or dropped a partition, built an index). */
   #refresh(): void {
     if ((this.#db.pragma('schema_version', { simple: true }) as number) !== this.#schemaVersion) this.#load();
   }
 
   #load(): void {
     this.#schemaVersion = this.#db.pragma('schema_version', { simple: true }) as number;
-    const rows = this.#db.prepare('SELECT name, lo_ns, hi_ns FROM partitions ORDER BY lo_ns').safeIntegers(true).all() as {
-      name: string;
-      lo_ns: bigint;
-      hi_ns: bigint;
-    }[];
-    this.#list = rows.map((r) => ({ name: r.name, loNs: r.lo_ns, hiNs: r.hi_ns }));
-    this.#last = undefined;
-    for (const name of this.#inserts.keys()) if (!this.#list.some((p) => p.name === name)) this.#inserts.delete(name);
-    const span = this.#db.prepare("SELECT value FROM meta WHERE key = 'partition_span_ns'").safeIntegers(true).pluck().get() as bigint | undefined;
+    const rows = this.#db
+      .prepare('SELECT name, lo_ns, hi_ns, state, rows, created_ms FROM partitions ORDER BY rowid')
+      .safeIntegers(true)
+      .all() as { name: string; lo_ns: bigint; hi_ns: bigint; state: PartitionState; rows: bigint | null; created_ms: bigint | null }[];
+    this.#list = rows.map((r) => ({
+      name: r.name, loNs: r.lo_ns, hiNs: r.hi_ns, state: r.state, rows: Number(r.rows ?? 0), createdMs: r.created_ms === null ? null : Number(r.created_ms),
+    }));
+    if (this.#statements && !this.#list.some((p) => p.name === this.#statements!.table)) this.#statements = undefined;
+    const setting = (key: string) => this.#db.prepare('SELECT value FROM meta WHERE key = ?').safeIntegers(true).pluck().get(key) as bigint | undefined;
+    const span = setting('partition_span_ns');
     if (span) this.#spanNs = span;
+    const seal = setting('seal_rows');
+    if (seal) this.#sealRows = Number(seal);
   }
+}
+
+function clamp(t: bigint): bigint {
+  return t > INT64_MAX ? INT64_MAX : t < 0n ? 0n : t;
 }

@@ -13,7 +13,7 @@
  * recreate the view (Partitions.rebuildView).
  */
 /**
- * The indexes of every partition (flows_0, the flows of before migration 4,
+ * The indexes of every sealed partition (flows_0, the flows of before migration 4,
  * has the same ones under the names migrations 1 and 2 gave them, on
  * expressions for bytes and packets, which it computes in the view).
  */
@@ -201,6 +201,15 @@ export const MIGRATIONS: readonly string[] = [
     CHECK (status IN ('running', 'complete', 'interrupted', 'failed'));
   UPDATE sources SET status = CASE WHEN ended_ms IS NULL THEN 'interrupted' WHEN error IS NULL THEN 'complete' ELSE 'failed' END;
   CREATE INDEX sources_fingerprint ON sources (fingerprint) WHERE fingerprint IS NOT NULL;
+  `,
+  // 7: partitions in arrival order (src/store/partitions.ts): rows land in the one 'hot' partition,
+  // which has no secondary index, and a partition gets its indexes, in bulk, when it is sealed. The
+  // partitions of before are sealed; new ones are named flows_p<first id>.
+  `
+  ALTER TABLE partitions ADD COLUMN state TEXT NOT NULL DEFAULT 'sealed' CHECK (state IN ('hot', 'sealing', 'sealed'));
+  ALTER TABLE partitions ADD COLUMN rows INTEGER NOT NULL DEFAULT 0;   -- flows written to it
+  ALTER TABLE partitions ADD COLUMN created_ms INTEGER;                 -- a partition is hot for at most partition_span_ns
+  INSERT INTO meta VALUES ('seal_rows', 262144);
   `,
 ];
 

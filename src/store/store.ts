@@ -47,7 +47,9 @@ export interface StoreOptions {
   deviceCache?: DeviceCacheOptions;
   /**
    * how often an ingest writes the device counters (packets, bytes, flows,
-   * first/last seen) it keeps in memory, ms (default 2000; 0: every batch).
+   * first/last seen) it keeps in memory, ms (default 2000; 0: every batch),
+   * or less often when there are so many that a sync would take more than
+   * ~5 % of the time.
    * New devices, MACs and services are written with each batch; the counters
    * are exact after ingest() returns and are rebuilt from the flows after a crash.
    */
@@ -63,11 +65,18 @@ export interface StoreOptions {
   /** queries slower than this are counted as slow, by shape (default 50 ms) */
   slowQueryMs?: number;
   /**
-   * span of end time per flow partition, for partitions created from now on:
-   * '1d' (default), '6h', ... Retention drops a partition once all its flows
-   * have aged out, so a flow outlives its age by at most one span.
+   * wall time the hot partition takes flows before it is sealed, whatever
+   * its size: '1d' (default), '6h', ... (stored in the database). Retention
+   * drops a partition once all its flows have aged out, so on a live sensor
+   * a flow outlives its age by at most about one span.
    */
   partitionSpan?: string | number;
+  /**
+   * flows the hot partition takes before it is sealed and indexed (default
+   * 262144; stored in the database): a page that reads the hot partition
+   * scans it, so this bounds that scan (src/store/partitions.ts)
+   */
+  sealRows?: number;
   /** called after each commit; tests use it to simulate a slow disk */
   afterCommit?: (rows: number) => void;
   /**
@@ -177,6 +186,8 @@ export class Store {
     this.#options = options;
     const spanNs = options.partitionSpan === undefined ? undefined : BigInt(Math.round(parseAge('partitionSpan', options.partitionSpan))) * 1_000_000n;
     if (spanNs !== undefined && spanNs < 60_000_000_000n) throw new FlowmasterError('ERR_INVALID_OPTION', 'partitionSpan: at least one minute');
+    const sealRows = options.sealRows;
+    if (sealRows !== undefined && !(Number.isSafeInteger(sealRows) && sealRows >= 1)) throw new FlowmasterError('ERR_INVALID_OPTION', 'sealRows: expected a positive integer');
     for (const name of ['busyTimeoutMs', 'waitForWriterMs', 'writerStaleMs'] as const) {
       const v = options[name];
       if (v !== undefined && !(typeof v === 'number' && v >= 0)) throw new FlowmasterError('ERR_INVALID_OPTION', `${name}: expected a number of ms >= 0`);
@@ -193,6 +204,7 @@ export class Store {
       this.partitions = new Partitions(db);
       if (!readonly) waiting(() => this.partitions.dropEmpty());
       if (spanNs !== undefined && !readonly) waiting(() => this.partitions.setSpan(spanNs));
+      if (sealRows !== undefined && !readonly) waiting(() => this.partitions.setSealRows(sealRows));
       this.metrics = options.metrics ?? new Metrics();
       this.deviceCache = new DeviceCache(db, options.deviceCache);
       this.#writer = this.#newWriter();
@@ -259,24 +271,25 @@ export class Store {
   /**
    * Appends flow rows that did not come from an engine (another store, a
    * test): objects keyed by flows column name (nullable ones, and bytes and
-   * packets, may be left out), in one transaction, each into the partition
-   * of its last_ns. They are not counted into devices. Returns the ids given
-   * to them.
+   * packets, may be left out), in one transaction, into the hot partition
+   * (sealed and indexed before this returns if that made it due). They are
+   * not counted into devices. Returns the ids given to them.
    */
   appendFlows(rows: Iterable<Record<string, unknown>>): number[] {
     const ids: number[] = [];
     guarded(this.path, 'appending flows', () =>
-      this.#writer.transaction((insertFor, nextId) => {
+      this.#writer.transaction((sink, nextId) => {
         let id = 0;
         for (const r of rows) {
           id = nextId();
           const row: Record<string, unknown> = { bytes: sum(r.fwd_bytes, r.rev_bytes), packets: sum(r.fwd_packets, r.rev_packets), ...r };
-          insertFor(BigInt(r.last_ns as bigint | number)).run(id, ...FLOW_INSERT_COLUMNS.map((c) => row[c] ?? null));
+          sink.add([id, ...FLOW_INSERT_COLUMNS.map((c) => (c === 'last_ns' ? BigInt(row[c] as number | bigint) : row[c] ?? null))]);
           ids.push(id);
         }
         if (id) this.#writer.skipAppended(ids[0], id + 1);
       }),
     );
+    guarded(this.path, 'sealing a partition', () => this.#writer.maintain(Infinity));
     return ids;
   }
 

@@ -14,7 +14,7 @@ import { addService, deviceService, touchDevice, type DeviceCache } from '../dev
 import { RecordFlags } from '../flow/layout';
 import type { Metrics } from '../metrics/registry';
 import { describe, WriterLease, type LeaseOptions, type WriterInfo } from './lease';
-import type { Partitions } from './partitions';
+import type { Partitions, RowSink } from './partitions';
 import { Retrier, type RetryOptions, type StoreLog } from './retry';
 import { deleteSourceRow, interruptRunning, removeSourceChunk, type SourceRemoval } from './sources';
 
@@ -25,7 +25,6 @@ export interface WriterOptions {
   waitForWriterMs: number;
 }
 
-type InsertFor = (lastNs: bigint) => Statement;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -61,19 +60,19 @@ export class Writer {
   }
 
   /**
-   * fn in one IMMEDIATE transaction (flow inserts and ids through the
+   * fn in one IMMEDIATE transaction (flow rows and ids through the
    * partitions), after noticing other processes' writes; the device cache
    * keeps what it did only if it commits.
    */
-  transaction<T>(fn: (insertFor: InsertFor, nextId: () => number) => T): T {
+  transaction<T>(fn: (sink: RowSink, nextId: () => number) => T): T {
     const cache = this.#cache;
     cache.begin();
     let out: T;
     try {
-      out = this.#partitions.write((insertFor, nextId) => {
+      out = this.#partitions.write((sink, nextId) => {
         this.#noticeOthers();
         this.lease.beat();
-        return fn(insertFor, nextId);
+        return fn(sink, nextId);
       });
     } catch (e) {
       cache.rollback();
@@ -96,6 +95,20 @@ export class Writer {
     const forgotten = this.#cache.reconcile();
     this.#partitions.reload();
     this.#log({ level: 'debug', event: 'external_change', path: this.#path, devicesForgotten: forgotten });
+  }
+
+  /**
+   * Seals the hot partition if it is due (`atRest`: an ingest ended, see
+   * Partitions.sealDue), then builds up to `steps` of the missing indexes of
+   * sealed partitions, each in a transaction of its own (Infinity: all).
+   * Returns the indexes built.
+   */
+  maintain(steps: number, atRest = false): number {
+    const partitions = this.#partitions;
+    if (partitions.sealDue(atRest)) this.db.transaction(() => partitions.seal()).immediate();
+    let done = 0;
+    while (done < steps && this.db.transaction(() => partitions.sealStep()).immediate()) done++;
+    return done;
   }
 
   /** Inside a write transaction: writes the device counters held in memory; the flows from `nextId` on are not in them. */
