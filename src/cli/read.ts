@@ -1,7 +1,7 @@
 /** `flowmaster read`: capture files to flows on stdout (table, jsonl or csv). */
 import type { FlowmasterError } from '../errors';
-import { csvHeader, csvRow, formatTable, jsonLine, TABLE_COLUMNS, tableCells } from '../export/columns';
-import type { Flow } from '../flow/flow';
+import { formatTable, TABLE_COLUMNS, tableCells } from '../export/columns';
+import { TextFormatter } from '../export/text';
 import { FlowMeter, type Summary } from '../meter';
 import { exporterFor, meterOptions, type EngineFlags, type ExportFlags } from './flags';
 import { stdout } from './output';
@@ -32,14 +32,16 @@ export async function read(files: string[], flags: ReadFlags): Promise<number> {
   const meter = new FlowMeter(meterOptions(flags));
   const exporter = exporterFor(flags);
   const format = flags.format ?? (process.stdout.isTTY ? 'table' : 'jsonl');
-  const out: string[] = [];
-  const flushOut = () => {
-    if (out.length) stdout.write(out.join('\n') + '\n');
-    out.length = 0;
+  // JSON lines and CSV: straight from the batch buffers into ~64 KiB chunks (export/text.ts)
+  const text = format === 'table' ? undefined : new TextFormatter(format);
+  // the CSV header goes out with the first batch (or before an error), as the lines always did
+  let header = text?.header() ?? '';
+  const flushHeader = () => {
+    if (header) write(header);
+    header = '';
   };
   const tableRows: { bytes: number; cells: string[] }[] = [];
   let status = 0;
-  if (format === 'csv') out.push(csvHeader());
   for (const file of files) {
     if (stdout.closed) break;
     const run = meter.readFile(file);
@@ -47,14 +49,21 @@ export async function read(files: string[], flags: ReadFlags): Promise<number> {
       for await (const batch of run) {
         if (stdout.closed) break; // `| head` has read enough: stop reading
         await exporter?.send(batch);
-        for (const flow of batch) {
-          if (format === 'table' || flags.top) tableRows.push({ bytes: flow.bytes, cells: rowFor(flow, format) });
-          else out.push(format === 'csv' ? csvRow(flow) : jsonLine(flow));
+        flushHeader();
+        if (format === 'table') {
+          for (const flow of batch) tableRows.push({ bytes: flow.bytes, cells: tableCells(flow) });
+        } else if (flags.top) {
+          for (let i = 0; i < batch.length; i++) tableRows.push({ bytes: batch.at(i).bytes, cells: [text!.line(batch, i)] });
+        } else {
+          for (let i = 0; i < batch.length && !stdout.closed; ) {
+            const { chunk, next } = text!.chunk(batch, i);
+            i = next;
+            if (!write(chunk)) await drained(); // format no further ahead of the reader than the stream's buffer
+          }
         }
-        flushOut();
       }
     } catch (e) {
-      flushOut();
+      flushHeader();
       printError(e);
       status = 1;
     }
@@ -70,7 +79,23 @@ export async function read(files: string[], flags: ReadFlags): Promise<number> {
   return status;
 }
 
-function rowFor(flow: Flow, format: string): string[] {
-  if (format === 'table') return tableCells(flow);
-  return [format === 'csv' ? csvRow(flow) : jsonLine(flow)];
+/** Writes to stdout unless its reader has gone; false when the stream wants us to wait for 'drain'. */
+function write(data: string | Uint8Array): boolean {
+  if (stdout.closed) return true;
+  return process.stdout.write(data);
+}
+
+/** Resolves on stdout's 'drain', or when stdout closes (EPIPE, an error: no 'drain' will come). */
+function drained(): Promise<void> {
+  return new Promise((resolve) => {
+    if (stdout.closed || !process.stdout.writableNeedDrain) return resolve();
+    let cancel = (): unknown => undefined;
+    const done = () => {
+      process.stdout.off('drain', done);
+      cancel();
+      resolve();
+    };
+    process.stdout.on('drain', done);
+    cancel = stdout.onClose(done);
+  });
 }

@@ -1,0 +1,887 @@
+/**
+ * Fast text output of flows: JSON lines and CSV written byte by byte from the
+ * FlowBatch records into ~64 KiB Buffers, with no Flow view, no object per
+ * flow or field, no BigInt and no hash object per flow.
+ *
+ * The output is byte-for-byte what the reference formatters in columns.ts
+ * print (jsonLine: JSON.stringify(Flow.toObject()), csvRow), which stay the
+ * oracle: test/output-format.test.ts compares both on every flow of mixed
+ * captures. Everything printed is ASCII, so bytes and UTF-16 code units are
+ * the same.
+ *
+ * What the reference spends its time on, and what replaces it here:
+ * - toObject() + JSON.stringify: an object of 34 properties per flow, strings
+ *   per address: here each value is written where it belongs in the line;
+ * - BigInt timestamps (firstNs / lastNs, ns to ms): the u64 is split into
+ *   whole ms and the ns remainder with exact double arithmetic;
+ * - Community ID: createHash('sha1') per flow (about 2 µs): a single-block
+ *   SHA-1 in JavaScript (the message is at most 40 bytes) and a table base64;
+ * - joining lines and encoding the joined string to UTF-8 on write: bytes go
+ *   straight into the Buffer that is written.
+ */
+import { csvHeader } from './columns';
+import type { FlowBatch } from '../flow/flow';
+import { END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags } from '../flow/layout';
+
+export type TextFormat = 'jsonl' | 'csv';
+
+export interface TextFormatterOptions {
+  /** JSON only: the fwdStats / revStats objects, as Flow.toObject({ statistics: true }) (default false, as `read` prints) */
+  statistics?: boolean;
+  /** bytes per chunk (default 64 KiB) */
+  chunkSize?: number;
+}
+
+/** The longest line: a JSON record with statistics is below 2 KiB (numbers at most 24 characters each). */
+const MAX_LINE = 4096;
+
+// ------------------------------------------------------------------ the byte pool
+
+/**
+ * Every constant the lines are made of (keys with their punctuation, words),
+ * as bytes in one pool: literal(s) gives its id. The pool is built on first
+ * use (tables()), not when the CLI loads.
+ */
+const literals: string[] = [];
+function literal(s: string): number {
+  if (s.length > 255) throw new Error('literal too long');
+  literals.push(s);
+  return literals.length - 1;
+}
+
+const END_REASON_JSON = Array.from({ length: 256 }, (_, i) => literal(`,"endReason":"${END_REASONS[i] ?? 'flush'}","first":`));
+const END_REASON_CSV = Array.from({ length: 256 }, (_, i) => literal(`${END_REASONS[i] ?? 'flush'},`));
+const PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 50: 'esp', 58: 'icmp6', 132: 'sctp' };
+/** protocolName() of an IP flow, by protocol number, with the comma after it */
+const PROTOCOL_CSV = Array.from({ length: 256 }, (_, i) => literal(`${PROTOCOLS[i] ?? String(i)},`));
+const bit = (flags: number, f: number) => ((flags & f) !== 0 ? 'true' : 'false');
+/** "l2" .. "drops" and the icmpType key, by the record's flags & 31 */
+const FLAGS_JSON = Array.from({ length: 32 }, (_, f) =>
+  literal(
+    `","l2":${bit(f, RecordFlags.L2)},"tunnel":${bit(f, RecordFlags.TUNNEL)},"fragments":${bit(f, RecordFlags.FRAGMENTS)},` +
+      `"truncated":${bit(f, RecordFlags.TRUNCATED)},"drops":${bit(f, RecordFlags.DROPS)},"icmpType":`,
+  ),
+);
+/** tunnel, fragments, truncated as CSV 0/1 with their commas, by flags & 31 */
+const FLAGS_CSV = Array.from({ length: 32 }, (_, f) =>
+  literal(`,${f & RecordFlags.TUNNEL ? 1 : 0},${f & RecordFlags.FRAGMENTS ? 1 : 0},${f & RecordFlags.TRUNCATED ? 1 : 0},`),
+);
+
+const L = {
+  flowId: literal('{"flowId":'),
+  segment: literal(',"segment":'),
+  last: literal(',"last":'),
+  firstNs: literal(',"firstNs":"'),
+  lastNs: literal('","lastNs":"'),
+  durationMs: literal('","durationMs":'),
+  ipVersion: literal(',"ipVersion":'),
+  protocol: literal(',"protocol":'),
+  src: literal(',"src":"'),
+  dst: literal('","dst":"'),
+  srcPort: literal('","srcPort":'),
+  dstPort: literal(',"dstPort":'),
+  vlan: literal(',"vlan":'),
+  etherType: literal(',"etherType":'),
+  srcMac: literal(',"srcMac":"'),
+  dstMac: literal('","dstMac":"'),
+  nullIcmp: literal('null,"icmpCode":null,"fwdPackets":'),
+  icmpCode: literal(',"icmpCode":'),
+  fwdPackets: literal(',"fwdPackets":'),
+  fwdBytes: literal(',"fwdBytes":'),
+  revPackets: literal(',"revPackets":'),
+  revBytes: literal(',"revBytes":'),
+  packets: literal(',"packets":'),
+  bytes: literal(',"bytes":'),
+  fwdTcpFlags: literal(',"fwdTcpFlags":'),
+  revTcpFlags: literal(',"revTcpFlags":'),
+  communityId: literal(',"communityId":'),
+  communityIdNull: literal(',"communityId":null'),
+  arpSrcIp: literal(',"arpSrcIp":'),
+  arpDstIp: literal(',"arpDstIp":'),
+  fwdStats: literal(',"fwdStats":'),
+  revStats: literal(',"revStats":'),
+  sizeMin: literal('{"sizeMin":'),
+  sizeMax: literal(',"sizeMax":'),
+  sizeMean: literal(',"sizeMean":'),
+  sizeStddev: literal(',"sizeStddev":'),
+  iatMin: literal(',"iatMin":'),
+  iatMax: literal(',"iatMax":'),
+  iatMean: literal(',"iatMean":'),
+  iatStddev: literal(',"iatStddev":'),
+  null: literal('null'),
+  ethPrefix: literal('eth:0x'),
+  ',,': literal(',,'),
+};
+
+/**
+ * The pool: literal n is LEN[n] bytes at AT[n] of POOL. lit() and num() copy
+ * 8 bytes at a time as float64s, which is exact: every byte is ASCII (below
+ * 0x7f) or zero, so no 8 of them are a NaN (the one value a float64 copy
+ * may change). A copy may write up to 7 bytes past the literal: the next
+ * write covers them, and a chunk always has room to spare (MAX_LINE).
+ */
+let AT = new Uint32Array(0);
+let LEN = new Uint8Array(0);
+let POOL = new DataView(new ArrayBuffer(0));
+
+/**
+ * The decimal digits of 0..65535 (ports, VLANs, addresses, small counters),
+ * number n in the 8 bytes at n * 8 of NUM, NUM_LEN[n] of them; each is
+ * filled on first use (0: not yet).
+ */
+const NUMBERS = 65536;
+let NUM = new DataView(new ArrayBuffer(0));
+let NUM_LEN = new Uint8Array(0);
+
+function tables(): void {
+  if (AT.length) return;
+  const at = new Uint32Array(literals.length);
+  const len = new Uint8Array(literals.length);
+  let n = 0;
+  for (let i = 0; i < literals.length; i++) {
+    at[i] = n;
+    len[i] = literals[i].length;
+    n += literals[i].length;
+  }
+  const pool = Buffer.alloc(n + 8); // + 8: the last word read
+  pool.write(literals.join(''), 0, 'latin1');
+  AT = at;
+  LEN = len;
+  POOL = new DataView(pool.buffer, pool.byteOffset, pool.byteLength);
+  NUM = new DataView(new ArrayBuffer(NUMBERS * 8));
+  NUM_LEN = new Uint8Array(NUMBERS);
+}
+
+function fillNumber(n: number): number {
+  const len = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : 5;
+  for (let i = len - 1, x = n; i >= 0; i--, x = (x / 10) | 0) NUM.setUint8(n * 8 + i, 48 + (x % 10));
+  NUM_LEN[n] = len;
+  return len;
+}
+
+/** Two lowercase hex digits of 0..255, as two char codes packed in one number (hi << 8 | lo). */
+const HEX2 = Uint16Array.from({ length: 256 }, (_, i) => {
+  const s = i.toString(16).padStart(2, '0');
+  return (s.charCodeAt(0) << 8) | s.charCodeAt(1);
+});
+const HEXDIGIT = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+const B64 = Uint8Array.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', (c) => c.charCodeAt(0));
+
+/** ICMP type to counterpart type (Community ID), -1: one-way; as in community-id.ts */
+const ICMP4_PAIRS = new Int16Array(256).fill(-1);
+const ICMP6_PAIRS = new Int16Array(256).fill(-1);
+for (const [a, b] of [[8, 0], [13, 14], [15, 16], [10, 9], [17, 18]]) {
+  ICMP4_PAIRS[a] = b;
+  ICMP4_PAIRS[b] = a;
+}
+for (const [a, b] of [[128, 129], [133, 134], [135, 136], [130, 131], [144, 145]]) {
+  ICMP6_PAIRS[a] = b;
+  ICMP6_PAIRS[b] = a;
+}
+
+// ------------------------------------------------------------------ writers: (out, p, ...) -> new p
+
+/** A DataView of the chunk being written (lit() writes words) */
+let outView: DataView = new DataView(new ArrayBuffer(8));
+
+/** Literal `id` of the pool. */
+function lit(out: Uint8Array, p: number, id: number): number {
+  const end = p + LEN[id];
+  const v = outView;
+  const pool = POOL;
+  for (let s = AT[id]; p < end; p += 8, s += 8) v.setFloat64(p, pool.getFloat64(s, true), true);
+  return end;
+}
+
+/** 0 <= n < 65536 in decimal (8 bytes written: the next write covers the rest). */
+function num(out: Uint8Array, p: number, n: number): number {
+  let len = NUM_LEN[n];
+  if (len === 0) len = fillNumber(n);
+  outView.setFloat64(p, NUM.getFloat64(n * 8, true), true);
+  return p + len;
+}
+
+function putString(out: Uint8Array, p: number, s: string): number {
+  for (let i = 0; i < s.length; i++) out[p++] = s.charCodeAt(i);
+  return p;
+}
+
+/** A non-negative integer up to 2^53 - 1, in decimal. */
+function putUint(out: Uint8Array, p: number, n: number): number {
+  if (n < NUMBERS) return num(out, p, n);
+  if (n <= 0x7fffffff) return putInt31(out, p, n);
+  // above 2^31: two int32 halves (n % 1e8 and the quotient are exact)
+  const lo = n % 1e8;
+  p = putInt31(out, p, (n - lo) / 1e8);
+  return putPad(out, p, lo, 8);
+}
+
+/** 0 <= n < 2^31 */
+function putInt31(out: Uint8Array, p: number, n: number): number {
+  let len = 1;
+  for (let t = 10; n >= t && len < 10; t *= 10) len++;
+  return putPad(out, p, n, len);
+}
+
+/** n (< 2^31) in exactly `len` digits (leading zeros). */
+function putPad(out: Uint8Array, p: number, n: number, len: number): number {
+  for (let i = len - 1; i >= 0; i--) {
+    const q = (n / 10) | 0;
+    out[p + i] = 48 + n - q * 10;
+    n = q;
+  }
+  return p + len;
+}
+
+/** A number as JSON.stringify writes it (String(n), or null when not finite). */
+function putNumber(out: Uint8Array, p: number, n: number): number {
+  if (Number.isSafeInteger(n)) {
+    if (n < 0) {
+      out[p++] = 45; // -
+      n = -n;
+    }
+    return putUint(out, p, n);
+  }
+  if (n !== n || n === Infinity || n === -Infinity) return lit(out, p, L.null);
+  return putString(out, p, String(n));
+}
+
+/** A u64 as Flow reads it: a number (exact below 2^53). */
+function u64(v: DataView, o: number): number {
+  return v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;
+}
+
+function putIPv4(out: Uint8Array, p: number, b: Uint8Array, o: number): number {
+  p = num(out, p, b[o]);
+  out[p++] = 46;
+  p = num(out, p, b[o + 1]);
+  out[p++] = 46;
+  p = num(out, p, b[o + 2]);
+  out[p++] = 46;
+  return num(out, p, b[o + 3]);
+}
+
+function putHexWord(out: Uint8Array, p: number, w: number): number {
+  if (w >= 0x1000) out[p++] = HEXDIGIT[w >> 12];
+  if (w >= 0x100) out[p++] = HEXDIGIT[(w >> 8) & 15];
+  if (w >= 0x10) out[p++] = HEXDIGIT[(w >> 4) & 15];
+  out[p++] = HEXDIGIT[w & 15];
+  return p;
+}
+
+/** RFC 5952 as formatIPv6: the longest run (>= 2) of zero words compressed, the first on ties. */
+function putIPv6(out: Uint8Array, p: number, b: Uint8Array, o: number): number {
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (b[o + 2 * i] !== 0 || b[o + 2 * i + 1] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && b[o + 2 * j] === 0 && b[o + 2 * j + 1] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const stop = best < 0 ? 8 : best;
+  for (let i = 0; i < stop; i++) {
+    if (i > 0) out[p++] = 58;
+    p = putHexWord(out, p, (b[o + 2 * i] << 8) | b[o + 2 * i + 1]);
+  }
+  if (best < 0) return p;
+  out[p++] = 58;
+  out[p++] = 58;
+  for (let i = best + bestLen; i < 8; i++) {
+    if (i > best + bestLen) out[p++] = 58;
+    p = putHexWord(out, p, (b[o + 2 * i] << 8) | b[o + 2 * i + 1]);
+  }
+  return p;
+}
+
+function putMac(out: Uint8Array, p: number, b: Uint8Array, o: number): number {
+  let h = HEX2[b[o]];
+  out[p] = h >> 8;
+  out[p + 1] = h & 255;
+  for (let i = 1; i < 6; i++) {
+    h = HEX2[b[o + i]];
+    out[p + 3 * i - 1] = 58;
+    out[p + 3 * i] = h >> 8;
+    out[p + 3 * i + 1] = h & 255;
+  }
+  return p + 17;
+}
+
+/** src / dst as Flow gives them: a MAC for layer-2 flows, else IPv4 for version 4 and IPv6 for any other. */
+function putAddr(out: Uint8Array, p: number, b: Uint8Array, o: number, l2: boolean, v4: boolean): number {
+  if (l2) return putMac(out, p, b, o);
+  return v4 ? putIPv4(out, p, b, o) : putIPv6(out, p, b, o);
+}
+
+// ------------------------------------------------------------------ times
+
+/**
+ * A u64 of ns split exactly into whole ms (tMs) and the ns below a ms
+ * (tRem), with no BigInt and no floating remainder: the high 32 bits are
+ * the same from record to record (they change every 4.3 s), so their share
+ * (hi * 2^32 = hi * 4294 * 10^6 + hi * 967296) is kept; the low 32 bits add
+ * their quotient and remainder by 10^6.
+ */
+let tMs = 0;
+let tRem = 0;
+let hiKey = -1;
+let hiMs = 0;
+let hiRem = 0;
+function splitNs(v: DataView, o: number): void {
+  const lo = v.getUint32(o, true);
+  const hi = v.getUint32(o + 4, true);
+  if (hi !== hiKey) {
+    const t = hi * 967296; // < 2^53
+    hiRem = t % 1e6;
+    hiMs = hi * 4294 + (t - hiRem) / 1e6;
+    hiKey = hi;
+  }
+  const q = Math.floor(lo / 1e6); // lo < 2^32: exact
+  let rem = hiRem + (lo - q * 1e6);
+  let ms = hiMs + q;
+  if (rem >= 1e6) {
+    rem -= 1e6;
+    ms += 1;
+  }
+  tMs = ms;
+  tRem = rem;
+}
+
+/**
+ * Times in ms (< 1.9 * 10^13 from a u64 of ns) as ms = msHi * 10^5 + msLo:
+ * the digits of msHi (the same for 100 s of records) are kept.
+ */
+const MS_HI = new Uint8Array(16);
+let msHiKey = -1;
+let msHiLen = 0;
+function putMsHi(out: Uint8Array, p: number, hi: number): number {
+  if (hi !== msHiKey) {
+    msHiLen = putInt31(MS_HI, 0, hi);
+    msHiKey = hi;
+  }
+  for (let i = 0; i < msHiLen; i++) out[p + i] = MS_HI[i];
+  return p + msHiLen;
+}
+
+/** Whole ms in decimal. */
+function putMs(out: Uint8Array, p: number, ms: number): number {
+  if (ms < 1e5) return putInt31(out, p, ms);
+  const hi = Math.floor(ms / 1e5); // exact below 2^53 / 10^3
+  p = putMsHi(out, p, hi);
+  return putPad(out, p, ms - hi * 1e5, 5);
+}
+
+/** The ns (ms * 10^6 + rem) as BigInt.prototype.toString prints them. */
+function putNs(out: Uint8Array, p: number, ms: number, rem: number): number {
+  if (ms === 0) return putInt31(out, p, rem);
+  p = putMs(out, p, ms);
+  return putPad(out, p, rem, 6);
+}
+
+/** seconds.nnnnnnnnn (columns.ts nsToSeconds) */
+function putSeconds(out: Uint8Array, p: number, ms: number, rem: number): number {
+  if (ms < 1e5) {
+    const s = (ms / 1000) | 0;
+    p = putInt31(out, p, s);
+    out[p++] = 46;
+    p = putPad(out, p, ms - s * 1000, 3);
+    return putPad(out, p, rem, 6);
+  }
+  const hi = Math.floor(ms / 1e5);
+  const lo = ms - hi * 1e5;
+  const s = (lo / 1000) | 0;
+  p = putMsHi(out, p, hi);
+  p = putPad(out, p, s, 2);
+  out[p++] = 46;
+  p = putPad(out, p, lo - s * 1000, 3);
+  return putPad(out, p, rem, 6);
+}
+
+const F64 = new Float64Array(1);
+const F64_HI = new Uint32Array(F64.buffer, new Uint16Array(Uint8Array.of(1, 0).buffer)[0] === 1 ? 4 : 0, 1);
+/** 2^(e - 1075): the ulp of a normal double whose biased exponent is e */
+const ULP = Float64Array.from({ length: 2048 }, (_, e) => 2 ** (e - 1075));
+/** 10^-j: the step of a decimal with j digits after the point */
+const STEP = [1, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
+
+function ulp(d: number): number {
+  F64[0] = d;
+  return ULP[(F64_HI[0] >>> 20) & 0x7ff];
+}
+
+/** Digits after the point of frac / 10^6 with the trailing zeros dropped (frac in 1..999999). */
+function fracDigits(frac: number): number {
+  if (frac % 1000 === 0) return frac % 100000 === 0 ? 1 : frac % 10000 === 0 ? 2 : 3;
+  return frac % 10 !== 0 ? 6 : frac % 100 !== 0 ? 5 : 4;
+}
+
+/** int '.' the first j of the 6 digits of frac (leading zeros kept); int < 1.9 * 10^13. */
+function putDecimal(out: Uint8Array, p: number, int: number, frac: number, j: number): number {
+  p = putMs(out, p, int);
+  out[p++] = 46;
+  for (let i = 6; i > j; i--) frac = (frac / 10) | 0;
+  for (let i = j; i > 0; i--) {
+    const q = (frac / 10) | 0;
+    out[p + i - 1] = 48 + frac - q * 10;
+    frac = q;
+  }
+  return p + j;
+}
+
+/*
+ * Doubles as String() prints them, without String(): ECMAScript prints the
+ * shortest decimal that reads back as the same double (the closest one if
+ * several). A time in ms is x = int + frac / 10^6 exactly; when its double
+ * d is the double nearest to x and the ulp of d is below 10^-j (j: the
+ * digits x has after the point), x's own digits are that shortest decimal:
+ * any other decimal of at most j digits is >= 10^-j away from x, so it
+ * cannot read back as d (whose reading interval is one ulp wide), and no
+ * decimal of fewer digits is x. Otherwise (ns timestamps, far dates) String().
+ */
+
+/** Flow.first / last: d = ms + rem / 1e6 (two roundings). */
+function putMsTime(out: Uint8Array, p: number, ms: number, rem: number): number {
+  if (rem === 0) return putMs(out, p, ms);
+  const r = rem / 1e6;
+  const d = ms + r;
+  const j = fracDigits(rem);
+  const u = ulp(d);
+  // d - ms is exact (Sterbenz); r is within 2^-54 of rem / 10^6: d is the double nearest x
+  // when it is closer than half an ulp by more than that
+  if (u < STEP[j] && Math.abs(d - ms - r) + 1.2e-16 < u / 2) return putDecimal(out, p, ms, rem, j);
+  return putString(out, p, String(d));
+}
+
+/** Flow.durationMs: Number(lastNs - firstNs) / 1e6 (one rounding of the exact ns). */
+function putDuration(out: Uint8Array, p: number, ns: number): number {
+  const d = ns / 1e6;
+  if (ns < 0) {
+    out[p++] = 45; // -
+    ns = -ns;
+  }
+  const frac = ns % 1e6;
+  if (frac === 0) return putUint(out, p, (ns - frac) / 1e6);
+  const j = fracDigits(frac);
+  if (ulp(d) < STEP[j]) return putDecimal(out, p, (ns - frac) / 1e6, frac, j);
+  return putString(out, p, String(Math.abs(d)));
+}
+
+// ------------------------------------------------------------------ Community ID (single-block SHA-1)
+
+const MSG = new Uint8Array(64);
+const W = new Int32Array(80);
+/** The digest of the last sha1() */
+const H = new Int32Array(5);
+
+/** SHA-1 of MSG[0..len) (len <= 55: one block). */
+function sha1(len: number): void {
+  const m = MSG;
+  m[len] = 0x80;
+  for (let i = len + 1; i < 62; i++) m[i] = 0;
+  const bits = len * 8;
+  m[62] = bits >> 8;
+  m[63] = bits & 255;
+  const w = W;
+  for (let i = 0; i < 16; i++) w[i] = (m[4 * i] << 24) | (m[4 * i + 1] << 16) | (m[4 * i + 2] << 8) | m[4 * i + 3];
+  for (let i = 16; i < 80; i++) {
+    const x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
+    w[i] = (x << 1) | (x >>> 31);
+  }
+  let a = 0x67452301;
+  let b = 0xefcdab89 | 0;
+  let c = 0x98badcfe | 0;
+  let d = 0x10325476;
+  let e = 0xc3d2e1f0 | 0;
+  let i = 0;
+  for (; i < 20; i++) {
+    const t = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + 0x5a827999 + w[i]) | 0;
+    e = d;
+    d = c;
+    c = (b << 30) | (b >>> 2);
+    b = a;
+    a = t;
+  }
+  for (; i < 40; i++) {
+    const t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + 0x6ed9eba1 + w[i]) | 0;
+    e = d;
+    d = c;
+    c = (b << 30) | (b >>> 2);
+    b = a;
+    a = t;
+  }
+  for (; i < 60; i++) {
+    const t = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e - 0x70e44324 + w[i]) | 0; // 0x8f1bbcdc
+    e = d;
+    d = c;
+    c = (b << 30) | (b >>> 2);
+    b = a;
+    a = t;
+  }
+  for (; i < 80; i++) {
+    const t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e - 0x359d3e2a + w[i]) | 0; // 0xca62c1d6
+    e = d;
+    d = c;
+    c = (b << 30) | (b >>> 2);
+    b = a;
+    a = t;
+  }
+  H[0] = (a + 0x67452301) | 0;
+  H[1] = (b + 0xefcdab89) | 0;
+  H[2] = (c + 0x98badcfe) | 0;
+  H[3] = (d + 0x10325476) | 0;
+  H[4] = (e + 0xc3d2e1f0) | 0;
+}
+
+/**
+ * Community ID v1 (seed 0, base64) of an IP flow record at b[o], as
+ * Flow.communityId() and community-id.ts compute it: 1:… (quoted for JSON).
+ */
+function putCommunityId(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number, v4: boolean, quote: boolean): number {
+  const proto = b[o + O.kProtocol];
+  const n = v4 ? 4 : 16;
+  const icmp = proto === 1 || proto === 58;
+  let sport = icmp ? b[o + O.kIcmpType] : v.getUint16(o + O.kSrcPort, true);
+  let dport = icmp ? b[o + O.kIcmpCode] : v.getUint16(o + O.kDstPort, true);
+  let oneWay = false;
+  if (icmp) {
+    const counterpart = (proto === 1 ? ICMP4_PAIRS : ICMP6_PAIRS)[sport];
+    if (counterpart < 0) oneWay = true;
+    else dport = counterpart;
+  }
+  const hasPorts = proto === 6 || proto === 17 || proto === 132 || icmp;
+  let x = o + O.kSrcAddr;
+  let y = o + O.kDstAddr;
+  if (!oneWay) {
+    // Buffer.compare of the two addresses, then the ports
+    let c = 0;
+    for (let i = 0; i < n && c === 0; i++) c = b[x + i] - b[y + i];
+    if (c > 0 || (c === 0 && sport > dport)) {
+      x = o + O.kDstAddr;
+      y = o + O.kSrcAddr;
+      const t = sport;
+      sport = dport;
+      dport = t;
+    }
+  }
+  const m = MSG;
+  m[0] = 0; // seed 0
+  m[1] = 0;
+  let q = 2;
+  for (let i = 0; i < n; i++) m[q++] = b[x + i];
+  for (let i = 0; i < n; i++) m[q++] = b[y + i];
+  m[q++] = proto;
+  m[q++] = 0;
+  if (hasPorts) {
+    m[q++] = sport >> 8;
+    m[q++] = sport & 255;
+    m[q++] = dport >> 8;
+    m[q++] = dport & 255;
+  }
+  sha1(q);
+  if (quote) out[p++] = 34; // "
+  out[p++] = 49; // 1
+  out[p++] = 58; // :
+  // base64 of the 20 digest bytes: 6 groups of 3 bytes, then 2 bytes and '='
+  const h = H;
+  p = putB64(out, p, h[0] >>> 8);
+  p = putB64(out, p, ((h[0] & 255) << 16) | (h[1] >>> 16));
+  p = putB64(out, p, ((h[1] & 0xffff) << 8) | (h[2] >>> 24));
+  p = putB64(out, p, h[2] & 0xffffff);
+  p = putB64(out, p, h[3] >>> 8);
+  p = putB64(out, p, ((h[3] & 255) << 16) | (h[4] >>> 16));
+  const last = h[4] & 0xffff;
+  out[p++] = B64[last >> 10];
+  out[p++] = B64[(last >> 4) & 63];
+  out[p++] = B64[(last << 2) & 63];
+  out[p++] = 61; // =
+  if (quote) out[p++] = 34;
+  return p;
+}
+
+/** 24 bits as 4 base64 characters */
+function putB64(out: Uint8Array, p: number, x: number): number {
+  out[p] = B64[x >>> 18];
+  out[p + 1] = B64[(x >> 12) & 63];
+  out[p + 2] = B64[(x >> 6) & 63];
+  out[p + 3] = B64[x & 63];
+  return p + 4;
+}
+
+// ------------------------------------------------------------------ records
+
+function putStats(out: Uint8Array, p: number, v: DataView, s: number): number {
+  p = lit(out, p, L.sizeMin);
+  p = putUint(out, p, v.getUint32(s + O.kStatSizeMin, true));
+  p = lit(out, p, L.sizeMax);
+  p = putUint(out, p, v.getUint32(s + O.kStatSizeMax, true));
+  p = lit(out, p, L.sizeMean);
+  p = putNumber(out, p, v.getFloat64(s + O.kStatSizeMean, true));
+  p = lit(out, p, L.sizeStddev);
+  p = putNumber(out, p, v.getFloat64(s + O.kStatSizeStddev, true));
+  p = lit(out, p, L.iatMin);
+  p = putNumber(out, p, u64(v, s + O.kStatIatMin));
+  p = lit(out, p, L.iatMax);
+  p = putNumber(out, p, u64(v, s + O.kStatIatMax));
+  p = lit(out, p, L.iatMean);
+  p = putNumber(out, p, v.getFloat64(s + O.kStatIatMean, true));
+  p = lit(out, p, L.iatStddev);
+  p = putNumber(out, p, v.getFloat64(s + O.kStatIatStddev, true));
+  out[p++] = 125; // }
+  return p;
+}
+
+/** Number(lastNs - firstNs), exact while below 2^53 ns (104 days) */
+function durationNs(v: DataView, o: number, fMs: number, fRem: number, lMs: number, lRem: number): number {
+  const dMs = (lMs - fMs) * 1e6;
+  if (dMs > -9e15 && dMs < 9e15) return dMs + (lRem - fRem);
+  return Number(v.getBigUint64(o + O.kLastNs, true) - v.getBigUint64(o + O.kFirstNs, true));
+}
+
+/** One JSON line (with its '\n') of the record at b[o]: JSON.stringify(flow.toObject({ statistics })) + '\n'. */
+function putJsonRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number, statistics: boolean): number {
+  const flags = b[o + O.kFlags];
+  const l2 = (flags & RecordFlags.L2) !== 0;
+  const ipVersion = b[o + O.kIpVersion];
+  const v4 = ipVersion === 4;
+  const proto = b[o + O.kProtocol];
+  const etherType = v.getUint16(o + O.kEtherType, true);
+
+  p = lit(out, p, L.flowId);
+  p = putNumber(out, p, u64(v, o + O.kFlowId));
+  p = lit(out, p, L.segment);
+  p = num(out, p, v.getUint16(o + O.kSegment, true));
+  p = lit(out, p, END_REASON_JSON[b[o + O.kEndReason]]);
+  splitNs(v, o + O.kFirstNs);
+  const fMs = tMs;
+  const fRem = tRem;
+  splitNs(v, o + O.kLastNs);
+  const lMs = tMs;
+  const lRem = tRem;
+  p = putMsTime(out, p, fMs, fRem);
+  p = lit(out, p, L.last);
+  p = putMsTime(out, p, lMs, lRem);
+  p = lit(out, p, L.firstNs);
+  p = putNs(out, p, fMs, fRem);
+  p = lit(out, p, L.lastNs);
+  p = putNs(out, p, lMs, lRem);
+  p = lit(out, p, L.durationMs);
+  p = putDuration(out, p, durationNs(v, o, fMs, fRem, lMs, lRem));
+  p = lit(out, p, L.ipVersion);
+  p = num(out, p, ipVersion);
+  p = lit(out, p, L.protocol);
+  p = num(out, p, proto);
+  p = lit(out, p, L.src);
+  p = putAddr(out, p, b, o + O.kSrcAddr, l2, v4);
+  p = lit(out, p, L.dst);
+  p = putAddr(out, p, b, o + O.kDstAddr, l2, v4);
+  p = lit(out, p, L.srcPort);
+  p = num(out, p, v.getUint16(o + O.kSrcPort, true));
+  p = lit(out, p, L.dstPort);
+  p = num(out, p, v.getUint16(o + O.kDstPort, true));
+  p = lit(out, p, L.vlan);
+  p = num(out, p, v.getUint16(o + O.kVlan, true));
+  p = lit(out, p, L.etherType);
+  p = num(out, p, etherType);
+  p = lit(out, p, L.srcMac);
+  p = putMac(out, p, b, o + O.kSrcMac);
+  p = lit(out, p, L.dstMac);
+  p = putMac(out, p, b, o + O.kDstMac);
+  p = lit(out, p, FLAGS_JSON[flags & 31]);
+  if (!l2 && (proto === 1 || proto === 58)) {
+    p = num(out, p, b[o + O.kIcmpType]);
+    p = lit(out, p, L.icmpCode);
+    p = num(out, p, b[o + O.kIcmpCode]);
+    p = lit(out, p, L.fwdPackets);
+  } else p = lit(out, p, L.nullIcmp);
+  const fwdPackets = u64(v, o + O.kFwdPackets);
+  const fwdBytes = u64(v, o + O.kFwdBytes);
+  const revPackets = u64(v, o + O.kRevPackets);
+  const revBytes = u64(v, o + O.kRevBytes);
+  p = putNumber(out, p, fwdPackets);
+  p = lit(out, p, L.fwdBytes);
+  p = putNumber(out, p, fwdBytes);
+  p = lit(out, p, L.revPackets);
+  p = putNumber(out, p, revPackets);
+  p = lit(out, p, L.revBytes);
+  p = putNumber(out, p, revBytes);
+  p = lit(out, p, L.packets);
+  p = putNumber(out, p, fwdPackets + revPackets);
+  p = lit(out, p, L.bytes);
+  p = putNumber(out, p, fwdBytes + revBytes);
+  p = lit(out, p, L.fwdTcpFlags);
+  p = num(out, p, b[o + O.kFwdTcpFlags]);
+  p = lit(out, p, L.revTcpFlags);
+  p = num(out, p, b[o + O.kRevTcpFlags]);
+  if (l2) p = lit(out, p, L.communityIdNull);
+  else {
+    p = lit(out, p, L.communityId);
+    p = putCommunityId(out, p, b, v, o, v4, true);
+  }
+  if (l2 && etherType === 0x0806) {
+    p = lit(out, p, L.arpSrcIp);
+    p = putArpIp(out, p, b, o + O.kSrcAddr + O.kArpIp);
+    p = lit(out, p, L.arpDstIp);
+    p = putArpIp(out, p, b, o + O.kDstAddr + O.kArpIp);
+  }
+  if (statistics) {
+    p = lit(out, p, L.fwdStats);
+    p = putStats(out, p, v, o + O.kFwdStats);
+    p = lit(out, p, L.revStats);
+    p = putStats(out, p, v, o + O.kRevStats);
+  }
+  out[p++] = 125; // }
+  out[p++] = 10; // \n
+  return p;
+}
+
+function putArpIp(out: Uint8Array, p: number, b: Uint8Array, o: number): number {
+  if ((b[o] | b[o + 1] | b[o + 2] | b[o + 3]) === 0) return lit(out, p, L.null);
+  out[p++] = 34;
+  p = putIPv4(out, p, b, o);
+  out[p++] = 34;
+  return p;
+}
+
+/** One CSV line (with its '\n') of the record at b[o]: csvRow(flow) + '\n'. No value needs quoting. */
+function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number): number {
+  const flags = b[o + O.kFlags];
+  const l2 = (flags & RecordFlags.L2) !== 0;
+  const ipVersion = b[o + O.kIpVersion];
+  const v4 = ipVersion === 4;
+  const proto = b[o + O.kProtocol];
+
+  p = putNumber(out, p, u64(v, o + O.kFlowId));
+  out[p++] = 44;
+  p = num(out, p, v.getUint16(o + O.kSegment, true));
+  out[p++] = 44;
+  p = lit(out, p, END_REASON_CSV[b[o + O.kEndReason]]);
+  splitNs(v, o + O.kFirstNs);
+  p = putSeconds(out, p, tMs, tRem);
+  out[p++] = 44;
+  splitNs(v, o + O.kLastNs);
+  p = putSeconds(out, p, tMs, tRem);
+  out[p++] = 44;
+  if (l2) {
+    p = lit(out, p, L.ethPrefix);
+    const et = v.getUint16(o + O.kEtherType, true);
+    const h = HEX2[et >> 8];
+    const l = HEX2[et & 255];
+    out[p++] = h >> 8;
+    out[p++] = h & 255;
+    out[p++] = l >> 8;
+    out[p++] = l & 255;
+    out[p++] = 44;
+  } else p = lit(out, p, PROTOCOL_CSV[proto]);
+  p = num(out, p, ipVersion);
+  out[p++] = 44;
+  p = putAddr(out, p, b, o + O.kSrcAddr, l2, v4);
+  out[p++] = 44;
+  p = num(out, p, v.getUint16(o + O.kSrcPort, true));
+  out[p++] = 44;
+  p = putAddr(out, p, b, o + O.kDstAddr, l2, v4);
+  out[p++] = 44;
+  p = num(out, p, v.getUint16(o + O.kDstPort, true));
+  out[p++] = 44;
+  p = num(out, p, v.getUint16(o + O.kVlan, true));
+  out[p++] = 44;
+  p = putNumber(out, p, u64(v, o + O.kFwdPackets));
+  out[p++] = 44;
+  p = putNumber(out, p, u64(v, o + O.kFwdBytes));
+  out[p++] = 44;
+  p = putNumber(out, p, u64(v, o + O.kRevPackets));
+  out[p++] = 44;
+  p = putNumber(out, p, u64(v, o + O.kRevBytes));
+  out[p++] = 44;
+  p = num(out, p, b[o + O.kFwdTcpFlags]);
+  out[p++] = 44;
+  p = num(out, p, b[o + O.kRevTcpFlags]);
+  out[p++] = 44;
+  if (!l2 && (proto === 1 || proto === 58)) {
+    p = num(out, p, b[o + O.kIcmpType]);
+    out[p++] = 44;
+    p = num(out, p, b[o + O.kIcmpCode]);
+    out[p++] = 44;
+  } else p = lit(out, p, L[',,']);
+  p = putMac(out, p, b, o + O.kSrcMac);
+  out[p++] = 44;
+  p = putMac(out, p, b, o + O.kDstMac);
+  p = lit(out, p, FLAGS_CSV[flags & 31]);
+  if (!l2) p = putCommunityId(out, p, b, v, o, v4, false);
+  out[p++] = 10;
+  return p;
+}
+
+// ------------------------------------------------------------------ the formatter
+
+/**
+ * Formats FlowBatches as JSON lines or CSV into Buffers of about
+ * `chunkSize` bytes: call chunk(batch, i) until it returns next ===
+ * batch.length, writing each chunk (the caller can wait for 'drain'
+ * between chunks). The CSV header is header(), not part of the chunks.
+ */
+export class TextFormatter {
+  readonly format: TextFormat;
+  readonly #statistics: boolean;
+  readonly #chunkSize: number;
+
+  constructor(format: TextFormat, options: TextFormatterOptions = {}) {
+    if (format !== 'jsonl' && format !== 'csv') throw new TypeError(`unknown text format '${String(format)}'`);
+    this.format = format;
+    this.#statistics = options.statistics === true;
+    this.#chunkSize = Math.max(MAX_LINE * 2, options.chunkSize ?? 64 * 1024);
+    tables();
+  }
+
+  /** The CSV header line with its '\n' ('' for JSON lines). */
+  header(): string {
+    return this.format === 'csv' ? csvHeader() + '\n' : '';
+  }
+
+  /**
+   * Lines of the records `start`.. of `batch`, as many as fit in one chunk
+   * (at least one): the chunk (a new Buffer the caller may keep) and the
+   * index of the first record not in it.
+   */
+  chunk(batch: FlowBatch, start = 0): { chunk: Buffer; next: number } {
+    const b = new Uint8Array(batch.buffer);
+    const v = new DataView(batch.buffer);
+    const n = batch.length;
+    const cap = this.#chunkSize;
+    const out = Buffer.allocUnsafeSlow(cap);
+    outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    const limit = cap - MAX_LINE;
+    const json = this.format === 'jsonl';
+    const stats = this.#statistics;
+    let p = 0;
+    let i = start;
+    for (; i < n && p <= limit; i++) {
+      const o = i * RECORD_SIZE;
+      p = json ? putJsonRecord(out, p, b, v, o, stats) : putCsvRecord(out, p, b, v, o);
+    }
+    return { chunk: out.subarray(0, p), next: i };
+  }
+
+  /** The line of one record (without its '\n'). */
+  line(batch: FlowBatch, index: number): string {
+    if (!(index >= 0 && index < batch.length)) throw new RangeError(`record ${index} out of range 0..${batch.length - 1}`);
+    const b = new Uint8Array(batch.buffer);
+    const v = new DataView(batch.buffer);
+    const out = scratch();
+    outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    const o = index * RECORD_SIZE;
+    const p = this.format === 'jsonl' ? putJsonRecord(out, 0, b, v, o, this.#statistics) : putCsvRecord(out, 0, b, v, o);
+    return out.toString('latin1', 0, p - 1);
+  }
+}
+
+let scratchBuf: Buffer | undefined;
+function scratch(): Buffer {
+  return (scratchBuf ??= Buffer.allocUnsafeSlow(MAX_LINE));
+}
