@@ -462,6 +462,7 @@ function putMsTime(out: Uint8Array, p: number, ms: number, rem: number): number 
 /** Flow.durationMs: Number(lastNs - firstNs) / 1e6 (one rounding of the exact ns). */
 function putDuration(out: Uint8Array, p: number, ns: number): number {
   const d = ns / 1e6;
+  if (!(ns >= -Number.MAX_SAFE_INTEGER && ns <= Number.MAX_SAFE_INTEGER)) return putNumber(out, p, d); // ns rounded: no exact digits
   if (ns < 0) {
     out[p++] = 45; // -
     ns = -ns;
