@@ -1,0 +1,242 @@
+/**
+ * The fast text output (src/export/text.ts, what `flowmaster read --format
+ * jsonl|csv` prints) against the reference formatters it replaced, kept as
+ * the oracle: jsonLine (JSON.stringify(Flow.toObject())) and csvRow of
+ * src/export/columns.ts. Byte for byte, on every flow of
+ *  - generated captures of every kind (IPv4/IPv6, TCP/UDP/ICMP/SCTP, ARP and
+ *    other layer-2 flows, VLAN and QinQ, tunnels, fragments; µs and ns
+ *    timestamps; segments and every end reason), on both engines;
+ *  - the shared captures (../shared/pcaps, ../shared/community-id) when present;
+ *  - random records: every field any value (u64 counters above 2^53, times
+ *    from 1970 to 2554, negative and huge durations, NaN statistics, ...);
+ *  - and through `flowmaster read` itself.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FlowmasterError } from '../src/errors';
+import { csvHeader, csvRow } from '../src/export/columns';
+import { TextFormatter, type TextFormat } from '../src/export/text';
+import { FlowBatch } from '../src/flow/flow';
+import { Offsets as O, RECORD_SIZE } from '../src/flow/layout';
+import { FlowMeter, type FlowMeterOptions } from '../src/index';
+import { tmpFile } from './helpers/capture';
+import { COMMUNITY_ID_DIR, CORPUS_DIR } from './helpers/corpus';
+import { TEST_ENGINE } from './helpers/read';
+import { rng } from './helpers/rng';
+import { skipping } from './helpers/skip';
+
+const genPcap = () => import('../scripts/gen-pcap.mjs');
+const root = path.resolve(__dirname, '..');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
+
+/** The reference lines of a batch, each with its '\n'. */
+function reference(batch: FlowBatch, format: TextFormat, statistics: boolean): string {
+  let s = '';
+  for (const f of batch) s += (format === 'csv' ? csvRow(f) : JSON.stringify(f.toObject({ statistics }))) + '\n';
+  return s;
+}
+
+/** The fast formatter's chunks of a whole batch, joined. */
+function fast(batch: FlowBatch, formatter: TextFormatter): Buffer {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < batch.length; ) {
+    const { chunk, next } = formatter.chunk(batch, i);
+    expect(next).toBeGreaterThan(i);
+    chunks.push(chunk);
+    i = next;
+  }
+  return Buffer.concat(chunks);
+}
+
+interface Tally {
+  flows: number;
+  bytes: number;
+}
+
+/** Fails (naming the first flow that differs) unless the fast output of `batch` is the reference's, byte for byte. */
+function expectSame(batch: FlowBatch, format: TextFormat, statistics: boolean, label: string, tally: Tally, chunkSize?: number): void {
+  const want = Buffer.from(reference(batch, format, statistics), 'utf8');
+  const got = fast(batch, new TextFormatter(format, { statistics, chunkSize }));
+  if (!got.equals(want)) {
+    const a = got.toString('latin1').split('\n');
+    const b = want.toString('utf8').split('\n');
+    const i = b.findIndex((line, k) => a[k] !== line);
+    expect(a[i], `${label}: ${format}${statistics ? ' + statistics' : ''}, record ${i} of the batch (raw ${Buffer.from(batch.at(Math.min(i, batch.length - 1)).raw).toString('hex')})`).toBe(b[i]);
+    expect(got.length, `${label}: ${format} length`).toBe(want.length);
+  }
+  expect(got.equals(want)).toBe(true);
+  tally.flows += batch.length;
+  tally.bytes += got.length;
+}
+
+/** Reads a capture and compares every batch in both formats (JSON also with statistics when the meter keeps them). */
+async function compareCapture(file: string, options: FlowMeterOptions, label: string): Promise<Tally & { error?: unknown }> {
+  const tally: Tally = { flows: 0, bytes: 0 };
+  const run = new FlowMeter({ engine: TEST_ENGINE, ...options }).readFile(file);
+  try {
+    for await (const batch of run) {
+      expectSame(batch, 'jsonl', false, label, tally);
+      expectSame(batch, 'csv', false, label, tally);
+      if (options.statistics) expectSame(batch, 'jsonl', true, label, tally);
+    }
+  } catch (e) {
+    if (!(e instanceof FlowmasterError)) throw e; // a failed expectation, not a damaged capture
+    return { ...tally, error: e };
+  }
+  return tally;
+}
+
+describe('text output: the fast formatter prints what jsonLine / csvRow print', () => {
+  const captures: { name: string; file: string }[] = [];
+  beforeAll(async () => {
+    const { generate } = await genPcap();
+    const make = async (name: string, options: Record<string, unknown>) => {
+      const file = tmpFile(name);
+      await generate({ out: file, quiet: true, ...options });
+      captures.push({ name, file });
+    };
+    await make('full.pcap', { packets: 60_000, flows: 6_000, mix: 'full', seed: 1 });
+    // ns timestamps on a second interface: first/last with 4..6 digits after the point
+    await make('full-ns.pcapng', { packets: 40_000, flows: 4_000, mix: 'full', seed: 2, format: 'pcapng', nanos: true, multiInterface: true, iface2: 'sll' });
+    await make('l2-tunnels.pcap', { packets: 40_000, flows: 4_000, mix: 'full,l2=30,frag=15,vxlan=10,gre=10,ipv6=50,qinq=20', seed: 3, bigEndian: true, sizes: '64' });
+    await make('default.pcap', { packets: 30_000, flows: 3_000, mix: 'default', seed: 4, gapUs: 2000 });
+  }, 120_000);
+
+  it('generated captures, every flow, jsonl and csv (and JSON with statistics)', async () => {
+    const variants: [string, FlowMeterOptions][] = [
+      ['defaults', {}],
+      // segments, every end reason (active timeout, evictions, idle, tcp-end, flush) and statistics
+      ['segments + evictions + statistics', { activeTimeout: 0.02, idleTimeout: 0.05, maxFlows: 300, statistics: true }],
+    ];
+    for (const { name, file } of captures) {
+      for (const [v, options] of variants) {
+        const t = await compareCapture(file, options, `${name} (${v})`);
+        expect(t.error, `${name}: ${String(t.error)}`).toBeUndefined();
+        expect(t.flows, name).toBeGreaterThan(1000);
+      }
+    }
+  }, 120_000);
+
+  it('the other engine gives the same text for its records', async () => {
+    const other = TEST_ENGINE === 'ts' ? 'native' : 'ts';
+    const t = await compareCapture(captures[0].file, { engine: other, statistics: true }, `${captures[0].name} (${other} engine)`);
+    expect(t.flows).toBeGreaterThan(1000);
+  }, 60_000);
+
+  it('chunks end on line boundaries and line() is one line of chunk()', async () => {
+    const tally: Tally = { flows: 0, bytes: 0 };
+    for await (const batch of new FlowMeter({ engine: TEST_ENGINE }).readFile(captures[0].file)) {
+      expectSame(batch, 'jsonl', false, 'smallest chunks', tally, 1); // chunkSize is raised to its minimum (8 KiB)
+      expectSame(batch, 'csv', false, 'smallest chunks', tally, 1);
+      for (const format of ['jsonl', 'csv'] as const) {
+        const text = new TextFormatter(format);
+        for (let i = 0; i < batch.length; i += 97) {
+          const f = batch.at(i);
+          expect(text.line(batch, i)).toBe(format === 'csv' ? csvRow(f) : JSON.stringify(f.toObject()));
+        }
+        expect(() => text.line(batch, batch.length)).toThrow(RangeError);
+      }
+    }
+    expect(tally.flows).toBeGreaterThan(1000);
+    expect(new TextFormatter('csv').header()).toBe(csvHeader() + '\n');
+    expect(new TextFormatter('jsonl').header()).toBe('');
+  }, 60_000);
+
+  it('random records: any value in any field', () => {
+    const r = rng(20261204);
+    const tally: Tally = { flows: 0, bytes: 0 };
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)];
+    const u32 = () => Math.floor(r() * 4294967296);
+    const T0 = 1_767_225_600n * 1_000_000_000n;
+    for (let round = 0; round < 12; round++) {
+      const n = 4096;
+      const buf = new ArrayBuffer(n * RECORD_SIZE);
+      const b = new Uint8Array(buf);
+      const v = new DataView(buf);
+      for (let i = 0; i < b.length; i++) b[i] = u32() & 255;
+      for (let i = 0; i < n; i++) {
+        const o = i * RECORD_SIZE;
+        if (round % 3 === 0) continue; // all bytes random
+        // plausible records with edge values mixed in
+        b[o + O.kFlags] = u32() & 31;
+        b[o + O.kIpVersion] = pick([4, 4, 6, 6, 0, 5]);
+        b[o + O.kProtocol] = pick([1, 6, 17, 58, 132, 47, 50, 0, 255, u32() & 255]);
+        b[o + O.kEndReason] = pick([0, 1, 2, 3, 4, 5, 6, 200]);
+        v.setUint16(o + O.kEtherType, pick([0x0800, 0x86dd, 0x0806, 0x88cc, 0x88b8, 0x8892, 0, 0xffff, u32() & 0xffff]), true);
+        v.setUint16(o + O.kSegment, pick([0, 0, 1, 65535, u32() & 0xffff]), true);
+        for (const k of [O.kSrcPort, O.kDstPort, O.kVlan]) v.setUint16(o + k, pick([0, 1, 9, 10, 80, 443, 9999, 10000, 65535, u32() & 0xffff]), true);
+        const first = pick([
+          T0 + BigInt(u32()) * 1000n, // µs
+          T0 + BigInt(u32()) * 1000n + BigInt(u32() % 1000), // ns
+          T0 + BigInt(u32() % 1000) * 1_000_000n, // whole ms
+          BigInt(u32() % 100_000), // 1970, below a ms
+          BigInt(u32()) * 1000n, // 1970
+          (1n << 63n) + BigInt(u32()), // 2262
+          (1n << 64n) - 1n - BigInt(u32() % 1_000_000), // the last ns of 2554
+          0n,
+        ]);
+        const span = pick([0n, 1n, 999n, 1000n, 1_000_000n, BigInt(u32()), BigInt(u32()) * 1000n, 1n << 53n, (1n << 53n) + 1n, 1n << 60n, -1n, -1_000_000n, -BigInt(u32())]);
+        const last = (first + span) & ((1n << 64n) - 1n);
+        v.setBigUint64(o + O.kFirstNs, first, true);
+        v.setBigUint64(o + O.kLastNs, last, true);
+        for (const k of [O.kFwdPackets, O.kFwdBytes, O.kRevPackets, O.kRevBytes, O.kFlowId]) {
+          v.setBigUint64(o + k, pick([0n, 1n, 9n, 65535n, 65536n, BigInt(u32()), (1n << 31n) - 1n, 1n << 31n, 1n << 32n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, (1n << 64n) - 1n, BigInt(u32()) << BigInt(u32() % 32)]), true);
+        }
+        // addresses with zero runs of every length (RFC 5952), ARP IPs that are 0.0.0.0
+        for (const a of [O.kSrcAddr, O.kDstAddr]) for (let w = 0; w < 8; w++) if (r() < 0.4) v.setUint16(o + a + 2 * w, 0);
+        if (r() < 0.2) v.setUint32(o + O.kSrcAddr + O.kArpIp, 0);
+        // ICMP types with and without a counterpart
+        b[o + O.kIcmpType] = pick([0, 8, 13, 14, 128, 129, 133, 136, 3, 11, 255]);
+        for (const s of [O.kFwdStats, O.kRevStats]) {
+          for (const k of [O.kStatSizeMean, O.kStatSizeStddev, O.kStatIatMean, O.kStatIatStddev]) {
+            v.setFloat64(o + s + k, pick([0, -0, NaN, Infinity, -Infinity, 5e-324, 1e21, 1e-7, 123.456, r() * 1500, r() * 1e9, (u32() - 2 ** 31) / 7]), true);
+          }
+        }
+      }
+      const batch = new FlowBatch(buf);
+      expectSame(batch, 'jsonl', false, `random round ${round}`, tally);
+      expectSame(batch, 'jsonl', true, `random round ${round}`, tally);
+      expectSame(batch, 'csv', false, `random round ${round}`, tally);
+    }
+    expect(tally.flows).toBe(12 * 4096 * 3);
+  }, 60_000);
+
+  it('flowmaster read --format jsonl / csv prints the reference lines (CSV header first)', async () => {
+    const { file } = captures[0];
+    let jsonl = '';
+    let csv = csvHeader() + '\n';
+    for await (const batch of new FlowMeter().readFile(file)) {
+      jsonl += reference(batch, 'jsonl', false);
+      csv += reference(batch, 'csv', false);
+    }
+    const run = promisify(execFile);
+    for (const [format, want] of [['jsonl', jsonl], ['csv', csv]] as const) {
+      const { stdout } = await run(process.execPath, [cli, 'read', '--format', format, file], { cwd: root, maxBuffer: 256 << 20, encoding: 'buffer' });
+      expect(stdout.length, format).toBe(Buffer.byteLength(want));
+      expect(stdout.equals(Buffer.from(want)), format).toBe(true);
+    }
+  }, 60_000);
+});
+
+const shared = [CORPUS_DIR, COMMUNITY_ID_DIR]
+  .filter((d) => fs.existsSync(d))
+  .flatMap((d) => fs.readdirSync(d).filter((f) => /\.pcap(ng)?$/.test(f)).sort().map((f) => path.join(d, f)));
+
+describe.skipIf(skipping(shared.length === 0 && `${CORPUS_DIR} not found`, 'text output on the shared captures'))('text output on the shared captures', () => {
+  it('every flow of every capture, jsonl and csv (and JSON with statistics)', async () => {
+    let flows = 0;
+    let damaged = 0;
+    for (const file of shared) {
+      for (const options of [{}, { statistics: true, activeTimeout: 1, idleTimeout: 5 }]) {
+        const t = await compareCapture(file, options, path.basename(file));
+        flows += t.flows;
+        if (t.error) damaged++;
+      }
+    }
+    expect(flows).toBeGreaterThan(1000);
+    expect(damaged).toBeLessThan(shared.length * 2); // the damaged ones are compared up to their damage
+  }, 120_000);
+});
