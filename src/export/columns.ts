@@ -2,14 +2,20 @@
  * Text exports of flows: JSON lines (Flow.toObject) and CSV with the stable
  * column names below (documented in README). Times in CSV are epoch seconds
  * with nanosecond digits.
+ *
+ * jsonLine and csvRow, one Flow at a time, define these formats: they are
+ * the reference that `flowmaster read` must print byte for byte. read
+ * prints whole batches with the fast formatter of text.ts instead, and
+ * test/output-format.test.ts holds it to these on every flow.
  */
 import type { Flow } from '../flow/flow';
 
-const PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 50: 'esp', 58: 'icmp6', 132: 'sctp' };
+/** protocolName() of an IP flow by protocol number (others: the number) */
+export const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 50: 'esp', 58: 'icmp6', 132: 'sctp' };
 
 export function protocolName(flow: Flow): string {
   if (flow.l2) return `eth:0x${flow.etherType.toString(16).padStart(4, '0')}`;
-  return PROTOCOLS[flow.protocol] ?? String(flow.protocol);
+  return PROTOCOL_NAMES[flow.protocol] ?? String(flow.protocol);
 }
 
 function nsToSeconds(ns: bigint): string {

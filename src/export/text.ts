@@ -19,7 +19,7 @@
  * - joining lines and encoding the joined string to UTF-8 on write: bytes go
  *   straight into the Buffer that is written.
  */
-import { csvHeader } from './columns';
+import { csvHeader, PROTOCOL_NAMES } from './columns';
 import type { FlowBatch } from '../flow/flow';
 import { END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags } from '../flow/layout';
 
@@ -51,9 +51,8 @@ function literal(s: string): number {
 
 const END_REASON_JSON = Array.from({ length: 256 }, (_, i) => literal(`,"endReason":"${END_REASONS[i] ?? 'flush'}","first":`));
 const END_REASON_CSV = Array.from({ length: 256 }, (_, i) => literal(`${END_REASONS[i] ?? 'flush'},`));
-const PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 50: 'esp', 58: 'icmp6', 132: 'sctp' };
 /** protocolName() of an IP flow, by protocol number, with the comma after it */
-const PROTOCOL_CSV = Array.from({ length: 256 }, (_, i) => literal(`${PROTOCOLS[i] ?? String(i)},`));
+const PROTOCOL_CSV = Array.from({ length: 256 }, (_, i) => literal(`${PROTOCOL_NAMES[i] ?? String(i)},`));
 const bit = (flags: number, f: number) => ((flags & f) !== 0 ? 'true' : 'false');
 /** "l2" .. "drops" and the icmpType key, by the record's flags & 31 */
 const FLAGS_JSON = Array.from({ length: 32 }, (_, f) =>
