@@ -475,21 +475,14 @@ function putDuration(out: Uint8Array, p: number, ns: number): number {
 
 // ------------------------------------------------------------------ Community ID (single-block SHA-1)
 
-const MSG = new Uint8Array(64);
+/** The message schedule; sha1() hashes the one block in W[0..15]. */
 const W = new Int32Array(80);
 /** The digest of the last sha1() */
 const H = new Int32Array(5);
 
-/** SHA-1 of MSG[0..len) (len <= 55: one block). */
-function sha1(len: number): void {
-  const m = MSG;
-  m[len] = 0x80;
-  for (let i = len + 1; i < 62; i++) m[i] = 0;
-  const bits = len * 8;
-  m[62] = bits >> 8;
-  m[63] = bits & 255;
+/** SHA-1 of one 64-byte block, padding included, in W[0..15] (big-endian words). */
+function sha1(): void {
   const w = W;
-  for (let i = 0; i < 16; i++) w[i] = (m[4 * i] << 24) | (m[4 * i + 1] << 16) | (m[4 * i + 2] << 8) | m[4 * i + 3];
   for (let i = 16; i < 80; i++) {
     const x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
     w[i] = (x << 1) | (x >>> 31);
@@ -556,35 +549,49 @@ function putCommunityId(out: Uint8Array, p: number, b: Uint8Array, v: DataView, 
     else dport = counterpart;
   }
   const hasPorts = proto === 6 || proto === 17 || proto === 132 || icmp;
-  let x = o + O.kSrcAddr;
-  let y = o + O.kDstAddr;
+  let a = o + O.kSrcAddr;
+  let z = o + O.kDstAddr;
   if (!oneWay) {
     // Buffer.compare of the two addresses, then the ports
     let c = 0;
-    for (let i = 0; i < n && c === 0; i++) c = b[x + i] - b[y + i];
+    for (let i = 0; i < n && c === 0; i++) c = b[a + i] - b[z + i];
     if (c > 0 || (c === 0 && sport > dport)) {
-      x = o + O.kDstAddr;
-      y = o + O.kSrcAddr;
+      a = o + O.kDstAddr;
+      z = o + O.kSrcAddr;
       const t = sport;
       sport = dport;
       dport = t;
     }
   }
-  const m = MSG;
-  m[0] = 0; // seed 0
-  m[1] = 0;
-  let q = 2;
-  for (let i = 0; i < n; i++) m[q++] = b[x + i];
-  for (let i = 0; i < n; i++) m[q++] = b[y + i];
-  m[q++] = proto;
-  m[q++] = 0;
-  if (hasPorts) {
-    m[q++] = sport >> 8;
-    m[q++] = sport & 255;
-    m[q++] = dport >> 8;
-    m[q++] = dport & 255;
+  // The message, straight into big-endian words: seed (0, 2 bytes), the two
+  // addresses, protocol, a zero byte, the ports when it has them; then the
+  // 0x80 pad byte and the length in bits in the last word.
+  const w = W;
+  w.fill(0, 0, 16);
+  let k: number; // words written
+  let tail: number; // the last address word's low half shifted up, for the protocol word
+  if (v4) {
+    const x = v.getUint32(a, false);
+    const y = v.getUint32(z, false);
+    w[0] = x >>> 16;
+    w[1] = (x << 16) | (y >>> 16);
+    tail = y << 16;
+    k = 2;
+  } else {
+    let prev = 0;
+    for (let i = 0; i < 8; i++) {
+      const x = v.getUint32((i < 4 ? a : z) + 4 * (i & 3), false);
+      w[i] = i === 0 ? x >>> 16 : (prev << 16) | (x >>> 16);
+      prev = x;
+    }
+    tail = prev << 16;
+    k = 8;
   }
-  sha1(q);
+  w[k++] = tail | (proto << 8);
+  if (hasPorts) w[k++] = (sport << 16) | dport;
+  w[k] = 0x80000000 | 0;
+  w[15] = k * 32; // the message's length in bits: k whole words (the seed fills the first word's top half)
+  sha1();
   if (quote) out[p++] = 34; // "
   out[p++] = 49; // 1
   out[p++] = 58; // :
