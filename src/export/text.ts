@@ -322,41 +322,52 @@ function putAddr(out: Uint8Array, p: number, b: Uint8Array, o: number, l2: boole
 // ------------------------------------------------------------------ times
 
 /**
- * A u64 of ns split exactly into whole ms (tMs) and the ns below a ms
- * (tRem), with no BigInt and no floating remainder: the high 32 bits are
- * the same from record to record (they change every 4.3 s), so their share
- * (hi * 2^32 = hi * 4294 * 10^6 + hi * 967296) is kept; the low 32 bits add
- * their quotient and remainder by 10^6.
+ * A u64 of ns split exactly, with no BigInt and no floating remainder, into
+ * whole ms tMs = tHi * 10^5 + tLo and the ns below a ms, tRem (tHi, tLo and
+ * tRem are int32). The high 32 bits are the same from record to record
+ * (they change every 4.3 s), so their share is kept: hi * 2^32 ns =
+ * hi * 4294 * 10^6 + hi * 967296 ns; the low 32 bits add their quotient and
+ * remainder by 10^6 (less than 4295 ms).
  */
 let tMs = 0;
+let tHi = 0;
+let tLo = 0;
 let tRem = 0;
 let hiKey = -1;
 let hiMs = 0;
+let hiMsHi = 0;
+let hiMsLo = 0;
 let hiRem = 0;
 function splitNs(v: DataView, o: number): void {
   const lo = v.getUint32(o, true);
   const hi = v.getUint32(o + 4, true);
   if (hi !== hiKey) {
     const t = hi * 967296; // < 2^53
-    hiRem = t % 1e6;
-    hiMs = hi * 4294 + (t - hiRem) / 1e6;
+    const r = t % 1e6;
+    hiMs = hi * 4294 + (t - r) / 1e6; // < 1.9 * 10^13
+    hiMsHi = Math.floor(hiMs / 1e5) | 0;
+    hiMsLo = (hiMs - hiMsHi * 1e5) | 0;
+    hiRem = r | 0;
     hiKey = hi;
   }
-  const q = Math.floor(lo / 1e6); // lo < 2^32: exact
-  let rem = hiRem + (lo - q * 1e6);
-  let ms = hiMs + q;
+  const q = (lo / 1e6) | 0; // lo < 2^32: the quotient, below 4295
+  let rem = hiRem + ((lo - q * 1e6) | 0);
+  let ms = q;
   if (rem >= 1e6) {
     rem -= 1e6;
-    ms += 1;
+    ms++;
   }
-  tMs = ms;
   tRem = rem;
+  tMs = hiMs + ms;
+  tLo = hiMsLo + ms;
+  tHi = hiMsHi;
+  if (tLo >= 1e5) {
+    tLo -= 1e5;
+    tHi++;
+  }
 }
 
-/**
- * Times in ms (< 1.9 * 10^13 from a u64 of ns) as ms = msHi * 10^5 + msLo:
- * the digits of msHi (the same for 100 s of records) are kept.
- */
+/** The digits of tHi (the same for 100 s of records) are kept. */
 const MS_HI = new Uint8Array(16);
 let msHiKey = -1;
 let msHiLen = 0;
@@ -369,35 +380,28 @@ function putMsHi(out: Uint8Array, p: number, hi: number): number {
   return p + msHiLen;
 }
 
-/** Whole ms in decimal. */
-function putMs(out: Uint8Array, p: number, ms: number): number {
-  if (ms < 1e5) return putInt31(out, p, ms);
-  const hi = Math.floor(ms / 1e5); // exact below 2^53 / 10^3
+/** Whole ms (hi * 10^5 + lo) in decimal. */
+function putMs(out: Uint8Array, p: number, hi: number, lo: number): number {
+  if (hi === 0) return putInt31(out, p, lo);
   p = putMsHi(out, p, hi);
-  return putPad(out, p, ms - hi * 1e5, 5);
+  return putPad(out, p, lo, 5);
 }
 
-/** The ns (ms * 10^6 + rem) as BigInt.prototype.toString prints them. */
-function putNs(out: Uint8Array, p: number, ms: number, rem: number): number {
-  if (ms === 0) return putInt31(out, p, rem);
-  p = putMs(out, p, ms);
+/** The ns ((hi * 10^5 + lo) * 10^6 + rem) as BigInt.prototype.toString prints them. */
+function putNs(out: Uint8Array, p: number, hi: number, lo: number, rem: number): number {
+  if (hi === 0 && lo === 0) return putInt31(out, p, rem);
+  p = putMs(out, p, hi, lo);
   return putPad(out, p, rem, 6);
 }
 
 /** seconds.nnnnnnnnn (columns.ts nsToSeconds) */
-function putSeconds(out: Uint8Array, p: number, ms: number, rem: number): number {
-  if (ms < 1e5) {
-    const s = (ms / 1000) | 0;
-    p = putInt31(out, p, s);
-    out[p++] = 46;
-    p = putPad(out, p, ms - s * 1000, 3);
-    return putPad(out, p, rem, 6);
+function putSeconds(out: Uint8Array, p: number, hi: number, lo: number, rem: number): number {
+  const s = (lo / 1000) | 0; // the seconds' last 2 digits
+  if (hi === 0) p = putInt31(out, p, s);
+  else {
+    p = putMsHi(out, p, hi);
+    p = putPad(out, p, s, 2);
   }
-  const hi = Math.floor(ms / 1e5);
-  const lo = ms - hi * 1e5;
-  const s = (lo / 1000) | 0;
-  p = putMsHi(out, p, hi);
-  p = putPad(out, p, s, 2);
   out[p++] = 46;
   p = putPad(out, p, lo - s * 1000, 3);
   return putPad(out, p, rem, 6);
@@ -421,17 +425,11 @@ function fracDigits(frac: number): number {
   return frac % 10 !== 0 ? 6 : frac % 100 !== 0 ? 5 : 4;
 }
 
-/** int '.' the first j of the 6 digits of frac (leading zeros kept); int < 1.9 * 10^13. */
-function putDecimal(out: Uint8Array, p: number, int: number, frac: number, j: number): number {
-  p = putMs(out, p, int);
+/** '.' and the first j of the 6 digits of frac (leading zeros kept); frac is int32. */
+function putFrac(out: Uint8Array, p: number, frac: number, j: number): number {
   out[p++] = 46;
   for (let i = 6; i > j; i--) frac = (frac / 10) | 0;
-  for (let i = j; i > 0; i--) {
-    const q = (frac / 10) | 0;
-    out[p + i - 1] = 48 + frac - q * 10;
-    frac = q;
-  }
-  return p + j;
+  return putPad(out, p, frac, j);
 }
 
 /*
@@ -445,16 +443,16 @@ function putDecimal(out: Uint8Array, p: number, int: number, frac: number, j: nu
  * decimal of fewer digits is x. Otherwise (ns timestamps, far dates) String().
  */
 
-/** Flow.first / last: d = ms + rem / 1e6 (two roundings). */
-function putMsTime(out: Uint8Array, p: number, ms: number, rem: number): number {
-  if (rem === 0) return putMs(out, p, ms);
+/** Flow.first / last: d = ms + rem / 1e6 (two roundings), ms = hi * 10^5 + lo. */
+function putMsTime(out: Uint8Array, p: number, ms: number, hi: number, lo: number, rem: number): number {
+  if (rem === 0) return putMs(out, p, hi, lo);
   const r = rem / 1e6;
   const d = ms + r;
   const j = fracDigits(rem);
   const u = ulp(d);
   // d - ms is exact (Sterbenz); r is within 2^-54 of rem / 10^6: d is the double nearest x
   // when it is closer than half an ulp by more than that
-  if (u < STEP[j] && Math.abs(d - ms - r) + 1.2e-16 < u / 2) return putDecimal(out, p, ms, rem, j);
+  if (u < STEP[j] && Math.abs(d - ms - r) + 1.2e-16 < u / 2) return putFrac(out, putMs(out, p, hi, lo), rem, j);
   return putString(out, p, String(d));
 }
 
@@ -466,10 +464,16 @@ function putDuration(out: Uint8Array, p: number, ns: number): number {
     out[p++] = 45; // -
     ns = -ns;
   }
-  const frac = ns % 1e6;
-  if (frac === 0) return putUint(out, p, (ns - frac) / 1e6);
+  let q = Math.floor(ns / 1e6); // may be one too many (the division rounds up)
+  let frac = ns - q * 1e6; // exact: both below 2^53
+  if (frac < 0) {
+    q--;
+    frac += 1e6;
+  }
+  frac |= 0;
+  if (frac === 0) return putUint(out, p, q);
   const j = fracDigits(frac);
-  if (ulp(d) < STEP[j]) return putDecimal(out, p, (ns - frac) / 1e6, frac, j);
+  if (ulp(d) < STEP[j]) return putFrac(out, putUint(out, p, q), frac, j);
   return putString(out, p, String(Math.abs(d)));
 }
 
@@ -667,17 +671,19 @@ function putJsonRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o
   p = lit(out, p, END_REASON_JSON[b[o + O.kEndReason]]);
   splitNs(v, o + O.kFirstNs);
   const fMs = tMs;
+  const fHi = tHi;
+  const fLo = tLo;
   const fRem = tRem;
   splitNs(v, o + O.kLastNs);
   const lMs = tMs;
   const lRem = tRem;
-  p = putMsTime(out, p, fMs, fRem);
+  p = putMsTime(out, p, fMs, fHi, fLo, fRem);
   p = lit(out, p, L.last);
-  p = putMsTime(out, p, lMs, lRem);
+  p = putMsTime(out, p, lMs, tHi, tLo, lRem);
   p = lit(out, p, L.firstNs);
-  p = putNs(out, p, fMs, fRem);
+  p = putNs(out, p, fHi, fLo, fRem);
   p = lit(out, p, L.lastNs);
-  p = putNs(out, p, lMs, lRem);
+  p = putNs(out, p, tHi, tLo, lRem);
   p = lit(out, p, L.durationMs);
   p = putDuration(out, p, durationNs(v, o, fMs, fRem, lMs, lRem));
   p = lit(out, p, L.ipVersion);
@@ -770,10 +776,10 @@ function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o:
   out[p++] = 44;
   p = lit(out, p, END_REASON_CSV[b[o + O.kEndReason]]);
   splitNs(v, o + O.kFirstNs);
-  p = putSeconds(out, p, tMs, tRem);
+  p = putSeconds(out, p, tHi, tLo, tRem);
   out[p++] = 44;
   splitNs(v, o + O.kLastNs);
-  p = putSeconds(out, p, tMs, tRem);
+  p = putSeconds(out, p, tHi, tLo, tRem);
   out[p++] = 44;
   if (l2) {
     p = lit(out, p, L.ethPrefix);
