@@ -270,17 +270,43 @@ describe('every filter, alone and combined, against brute force', () => {
   });
 });
 
-describe('top and timeline select the flows overlapping their range', () => {
+describe('top and timeline: the minute buckets whose start lies in their range, a flow apportioned over the minutes it spans', () => {
   type Totals = { bytes: number; packets: number; flows: number };
-  const add = (m: Map<string, Totals>, k: string, f: MixedFlow) => {
+  const MINUTE_NS = 60_000_000_000n;
+  /** A flow's share of each minute it spans: exact integers, as floor(V * overlap so far / duration) differences (a week or more: all in its first minute). */
+  const shares = (f: MixedFlow): { t: number; bytes: number; packets: number; flows: number }[] => {
+    const m0 = f.firstNs / MINUTE_NS;
+    const m1 = f.lastNs / MINUTE_NS;
+    const d = f.lastNs - f.firstNs;
+    if (m1 === m0 || d <= 0n || m1 - m0 + 1n > 10_080n) return [{ t: Number(m0 * 60_000n), bytes: f.bytes, packets: f.packets, flows: 1 }];
+    const out = [];
+    let prevB = 0n;
+    let prevP = 0n;
+    for (let m = m0; m <= m1; m++) {
+      const end = m === m1 ? f.lastNs : (m + 1n) * MINUTE_NS;
+      const upTo = end - f.firstNs;
+      const b = (BigInt(f.bytes) * upTo) / d;
+      const p = (BigInt(f.packets) * upTo) / d;
+      out.push({ t: Number(m * 60_000n), bytes: Number(b - prevB), packets: Number(p - prevP), flows: m === m0 ? 1 : 0 });
+      [prevB, prevP] = [b, p];
+    }
+    return out;
+  };
+  /** The shares in the minutes whose start lies in [from's minute, to]. */
+  const inRange = (range: { from?: number; to?: number }) => {
+    const lo = range.from === undefined ? -Infinity : Math.floor(range.from / 60_000) * 60_000;
+    const hi = range.to ?? Infinity;
+    return mixed.flows.flatMap((f) => shares(f).filter((x) => x.t >= lo && x.t <= hi).map((x) => ({ f, ...x })));
+  };
+  const add = (m: Map<string, Totals>, k: string, x: Totals) => {
     const t = m.get(k) ?? { bytes: 0, packets: 0, flows: 0 };
-    t.bytes += f.bytes;
-    t.packets += f.packets;
-    t.flows++;
+    t.bytes += x.bytes;
+    t.packets += x.packets;
+    t.flows += x.flows;
     m.set(k, t);
   };
   const rank = (m: Map<string, Totals>, by: keyof Totals, tie: (a: string, b: string) => number) =>
-    [...m].sort((a, b) => b[1][by] - a[1][by] || tie(a[0], b[0]));
+    [...m].filter(([, v]) => v.bytes || v.packets || v.flows).sort((a, b) => b[1][by] - a[1][by] || tie(a[0], b[0]));
   const serviceName = (f: MixedFlow) =>
     f.service ?? (f.ipVersion === 0 ? `eth/${f.etherType}` : `${({ 6: 'tcp', 17: 'udp', 132: 'sctp' } as Record<number, string>)[f.protocol] ?? f.protocol}/${f.serverIsDst ? f.dstPort : f.srcPort}`);
 
@@ -296,19 +322,23 @@ describe('top and timeline select the flows overlapping their range', () => {
     return out;
   };
 
-  it('topTalkers, topConversations, topServices and timeline equal brute-force sums over the overlapping flows', () => {
+  it('some flows span several minutes (their bytes are spread)', () => {
+    expect(mixed.flows.filter((f) => shares(f).length > 1).length).toBeGreaterThan(10);
+  });
+
+  it('topTalkers, topConversations, topServices and timeline equal brute-force sums of the apportioned flows', () => {
     const wrong: string[] = [];
     for (const range of ranges()) {
-      const rows = mixed.flows.filter((f) => matchFlow(f, range));
+      const parts = inRange(range);
       for (const by of ['bytes', 'packets', 'flows'] as const) {
         const talkers = new Map<string, Totals>();
         const conversations = new Map<string, Totals>();
         const services = new Map<string, Totals>();
-        for (const f of rows) {
-          add(talkers, String(f.srcDevice), f);
-          add(talkers, String(f.dstDevice), f);
-          add(conversations, [Math.min(f.srcDevice, f.dstDevice), Math.max(f.srcDevice, f.dstDevice)].join(','), f);
-          add(services, serviceName(f), f);
+        for (const x of parts) {
+          add(talkers, String(x.f.srcDevice), x);
+          if (x.f.dstDevice !== x.f.srcDevice) add(talkers, String(x.f.dstDevice), x);
+          add(conversations, [Math.min(x.f.srcDevice, x.f.dstDevice), Math.max(x.f.srcDevice, x.f.dstDevice)].join(','), x);
+          add(services, serviceName(x.f), x);
         }
         const num = (a: string, b: string) => Number(a) - Number(b);
         const pair = (a: string, b: string) => { const [x, y] = [a.split(',').map(Number), b.split(',').map(Number)]; return x[0] - y[0] || x[1] - y[1]; };
@@ -322,25 +352,27 @@ describe('top and timeline select the flows overlapping their range', () => {
         const s = store.analytics.topServices(req).map((x) => [x.service, x.bytes, x.packets, x.flows]);
         if (JSON.stringify(s) !== JSON.stringify(rank(services, by, text).map(([k, v]) => [k, v.bytes, v.packets, v.flows]))) wrong.push(`services ${what}`);
       }
-      for (const bucketMs of [60_000, 3_600_000]) {
+      for (const bucketMs of [60_000, 300_000, 3_600_000]) {
         const buckets = new Map<string, Totals>();
-        const ns = BigInt(bucketMs) * 1_000_000n;
-        for (const f of rows) add(buckets, String(Number(((f.firstNs / ns) * ns) / 1_000_000n)), f);
-        const want = [...buckets].sort((a, b) => Number(a[0]) - Number(b[0])).map(([k, v]) => [Number(k), v.bytes, v.packets, v.flows]);
-        const got = store.analytics.timeline({ ...range, bucketMs }).map((x) => [x.t, x.bytes, x.packets, x.flows]);
+        for (const x of parts) add(buckets, String(Math.floor(x.t / bucketMs) * bucketMs), x);
+        const want = [...buckets].filter(([, v]) => v.bytes || v.packets || v.flows).sort((a, b) => Number(a[0]) - Number(b[0])).map(([k, v]) => [Number(k), v.bytes, v.packets, v.flows]);
+        const got = store.analytics.timeline({ ...range, bucketMs }).map((x) => [x.t, x.bytes, x.packets, x.flows]).filter(([, b, p, n]) => b || p || n);
         if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`timeline ${JSON.stringify(range)} ${bucketMs}`);
       }
     }
     expect(wrong).toEqual([]);
   });
 
-  it('top and flows agree on the flows of the same range', () => {
+  it('top and timeline agree: the flows that started in the range\'s minutes, once each', () => {
     for (const range of ranges()) {
-      const total = store.flows.offsetPage({ filter: range, total: true, pageSize: 1 }).total;
+      const lo = range.from === undefined ? -Infinity : Math.floor(range.from / 60_000) * 60_000;
+      const want = mixed.flows.filter((f) => {
+        const t = Number((f.firstNs / MINUTE_NS) * 60_000n);
+        return t >= lo && t <= (range.to ?? Infinity);
+      }).length;
       const inTop = store.analytics.topServices({ ...range, by: 'flows', limit: 10_000 }).reduce((n, s) => n + s.flows, 0);
       const inTimeline = store.analytics.timeline({ ...range, bucketMs: 60_000 }).reduce((n, s) => n + s.flows, 0);
-      expect([inTop, inTimeline], JSON.stringify(range)).toEqual([total, total]);
-      expect(total).toBe(mixed.flows.filter((f) => matchFlow(f, range)).length);
+      expect([inTop, inTimeline], JSON.stringify(range)).toEqual([want, want]);
     }
   });
 });
@@ -360,9 +392,10 @@ describe('through the CLI', () => {
     }
     const from = mixed.spanMs[0] + 5_400_000;
     const services = JSON.parse(await cli('top', 'services', '--db', mixed.file, '--from', String(from), '--by', 'flows', '--limit', '10000', '--json')) as { flows: number }[];
-    const want = mixed.flows.filter((f) => matchFlow(f, { from })).length;
-    expect(services.reduce((n, s) => n + s.flows, 0)).toBe(want);
+    // top counts the flows that started in the range's minutes
+    const started = mixed.flows.filter((f) => f.firstNs >= (BigInt(from) / 60_000n) * 60_000n * 1_000_000n).length;
+    expect(services.reduce((n, s) => n + s.flows, 0)).toBe(started);
     const flows = JSON.parse(await cli('flows', '--db', mixed.file, '--from', String(from), '--limit', '10000', '--json')).items;
-    expect(flows.length).toBe(want);
+    expect(flows.length).toBe(mixed.flows.filter((f) => matchFlow(f, { from })).length);
   });
 });

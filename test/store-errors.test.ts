@@ -162,7 +162,7 @@ describe('SQLite failures as coded errors', () => {
     const db = new Database(file);
     const pageSize = db.pragma('page_size', { simple: true }) as number;
     const pages = db
-      .prepare("SELECT pageno FROM dbstat WHERE name LIKE 'flows_p%' OR name LIKE 'devices%' OR name LIKE 'sqlite_autoindex_devices%'")
+      .prepare("SELECT pageno FROM dbstat WHERE name LIKE 'flows_p%' OR name LIKE 'rollup_%' OR name LIKE 'devices%' OR name LIKE 'sqlite_autoindex_devices%'")
       .pluck()
       .all() as number[];
     db.close();

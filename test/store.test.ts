@@ -174,6 +174,8 @@ describe('store', () => {
     const store = openStore(dbFile);
     expect(store.partitions.list().map((p) => p.name)).toEqual(['flows_0']);
     expect(store.flows.page({ sort: 'bytes', order: 'desc', limit: 3 }).items.map((f) => [f.id, f.bytes])).toEqual([[50, 500], [49, 490], [48, 480]]);
+    // migration 8 summed the old flows into the roll-ups
+    expect(store.analytics.timeline({ bucketMs: 60_000 })).toEqual([{ t: 1_600_000_000_000 - (1_600_000_000_000 % 60_000), bytes: 12_750, packets: 50, flows: 50 }]);
     const r = await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
     const parts = store.partitions.list();
     expect(parts.length).toBeGreaterThan(1);

@@ -18,6 +18,7 @@ import type { CaptureRun, FlowRun, Summary } from '../meter';
 import type { Metrics } from '../metrics/registry';
 import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
 import { ROW_WIDTH, type RowSink } from './partitions';
+import { serviceKey, type RollupFlow } from './rollups';
 import { endSource, insertSource, type SourceRemoval, type SourceStatus } from './sources';
 import { dbError } from './sqlite';
 import type { Writer } from './writer';
@@ -85,6 +86,7 @@ export class IngestJob {
   readonly #pending: Flow[] = [];
   /** one flow row's values (FLOW_INSERT_COLUMNS after the id), reused: the sink copies them */
   readonly #row: unknown[] = new Array(ROW_WIDTH);
+  readonly #rollupFlow: RollupFlow = { firstNs: 0n, lastNs: 0n, bytes: 0, packets: 0, srcDevice: 0, dstDevice: 0, service: '' };
   /** built once per (protocol, port): the service map is fixed */
   readonly #serviceTexts = new Map<number, string | undefined>();
   readonly #cacheSeen: { hits: number; misses: number; evictions: number };
@@ -320,6 +322,18 @@ export class IngestJob {
     let svc = this.#serviceTexts.get(key);
     if (svc === undefined && !this.#serviceTexts.has(key)) this.#serviceTexts.set(key, (svc = deviceService(l2, protocol, etherType, c.serverPort, c.service ?? null)));
     if (svc) addService(c.serverIsDst ? dst : src, svc);
+    const srcPort = f.srcPort;
+    const dstPort = f.dstPort;
+    const ipVersion = f.ipVersion;
+    const rf = this.#rollupFlow;
+    rf.firstNs = firstNs;
+    rf.lastNs = lastNs;
+    rf.bytes = bytes;
+    rf.packets = packets;
+    rf.srcDevice = src.id;
+    rf.dstDevice = dst.id;
+    rf.service = serviceKey(c.service, ipVersion, etherType, protocol, c.serverIsDst, srcPort, dstPort);
+    this.#ctx.writer.rollups.add(rf);
     const id = nextId();
     const r = this.#row;
     r[0] = id;
@@ -329,14 +343,14 @@ export class IngestJob {
     r[4] = firstNs;
     r[5] = lastNs;
     r[6] = raw[Offsets.kEndReason];
-    r[7] = f.ipVersion;
+    r[7] = ipVersion;
     r[8] = protocol;
     r[9] = etherType;
     r[10] = vlan;
     r[11] = src.addr;
     r[12] = dst.addr;
-    r[13] = f.srcPort;
-    r[14] = f.dstPort;
+    r[13] = srcPort;
+    r[14] = dstPort;
     r[15] = src.id;
     r[16] = dst.id;
     r[17] = srcMac;

@@ -2,7 +2,8 @@
  * Retention: drops the flow partitions whose flows all ended before the
  * cutoff (one statement each, however many rows: src/store/partitions.ts),
  * optionally deletes row by row the aged-out flows of the partition the
- * cutoff falls in (`exact`), then deletes devices not seen for an age that
+ * cutoff falls in (`exact`), then the roll-up buckets past their ages
+ * (kept longer than the flows by default), then deletes devices not seen for an age that
  * no kept flow references, then PRAGMA incremental_vacuum. Each drop or
  * chunk is one short IMMEDIATE transaction (run through `step`: the store
  * retries it like a commit), and the event loop gets a turn between them,
@@ -11,10 +12,17 @@
 import type { Database } from 'better-sqlite3';
 import { FlowmasterError } from '../errors';
 import type { Partitions } from './partitions';
+import { retainRollupsChunk } from './rollups';
 
 export interface RetentionPolicy {
   /** keep flows that ended within this age: '30d', '12h', '90m', '3600s' or ms */
   flows?: string | number;
+  /**
+   * keep roll-up buckets within these ages: minute rows (default: the flows'
+   * age) and hour rows (default: 400 days, or the flows' age if longer);
+   * without `flows` or these, roll-ups stay
+   */
+  rollups?: { minutes?: string | number; hours?: string | number };
   /** keep devices seen within this age (devices referenced by kept flows always stay) */
   devices?: string | number;
   /** keep at most this many flows: the oldest partitions go, whole (never the newest) */
@@ -37,6 +45,8 @@ export interface RetentionPolicy {
 
 export interface RetentionReport {
   flowsDeleted: number;
+  /** roll-up rows (minute and hour buckets) deleted */
+  rollupRowsDeleted: number;
   /** flow partitions dropped whole */
   partitionsDropped: number;
   /** flows past their age that stay because younger flows share their partition (0 with `exact`) */
@@ -137,6 +147,7 @@ export async function applyRetention(
       await tick();
     }
   }
+  const rollupRowsDeleted = await retainRollupsOf(db, policy, now, chunk, tx);
   if (policy.devices !== undefined) {
     const cutoff = Math.floor(now - parseAge('devices', policy.devices));
     const del = db.prepare(`DELETE FROM devices WHERE id IN (
@@ -154,5 +165,36 @@ export async function applyRetention(
   }
   if (policy.vacuum ?? true) await step('retention: incremental vacuum', () => busy(() => db.pragma('incremental_vacuum')));
   const pagesAfter = db.pragma('page_count', { simple: true }) as number;
-  return { flowsDeleted, partitionsDropped, flowsPastAge, devicesDeleted, pagesFreed: Math.max(0, pagesBefore - pagesAfter), ms: performance.now() - t0, busyMs };
+  return {
+    flowsDeleted, rollupRowsDeleted, partitionsDropped, flowsPastAge, devicesDeleted, pagesFreed: Math.max(0, pagesBefore - pagesAfter),
+    ms: performance.now() - t0, busyMs,
+  };
+}
+
+const HOURS_DEFAULT_MS = 400 * 86_400_000;
+
+/** The roll-up buckets past their ages go, `chunk` rows per transaction; returns the rows deleted. */
+async function retainRollupsOf(
+  db: Database,
+  policy: RetentionPolicy,
+  now: number,
+  chunk: number,
+  tx: <T>(doing: string, fn: () => T) => Promise<T>,
+): Promise<number> {
+  const flowsMs = policy.flows === undefined ? undefined : parseAge('flows', policy.flows);
+  const r = policy.rollups ?? {};
+  const minutesMs = r.minutes !== undefined ? parseAge('rollups.minutes', r.minutes) : flowsMs;
+  const hoursMs = r.hours !== undefined ? parseAge('rollups.hours', r.hours) : flowsMs !== undefined ? Math.max(flowsMs, HOURS_DEFAULT_MS) : undefined;
+  if (minutesMs === undefined && hoursMs === undefined) return 0;
+  const cutoffs = {
+    minuteBeforeMs: Math.floor(now - (minutesMs ?? hoursMs!)),
+    hourBeforeMs: hoursMs === undefined ? Number.MIN_SAFE_INTEGER : Math.floor(now - hoursMs),
+  };
+  let deleted = 0;
+  for (;;) {
+    const n = await tx('retention: deleting roll-up buckets', () => retainRollupsChunk(db, cutoffs, chunk));
+    deleted += n;
+    if (n < chunk) return deleted;
+    await tick();
+  }
 }

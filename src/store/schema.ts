@@ -12,6 +12,9 @@
  * change flow_template and every table listed in \`partitions\`, then
  * recreate the view (Partitions.rebuildView).
  */
+import type { Database } from 'better-sqlite3';
+import { rebuildRollups, ROLLUP_SCHEMA } from './rollups';
+
 /**
  * The indexes of every sealed partition (flows_0, the flows of before migration 4,
  * has the same ones under the names migrations 1 and 2 gave them, on
@@ -30,7 +33,10 @@ export const PARTITION_INDEXES: readonly [suffix: string, columns: string][] = [
   ['service', 'service, first_ns'],
 ];
 
-export const MIGRATIONS: readonly string[] = [
+/** A migration: SQL, or a function for one that must compute (it runs in the migration's transaction). */
+export type Migration = string | ((db: Database) => void);
+
+export const MIGRATIONS: readonly Migration[] = [
   // 1: sources, devices, flows
   `
   CREATE TABLE sources (
@@ -211,6 +217,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE partitions ADD COLUMN created_ms INTEGER;                 -- a partition is hot for at most partition_span_ns
   INSERT INTO meta VALUES ('seal_rows', 262144);
   `,
+  // 8: roll-ups per minute and hour (src/store/rollups.ts), maintained by every write from now on;
+  // the flows already stored are summed into them once
+  (db) => {
+    db.exec(ROLLUP_SCHEMA);
+    rebuildRollups(db);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -11,6 +11,7 @@ import type { Database as DB } from 'better-sqlite3';
 import { FlowmasterError } from '../errors';
 import type { Summary } from '../meter';
 import type { Partitions } from './partitions';
+import { SERVICE_KEY_SQL, type RollupAccumulator } from './rollups';
 
 /** running: an ingest is writing it (or died: the next writer marks it interrupted) */
 export type SourceStatus = 'running' | 'complete' | 'interrupted' | 'failed';
@@ -122,19 +123,26 @@ export function interruptRunning(db: DB): number {
 /**
  * Inside a write transaction, with the device counters synced: deletes up to
  * `chunk` flows of the source, from the first partition that has any, and
- * takes them out of their devices' packets, bytes and flows. The devices
+ * takes them out of their devices' packets, bytes and flows and out of the
+ * roll-ups (booked into `rollups`, which the transaction writes). The devices
  * stay, however little is left of them: ARP may have seen them in another
  * source, which no flow row records. Returns the flows deleted (0: none left).
  */
-export function removeSourceChunk(db: DB, partitions: Partitions, sourceId: number, chunk: number): number {
+export function removeSourceChunk(db: DB, partitions: Partitions, sourceId: number, chunk: number, rollups: RollupAccumulator): number {
   for (const p of partitions.list()) {
     const rows = db
-      .prepare(`SELECT id, src_device, dst_device, fwd_packets + rev_packets, fwd_bytes + rev_bytes FROM ${p.name} WHERE source_id = ? ORDER BY id LIMIT ?`)
+      .prepare(
+        `SELECT id, src_device, dst_device, fwd_packets + rev_packets, fwd_bytes + rev_bytes, first_ns, last_ns, ${SERVICE_KEY_SQL}
+         FROM ${p.name} WHERE source_id = ? ORDER BY id LIMIT ?`,
+      )
       .raw(true)
-      .all(sourceId, chunk) as [number, number, number, number, number][];
+      .safeIntegers(true)
+      .all(sourceId, chunk) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, string][];
     if (!rows.length) continue;
     const per = new Map<number, [packets: number, bytes: number, flows: number]>();
-    for (const [, src, dst, packets, bytes] of rows) {
+    for (const [, s, d, p, b, firstNs, lastNs, service] of rows) {
+      const [src, dst, packets, bytes] = [Number(s), Number(d), Number(p), Number(b)];
+      rollups.add({ firstNs, lastNs, bytes, packets, srcDevice: src, dstDevice: dst, service }, -1);
       for (const dev of [src, dst]) {
         const t = per.get(dev) ?? per.set(dev, [0, 0, 0]).get(dev)!;
         t[0] += packets;

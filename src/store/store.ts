@@ -21,7 +21,8 @@ import { Cursors, DeviceQueries, FlowQueries, QueryTimer } from './query';
 import { FLOW_INSERT_COLUMNS, Partitions } from './partitions';
 import { applyRetention, parseAge, type RetentionPolicy, type RetentionReport } from './retention';
 import type { RetryOptions, StoreLog } from './retry';
-import { MIGRATIONS } from './schema';
+import { serviceKey, type RollupFlow } from './rollups';
+import { MIGRATIONS, type Migration } from './schema';
 import { findSource, getSource, type SourceInfo, type SourceRemoval } from './sources';
 import { dbError, guarded, OPEN_BUSY_MS, openDatabase, whileBusy } from './sqlite';
 import { Writer } from './writer';
@@ -109,7 +110,7 @@ export interface StoreOptions {
  * new database at once, one migrates and the others find it done. Refuses a
  * database from a newer schema.
  */
-export function migrate(db: DB, migrations: readonly string[] = MIGRATIONS, name = db.name): number {
+export function migrate(db: DB, migrations: readonly Migration[] = MIGRATIONS, name = db.name): number {
   const version = () => {
     const v = db.pragma('user_version', { simple: true }) as number;
     if (v > migrations.length)
@@ -122,7 +123,9 @@ export function migrate(db: DB, migrations: readonly string[] = MIGRATIONS, name
   const step = db.transaction(() => {
     const v = version();
     if (v === migrations.length) return false;
-    db.exec(migrations[v]);
+    const m = migrations[v];
+    if (typeof m === 'string') db.exec(m);
+    else m(db);
     db.pragma(`user_version = ${v + 1}`);
     return true;
   });
@@ -284,6 +287,7 @@ export class Store {
           id = nextId();
           const row: Record<string, unknown> = { bytes: sum(r.fwd_bytes, r.rev_bytes), packets: sum(r.fwd_packets, r.rev_packets), ...r };
           sink.add([id, ...FLOW_INSERT_COLUMNS.map((c) => (c === 'last_ns' ? BigInt(row[c] as number | bigint) : row[c] ?? null))]);
+          this.#writer.rollups.add(rollupFlow(row));
           ids.push(id);
         }
         if (id) this.#writer.skipAppended(ids[0], id + 1);
@@ -378,6 +382,7 @@ export class Store {
     const m = this.metrics;
     m.retentionRowsDeleted.inc({ table: 'flows' }, report.flowsDeleted);
     m.retentionRowsDeleted.inc({ table: 'devices' }, report.devicesDeleted);
+    m.retentionRowsDeleted.inc({ table: 'rollups' }, report.rollupRowsDeleted);
     m.retentionPagesFreed.inc(report.pagesFreed);
     m.retentionRuns.inc();
     return report;
@@ -432,6 +437,16 @@ export class Store {
       this.db.close();
     }
   }
+}
+
+/** What the roll-ups take of an appended row (a flows row as an object). */
+function rollupFlow(r: Record<string, unknown>): RollupFlow {
+  const n = (k: string) => Number(r[k] ?? 0);
+  return {
+    firstNs: BigInt(r.first_ns as number | bigint), lastNs: BigInt(r.last_ns as number | bigint), bytes: n('bytes'), packets: n('packets'),
+    srcDevice: n('src_device'), dstDevice: n('dst_device'),
+    service: serviceKey(r.service as string | null, n('ip_version'), n('ether_type'), n('protocol'), n('server_is_dst'), n('src_port'), n('dst_port')),
+  };
 }
 
 /** a + b for flow counters given as numbers or bigints */

@@ -16,6 +16,7 @@ import type { Metrics } from '../metrics/registry';
 import { describe, WriterLease, type LeaseOptions, type WriterInfo } from './lease';
 import type { Partitions, RowSink } from './partitions';
 import { Retrier, type RetryOptions, type StoreLog } from './retry';
+import { RollupAccumulator } from './rollups';
 import { deleteSourceRow, interruptRunning, removeSourceChunk, type SourceRemoval } from './sources';
 
 export interface WriterOptions {
@@ -33,6 +34,8 @@ export class Writer {
   readonly db: DB;
   readonly lease: WriterLease;
   readonly retrier: Retrier;
+  /** what a write transaction adds to (or takes out of) the roll-ups: written when it commits */
+  readonly rollups = new RollupAccumulator();
   readonly #path: string;
   readonly #partitions: Partitions;
   readonly #cache: DeviceCache;
@@ -61,18 +64,21 @@ export class Writer {
 
   /**
    * fn in one IMMEDIATE transaction (flow rows and ids through the
-   * partitions), after noticing other processes' writes; the device cache
-   * keeps what it did only if it commits.
+   * partitions), after noticing other processes' writes, then the roll-ups
+   * fn booked; the device cache keeps what it did only if it commits.
    */
   transaction<T>(fn: (sink: RowSink, nextId: () => number) => T): T {
     const cache = this.#cache;
     cache.begin();
+    this.rollups.clear(); // a retried attempt books its flows again
     let out: T;
     try {
       out = this.#partitions.write((sink, nextId) => {
         this.#noticeOthers();
         this.lease.beat();
-        return fn(sink, nextId);
+        const r = fn(sink, nextId);
+        this.rollups.flush(this.db);
+        return r;
       });
     } catch (e) {
       cache.rollback();
@@ -249,7 +255,7 @@ export class Writer {
       const n = await this.retrier.run(`removing source ${sourceId}`, () =>
         this.transaction(() => {
           this.markSynced(this.#nextId()); // the stored counters are the ones to subtract from
-          return removeSourceChunk(this.db, this.#partitions, sourceId, chunk);
+          return removeSourceChunk(this.db, this.#partitions, sourceId, chunk, this.rollups);
         }),
       );
       this.#cache.invalidate(); // its cached counters are the ones before the subtraction (synced: nothing lost)
