@@ -35,6 +35,65 @@ export interface TextFormatterOptions {
 /** The longest line: a JSON record with statistics is below 2 KiB (numbers at most 24 characters each). */
 const MAX_LINE = 4096;
 
+/**
+ * The record layout (layout.ts Offsets and RecordFlags) as constants the
+ * compiler writes into the code as numbers: read through the imported
+ * objects, every field of every record cost three dependent loads. Checked
+ * against layout.ts when this module loads.
+ */
+const enum K {
+  Record = 256,
+  ArpIp = 12,
+  DstAddr = 40,
+  DstMac = 80,
+  DstPort = 58,
+  EndReason = 66,
+  EtherType = 62,
+  FirstNs = 8,
+  Flags = 67,
+  FlowId = 0,
+  FwdBytes = 96,
+  FwdPackets = 88,
+  FwdStats = 144,
+  FwdTcpFlags = 70,
+  IcmpCode = 73,
+  IcmpType = 72,
+  IpVersion = 64,
+  LastNs = 16,
+  Protocol = 65,
+  RevBytes = 112,
+  RevPackets = 104,
+  RevStats = 200,
+  RevTcpFlags = 71,
+  Segment = 68,
+  SrcAddr = 24,
+  SrcMac = 74,
+  SrcPort = 56,
+  StatIatMax = 32,
+  StatIatMean = 40,
+  StatIatMin = 24,
+  StatIatStddev = 48,
+  StatSizeMax = 4,
+  StatSizeMean = 8,
+  StatSizeMin = 0,
+  StatSizeStddev = 16,
+  Vlan = 60,
+}
+const enum Flag {
+  L2 = 1,
+  DROPS = 2,
+  FRAGMENTS = 4,
+  TUNNEL = 8,
+  TRUNCATED = 16,
+}
+{
+  if (RECORD_SIZE !== K.Record) throw new Error("text.ts: the record size is not layout.ts's");
+  const k: Record<string, number> = { ArpIp: K.ArpIp, DstAddr: K.DstAddr, DstMac: K.DstMac, DstPort: K.DstPort, EndReason: K.EndReason, EtherType: K.EtherType, FirstNs: K.FirstNs, Flags: K.Flags, FlowId: K.FlowId, FwdBytes: K.FwdBytes, FwdPackets: K.FwdPackets, FwdStats: K.FwdStats, FwdTcpFlags: K.FwdTcpFlags, IcmpCode: K.IcmpCode, IcmpType: K.IcmpType, IpVersion: K.IpVersion, LastNs: K.LastNs, Protocol: K.Protocol, RevBytes: K.RevBytes, RevPackets: K.RevPackets, RevStats: K.RevStats, RevTcpFlags: K.RevTcpFlags, Segment: K.Segment, SrcAddr: K.SrcAddr, SrcMac: K.SrcMac, SrcPort: K.SrcPort, StatIatMax: K.StatIatMax, StatIatMean: K.StatIatMean, StatIatMin: K.StatIatMin, StatIatStddev: K.StatIatStddev, StatSizeMax: K.StatSizeMax, StatSizeMean: K.StatSizeMean, StatSizeMin: K.StatSizeMin, StatSizeStddev: K.StatSizeStddev, Vlan: K.Vlan };
+  const f: Record<string, number> = { L2: Flag.L2, DROPS: Flag.DROPS, FRAGMENTS: Flag.FRAGMENTS, TUNNEL: Flag.TUNNEL, TRUNCATED: Flag.TRUNCATED };
+  for (const [name, at] of Object.entries(k)) if ((O as Record<string, number>)[`k${name}`] !== at) throw new Error(`text.ts: offset ${name} is not layout.ts's`);
+  for (const [name, bit] of Object.entries(f)) if ((RecordFlags as Record<string, number>)[name] !== bit) throw new Error(`text.ts: flag ${name} is not layout.ts's`);
+}
+
 // ------------------------------------------------------------------ the byte pool
 
 /**
@@ -57,13 +116,13 @@ const bit = (flags: number, f: number) => ((flags & f) !== 0 ? 'true' : 'false')
 /** "l2" .. "drops" and the icmpType key, by the record's flags & 31 */
 const FLAGS_JSON = Array.from({ length: 32 }, (_, f) =>
   literal(
-    `","l2":${bit(f, RecordFlags.L2)},"tunnel":${bit(f, RecordFlags.TUNNEL)},"fragments":${bit(f, RecordFlags.FRAGMENTS)},` +
-      `"truncated":${bit(f, RecordFlags.TRUNCATED)},"drops":${bit(f, RecordFlags.DROPS)},"icmpType":`,
+    `","l2":${bit(f, Flag.L2)},"tunnel":${bit(f, Flag.TUNNEL)},"fragments":${bit(f, Flag.FRAGMENTS)},` +
+      `"truncated":${bit(f, Flag.TRUNCATED)},"drops":${bit(f, Flag.DROPS)},"icmpType":`,
   ),
 );
 /** tunnel, fragments, truncated as CSV 0/1 with their commas, by flags & 31 */
 const FLAGS_CSV = Array.from({ length: 32 }, (_, f) =>
-  literal(`,${f & RecordFlags.TUNNEL ? 1 : 0},${f & RecordFlags.FRAGMENTS ? 1 : 0},${f & RecordFlags.TRUNCATED ? 1 : 0},`),
+  literal(`,${f & Flag.TUNNEL ? 1 : 0},${f & Flag.FRAGMENTS ? 1 : 0},${f & Flag.TRUNCATED ? 1 : 0},`),
 );
 
 const L = {
@@ -367,31 +426,54 @@ function splitNs(v: DataView, o: number): void {
   }
 }
 
-/** The digits of tHi (the same for 100 s of records) are kept. */
+/** '000'..'999' as little-endian words (3 digits and a zero byte), '00'..'99' as 16-bit ones */
+const PAD3 = new Uint32Array(1000);
+const PAD2 = new Uint16Array(100);
+for (let i = 0; i < 1000; i++) PAD3[i] = (48 + ((i / 100) | 0)) | ((48 + ((i / 10) % 10 | 0)) << 8) | ((48 + (i % 10)) << 16);
+for (let i = 0; i < 100; i++) PAD2[i] = (48 + ((i / 10) | 0)) | ((48 + (i % 10)) << 8);
+
+/** 0 <= n < 10^5 in exactly 5 digits (a word is written: the next write covers the extra byte) */
+function putPad5(p: number, n: number): number {
+  const a = (n / 1000) | 0;
+  outView.setUint16(p, PAD2[a], true);
+  outView.setUint32(p + 2, PAD3[n - a * 1000], true);
+  return p + 5;
+}
+
+/** 0 <= n < 10^6 in exactly 6 digits (one extra byte written) */
+function putPad6(p: number, n: number): number {
+  const a = (n / 1000) | 0;
+  outView.setUint32(p, PAD3[a], true);
+  outView.setUint32(p + 3, PAD3[n - a * 1000], true);
+  return p + 6;
+}
+
+/** The digits of tHi (the same for 100 s of records) are kept, and copied 16 bytes at a time (ASCII: a float64 copy is exact). */
 const MS_HI = new Uint8Array(16);
+const MS_HI_VIEW = new DataView(MS_HI.buffer);
 let msHiKey = -1;
 let msHiLen = 0;
-function putMsHi(out: Uint8Array, p: number, hi: number): number {
+function putMsHi(p: number, hi: number): number {
   if (hi !== msHiKey) {
+    MS_HI.fill(0);
     msHiLen = putInt31(MS_HI, 0, hi);
     msHiKey = hi;
   }
-  for (let i = 0; i < msHiLen; i++) out[p + i] = MS_HI[i];
+  outView.setFloat64(p, MS_HI_VIEW.getFloat64(0, true), true);
+  outView.setFloat64(p + 8, MS_HI_VIEW.getFloat64(8, true), true);
   return p + msHiLen;
 }
 
 /** Whole ms (hi * 10^5 + lo) in decimal. */
 function putMs(out: Uint8Array, p: number, hi: number, lo: number): number {
   if (hi === 0) return putInt31(out, p, lo);
-  p = putMsHi(out, p, hi);
-  return putPad(out, p, lo, 5);
+  return putPad5(putMsHi(p, hi), lo);
 }
 
 /** The ns ((hi * 10^5 + lo) * 10^6 + rem) as BigInt.prototype.toString prints them. */
 function putNs(out: Uint8Array, p: number, hi: number, lo: number, rem: number): number {
   if (hi === 0 && lo === 0) return putInt31(out, p, rem);
-  p = putMs(out, p, hi, lo);
-  return putPad(out, p, rem, 6);
+  return putPad6(putMs(out, p, hi, lo), rem);
 }
 
 /** seconds.nnnnnnnnn (columns.ts nsToSeconds) */
@@ -399,12 +481,13 @@ function putSeconds(out: Uint8Array, p: number, hi: number, lo: number, rem: num
   const s = (lo / 1000) | 0; // the seconds' last 2 digits
   if (hi === 0) p = putInt31(out, p, s);
   else {
-    p = putMsHi(out, p, hi);
-    p = putPad(out, p, s, 2);
+    p = putMsHi(p, hi);
+    outView.setUint16(p, PAD2[s], true);
+    p += 2;
   }
-  out[p++] = 46;
-  p = putPad(out, p, lo - s * 1000, 3);
-  return putPad(out, p, rem, 6);
+  out[p] = 46;
+  outView.setUint32(p + 1, PAD3[lo - s * 1000], true);
+  return putPad6(p + 4, rem);
 }
 
 const F64 = new Float64Array(1);
@@ -425,11 +508,11 @@ function fracDigits(frac: number): number {
   return frac % 10 !== 0 ? 6 : frac % 100 !== 0 ? 5 : 4;
 }
 
-/** '.' and the first j of the 6 digits of frac (leading zeros kept); frac is int32. */
+/** '.' and the first j of the 6 digits of frac (leading zeros kept; all 6 are written, the next write covers the rest). */
 function putFrac(out: Uint8Array, p: number, frac: number, j: number): number {
-  out[p++] = 46;
-  for (let i = 6; i > j; i--) frac = (frac / 10) | 0;
-  return putPad(out, p, frac, j);
+  out[p] = 46;
+  putPad6(p + 1, frac);
+  return p + 1 + j;
 }
 
 /*
@@ -541,11 +624,11 @@ function sha1(): void {
  * Flow.communityId() and community-id.ts compute it: 1:… (quoted for JSON).
  */
 function putCommunityId(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number, v4: boolean, quote: boolean): number {
-  const proto = b[o + O.kProtocol];
+  const proto = b[o + K.Protocol];
   const n = v4 ? 4 : 16;
   const icmp = proto === 1 || proto === 58;
-  let sport = icmp ? b[o + O.kIcmpType] : v.getUint16(o + O.kSrcPort, true);
-  let dport = icmp ? b[o + O.kIcmpCode] : v.getUint16(o + O.kDstPort, true);
+  let sport = icmp ? b[o + K.IcmpType] : v.getUint16(o + K.SrcPort, true);
+  let dport = icmp ? b[o + K.IcmpCode] : v.getUint16(o + K.DstPort, true);
   let oneWay = false;
   if (icmp) {
     const counterpart = (proto === 1 ? ICMP4_PAIRS : ICMP6_PAIRS)[sport];
@@ -553,15 +636,15 @@ function putCommunityId(out: Uint8Array, p: number, b: Uint8Array, v: DataView, 
     else dport = counterpart;
   }
   const hasPorts = proto === 6 || proto === 17 || proto === 132 || icmp;
-  let a = o + O.kSrcAddr;
-  let z = o + O.kDstAddr;
+  let a = o + K.SrcAddr;
+  let z = o + K.DstAddr;
   if (!oneWay) {
     // Buffer.compare of the two addresses, then the ports
     let c = 0;
     for (let i = 0; i < n && c === 0; i++) c = b[a + i] - b[z + i];
     if (c > 0 || (c === 0 && sport > dport)) {
-      a = o + O.kDstAddr;
-      z = o + O.kSrcAddr;
+      a = o + K.DstAddr;
+      z = o + K.SrcAddr;
       const t = sport;
       sport = dport;
       dport = t;
@@ -571,7 +654,6 @@ function putCommunityId(out: Uint8Array, p: number, b: Uint8Array, v: DataView, 
   // addresses, protocol, a zero byte, the ports when it has them; then the
   // 0x80 pad byte and the length in bits in the last word.
   const w = W;
-  w.fill(0, 0, 16);
   let k: number; // words written
   let tail: number; // the last address word's low half shifted up, for the protocol word
   if (v4) {
@@ -594,6 +676,7 @@ function putCommunityId(out: Uint8Array, p: number, b: Uint8Array, v: DataView, 
   w[k++] = tail | (proto << 8);
   if (hasPorts) w[k++] = (sport << 16) | dport;
   w[k] = 0x80000000 | 0;
+  for (let i = k + 1; i < 15; i++) w[i] = 0;
   w[15] = k * 32; // the message's length in bits: k whole words (the seed fills the first word's top half)
   sha1();
   if (quote) out[p++] = 34; // "
@@ -629,21 +712,21 @@ function putB64(out: Uint8Array, p: number, x: number): number {
 
 function putStats(out: Uint8Array, p: number, v: DataView, s: number): number {
   p = lit(out, p, L.sizeMin);
-  p = putUint(out, p, v.getUint32(s + O.kStatSizeMin, true));
+  p = putUint(out, p, v.getUint32(s + K.StatSizeMin, true));
   p = lit(out, p, L.sizeMax);
-  p = putUint(out, p, v.getUint32(s + O.kStatSizeMax, true));
+  p = putUint(out, p, v.getUint32(s + K.StatSizeMax, true));
   p = lit(out, p, L.sizeMean);
-  p = putNumber(out, p, v.getFloat64(s + O.kStatSizeMean, true));
+  p = putNumber(out, p, v.getFloat64(s + K.StatSizeMean, true));
   p = lit(out, p, L.sizeStddev);
-  p = putNumber(out, p, v.getFloat64(s + O.kStatSizeStddev, true));
+  p = putNumber(out, p, v.getFloat64(s + K.StatSizeStddev, true));
   p = lit(out, p, L.iatMin);
-  p = putNumber(out, p, u64(v, s + O.kStatIatMin));
+  p = putNumber(out, p, u64(v, s + K.StatIatMin));
   p = lit(out, p, L.iatMax);
-  p = putNumber(out, p, u64(v, s + O.kStatIatMax));
+  p = putNumber(out, p, u64(v, s + K.StatIatMax));
   p = lit(out, p, L.iatMean);
-  p = putNumber(out, p, v.getFloat64(s + O.kStatIatMean, true));
+  p = putNumber(out, p, v.getFloat64(s + K.StatIatMean, true));
   p = lit(out, p, L.iatStddev);
-  p = putNumber(out, p, v.getFloat64(s + O.kStatIatStddev, true));
+  p = putNumber(out, p, v.getFloat64(s + K.StatIatStddev, true));
   out[p++] = 125; // }
   return p;
 }
@@ -652,29 +735,29 @@ function putStats(out: Uint8Array, p: number, v: DataView, s: number): number {
 function durationNs(v: DataView, o: number, fMs: number, fRem: number, lMs: number, lRem: number): number {
   const dMs = (lMs - fMs) * 1e6;
   if (dMs > -9e15 && dMs < 9e15) return dMs + (lRem - fRem);
-  return Number(v.getBigUint64(o + O.kLastNs, true) - v.getBigUint64(o + O.kFirstNs, true));
+  return Number(v.getBigUint64(o + K.LastNs, true) - v.getBigUint64(o + K.FirstNs, true));
 }
 
 /** One JSON line (with its '\n') of the record at b[o]: JSON.stringify(flow.toObject({ statistics })) + '\n'. */
 function putJsonRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number, statistics: boolean): number {
-  const flags = b[o + O.kFlags];
-  const l2 = (flags & RecordFlags.L2) !== 0;
-  const ipVersion = b[o + O.kIpVersion];
+  const flags = b[o + K.Flags];
+  const l2 = (flags & Flag.L2) !== 0;
+  const ipVersion = b[o + K.IpVersion];
   const v4 = ipVersion === 4;
-  const proto = b[o + O.kProtocol];
-  const etherType = v.getUint16(o + O.kEtherType, true);
+  const proto = b[o + K.Protocol];
+  const etherType = v.getUint16(o + K.EtherType, true);
 
   p = lit(out, p, L.flowId);
-  p = putNumber(out, p, u64(v, o + O.kFlowId));
+  p = putNumber(out, p, u64(v, o + K.FlowId));
   p = lit(out, p, L.segment);
-  p = num(out, p, v.getUint16(o + O.kSegment, true));
-  p = lit(out, p, END_REASON_JSON[b[o + O.kEndReason]]);
-  splitNs(v, o + O.kFirstNs);
+  p = num(out, p, v.getUint16(o + K.Segment, true));
+  p = lit(out, p, END_REASON_JSON[b[o + K.EndReason]]);
+  splitNs(v, o + K.FirstNs);
   const fMs = tMs;
   const fHi = tHi;
   const fLo = tLo;
   const fRem = tRem;
-  splitNs(v, o + O.kLastNs);
+  splitNs(v, o + K.LastNs);
   const lMs = tMs;
   const lRem = tRem;
   p = putMsTime(out, p, fMs, fHi, fLo, fRem);
@@ -691,32 +774,32 @@ function putJsonRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o
   p = lit(out, p, L.protocol);
   p = num(out, p, proto);
   p = lit(out, p, L.src);
-  p = putAddr(out, p, b, o + O.kSrcAddr, l2, v4);
+  p = putAddr(out, p, b, o + K.SrcAddr, l2, v4);
   p = lit(out, p, L.dst);
-  p = putAddr(out, p, b, o + O.kDstAddr, l2, v4);
+  p = putAddr(out, p, b, o + K.DstAddr, l2, v4);
   p = lit(out, p, L.srcPort);
-  p = num(out, p, v.getUint16(o + O.kSrcPort, true));
+  p = num(out, p, v.getUint16(o + K.SrcPort, true));
   p = lit(out, p, L.dstPort);
-  p = num(out, p, v.getUint16(o + O.kDstPort, true));
+  p = num(out, p, v.getUint16(o + K.DstPort, true));
   p = lit(out, p, L.vlan);
-  p = num(out, p, v.getUint16(o + O.kVlan, true));
+  p = num(out, p, v.getUint16(o + K.Vlan, true));
   p = lit(out, p, L.etherType);
   p = num(out, p, etherType);
   p = lit(out, p, L.srcMac);
-  p = putMac(out, p, b, o + O.kSrcMac);
+  p = putMac(out, p, b, o + K.SrcMac);
   p = lit(out, p, L.dstMac);
-  p = putMac(out, p, b, o + O.kDstMac);
+  p = putMac(out, p, b, o + K.DstMac);
   p = lit(out, p, FLAGS_JSON[flags & 31]);
   if (!l2 && (proto === 1 || proto === 58)) {
-    p = num(out, p, b[o + O.kIcmpType]);
+    p = num(out, p, b[o + K.IcmpType]);
     p = lit(out, p, L.icmpCode);
-    p = num(out, p, b[o + O.kIcmpCode]);
+    p = num(out, p, b[o + K.IcmpCode]);
     p = lit(out, p, L.fwdPackets);
   } else p = lit(out, p, L.nullIcmp);
-  const fwdPackets = u64(v, o + O.kFwdPackets);
-  const fwdBytes = u64(v, o + O.kFwdBytes);
-  const revPackets = u64(v, o + O.kRevPackets);
-  const revBytes = u64(v, o + O.kRevBytes);
+  const fwdPackets = u64(v, o + K.FwdPackets);
+  const fwdBytes = u64(v, o + K.FwdBytes);
+  const revPackets = u64(v, o + K.RevPackets);
+  const revBytes = u64(v, o + K.RevBytes);
   p = putNumber(out, p, fwdPackets);
   p = lit(out, p, L.fwdBytes);
   p = putNumber(out, p, fwdBytes);
@@ -729,9 +812,9 @@ function putJsonRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o
   p = lit(out, p, L.bytes);
   p = putNumber(out, p, fwdBytes + revBytes);
   p = lit(out, p, L.fwdTcpFlags);
-  p = num(out, p, b[o + O.kFwdTcpFlags]);
+  p = num(out, p, b[o + K.FwdTcpFlags]);
   p = lit(out, p, L.revTcpFlags);
-  p = num(out, p, b[o + O.kRevTcpFlags]);
+  p = num(out, p, b[o + K.RevTcpFlags]);
   if (l2) p = lit(out, p, L.communityIdNull);
   else {
     p = lit(out, p, L.communityId);
@@ -739,15 +822,15 @@ function putJsonRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o
   }
   if (l2 && etherType === 0x0806) {
     p = lit(out, p, L.arpSrcIp);
-    p = putArpIp(out, p, b, o + O.kSrcAddr + O.kArpIp);
+    p = putArpIp(out, p, b, o + K.SrcAddr + K.ArpIp);
     p = lit(out, p, L.arpDstIp);
-    p = putArpIp(out, p, b, o + O.kDstAddr + O.kArpIp);
+    p = putArpIp(out, p, b, o + K.DstAddr + K.ArpIp);
   }
   if (statistics) {
     p = lit(out, p, L.fwdStats);
-    p = putStats(out, p, v, o + O.kFwdStats);
+    p = putStats(out, p, v, o + K.FwdStats);
     p = lit(out, p, L.revStats);
-    p = putStats(out, p, v, o + O.kRevStats);
+    p = putStats(out, p, v, o + K.RevStats);
   }
   out[p++] = 125; // }
   out[p++] = 10; // \n
@@ -764,26 +847,26 @@ function putArpIp(out: Uint8Array, p: number, b: Uint8Array, o: number): number 
 
 /** One CSV line (with its '\n') of the record at b[o]: csvRow(flow) + '\n'. No value needs quoting. */
 function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number): number {
-  const flags = b[o + O.kFlags];
-  const l2 = (flags & RecordFlags.L2) !== 0;
-  const ipVersion = b[o + O.kIpVersion];
+  const flags = b[o + K.Flags];
+  const l2 = (flags & Flag.L2) !== 0;
+  const ipVersion = b[o + K.IpVersion];
   const v4 = ipVersion === 4;
-  const proto = b[o + O.kProtocol];
+  const proto = b[o + K.Protocol];
 
-  p = putNumber(out, p, u64(v, o + O.kFlowId));
+  p = putNumber(out, p, u64(v, o + K.FlowId));
   out[p++] = 44;
-  p = num(out, p, v.getUint16(o + O.kSegment, true));
+  p = num(out, p, v.getUint16(o + K.Segment, true));
   out[p++] = 44;
-  p = lit(out, p, END_REASON_CSV[b[o + O.kEndReason]]);
-  splitNs(v, o + O.kFirstNs);
+  p = lit(out, p, END_REASON_CSV[b[o + K.EndReason]]);
+  splitNs(v, o + K.FirstNs);
   p = putSeconds(out, p, tHi, tLo, tRem);
   out[p++] = 44;
-  splitNs(v, o + O.kLastNs);
+  splitNs(v, o + K.LastNs);
   p = putSeconds(out, p, tHi, tLo, tRem);
   out[p++] = 44;
   if (l2) {
     p = lit(out, p, L.ethPrefix);
-    const et = v.getUint16(o + O.kEtherType, true);
+    const et = v.getUint16(o + K.EtherType, true);
     const h = HEX2[et >> 8];
     const l = HEX2[et & 255];
     out[p++] = h >> 8;
@@ -794,37 +877,37 @@ function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o:
   } else p = lit(out, p, PROTOCOL_CSV[proto]);
   p = num(out, p, ipVersion);
   out[p++] = 44;
-  p = putAddr(out, p, b, o + O.kSrcAddr, l2, v4);
+  p = putAddr(out, p, b, o + K.SrcAddr, l2, v4);
   out[p++] = 44;
-  p = num(out, p, v.getUint16(o + O.kSrcPort, true));
+  p = num(out, p, v.getUint16(o + K.SrcPort, true));
   out[p++] = 44;
-  p = putAddr(out, p, b, o + O.kDstAddr, l2, v4);
+  p = putAddr(out, p, b, o + K.DstAddr, l2, v4);
   out[p++] = 44;
-  p = num(out, p, v.getUint16(o + O.kDstPort, true));
+  p = num(out, p, v.getUint16(o + K.DstPort, true));
   out[p++] = 44;
-  p = num(out, p, v.getUint16(o + O.kVlan, true));
+  p = num(out, p, v.getUint16(o + K.Vlan, true));
   out[p++] = 44;
-  p = putNumber(out, p, u64(v, o + O.kFwdPackets));
+  p = putNumber(out, p, u64(v, o + K.FwdPackets));
   out[p++] = 44;
-  p = putNumber(out, p, u64(v, o + O.kFwdBytes));
+  p = putNumber(out, p, u64(v, o + K.FwdBytes));
   out[p++] = 44;
-  p = putNumber(out, p, u64(v, o + O.kRevPackets));
+  p = putNumber(out, p, u64(v, o + K.RevPackets));
   out[p++] = 44;
-  p = putNumber(out, p, u64(v, o + O.kRevBytes));
+  p = putNumber(out, p, u64(v, o + K.RevBytes));
   out[p++] = 44;
-  p = num(out, p, b[o + O.kFwdTcpFlags]);
+  p = num(out, p, b[o + K.FwdTcpFlags]);
   out[p++] = 44;
-  p = num(out, p, b[o + O.kRevTcpFlags]);
+  p = num(out, p, b[o + K.RevTcpFlags]);
   out[p++] = 44;
   if (!l2 && (proto === 1 || proto === 58)) {
-    p = num(out, p, b[o + O.kIcmpType]);
+    p = num(out, p, b[o + K.IcmpType]);
     out[p++] = 44;
-    p = num(out, p, b[o + O.kIcmpCode]);
+    p = num(out, p, b[o + K.IcmpCode]);
     out[p++] = 44;
   } else p = lit(out, p, L[',,']);
-  p = putMac(out, p, b, o + O.kSrcMac);
+  p = putMac(out, p, b, o + K.SrcMac);
   out[p++] = 44;
-  p = putMac(out, p, b, o + O.kDstMac);
+  p = putMac(out, p, b, o + K.DstMac);
   p = lit(out, p, FLAGS_CSV[flags & 31]);
   if (!l2) p = putCommunityId(out, p, b, v, o, v4, false);
   out[p++] = 10;
@@ -875,7 +958,7 @@ export class TextFormatter {
     let p = 0;
     let i = start;
     for (; i < n && p <= limit; i++) {
-      const o = i * RECORD_SIZE;
+      const o = i * K.Record;
       p = json ? putJsonRecord(out, p, b, v, o, stats) : putCsvRecord(out, p, b, v, o);
     }
     return { chunk: out.subarray(0, p), next: i };
@@ -888,7 +971,7 @@ export class TextFormatter {
     const v = new DataView(batch.buffer);
     const out = scratch();
     outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    const o = index * RECORD_SIZE;
+    const o = index * K.Record;
     const p = this.format === 'jsonl' ? putJsonRecord(out, 0, b, v, o, this.#statistics) : putCsvRecord(out, 0, b, v, o);
     return out.toString('latin1', 0, p - 1);
   }
