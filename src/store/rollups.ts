@@ -31,16 +31,22 @@
  * hour rows, the partial hours at its edges from minute rows; where minute
  * rows have been deleted by retention (rollup_retained), the hour rows whose
  * start lies in the range stand in for them. So a range is exact to the
- * minute as long as its minute rows are kept, and a 24-hour range reads at
- * most 24 hour rows and 118 minute rows per key. timeline() buckets are
+ * minute as long as its minute rows are kept. An edge hour of which the
+ * range holds more than 30 minutes is read as its hour row minus its minutes
+ * outside the range (the same sums), so a 24-hour range reads at most 24
+ * hour rows and 60 minute rows per key. timeline() buckets are
  * aligned to multiples of bucketMs since the epoch (a multiple of a minute);
  * when bucketMs is a multiple of an hour, whole hours come from hour rows.
  *
- * Writers: RollupAccumulator.add() per flow, flush() inside the write
+ * Writers: RollupAccumulator.add() per flow, flush() inside a write
  * transaction (sign -1 for removed flows: their rows' counters go down, and
  * rows that reach 0 are deleted; rows already deleted by retention are left
- * alone). rebuildRollups() recomputes everything from the flows; retainRollups()
- * ages buckets out.
+ * alone). A flush costs a row per key and bucket it touched (minute and
+ * hour), so flushing less often than every commit is cheaper on dense
+ * traffic; a writer that does so keeps the first flow id not yet flushed
+ * beside the flows and, after a crash, replayRollups() from it.
+ * rebuildRollups() recomputes everything from the flows; retainRollups() ages
+ * buckets out (minute rows by whole hours).
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { FlowmasterError } from '../errors';
@@ -198,7 +204,7 @@ export interface RollupFlow {
   service: string;
 }
 
-/** One row's counters (and its keys: a device, a conversation's two, or nothing). */
+/** One row's counters and its keys: a device (a), a conversation (a, b), or nothing. */
 class Entry {
   bytes = 0;
   packets = 0;
@@ -206,16 +212,33 @@ class Entry {
   constructor(readonly a: number, readonly b: number) {}
 }
 
-/** A conversation key as one number while both ids fit 26 bits (else the string map). */
-const PAIR = 2 ** 26;
+/**
+ * A conversation's key as one small integer (a V8 Smi: no allocation, cheap
+ * hashing) while both ids are below PAIR; larger ids go to a map by a, then b.
+ */
+const PAIR = 32768;
 
 class Bucket {
   readonly traffic = new Entry(0, 0);
   readonly talkers = new Map<number, Entry>();
-  readonly conversations = new Map<number, Entry>();
-  readonly wideConversations = new Map<string, Entry>();
+  readonly pairs = new Map<number, Entry>();
+  readonly widePairs = new Map<number, Map<number, Entry>>();
   readonly services = new Map<string, Entry>();
   constructor(readonly t: number) {}
+
+  conversation(a: number, b: number): Entry {
+    if (b < PAIR && a >= 0) return entry(this.pairs, a * PAIR + b, a, b);
+    let m = this.widePairs.get(a);
+    if (m === undefined) this.widePairs.set(a, (m = new Map()));
+    return entry(m, b, a, b);
+  }
+
+  /** Its conversations in key order (a, b). */
+  conversations(): Entry[] {
+    const xs = [...this.pairs.values()];
+    for (const m of this.widePairs.values()) for (const e of m.values()) xs.push(e);
+    return xs.sort((x, y) => x.a - y.a || x.b - y.b);
+  }
 }
 
 function entry<K>(m: Map<K, Entry>, k: K, a: number, b: number): Entry {
@@ -428,10 +451,7 @@ export class RollupAccumulator {
     const dst = f.dstDevice;
     addTo(entry(bk.talkers, src, src, 0), bytes, packets, flows);
     if (dst !== src) addTo(entry(bk.talkers, dst, dst, 0), bytes, packets, flows);
-    const a = src < dst ? src : dst;
-    const b = src < dst ? dst : src;
-    if (b < PAIR && a >= 0) addTo(entry(bk.conversations, a * PAIR + b, a, b), bytes, packets, flows);
-    else addTo(entry(bk.wideConversations, `${a},${b}`, a, b), bytes, packets, flows);
+    addTo(src < dst ? bk.conversation(src, dst) : bk.conversation(dst, src), bytes, packets, flows);
     addTo(entry(bk.services, f.service, 0, 0), bytes, packets, flows);
   }
 
@@ -464,41 +484,33 @@ export class RollupAccumulator {
   #write(db: Database): number {
     const out = [0, 1, 2, 3].map((i) => new TableRows(db, i as TableIndex));
     const hours = new Map<number, Bucket>();
-    for (const bk of this.#minutes.values()) {
+    // in the order of the primary keys: rows written in order append to the b-trees instead of splitting pages
+    for (const bk of [...this.#minutes.values()].sort((x, y) => x.t - y.t)) {
       const ht = Math.floor(bk.t / HOUR_MS) * HOUR_MS;
       let hb = hours.get(ht);
       if (hb === undefined) hours.set(ht, (hb = new Bucket(ht)));
       writeBucket(out, MINUTE_MS, bk, hb);
     }
-    for (const hb of hours.values()) writeBucket(out, HOUR_MS, hb);
+    for (const hb of [...hours.values()].sort((x, y) => x.t - y.t)) writeBucket(out, HOUR_MS, hb);
     return out.reduce((n, t) => n + t.finish(), 0);
   }
-}
-
-/** A map's entries in key order: rows written in the order of the primary key append to the b-tree instead of splitting pages. */
-function inKeyOrder<K extends number | string>(m: Map<K, Entry>): [K, Entry][] {
-  const xs = [...m];
-  return xs.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
 }
 
 /** The rows of one bucket, in key order; with `into`, also sums them into that (hour) bucket. */
 function writeBucket(out: TableRows[], res: number, bk: Bucket, into?: Bucket): void {
   const t = bk.t;
-  out[0].row(res, t, 0, 0, 0, bk.traffic);
-  if (into) addTo(into.traffic, bk.traffic.bytes, bk.traffic.packets, bk.traffic.flows);
-  for (const [k, e] of inKeyOrder(bk.talkers)) {
+  const tr = bk.traffic;
+  out[0].row(res, t, 0, 0, 0, tr);
+  if (into) addTo(into.traffic, tr.bytes, tr.packets, tr.flows);
+  for (const e of [...bk.talkers.values()].sort((x, y) => x.a - y.a)) {
     out[1].row(res, t, 1, e.a, 0, e);
-    if (into) addTo(entry(into.talkers, k, e.a, 0), e.bytes, e.packets, e.flows);
+    if (into) addTo(entry(into.talkers, e.a, e.a, 0), e.bytes, e.packets, e.flows);
   }
-  for (const [k, e] of inKeyOrder(bk.conversations)) {
+  for (const e of bk.conversations()) {
     out[2].row(res, t, 2, e.a, e.b, e);
-    if (into) addTo(entry(into.conversations, k, e.a, e.b), e.bytes, e.packets, e.flows);
+    if (into) addTo(into.conversation(e.a, e.b), e.bytes, e.packets, e.flows);
   }
-  for (const [k, e] of bk.wideConversations) {
-    out[2].row(res, t, 2, e.a, e.b, e);
-    if (into) addTo(entry(into.wideConversations, k, e.a, e.b), e.bytes, e.packets, e.flows);
-  }
-  for (const [k, e] of inKeyOrder(bk.services)) {
+  for (const [k, e] of [...bk.services].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))) {
     out[3].row(res, t, 1, k, 0, e);
     if (into) addTo(entry(into.services, k, 0, 0), e.bytes, e.packets, e.flows);
   }
@@ -515,33 +527,34 @@ export interface RebuildOptions {
 }
 
 /**
- * Recomputes every roll-up from the flows (the `flows` view, in chunks by
- * id, services by SERVICE_KEY_SQL): deletes all roll-up rows and the
- * retention marks first, so afterwards the roll-ups cover exactly the flows
- * kept (apply retainRollups() again to age them out). In the caller's
- * transaction, else in one IMMEDIATE transaction of its own. For migrating
- * databases of before the roll-ups, and for tests.
+ * Adds (sign 1) or takes out (sign -1) the flows with ids in [fromId, toId]
+ * (the `flows` view, in chunks by id, services by SERVICE_KEY_SQL) into the
+ * roll-ups, flushing each chunk. For a writer that flushes its accumulator
+ * less often than it commits flows: after a crash, the flows committed since
+ * its last flush go in again. In the caller's transaction, else in one
+ * IMMEDIATE transaction of its own. Returns the flows read and rows written.
  */
-export function rebuildRollups(db: Database, opts: RebuildOptions = {}): { flows: number; rowsWritten: number } {
+export function replayRollups(db: Database, fromId = 0, toId = Number.MAX_SAFE_INTEGER, opts: RebuildOptions & { sign?: 1 | -1 } = {}): { flows: number; rowsWritten: number } {
   const chunk = opts.chunk ?? 50_000;
   if (!Number.isInteger(chunk) || chunk < 1) throw new FlowmasterError('ERR_INVALID_OPTION', 'chunk: expected a positive integer');
+  for (const [k, v] of [['fromId', fromId], ['toId', toId]] as const)
+    if (!Number.isSafeInteger(v)) throw new FlowmasterError('ERR_INVALID_OPTION', `${k}: expected an integer flow id`);
   const run = () => {
-    for (const { name } of TABLES) db.prepare(`DELETE FROM ${name}`).run();
-    db.prepare('DELETE FROM rollup_retained').run();
     const read = db
       .prepare(
         `SELECT id, first_ns, last_ns, fwd_bytes + rev_bytes, fwd_packets + rev_packets, src_device, dst_device, ${SERVICE_KEY_SQL}
-         FROM flows WHERE id > ? ORDER BY id LIMIT ?`,
+         FROM flows WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?`,
       )
       .raw()
       .safeIntegers();
     const acc = new RollupAccumulator();
+    const sign = opts.sign ?? 1;
     const f: RollupFlow = { firstNs: 0n, lastNs: 0n, bytes: 0, packets: 0, srcDevice: 0, dstDevice: 0, service: '' };
-    let after = -(1n << 63n);
+    let from = BigInt(fromId);
     let flows = 0;
     let rowsWritten = 0;
     for (;;) {
-      const rows = read.all(after, chunk) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, string][];
+      const rows = read.all(from, BigInt(toId), chunk) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, string][];
       for (const r of rows) {
         f.firstNs = r[1];
         f.lastNs = r[2];
@@ -550,15 +563,32 @@ export function rebuildRollups(db: Database, opts: RebuildOptions = {}): { flows
         f.srcDevice = Number(r[5]);
         f.dstDevice = Number(r[6]);
         f.service = String(r[7]);
-        acc.add(f);
+        acc.add(f, sign);
       }
       flows += rows.length;
       rowsWritten += acc.flush(db);
       opts.onProgress?.(flows);
       if (rows.length < chunk) break;
-      after = rows[rows.length - 1][0];
+      from = rows[rows.length - 1][0] + 1n;
     }
     return { flows, rowsWritten };
+  };
+  return db.inTransaction ? run() : db.transaction(run).immediate();
+}
+
+/**
+ * Recomputes every roll-up from the flows: deletes all roll-up rows and the
+ * retention marks, then replayRollups() of every flow, so afterwards the
+ * roll-ups cover exactly the flows kept (apply retainRollups() again to age
+ * them out). In the caller's transaction, else in one IMMEDIATE transaction
+ * of its own. For migrating databases of before the roll-ups, and for tests.
+ */
+export function rebuildRollups(db: Database, opts: RebuildOptions = {}): { flows: number; rowsWritten: number } {
+  if (opts.chunk !== undefined && !(Number.isInteger(opts.chunk) && opts.chunk >= 1)) throw new FlowmasterError('ERR_INVALID_OPTION', 'chunk: expected a positive integer');
+  const run = () => {
+    for (const { name } of TABLES) db.prepare(`DELETE FROM ${name}`).run();
+    db.prepare('DELETE FROM rollup_retained').run();
+    return replayRollups(db, 0, Number.MAX_SAFE_INTEGER, opts);
   };
   return db.inTransaction ? run() : db.transaction(run).immediate();
 }
@@ -631,20 +661,34 @@ export function retainRollups(db: Database, cutoffs: RollupCutoffs, chunk = 5000
 // ---------------------------------------------------------------------------------------------
 // Queries
 
-/** The rows a range reads: minute rows in two intervals around one interval of hour rows (inclusive bounds of t; lo > hi: none). */
+/**
+ * The rows a range reads (inclusive bounds of t; lo > hi: none): minute rows
+ * in two intervals around one interval of hour rows, added, and minute rows
+ * in two intervals, subtracted (the minutes outside the range of an edge hour
+ * read whole).
+ */
 export interface RangePlan {
   minutes: [lo: number, hi: number][];
   hours: [lo: number, hi: number];
+  minus: [lo: number, hi: number][];
 }
+
+const NONE: [number, number] = [1, 0];
+
+/** Minute buckets whose start lies in [lo, hi] (lo on a minute). */
+const minutesIn = ([lo, hi]: [number, number]) => (lo > hi ? 0 : Math.floor(hi / MINUTE_MS) - lo / MINUTE_MS + 1);
 
 /**
  * Which rows serve the buckets whose start lies in [floor(from to the
  * minute), to], given that minute rows before `minuteBeforeMs` (hour-aligned)
  * are gone: hours that lie wholly inside the range (when `wholeHours`), and
  * hours whose minute rows are gone and whose start lies in the range, from
- * hour rows; the rest from minute rows.
+ * hour rows; the rest from minute rows. With `complement`, an edge hour of
+ * which the range holds more than 30 minutes is its hour row minus its
+ * minutes outside the range (the same sums: an hour row is the sum of its
+ * minute rows): a range reads at most 30 minute rows per key at each edge.
  */
-export function rangePlan(fromMs: number, toMs: number, minuteBeforeMs: number, wholeHours = true): RangePlan {
+export function rangePlan(fromMs: number, toMs: number, minuteBeforeMs: number, wholeHours = true, complement = wholeHours): RangePlan {
   const from = Math.floor(fromMs / MINUTE_MS) * MINUTE_MS;
   const c = minuteBeforeMs;
   const hLo = Math.ceil(from / HOUR_MS) * HOUR_MS; // the first hour that starts in the range
@@ -652,13 +696,25 @@ export function rangePlan(fromMs: number, toMs: number, minuteBeforeMs: number, 
   const wholeEnd = wholeHours ? Math.floor((toMs + MINUTE_MS) / HOUR_MS) * HOUR_MS : hLo; // hours h < wholeEnd end inside the range
   const agedEnd = Math.min(c, lastHour + HOUR_MS); // hours h < agedEnd have no minute rows
   const hEnd = Math.max(hLo, wholeEnd, agedEnd);
-  return {
-    minutes: [
-      [Math.max(from, c), Math.min(toMs, hLo - 1)],
-      [Math.max(hEnd, c), toMs],
-    ],
-    hours: [hLo, Math.min(hEnd - 1, toMs)],
-  };
+  // minutes1 lies in the hour before hLo, minutes2 (from hEnd) in the hour of `to`: both hours have minute rows when these are not empty
+  let minutes1: [number, number] = [Math.max(from, c), Math.min(toMs, hLo - 1)];
+  let minutes2: [number, number] = [Math.max(hEnd, c), toMs];
+  let hours: [number, number] = [hLo, Math.min(hEnd - 1, toMs)];
+  const minus: [number, number][] = [NONE, NONE];
+  const after = Math.floor(toMs / MINUTE_MS) * MINUTE_MS + MINUTE_MS; // the first minute after the range
+  if (complement && minutesIn(minutes1) > 30) {
+    const h = hLo - HOUR_MS;
+    minus[0] = [h, minutes1[0] - 1];
+    minus[1] = [after, h + HOUR_MS - 1]; // not empty only when the range ends in this hour too (then minutes2 is empty)
+    hours = [h, Math.max(hours[1], h)];
+    minutes1 = NONE;
+  }
+  if (complement && minutesIn(minutes2) > 30 && minutes2[0] === lastHour) {
+    minus[1] = [after, lastHour + HOUR_MS - 1];
+    hours = [Math.min(hours[0], lastHour), Math.max(hours[1], lastHour)];
+    minutes2 = NONE;
+  }
+  return { minutes: [minutes1, minutes2], hours, minus };
 }
 
 const minuteBefore = (db: Database): number =>
@@ -674,14 +730,17 @@ function cached(db: Database, sql: string): Statement {
   return st;
 }
 
-/** The plan's rows of a table, as one UNION ALL over its three intervals. */
-function unionOf(name: string, columns: string): string {
-  return `SELECT ${columns} FROM ${name} WHERE res = ${MINUTE_MS} AND t BETWEEN ? AND ?
-    UNION ALL SELECT ${columns} FROM ${name} WHERE res = ${HOUR_MS} AND t BETWEEN ? AND ?
-    UNION ALL SELECT ${columns} FROM ${name} WHERE res = ${MINUTE_MS} AND t BETWEEN ? AND ?`;
+/** The plan's rows of a table, as one UNION ALL over its intervals (those subtracted negated); `columns` are the keys. */
+function unionOf(name: string, keys: string): string {
+  const arm = (res: number, sign: string) =>
+    `SELECT ${keys}, ${sign}bytes bytes, ${sign}packets packets, ${sign}flows flows FROM ${name} WHERE res = ${res} AND t BETWEEN ? AND ?`;
+  return [arm(MINUTE_MS, ''), arm(HOUR_MS, ''), arm(MINUTE_MS, ''), arm(MINUTE_MS, '-'), arm(MINUTE_MS, '-')].join('\n    UNION ALL ');
 }
 
-const planParams = (p: RangePlan) => [...p.minutes[0], ...p.hours, ...p.minutes[1]];
+const planParams = (p: RangePlan) => [...p.minutes[0], ...p.hours, ...p.minutes[1], ...p.minus[0], ...p.minus[1]];
+
+/** Keys whose rows in the range sum to nothing (all their traffic in subtracted minutes) are not in it. */
+const NONZERO = 'HAVING sum(bytes) <> 0 OR sum(packets) <> 0 OR sum(flows) <> 0';
 
 export type RollupMeasure = 'bytes' | 'packets' | 'flows';
 const MEASURES: Record<RollupMeasure, true> = { bytes: true, packets: true, flows: true };
@@ -704,8 +763,8 @@ export function topTalkers(
 ): (RollupTotals & { device: number; addr: Buffer | null; vlan: number | null; vendor: string | null })[] {
   const m = measureSql(by);
   const sql = `SELECT r.device, r.bytes, r.packets, r.flows, d.addr, d.vlan, d.vendor FROM (
-      SELECT device, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_talkers', 'device, bytes, packets, flows')})
-      GROUP BY device ORDER BY ${m} DESC, device LIMIT ?) r
+      SELECT device, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_talkers', 'device')})
+      GROUP BY device ${NONZERO} ORDER BY ${m} DESC, device LIMIT ?) r
     LEFT JOIN devices d ON d.id = r.device ORDER BY r.${m} DESC, r.device`;
   return cached(db, sql).all(...planParams(rangePlan(fromMs, toMs, minuteBefore(db))), limit) as never;
 }
@@ -716,8 +775,8 @@ export function topConversations(
 ): (RollupTotals & { a: number; b: number; aAddr: Buffer | null; bAddr: Buffer | null })[] {
   const m = measureSql(by);
   const sql = `SELECT r.a, r.b, r.bytes, r.packets, r.flows, da.addr aAddr, db.addr bAddr FROM (
-      SELECT a, b, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_conversations', 'a, b, bytes, packets, flows')})
-      GROUP BY a, b ORDER BY ${m} DESC, a, b LIMIT ?) r
+      SELECT a, b, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_conversations', 'a, b')})
+      GROUP BY a, b ${NONZERO} ORDER BY ${m} DESC, a, b LIMIT ?) r
     LEFT JOIN devices da ON da.id = r.a LEFT JOIN devices db ON db.id = r.b ORDER BY r.${m} DESC, r.a, r.b`;
   return cached(db, sql).all(...planParams(rangePlan(fromMs, toMs, minuteBefore(db))), limit) as never;
 }
@@ -725,8 +784,8 @@ export function topConversations(
 /** Services (serviceKey()) by traffic. */
 export function topServices(db: Database, fromMs: number, toMs: number, by: RollupMeasure, limit: number): (RollupTotals & { service: string })[] {
   const m = measureSql(by);
-  const sql = `SELECT service, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_services', 'service, bytes, packets, flows')})
-    GROUP BY service ORDER BY ${m} DESC, service LIMIT ?`;
+  const sql = `SELECT service, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_services', 'service')})
+    GROUP BY service ${NONZERO} ORDER BY ${m} DESC, service LIMIT ?`;
   return cached(db, sql).all(...planParams(rangePlan(fromMs, toMs, minuteBefore(db))), limit) as never;
 }
 
@@ -738,8 +797,8 @@ export function topServices(db: Database, fromMs: number, toMs: number, by: Roll
 export function timeline(db: Database, fromMs: number, toMs: number, bucketMs: number): (RollupTotals & { t: number })[] {
   if (!Number.isSafeInteger(bucketMs) || bucketMs < MINUTE_MS || bucketMs % MINUTE_MS !== 0)
     throw new FlowmasterError('ERR_INVALID_OPTION', `bucketMs: expected a positive multiple of a minute (60000 ms), got ${bucketMs}`);
-  const plan = rangePlan(fromMs, toMs, minuteBefore(db), bucketMs % HOUR_MS === 0);
-  const sql = `SELECT (t / CAST(? AS INTEGER)) * CAST(? AS INTEGER) t, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_traffic', 't, bytes, packets, flows')})
+  const plan = rangePlan(fromMs, toMs, minuteBefore(db), bucketMs % HOUR_MS === 0, false); // a minute's traffic is one row: nothing to save
+  const sql = `SELECT (t / CAST(? AS INTEGER)) * CAST(? AS INTEGER) t, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_traffic', 't')})
     GROUP BY 1 ORDER BY 1`;
   return cached(db, sql).all(bucketMs, bucketMs, ...planParams(plan)) as never;
 }
