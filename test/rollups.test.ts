@@ -9,7 +9,7 @@ import { QueryTimer } from '../src/store/query';
 import { Metrics } from '../src/metrics/registry';
 import { openStore } from '../src/store/store';
 import {
-  apportion, HOUR_MS, HOUR_NS, MAX_SPREAD_MINUTES, MINUTE_MS, MINUTE_NS, rangePlan, rebuildRollups, retainRollups, RollupAccumulator, ROLLUP_SCHEMA,
+  apportion, HOUR_MS, HOUR_NS, MAX_SPREAD_MINUTES, MINUTE_MS, MINUTE_NS, rangePlan, rebuildRollups, replayRollups, retainRollups, RollupAccumulator, ROLLUP_SCHEMA,
   SERVICE_KEY_SQL, serviceKey, type RollupFlow,
 } from '../src/store/rollups';
 import { tmpFile } from './helpers/capture';
@@ -120,7 +120,14 @@ interface TestFlow {
   dstPort: number;
 }
 
-const DEVICES = 24;
+/** Device ids: small ones, and some past what the accumulator keys as one small integer (32767), up to 2^40; the last has no devices row. */
+const IDS = [...Array.from({ length: 20 }, (_, i) => i + 1), 32767, 32768, 40_000, 2 ** 40];
+const DEVICES = IDS.length;
+/** The address, vlan and vendor of a device in the devices table ('' and 0: not there, as after retention). */
+const deviceRow = (id: number) => {
+  const i = IDS.indexOf(id);
+  return i < DEVICES - 1 ? [`10.0.0.${i + 1}`, (i + 1) % 3, (i + 1) % 2 ? 'Siemens' : null] : ['', 0, null];
+};
 
 function randomFlows(n: number, seed: number): TestFlow[] {
   const r = rng(seed);
@@ -132,8 +139,8 @@ function randomFlows(n: number, seed: number): TestFlow[] {
     const kind = r();
     const d =
       kind < 0.2 ? 0n : kind < 0.3 ? BigInt(1 + Math.floor(r() * 5)) * MIN - (first % MIN) : kind < 0.6 ? BigInt(Math.floor(r() * 120e9)) : BigInt(Math.floor(r() * 3 * 3600e9));
-    const src = 1 + Math.floor(r() * DEVICES);
-    const dst = r() < 0.05 ? src : 1 + Math.floor(r() * DEVICES);
+    const src = IDS[Math.floor(r() * DEVICES)];
+    const dst = r() < 0.05 ? src : IDS[Math.floor(r() * DEVICES)];
     const l2 = r() < 0.1;
     flows.push({
       id: i + 1, firstNs: first, lastNs: first + d,
@@ -164,7 +171,7 @@ function rollupDb(flows: TestFlow[] = []): Database.Database {
       rev_packets INTEGER, src_device INTEGER, dst_device INTEGER, service TEXT, ip_version INTEGER, ether_type INTEGER, protocol INTEGER,
       server_is_dst INTEGER, src_port INTEGER, dst_port INTEGER)`);
   const dev = db.prepare('INSERT INTO devices VALUES (?, ?, ?, ?)');
-  for (let i = 1; i < DEVICES; i++) dev.run(i, Buffer.from([10, 0, 0, i]), i % 3, i % 2 ? 'Siemens' : null); // device DEVICES: deleted since
+  for (let i = 0; i < DEVICES - 1; i++) dev.run(IDS[i], Buffer.from([10, 0, 0, i + 1]), (i + 1) % 3, (i + 1) % 2 ? 'Siemens' : null); // the last: deleted since
   const ins = db.prepare('INSERT INTO flows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
   db.transaction(() => {
     for (const f of flows)
@@ -311,6 +318,19 @@ describe('RollupAccumulator', () => {
     db.close();
   });
 
+  it('replayRollups() adds (or takes out) the flows of an id range, as a writer catching up after a crash would', () => {
+    const db = rollupDb(flows);
+    feed(db, flows.slice(0, 1500), 1, 7); // flushed before the "crash"; flows 1501.. were committed but not flushed
+    expect(replayRollups(db, 1501, undefined, { chunk: 333 }).flows).toBe(flows.length - 1500);
+    expect(differences(dump(db), bruteForce(flows))).toEqual([]);
+    expect(replayRollups(db, 1001, 3000, { sign: -1 }).flows).toBe(2000);
+    expect(differences(dump(db), bruteForce([...flows.slice(0, 1000), ...flows.slice(3000)]))).toEqual([]);
+    expect(() => replayRollups(db, 1.5)).toThrowError(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    expect(() => rebuildRollups(db, { chunk: 0 })).toThrowError(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    expect(db.prepare('SELECT count(*) FROM rollup_talkers').pluck().get()).toBeGreaterThan(0); // a refused rebuild deleted nothing
+    db.close();
+  });
+
   it('a removal after retention lowers the rows that are left and recreates none', () => {
     const db = rollupDb();
     feed(db, flows, 1, 5);
@@ -407,13 +427,12 @@ describe('Analytics from the roll-ups', () => {
         const wantTalkers = rank(sel, (f) => (f.srcDevice === f.dstDevice ? [String(f.srcDevice)] : [String(f.srcDevice), String(f.dstDevice)]), by, num);
         if (JSON.stringify(shape(talkers.map((x) => ({ key: String(x.device), ...x })))) !== JSON.stringify(shape(wantTalkers))) wrong.push(`talkers ${what}`);
         for (const x of talkers) {
-          const want = x.device < DEVICES ? [`10.0.0.${x.device}`, x.device % 3, x.device % 2 ? 'Siemens' : null] : ['', 0, null];
-          if (JSON.stringify([x.addr, x.vlan, x.vendor]) !== JSON.stringify(want)) wrong.push(`talker ${x.device} ${JSON.stringify(x)}`);
+          if (JSON.stringify([x.addr, x.vlan, x.vendor]) !== JSON.stringify(deviceRow(x.device))) wrong.push(`talker ${x.device} ${JSON.stringify(x)}`);
         }
         const conv = a.topConversations(req);
         const wantConv = rank(sel, (f) => [`${Math.min(f.srcDevice, f.dstDevice)},${Math.max(f.srcDevice, f.dstDevice)}`], by, pair);
         if (JSON.stringify(shape(conv.map((x) => ({ key: `${x.aDevice},${x.bDevice}`, ...x })))) !== JSON.stringify(shape(wantConv))) wrong.push(`conversations ${what}`);
-        if (conv.some((x) => x.a !== (x.aDevice < DEVICES ? `10.0.0.${x.aDevice}` : '') || x.b !== (x.bDevice < DEVICES ? `10.0.0.${x.bDevice}` : ''))) wrong.push(`conversation addresses ${what}`);
+        if (conv.some((x) => x.a !== deviceRow(x.aDevice)[0] || x.b !== deviceRow(x.bDevice)[0])) wrong.push(`conversation addresses ${what}`);
         const services = a.topServices(req);
         if (JSON.stringify(shape(services.map((x) => ({ key: x.service, ...x })))) !== JSON.stringify(shape(rank(sel, (f) => [serviceOf(f)], by, text)))) wrong.push(`services ${what}`);
         // a limit takes the first rows of the same ranking
@@ -455,18 +474,41 @@ describe('Analytics from the roll-ups', () => {
     db.close();
   });
 
-  it('hour rows serve whole hours: a 24-hour range reads at most 24 hour rows and 118 minute rows per key', () => {
+  it('a 24-hour range reads at most 24 hour rows and 60 minute rows per key, and the queries read what the plan says', () => {
+    const count = ([lo, hi]: [number, number], unit: number) => (lo > hi ? 0 : Math.floor(hi / unit) - Math.ceil(lo / unit) + 1);
+    const rows = (p: ReturnType<typeof rangePlan>) => ({
+      hours: count(p.hours, HOUR_MS),
+      minutes: [...p.minutes, ...p.minus].reduce((n, iv) => n + count(iv, MINUTE_MS), 0),
+      net: p.minutes.reduce((n, iv) => n + count(iv, MINUTE_MS), 0) - p.minus.reduce((n, iv) => n + count(iv, MINUTE_MS), 0),
+    });
     const t = t0 + 17 * MINUTE_MS;
-    const p = rangePlan(t, t + 24 * HOUR_MS - 1, 0);
-    const minutes = p.minutes.reduce((n, [lo, hi]) => n + Math.max(0, Math.floor((hi - lo) / MINUTE_MS) + 1), 0);
-    const hours = Math.max(0, Math.floor((p.hours[1] - p.hours[0]) / HOUR_MS) + 1);
-    expect([hours, minutes]).toEqual([23, 60]);
-    expect(rangePlan(t0, t0 + 24 * HOUR_MS - 1, 0)).toEqual({ minutes: [[t0, t0 - 1], [t0 + 24 * HOUR_MS, t0 + 24 * HOUR_MS - 1]], hours: [t0, t0 + 24 * HOUR_MS - 1] });
-    // the plan is what the queries read
-    const db = rollupDb(flows);
-    rebuildRollups(db);
-    const plan = (db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM rollup_talkers WHERE res = 3600000 AND t BETWEEN ? AND ?`).all(0, 1) as { detail: string }[]).map((x) => x.detail);
-    expect(plan.join()).toMatch(/SEARCH rollup_talkers USING PRIMARY KEY \(res=\? AND t>\? AND t<\?\)/);
+    expect(rows(rangePlan(t, t + 24 * HOUR_MS - 1, 0))).toEqual({ hours: 24, minutes: 34, net: 17 - 17 });
+    expect(rows(rangePlan(t0, t0 + 24 * HOUR_MS - 1, 0))).toEqual({ hours: 24, minutes: 0, net: 0 });
+    expect(rows(rangePlan(t, t + 24 * HOUR_MS - 1, 0, true, false))).toEqual({ hours: 23, minutes: 60, net: 60 });
+    const r = rng(5);
+    let most = { hours: 0, minutes: 0 };
+    for (let i = 0; i < 20_000; i++) {
+      const from = t0 + Math.floor(r() * 48 * HOUR_MS);
+      const to = from + Math.floor(r() * 24 * HOUR_MS);
+      const x = rows(rangePlan(from, to, 0));
+      most = { hours: Math.max(most.hours, x.hours), minutes: Math.max(most.minutes, x.minutes) };
+      // the minutes net of the subtracted ones and the hours cover exactly the range's minutes
+      expect(x.net + 60 * x.hours, `${from} ${to}`).toBe(Math.floor(to / MINUTE_MS) - Math.floor(from / MINUTE_MS) + 1);
+    }
+    expect(most).toEqual({ hours: 24, minutes: 60 });
+    // a sentinel service with rows that are not sums of each other: 1 per minute row, 10^6 per hour row, shows what a query reads
+    const db = rollupDb();
+    const ins = db.prepare("INSERT INTO rollup_services VALUES (?, ?, 'sentinel', ?, 0, 0)");
+    for (let m = 0; m < 30 * 60; m++) ins.run(MINUTE_MS, t0 + m * MINUTE_MS, 1);
+    for (let h = 0; h < 30; h++) ins.run(HOUR_MS, t0 + h * HOUR_MS, 1_000_000);
+    const a = new Analytics(db, new QueryTimer(new Metrics(), 1000));
+    for (let i = 0; i < 300; i++) {
+      const from = t0 + Math.floor(r() * 4 * HOUR_MS);
+      const to = from + Math.floor(r() * 24 * HOUR_MS);
+      const x = rows(rangePlan(from, to, 0));
+      const got = a.topServices({ from, to }).find((s) => s.service === 'sentinel')?.bytes;
+      expect(got, `${from - t0} ${to - t0}`).toBe(x.hours * 1_000_000 + x.net);
+    }
     db.close();
   });
 
@@ -508,11 +550,11 @@ describe('flowmaster timeline', () => {
     if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'rollup_traffic'").get()) db.exec(ROLLUP_SCHEMA);
     db.prepare("INSERT INTO sources (name, kind, sensor, engine, started_ms) VALUES ('synthetic', 'file', 'test', 'native', 0)").run();
     const dev = db.prepare('INSERT INTO devices (id, addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, 0, 0, 0)');
-    for (let i = 1; i <= DEVICES; i++) dev.run(i, Buffer.from([10, 0, 0, i]));
+    IDS.forEach((id, i) => dev.run(id, Buffer.from([10, 0, 0, i + 1])));
     store.appendFlows(
       flows.map((f) => ({
         source_id: 1, flow_id: f.id, segment: 0, first_ns: f.firstNs, last_ns: f.lastNs, end_reason: 1, ip_version: f.ipVersion, protocol: f.protocol,
-        ether_type: f.etherType, vlan: 0, src_addr: Buffer.from([10, 0, 0, f.srcDevice]), dst_addr: Buffer.from([10, 0, 0, f.dstDevice]),
+        ether_type: f.etherType, vlan: 0, src_addr: Buffer.from([10, 0, 0, IDS.indexOf(f.srcDevice) + 1]), dst_addr: Buffer.from([10, 0, 0, IDS.indexOf(f.dstDevice) + 1]),
         src_port: f.srcPort, dst_port: f.dstPort, src_device: f.srcDevice, dst_device: f.dstDevice, fwd_packets: f.fwdPackets, fwd_bytes: f.fwdBytes,
         rev_packets: f.revPackets, rev_bytes: f.revBytes, fwd_tcp_flags: 0, rev_tcp_flags: 0, flags: 0, service: f.service, server_is_dst: f.serverIsDst,
       })),
@@ -542,7 +584,7 @@ describe('flowmaster timeline', () => {
     const jsonl = await cli(...args, '--format', 'jsonl');
     expect(jsonl.stderr).toBe('');
     expect(jsonl.code).toBe(0);
-    expect(jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual(want.map((w) => ({ t: w.t, time: iso(w.t), ...w })));
+    expect(jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual(want.map((w) => ({ ...w, time: iso(w.t) })));
     const csv = await cli(...args, '--format', 'csv');
     expect(csv.stdout.trim().split('\n')).toEqual(['t,time,bytes,packets,flows', ...want.map((w) => `${w.t},${iso(w.t)},${w.bytes},${w.packets},${w.flows}`)]);
     const table = await cli(...args, '--format', 'table');
