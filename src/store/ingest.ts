@@ -18,7 +18,6 @@ import type { CaptureRun, FlowRun, Summary } from '../meter';
 import type { Metrics } from '../metrics/registry';
 import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
 import { ROW_WIDTH, type RowSink } from './partitions';
-import { serviceKey, type RollupFlow } from './rollups';
 import { endSource, insertSource, type SourceRemoval, type SourceStatus } from './sources';
 import { dbError } from './sqlite';
 import type { Writer } from './writer';
@@ -86,7 +85,6 @@ export class IngestJob {
   readonly #pending: Flow[] = [];
   /** one flow row's values (FLOW_INSERT_COLUMNS after the id), reused: the sink copies them */
   readonly #row: unknown[] = new Array(ROW_WIDTH);
-  readonly #rollupFlow: RollupFlow = { firstNs: 0n, lastNs: 0n, bytes: 0, packets: 0, srcDevice: 0, dstDevice: 0, service: '' };
   /** built once per (protocol, port): the service map is fixed */
   readonly #serviceTexts = new Map<number, string | undefined>();
   readonly #cacheSeen: { hits: number; misses: number; evictions: number };
@@ -187,9 +185,10 @@ export class IngestJob {
     while (this.#failure === undefined && this.#pending.length) await this.#commit(Math.min(this.#pending.length, size), this.#pending.length <= size);
     if (this.#failure === undefined) await this.#maintain(Infinity, true); // a store at rest: every sealed partition indexed, a small hot one
     const { writer, cache } = this.#ctx;
-    if (this.#failure !== undefined || !cache.unsynced) return;
+    if (this.#failure !== undefined) return;
     try {
-      this.#ctx.metrics.rowsWritten.inc({ table: 'devices' }, await writer.retrier.run('writing the device counters', () => writer.syncDevices()));
+      if (cache.unsynced) this.#ctx.metrics.rowsWritten.inc({ table: 'devices' }, await writer.retrier.run('writing the device counters', () => writer.syncDevices()));
+      await writer.retrier.run('writing the roll-ups', () => writer.syncRollups());
     } catch (e) {
       this.#failure = e;
     }
@@ -206,7 +205,8 @@ export class IngestJob {
     if (this.#failure !== undefined || !pending.length) return;
     this.#committing = true;
     const batch = pending.slice(0, n); // stays pending until committed: a retry writes the same flows
-    // a sync rewrites every device touched since the last one: at most ~5 % of the time goes to it
+    // a sync rewrites every device touched since the last one and books the flows since into the
+    // roll-ups: at most ~5 % of the time goes to it
     const every = this.#ctx.deviceSyncMs;
     const sync = last || every === 0 || performance.now() - this.#lastSync >= Math.max(every, 20 * this.#syncMs);
     const { writer, metrics } = this.#ctx;
@@ -282,6 +282,8 @@ export class IngestJob {
       if (sync) {
         const t = performance.now();
         devicesWritten += writer.markSynced(id + 1);
+        sink.finish(); // the batch's last rows are in the table: the roll-ups read them
+        writer.bookRollups(id + 1);
         this.#lastSyncCost = performance.now() - t;
       }
       this.#updateSource!.run(batch.length, this.#sourceId);
@@ -322,18 +324,6 @@ export class IngestJob {
     let svc = this.#serviceTexts.get(key);
     if (svc === undefined && !this.#serviceTexts.has(key)) this.#serviceTexts.set(key, (svc = deviceService(l2, protocol, etherType, c.serverPort, c.service ?? null)));
     if (svc) addService(c.serverIsDst ? dst : src, svc);
-    const srcPort = f.srcPort;
-    const dstPort = f.dstPort;
-    const ipVersion = f.ipVersion;
-    const rf = this.#rollupFlow;
-    rf.firstNs = firstNs;
-    rf.lastNs = lastNs;
-    rf.bytes = bytes;
-    rf.packets = packets;
-    rf.srcDevice = src.id;
-    rf.dstDevice = dst.id;
-    rf.service = serviceKey(c.service, ipVersion, etherType, protocol, c.serverIsDst, srcPort, dstPort);
-    this.#ctx.writer.rollups.add(rf);
     const id = nextId();
     const r = this.#row;
     r[0] = id;
@@ -343,14 +333,14 @@ export class IngestJob {
     r[4] = firstNs;
     r[5] = lastNs;
     r[6] = raw[Offsets.kEndReason];
-    r[7] = ipVersion;
+    r[7] = f.ipVersion;
     r[8] = protocol;
     r[9] = etherType;
     r[10] = vlan;
     r[11] = src.addr;
     r[12] = dst.addr;
-    r[13] = srcPort;
-    r[14] = dstPort;
+    r[13] = f.srcPort;
+    r[14] = f.dstPort;
     r[15] = src.id;
     r[16] = dst.id;
     r[17] = srcMac;

@@ -91,7 +91,7 @@ export class RowSink {
     }
   }
 
-  /** Writes what is left; returns the last_ns range of every row added. */
+  /** Writes the rows still buffered (again: nothing more); returns the last_ns range of every row added. */
   finish(): { lo: bigint; hi: bigint } {
     const v = this.#values;
     for (let r = 0; r < this.#n; r++) this.#one!.run(v.slice(r * ROW_WIDTH, (r + 1) * ROW_WIDTH));

@@ -217,11 +217,13 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE partitions ADD COLUMN created_ms INTEGER;                 -- a partition is hot for at most partition_span_ns
   INSERT INTO meta VALUES ('seal_rows', 262144);
   `,
-  // 8: roll-ups per minute and hour (src/store/rollups.ts), maintained by every write from now on;
-  // the flows already stored are summed into them once
+  // 8: roll-ups per minute and hour (src/store/rollups.ts); the flows already stored are summed
+  // into them once. Writers book the flows from meta rollups_synced_id on every few seconds: those
+  // flows are the roll-ups' journal (Writer.bookRollups)
   (db) => {
     db.exec(ROLLUP_SCHEMA);
     rebuildRollups(db);
+    db.exec("INSERT INTO meta VALUES ('rollups_synced_id', (SELECT value FROM meta WHERE key = 'next_flow_id'))");
   },
 ];
 

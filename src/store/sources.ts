@@ -121,10 +121,10 @@ export function interruptRunning(db: DB): number {
 }
 
 /**
- * Inside a write transaction, with the device counters synced: deletes up to
- * `chunk` flows of the source, from the first partition that has any, and
- * takes them out of their devices' packets, bytes and flows and out of the
- * roll-ups (booked into `rollups`, which the transaction writes). The devices
+ * Inside a write transaction, with the device counters and roll-ups synced:
+ * deletes up to `chunk` flows of the source, from the first partition that
+ * has any, and takes them out of their devices' packets, bytes and flows and
+ * out of the roll-ups. The devices
  * stay, however little is left of them: ARP may have seen them in another
  * source, which no flow row records. Returns the flows deleted (0: none left).
  */
@@ -150,6 +150,7 @@ export function removeSourceChunk(db: DB, partitions: Partitions, sourceId: numb
         t[2]++;
       }
     }
+    rollups.flush(db);
     db.prepare(`DELETE FROM ${p.name} WHERE source_id = ? AND id <= ?`).run(sourceId, rows[rows.length - 1][0]);
     const subtract = db.prepare('UPDATE devices SET packets = max(0, packets - ?), bytes = max(0, bytes - ?), flows = max(0, flows - ?) WHERE id = ?');
     for (const [dev, [packets, bytes, flows]] of per) subtract.run(packets, bytes, flows, dev);

@@ -21,7 +21,6 @@ import { Cursors, DeviceQueries, FlowQueries, QueryTimer } from './query';
 import { FLOW_INSERT_COLUMNS, Partitions } from './partitions';
 import { applyRetention, parseAge, type RetentionPolicy, type RetentionReport } from './retention';
 import type { RetryOptions, StoreLog } from './retry';
-import { serviceKey, type RollupFlow } from './rollups';
 import { MIGRATIONS, type Migration } from './schema';
 import { findSource, getSource, type SourceInfo, type SourceRemoval } from './sources';
 import { dbError, guarded, OPEN_BUSY_MS, openDatabase, whileBusy } from './sqlite';
@@ -48,11 +47,11 @@ export interface StoreOptions {
   deviceCache?: DeviceCacheOptions;
   /**
    * how often an ingest writes the device counters (packets, bytes, flows,
-   * first/last seen) it keeps in memory, ms (default 2000; 0: every batch),
-   * or less often when there are so many that a sync would take more than
-   * ~5 % of the time.
-   * New devices, MACs and services are written with each batch; the counters
-   * are exact after ingest() returns and are rebuilt from the flows after a crash.
+   * first/last seen) it keeps in memory and books the flows committed since
+   * into the roll-ups, ms (default 2000; 0: every batch), or less often when
+   * a sync would take more than ~5 % of the time. New devices, MACs and
+   * services are written with each batch; counters and roll-ups are exact
+   * after ingest() returns, and rebuilt from the flows after a crash.
    */
   deviceSyncMs?: number;
   /** commit batching */
@@ -287,10 +286,13 @@ export class Store {
           id = nextId();
           const row: Record<string, unknown> = { bytes: sum(r.fwd_bytes, r.rev_bytes), packets: sum(r.fwd_packets, r.rev_packets), ...r };
           sink.add([id, ...FLOW_INSERT_COLUMNS.map((c) => (c === 'last_ns' ? BigInt(row[c] as number | bigint) : row[c] ?? null))]);
-          this.#writer.rollups.add(rollupFlow(row));
           ids.push(id);
         }
-        if (id) this.#writer.skipAppended(ids[0], id + 1);
+        if (id) {
+          this.#writer.skipAppended(ids[0], id + 1);
+          sink.finish(); // the last rows are in the table: the roll-ups read them
+          this.#writer.bookRollups(id + 1);
+        }
       }),
     );
     guarded(this.path, 'sealing a partition', () => this.#writer.maintain(Infinity));
@@ -437,16 +439,6 @@ export class Store {
       this.db.close();
     }
   }
-}
-
-/** What the roll-ups take of an appended row (a flows row as an object). */
-function rollupFlow(r: Record<string, unknown>): RollupFlow {
-  const n = (k: string) => Number(r[k] ?? 0);
-  return {
-    firstNs: BigInt(r.first_ns as number | bigint), lastNs: BigInt(r.last_ns as number | bigint), bytes: n('bytes'), packets: n('packets'),
-    srcDevice: n('src_device'), dstDevice: n('dst_device'),
-    service: serviceKey(r.service as string | null, n('ip_version'), n('ether_type'), n('protocol'), n('server_is_dst'), n('src_port'), n('dst_port')),
-  };
 }
 
 /** a + b for flow counters given as numbers or bigints */

@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics/registry';
 import { describe, WriterLease, type LeaseOptions, type WriterInfo } from './lease';
 import type { Partitions, RowSink } from './partitions';
 import { Retrier, type RetryOptions, type StoreLog } from './retry';
-import { RollupAccumulator } from './rollups';
+import { RollupAccumulator, SERVICE_KEY_SQL, type RollupFlow } from './rollups';
 import { deleteSourceRow, interruptRunning, removeSourceChunk, type SourceRemoval } from './sources';
 
 export interface WriterOptions {
@@ -34,8 +34,7 @@ export class Writer {
   readonly db: DB;
   readonly lease: WriterLease;
   readonly retrier: Retrier;
-  /** what a write transaction adds to (or takes out of) the roll-ups: written when it commits */
-  readonly rollups = new RollupAccumulator();
+  readonly #rollups = new RollupAccumulator();
   readonly #path: string;
   readonly #partitions: Partitions;
   readonly #cache: DeviceCache;
@@ -64,21 +63,18 @@ export class Writer {
 
   /**
    * fn in one IMMEDIATE transaction (flow rows and ids through the
-   * partitions), after noticing other processes' writes, then the roll-ups
-   * fn booked; the device cache keeps what it did only if it commits.
+   * partitions), after noticing other processes' writes; the device cache
+   * keeps what it did only if it commits.
    */
   transaction<T>(fn: (sink: RowSink, nextId: () => number) => T): T {
     const cache = this.#cache;
     cache.begin();
-    this.rollups.clear(); // a retried attempt books its flows again
     let out: T;
     try {
       out = this.#partitions.write((sink, nextId) => {
         this.#noticeOthers();
         this.lease.beat();
-        const r = fn(sink, nextId);
-        this.rollups.flush(this.db);
-        return r;
+        return fn(sink, nextId);
       });
     } catch (e) {
       cache.rollback();
@@ -124,6 +120,46 @@ export class Writer {
     return n;
   }
 
+  /**
+   * Inside a write transaction: books the flows stored since the roll-ups'
+   * mark (meta rollups_synced_id), up to id `to` (default: all), into the
+   * roll-ups, and moves the mark. The
+   * flows are the roll-ups' journal: a writer books them every few seconds,
+   * many commits at once (a bucket's rows are written once, not per commit),
+   * and the next writer after a crash. Returns the roll-up rows written.
+   */
+  bookRollups(to = this.#nextId()): number {
+    const from = Number(this.#meta.get('rollups_synced_id'));
+    if (from >= to) return 0;
+    const rows = this.db
+      .prepare(`SELECT first_ns, last_ns, fwd_bytes + rev_bytes, fwd_packets + rev_packets, src_device, dst_device, ${SERVICE_KEY_SQL}
+        FROM flows WHERE id >= ? AND id < ?`)
+      .raw(true)
+      .safeIntegers(true)
+      .iterate(from, to) as IterableIterator<[bigint, bigint, bigint, bigint, bigint, bigint, string]>;
+    const acc = this.#rollups;
+    acc.clear();
+    const f: RollupFlow = { firstNs: 0n, lastNs: 0n, bytes: 0, packets: 0, srcDevice: 0, dstDevice: 0, service: '' };
+    for (const r of rows) {
+      f.firstNs = r[0];
+      f.lastNs = r[1];
+      f.bytes = Number(r[2]);
+      f.packets = Number(r[3]);
+      f.srcDevice = Number(r[4]);
+      f.dstDevice = Number(r[5]);
+      f.service = r[6];
+      acc.add(f);
+    }
+    const written = acc.flush(this.db);
+    this.db.prepare("UPDATE meta SET value = ? WHERE key = 'rollups_synced_id'").run(to);
+    return written;
+  }
+
+  /** Books the flows not in the roll-ups yet, in a transaction of its own; returns the roll-up rows written. */
+  syncRollups(): number {
+    return this.transaction(() => this.bookRollups());
+  }
+
   /** Writes the device counters held in memory, in a transaction of their own; returns the device rows written. */
   syncDevices(): number {
     if (!this.#cache.unsynced) return 0;
@@ -146,6 +182,10 @@ export class Writer {
 
   #behind(): boolean {
     return Number(this.#meta.get('devices_synced_id')) < this.#nextId();
+  }
+
+  #rollupsBehind(): boolean {
+    return Number(this.#meta.get('rollups_synced_id')) < this.#nextId();
   }
 
   /**
@@ -189,10 +229,11 @@ export class Writer {
    */
   recoverIfIdle(): number {
     const running = this.db.prepare("SELECT 1 FROM sources WHERE status = 'running' LIMIT 1").get();
-    if (!this.#behind() && !running) return 0;
+    if (!this.#behind() && !this.#rollupsBehind() && !running) return 0;
     return this.transaction(() => {
       if (this.lease.holder()) return 0; // it counts its own flows
       interruptRunning(this.db);
+      this.bookRollups();
       return this.#behind() ? this.#replay() : 0;
     });
   }
@@ -227,6 +268,7 @@ export class Writer {
       // what other writers did meanwhile is in the database, not in this cache
       this.#cache.invalidate();
       const interrupted = interruptRunning(this.db);
+      this.bookRollups();
       const replayed = this.#behind() ? this.#replay() : 0;
       if (from) this.#log({ level: 'warn', event: 'writer_taken_over', path: this.#path, from: describe(from), interrupted, devicesReplayed: replayed });
       return undefined;
@@ -254,8 +296,10 @@ export class Writer {
     for (;;) {
       const n = await this.retrier.run(`removing source ${sourceId}`, () =>
         this.transaction(() => {
-          this.markSynced(this.#nextId()); // the stored counters are the ones to subtract from
-          return removeSourceChunk(this.db, this.#partitions, sourceId, chunk, this.rollups);
+          // the stored counters and roll-ups are the ones to subtract from
+          this.markSynced(this.#nextId());
+          this.bookRollups();
+          return removeSourceChunk(this.db, this.#partitions, sourceId, chunk, this.#rollups);
         }),
       );
       this.#cache.invalidate(); // its cached counters are the ones before the subtraction (synced: nothing lost)
