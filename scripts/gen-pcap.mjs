@@ -4,14 +4,15 @@
 //   node scripts/gen-pcap.mjs --out FILE [--packets N] [--flows F] [--seed S] [--format pcap|pcapng]
 //        [--nanos] [--big-endian] [--sizes imix|64|<n>] [--mix simple|default|full[,key=pct...]]
 //        [--multi-interface] [--iface2 raw|sll] [--link eth|raw|sll|sll2|null] [--gap-us G | --duration S]
-//        [--concurrency K] [--snaplen N] [--extra-blocks] [--quiet]
+//        [--concurrency K] [--snaplen N] [--extra-blocks] [--start S] [--quiet]
 //
 //   import { generate } from './gen-pcap.mjs';
 //   const { buffer } = await generate({ packets: 1000, flows: 10 }); // no `out` -> in memory
 //
 // Guarantees
 //  - Deterministic: the same options (incl. seed) give byte-identical output. Only seeded PRNGs
-//    (mulberry32) are used; timestamps start at 2026-01-01T00:00:00Z (1767225600 s).
+//    (mulberry32) are used; timestamps start at 2026-01-01T00:00:00Z (1767225600 s), or at
+//    --start S (seconds since the epoch).
 //  - Exactly `packets` packet records are written (any mix, any format).
 //  - `flows` logical flows are generated (min(flows, packets) if packets < flows); every flow
 //    gets at least one packet. Each flow has a unique client address (10.0.0.0/8, or
@@ -157,6 +158,7 @@ function normalizeOptions(o = {}) {
     duration: o.duration === undefined ? undefined : num(o.duration, 0, 'duration'),
     concurrency: o.concurrency === undefined ? undefined : Math.floor(num(o.concurrency, 1, 'concurrency', 1)),
     snaplen: Math.floor(num(o.snaplen, 262144, 'snaplen', 1)),
+    start: Math.floor(num(o.start, BASE_SEC, 'start')),
     extraBlocks: !!o.extraBlocks,
     quiet: !!o.quiet,
   };
@@ -647,7 +649,8 @@ function allocateCounts(packets, flows, seed) {
 
 /**
  * Generate a capture. options: { out?, packets, flows, seed, format, nanos, bigEndian, sizes, mix,
- *   multiInterface, iface2, link, gapUs, duration, concurrency, snaplen, extraBlocks, quiet }.
+ *   multiInterface, iface2, link, gapUs, duration, concurrency, snaplen, extraBlocks, start, quiet }.
+ * `start`: the first packet's time, seconds since the epoch (default BASE_SEC, 2026-01-01).
  * Without `out` the capture is built in memory and returned as `buffer`.
  * Resolves to { packets, flows, bytes, seconds, buffer? }.
  */
@@ -688,7 +691,7 @@ export function generateSync(options = {}) {
   let activeN = K;
   const sched = new Rng(hash32(o.seed, 0x5eed));
   const gapNs = o.duration !== undefined && P_ > 0 ? (o.duration * 1e9) / P_ : o.gapUs * 1000;
-  let sec = BASE_SEC, nsec = 0;
+  let sec = o.start, nsec = 0;
   const multi = links.length > 1;
   const l2Ok = gen.ifaceL2;
   for (let g = 0; g < P_; g++) {
@@ -749,6 +752,7 @@ const HELP = `usage: node scripts/gen-pcap.mjs --out FILE [options]
   --snaplen N           snapshot length (default 262144)
   --extra-blocks        pcapng: add a Name Resolution Block, an unknown block (0xBAD)
                         and Interface Statistics Blocks
+  --start S             first packet's time, seconds since the epoch (default ${BASE_SEC}: 2026-01-01)
   --quiet               no summary line on stderr
 `;
 
@@ -761,7 +765,7 @@ async function main(argv) {
       'big-endian': { type: 'boolean' }, sizes: { type: 'string' }, mix: { type: 'string' },
       'multi-interface': { type: 'boolean' }, iface2: { type: 'string' }, link: { type: 'string' },
       'gap-us': { type: 'string' }, duration: { type: 'string' }, concurrency: { type: 'string' }, hosts: { type: 'string' },
-      snaplen: { type: 'string' }, 'extra-blocks': { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
+      snaplen: { type: 'string' }, 'extra-blocks': { type: 'boolean' }, start: { type: 'string' }, quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -773,7 +777,7 @@ async function main(argv) {
     nanos: values.nanos, bigEndian: values['big-endian'], sizes: values.sizes, mix: values.mix,
     multiInterface: values['multi-interface'], iface2: values.iface2, link: values.link,
     gapUs: values['gap-us'], duration: values.duration, concurrency: values.concurrency, hosts: values.hosts,
-    snaplen: values.snaplen, extraBlocks: values['extra-blocks'], quiet: values.quiet,
+    snaplen: values.snaplen, extraBlocks: values['extra-blocks'], start: values.start, quiet: values.quiet,
   });
 }
 
