@@ -28,7 +28,7 @@ export type TextFormat = 'jsonl' | 'csv';
 export interface TextFormatterOptions {
   /** JSON only: the fwdStats / revStats objects, as Flow.toObject({ statistics: true }) (default false, as `read` prints) */
   statistics?: boolean;
-  /** bytes per chunk (default 64 KiB) */
+  /** bytes per chunk (default 64 KiB, at least 8 KiB) */
   chunkSize?: number;
 }
 
@@ -1201,17 +1201,18 @@ export class TextFormatter {
 
   /**
    * Lines of the records `start`.. of `batch`, as many as fit in one chunk
-   * (at least one): the chunk (a new Buffer the caller may keep) and the
-   * index of the first record not in it.
+   * (at least one): the chunk and the index of the first record not in it.
+   * The chunk is a new Buffer of chunkSize, or part of `into` when given (a
+   * Buffer the caller reuses once it is written; at least 8 KiB).
    */
-  chunk(batch: FlowBatch, start = 0): { chunk: Buffer; next: number } {
+  chunk(batch: FlowBatch, start = 0, into?: Buffer): { chunk: Buffer; next: number } {
     const b = new Uint8Array(batch.buffer);
     const v = new DataView(batch.buffer);
     const n = batch.length;
-    const cap = this.#chunkSize;
-    const out = Buffer.allocUnsafeSlow(cap);
+    const out = into ?? Buffer.allocUnsafeSlow(this.#chunkSize);
+    if (out.length < MAX_LINE * 2) throw new RangeError(`a chunk needs at least ${MAX_LINE * 2} bytes`);
     outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    const limit = cap - MAX_LINE;
+    const limit = out.length - MAX_LINE;
     const json = this.format === 'jsonl';
     const stats = this.#statistics;
     let p = 0;
