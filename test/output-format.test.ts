@@ -126,13 +126,24 @@ describe('text output: the fast formatter prints what jsonLine / csvRow print', 
     expect(t.flows).toBeGreaterThan(1000);
   }, 60_000);
 
-  it('chunks end on line boundaries and line() is one line of chunk()', async () => {
+  it('chunks end on line boundaries, into new or reused buffers, and line() is one line of chunk()', async () => {
     const tally: Tally = { flows: 0, bytes: 0 };
     for await (const batch of new FlowMeter({ engine: TEST_ENGINE }).readFile(captures[0].file)) {
       expectSame(batch, 'jsonl', false, 'smallest chunks', tally, 1); // chunkSize is raised to its minimum (8 KiB)
       expectSame(batch, 'csv', false, 'smallest chunks', tally, 1);
       for (const format of ['jsonl', 'csv'] as const) {
         const text = new TextFormatter(format);
+        // into one buffer, reused for every chunk (as read does once a chunk is written)
+        const into = Buffer.alloc(8192);
+        const parts: Buffer[] = [];
+        for (let i = 0; i < batch.length; ) {
+          const { chunk, next } = text.chunk(batch, i, into);
+          expect(chunk.buffer).toBe(into.buffer);
+          parts.push(Buffer.from(chunk));
+          i = next;
+        }
+        expect(Buffer.concat(parts).equals(Buffer.from(reference(batch, format, false)))).toBe(true);
+        expect(() => text.chunk(batch, 0, Buffer.alloc(1000))).toThrow(RangeError);
         for (let i = 0; i < batch.length; i += 97) {
           const f = batch.at(i);
           expect(text.line(batch, i)).toBe(format === 'csv' ? csvRow(f) : JSON.stringify(f.toObject()));
