@@ -12,9 +12,11 @@
  * `max: 0` disables caching: a device is read again once it has been synced.
  *
  * The cache follows the transaction it is used in: begin() before it,
- * commit() after it, rollback() when it failed, which puts back what the
- * transaction changed in the devices it touched (so a failed batch can be
- * retried whole). Another process may delete devices (retention):
+ * commit() after it, rollback() when it failed. A rollback forgets every
+ * device held (what the failed transaction did to them, and the counters not
+ * synced yet): the flows committed since the last sync are their journal,
+ * which the writer replays before its next transaction (Writer#replay), as
+ * after a crash. Another process may delete devices (retention):
  * reconcile() forgets the ones it deleted.
  */
 import type { Database, Statement } from 'better-sqlite3';
@@ -39,8 +41,6 @@ export interface Device {
   newServices?: string[];
   /** counters or times changed since the last sync */
   dirty: boolean;
-  /** the cache's transaction that noted how it was before (its undo log) */
-  tx?: number;
 }
 
 /** Accounts one flow end to its device; `mac` is the MAC that end had in the flow, if any. */
@@ -77,24 +77,6 @@ export interface CacheCounters {
   created: number;
 }
 
-/** A device as it was before the transaction first touched it. */
-interface Before {
-  device: Device;
-  packets: number;
-  bytes: number;
-  flows: number;
-  firstSeenMs: number;
-  lastSeenMs: number;
-  mac: Buffer | null;
-  macSeenMs: number | null;
-  vendor: string | null;
-  dirty: boolean;
-  newServices: number;
-  unsynced: boolean;
-  /** inserted by the transaction: gone with its rollback */
-  created: boolean;
-}
-
 interface Row {
   id: number;
   mac: Buffer | null;
@@ -118,9 +100,10 @@ export class DeviceCache {
   readonly #lru: LRUCache<number | string, Device> | undefined;
   readonly #arp = new Set<Device>(); // hosts an ARP flow bound since the last flush: no flow row of theirs records it
   readonly #unsynced = new Map<number | string, Device>(); // devices resolved since the last sync
-  /** the open transaction's undo log: each device it touched, as it was before (a device's `tx` says it is in it) */
-  #undo: Before[] | undefined;
-  #tx = 0;
+  /** inside begin()/commit() */
+  #open = false;
+  /** devices the open transaction created: counted once it commits */
+  #createdHere = 0;
   /** sync() ran in the open transaction: its commit makes every device synced */
   #synced = false;
   readonly #insert: Statement;
@@ -163,9 +146,7 @@ export class DeviceCache {
     const key = keyOf(addr, vlan);
     let d = this.#unsynced.get(key);
     if (d !== undefined) {
-      // held already: noted in this transaction's undo log unless this is its first use here
       this.counters.hits++;
-      if (this.#undo && d.tx !== this.#tx) this.#held(key, d, false);
       return d;
     }
     d = this.#lru?.get(key);
@@ -180,9 +161,9 @@ export class DeviceCache {
       row ??= this.#select.get(buf, vlan) as Row;
       d = this.#device(row, buf, vlan);
       this.#lru?.set(key, d);
-      if (created) this.counters.created++;
+      if (created) this.#createdHere++;
     }
-    this.#held(key, d, created);
+    this.#unsynced.set(key, d);
     return d;
   }
 
@@ -196,33 +177,22 @@ export class DeviceCache {
       d = this.#device(row, row.addr, row.vlan);
       this.#lru?.set(key, d);
     }
-    this.#held(key, d, false);
-    return d;
-  }
-
-  /** Holds d until the next sync, noting first how it was if the open transaction has not touched it yet. */
-  #held(key: number | string, d: Device, created: boolean): void {
-    if (this.#undo && d.tx !== this.#tx) {
-      d.tx = this.#tx;
-      this.#undo.push({
-        device: d,
-        packets: d.packets, bytes: d.bytes, flows: d.flows, firstSeenMs: d.firstSeenMs, lastSeenMs: d.lastSeenMs, mac: d.mac,
-        macSeenMs: d.macSeenMs, vendor: d.vendor, dirty: d.dirty, newServices: d.newServices?.length ?? 0, unsynced: this.#unsynced.has(key), created,
-      });
-    }
     this.#unsynced.set(key, d);
+    return d;
   }
 
   /** Before a transaction that uses the cache. */
   begin(): void {
-    this.#undo = [];
-    this.#tx++;
+    this.#open = true;
     this.#synced = false;
+    this.#createdHere = 0;
   }
 
   /** After that transaction committed. */
   commit(): void {
-    this.#undo = undefined;
+    this.#open = false;
+    this.counters.created += this.#createdHere;
+    this.#createdHere = 0;
     if (!this.#synced) return;
     this.#synced = false;
     for (const d of this.#unsynced.values()) {
@@ -232,28 +202,15 @@ export class DeviceCache {
     this.#unsynced.clear();
   }
 
-  /** After that transaction rolled back: the devices it touched as they were before it, the ones it created gone. */
+  /**
+   * After that transaction rolled back: forgets every device (the flows
+   * committed since the last sync are replayed into them from the database).
+   */
   rollback(): void {
-    const undo = this.#undo;
-    this.#undo = undefined;
+    this.#open = false;
     this.#synced = false;
-    this.#arp.clear();
-    if (!undo) return;
-    for (const b of undo) {
-      const d = b.device;
-      const key = keyOf(d.addr, d.vlan);
-      if (b.created) {
-        this.#lru?.delete(key);
-        this.#unsynced.delete(key);
-        this.counters.created--;
-        continue;
-      }
-      for (const s of d.newServices?.splice(b.newServices) ?? []) d.services.delete(s);
-      if (!d.newServices?.length) d.newServices = undefined;
-      Object.assign(d, { packets: b.packets, bytes: b.bytes, flows: b.flows, firstSeenMs: b.firstSeenMs, lastSeenMs: b.lastSeenMs });
-      Object.assign(d, { mac: b.mac, macSeenMs: b.macSeenMs, vendor: b.vendor, dirty: b.dirty });
-      if (!b.unsynced) this.#unsynced.delete(key);
-    }
+    this.#createdHere = 0;
+    this.invalidate();
   }
 
   /**
@@ -276,7 +233,7 @@ export class DeviceCache {
   #device(row: Row, addr: Buffer, vlan: number): Device {
     return {
       id: row.id, addr, vlan, mac: row.mac, macSeenMs: row.mac_seen_ms, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
-      packets: row.packets, bytes: row.bytes, flows: row.flows, services: new Set(this.#services.all(row.id) as string[]), dirty: false, tx: 0,
+      packets: row.packets, bytes: row.bytes, flows: row.flows, services: new Set(this.#services.all(row.id) as string[]), dirty: false,
     };
   }
 
@@ -328,7 +285,7 @@ export class DeviceCache {
       for (const s of d.newServices ?? []) this.#addService.run(d.id, s);
     }
     this.#synced = true;
-    if (!this.#undo) this.commit(); // outside begin()/commit(): synced now
+    if (!this.#open) this.commit(); // outside begin()/commit(): synced now
     return written;
   }
 

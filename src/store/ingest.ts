@@ -238,7 +238,8 @@ export class IngestJob {
     const t = performance.now();
     this.#ctx.afterCommit?.(batch.length);
     metrics.commitLatency.observe(attemptMs / 1000);
-    this.#committed(batch.length, attemptMs + performance.now() - t, devicesWritten);
+    // the batcher sizes the flows' part: a sync's cost depends on the devices and buckets touched, not on the batch
+    this.#committed(batch.length, attemptMs + performance.now() - t, sync ? this.#lastSyncCost : 0, devicesWritten);
   }
 
   /** Seals the hot partition when due and builds up to `steps` of the indexes it waits for, between commits. */
@@ -253,9 +254,9 @@ export class IngestJob {
   }
 
   /** The counters and metrics of a commit of `rows` flows that took `total` ms (with afterCommit, a simulated slow disk). */
-  #committed(rows: number, total: number, devicesWritten: number): void {
+  #committed(rows: number, total: number, syncMs: number, devicesWritten: number): void {
     this.#commitMs += total;
-    this.#batcher.observe(rows, total);
+    this.#batcher.observe(rows, total - syncMs);
     this.#flows += rows;
     this.#batches++;
     this.#lastCommit = performance.now();

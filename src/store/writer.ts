@@ -45,6 +45,8 @@ export class Writer {
   readonly #setMark: Statement;
   /** data_version when this connection last looked: another connection's commit changes it */
   #seen: number;
+  /** a transaction failed: the device cache forgot the counters it held */
+  #forgot = false;
 
   constructor(db: DB, path: string, partitions: Partitions, cache: DeviceCache, metrics: Metrics, log: StoreLog, options: WriterOptions) {
     this.db = db;
@@ -74,10 +76,14 @@ export class Writer {
       out = this.#partitions.write((sink, nextId) => {
         this.#noticeOthers();
         this.lease.beat();
+        // a failed transaction left the cache empty: the counters not synced come back from the flows
+        if (this.#forgot && this.#behind()) this.#replayJournal(this.#nextId());
+        this.#forgot = false;
         return fn(sink, nextId);
       });
     } catch (e) {
       cache.rollback();
+      this.#forgot = true;
       try {
         if (this.db.inTransaction) this.db.exec('ROLLBACK'); // better-sqlite3 rolled back, unless that failed too
       } catch {
@@ -194,8 +200,14 @@ export class Writer {
    * died, or gave up), and syncs them. Returns the device rows written.
    */
   #replay(): number {
-    const from = Number(this.#meta.get('devices_synced_id'));
     const to = this.#nextId();
+    this.#replayJournal(to);
+    return this.markSynced(to);
+  }
+
+  /** Counts the flows from the devices' mark up to `to` into their devices (held in the cache, not synced). */
+  #replayJournal(to: number): void {
+    const from = Number(this.#meta.get('devices_synced_id'));
     const cache = this.#cache;
     const rows = this.db
       .prepare(`SELECT src_device, dst_device, first_ns, last_ns, fwd_packets + rev_packets, fwd_bytes + rev_bytes, src_mac, dst_mac, flags,
@@ -219,7 +231,6 @@ export class Writer {
       const svc = deviceService(l2, Number(protocol), Number(etherType), l2 || icmp ? 0 : Number(serverIsDst ? dstPort : srcPort), service);
       if (server && svc) addService(server, svc);
     }
-    return this.markSynced(to);
   }
 
   /**
