@@ -99,6 +99,17 @@ describe('roll-ups maintained at ingest', () => {
     store.close();
   }, 60_000);
 
+  it('a device id is never given again, also after retention deleted the device with the largest id: roll-up rows name one device', async () => {
+    const store = openStore(tmpFile('ru-ids.db'));
+    await store.ingest(meter().readFile(b));
+    const max = store.db.prepare('SELECT max(id) FROM devices').pluck().get() as number;
+    await store.retain({ flows: 0, devices: 0, now: Date.now() + 1e12 });
+    expect(store.db.prepare('SELECT count(*) FROM devices').pluck().get()).toBe(0);
+    await store.ingest(meter().readFile(a));
+    expect(store.db.prepare('SELECT min(id) FROM devices').pluck().get()).toBe(max + 1);
+    store.close();
+  }, 60_000);
+
   it('a writer killed (SIGKILL) mid-ingest: the roll-ups equal those of the flows it committed', async () => {
     const file = tmpFile('ru-killed.db');
     openStore(file).close();

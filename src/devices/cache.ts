@@ -119,7 +119,10 @@ export class DeviceCache {
     const max = options.max ?? 65536;
     // a miss creates the device (a row comes back only when it is new), else reads the stored one
     const columns = 'id, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows';
-    this.#insert = db.prepare(`INSERT INTO devices (addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING ${columns}`);
+    // ids are never given again (retention raises device_id_floor): roll-up rows name devices by id
+    this.#insert = db.prepare(`INSERT INTO devices (id, addr, vlan, first_seen_ms, last_seen_ms)
+      VALUES (max((SELECT coalesce(max(id), 0) + 1 FROM devices), coalesce((SELECT value FROM meta WHERE key = 'device_id_floor'), 0)), ?, ?, ?, ?)
+      ON CONFLICT DO NOTHING RETURNING ${columns}`);
     this.#select = db.prepare(`SELECT ${columns} FROM devices WHERE addr = ? AND vlan = ?`);
     this.#exists = db.prepare('SELECT 1 FROM devices WHERE id = ? AND addr = ? AND vlan = ?').pluck();
     this.#byId = db.prepare('SELECT id, addr, vlan, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows FROM devices WHERE id = ?');

@@ -205,10 +205,11 @@ export class Partitions {
   /** A new hot partition (named by the id counter at its creation): a table with no secondary index. */
   #create(firstId: number): Partition {
     const name = `flows_p${firstId}`;
-    const template = (this.#db.prepare("SELECT sql FROM sqlite_master WHERE name = 'flow_template'").pluck().get() as string).replace(
-      /^CREATE TABLE "?flow_template"?/,
-      `CREATE TABLE ${name}`,
-    );
+    // no REFERENCES clauses: deleting a device would scan the unindexed hot table for children;
+    // retention checks the references itself (retention.ts)
+    const template = (this.#db.prepare("SELECT sql FROM sqlite_master WHERE name = 'flow_template'").pluck().get() as string)
+      .replace(/^CREATE TABLE "?flow_template"?/, `CREATE TABLE ${name}`)
+      .replace(/\s+REFERENCES\s+\w+\s*\(\s*\w+\s*\)/g, '');
     this.#db.exec(template);
     const createdMs = Date.now();
     this.#db.prepare("INSERT INTO partitions (name, lo_ns, hi_ns, state, rows, created_ms) VALUES (?, ?, -1, 'hot', 0, ?)").run(name, INT64_MAX, createdMs);

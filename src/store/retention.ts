@@ -150,13 +150,8 @@ export async function applyRetention(
   const rollupRowsDeleted = await retainRollupsOf(db, policy, now, chunk, tx);
   if (policy.devices !== undefined) {
     const cutoff = Math.floor(now - parseAge('devices', policy.devices));
-    const del = db.prepare(`DELETE FROM devices WHERE id IN (
-      SELECT d.id FROM devices d WHERE d.last_seen_ms < ?
-        AND NOT EXISTS (SELECT 1 FROM flows WHERE src_device = d.id)
-        AND NOT EXISTS (SELECT 1 FROM flows WHERE dst_device = d.id)
-      ORDER BY d.last_seen_ms LIMIT ?)`);
     for (;;) {
-      const n = await tx('retention: deleting devices', () => del.run(cutoff, chunk).changes);
+      const n = await tx('retention: deleting devices', () => deleteDevices(db, partitions, cutoff, chunk));
       if (n) onDevicesDeleted(); // before yielding: an ingest must not resolve a deleted device from a cache
       devicesDeleted += n;
       if (n < chunk) break;
@@ -172,6 +167,33 @@ export async function applyRetention(
 }
 
 const HOURS_DEFAULT_MS = 400 * 86_400_000;
+
+/**
+ * Inside a transaction: deletes up to `chunk` devices not seen since
+ * `cutoff` that no flow references. Sealed partitions are looked up in their
+ * device indexes; the devices of the hot one (and one still being indexed)
+ * are gathered in one scan each. Ids are not given again (device_id_floor),
+ * so roll-up rows never name another device.
+ */
+function deleteDevices(db: Database, partitions: Partitions, cutoff: number, chunk: number): number {
+  const list = partitions.list();
+  // new devices get ids above every id given so far (DeviceCache: device_id_floor), also when the largest goes
+  db.exec(`INSERT INTO meta (key, value) SELECT 'device_id_floor', max(id) + 1 FROM devices WHERE true
+    ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`);
+  db.exec('CREATE TEMP TABLE IF NOT EXISTS referenced_devices (id INTEGER PRIMARY KEY); DELETE FROM temp.referenced_devices');
+  const unindexed = list.filter((p) => p.state !== 'sealed');
+  for (const p of unindexed) db.exec(`INSERT OR IGNORE INTO temp.referenced_devices SELECT src_device FROM ${p.name} UNION SELECT dst_device FROM ${p.name}`);
+  const indexed = list.filter((p) => !unindexed.includes(p));
+  const referenced = indexed.map((p) => `EXISTS (SELECT 1 FROM ${p.name} WHERE src_device = d.id) OR EXISTS (SELECT 1 FROM ${p.name} WHERE dst_device = d.id)`);
+  return db
+    .prepare(
+      `DELETE FROM devices WHERE id IN (
+        SELECT d.id FROM devices d WHERE d.last_seen_ms < ?
+          AND d.id NOT IN (SELECT id FROM temp.referenced_devices)${referenced.length ? ` AND NOT (${referenced.join(' OR ')})` : ''}
+        ORDER BY d.last_seen_ms LIMIT ?)`,
+    )
+    .run(cutoff, chunk).changes;
+}
 
 /** The roll-up buckets past their ages go, `chunk` rows per transaction; returns the rows deleted. */
 async function retainRollupsOf(
