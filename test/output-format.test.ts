@@ -230,6 +230,15 @@ describe('text output: the fast formatter prints what jsonLine / csvRow print', 
       expect(stdout.equals(Buffer.from(want)), format).toBe(true);
     }
   }, 60_000);
+
+  it('flowmaster read --statistics --format jsonl prints each flow with its per-direction statistics', async () => {
+    const { file } = captures[0];
+    let want = '';
+    for await (const batch of new FlowMeter({ statistics: true }).readFile(file)) want += reference(batch, 'jsonl', true);
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'read', '--statistics', '--format', 'jsonl', file], { cwd: root, maxBuffer: 256 << 20 });
+    expect(stdout).toBe(want);
+    expect(JSON.parse(stdout.split('\n')[0])).toHaveProperty('fwdStats');
+  }, 60_000);
 });
 
 const shared = [CORPUS_DIR, COMMUNITY_ID_DIR]

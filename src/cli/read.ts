@@ -33,7 +33,7 @@ export async function read(files: string[], flags: ReadFlags): Promise<number> {
   const exporter = exporterFor(flags);
   const format = flags.format ?? (process.stdout.isTTY ? 'table' : 'jsonl');
   // JSON lines and CSV: straight from the batch buffers into ~64 KiB chunks (export/text.ts)
-  const text = format === 'table' ? undefined : new TextFormatter(format);
+  const text = format === 'table' ? undefined : new TextFormatter(format, { statistics: flags.statistics });
   // the CSV header goes out with the first batch (or before an error), as the lines always did
   let header = text?.header() ?? '';
   const flushHeader = () => {
