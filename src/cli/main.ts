@@ -164,6 +164,8 @@ export function program(): Command {
     .requiredOption('--db <file>', 'the flowmaster database')
     .option('--flows <age>', "keep flows that ended within this age ('30d', '12h', '90m', '45s')")
     .option('--devices <age>', 'keep devices seen within this age (devices of kept flows always stay)')
+    .option('--rollup-minutes <age>', 'keep minute roll-ups within this age (default: as --flows)')
+    .option('--rollup-hours <age>', 'keep hour roll-ups within this age (default: 400d, or --flows if longer)')
     .option('--no-vacuum', 'skip PRAGMA incremental_vacuum afterwards')
     .option('--max-rows <n>', 'keep at most this many flows (the oldest partitions go)', positiveInt)
     .option('--max-size <bytes>', "keep the database's pages in use under this size: 500M, 20G (the oldest partitions go)", byteSize)

@@ -174,6 +174,8 @@ export interface RetentionFlags {
   db: string;
   flows?: string;
   devices?: string;
+  rollupMinutes?: string;
+  rollupHours?: string;
   vacuum: boolean;
   maxRows?: number;
   maxSize?: number;
@@ -186,9 +188,10 @@ export async function retention(flags: RetentionFlags): Promise<number> {
   try {
     const r = await store.retain({
       flows: flags.flows, devices: flags.devices, maxRows: flags.maxRows, maxBytes: flags.maxSize, vacuum: flags.vacuum, exact: flags.exact, chunk: flags.chunk,
+      rollups: { minutes: flags.rollupMinutes, hours: flags.rollupHours },
     });
     process.stdout.write(
-      `retention on ${flags.db}: ${r.flowsDeleted} flows (${r.partitionsDropped} partitions) and ${r.devicesDeleted} devices deleted, ` +
+      `retention on ${flags.db}: ${r.flowsDeleted} flows (${r.partitionsDropped} partitions), ${r.rollupRowsDeleted} roll-up rows and ${r.devicesDeleted} devices deleted, ` +
         `${r.pagesFreed} pages freed, ${(r.ms / 1000).toFixed(2)} s` +
         (r.flowsPastAge ? `; ${r.flowsPastAge} flows past their age stay until their partition has aged out (--exact deletes them)` : '') +
         '\n',
