@@ -5,7 +5,7 @@
  * delay bounds how long a flow waits when traffic trickles.
  */
 export interface BatcherOptions {
-  /** target commit latency in ms (default 25) */
+  /** target commit latency in ms (default 100: a commit blocks the event loop that long at most, about as long as one index step of a seal) */
   targetMs?: number;
   /** batch size bounds (default 1024 and 65536) and start (default 4096) */
   min?: number;
@@ -23,7 +23,7 @@ export class AdaptiveBatcher {
   size: number;
 
   constructor(o: BatcherOptions = {}) {
-    this.targetMs = o.targetMs ?? 25;
+    this.targetMs = o.targetMs ?? 100;
     this.min = Math.max(1, o.min ?? 1024);
     this.max = Math.max(this.min, o.max ?? 65536);
     this.maxDelayMs = o.maxDelayMs ?? 1000;
