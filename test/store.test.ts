@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { FlowMeter, migrate, openStore, type FlowObject } from '../src/index';
+import { FlowMeter, migrate, openStore, type FlowObject, type Store } from '../src/index';
+import { wrongDevices } from './helpers/store-checks';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/schema';
 import { tmpFile } from './helpers/capture';
 import { corpusFiles, corpusMissing, corpusPresent } from './helpers/corpus';
@@ -231,6 +232,27 @@ describe('store', () => {
     expect(host).toEqual({ m: '001B1B358410', vendor: expect.stringMatching(/Siemens/i) });
     const gw = store.db.prepare("SELECT hex(mac) m, vendor FROM devices WHERE addr = x'c0a80001'").get();
     expect(gw).toEqual({ m: '020000000001', vendor: null }); // locally administered: no vendor
+    store.close();
+  });
+
+  it('devices with changes held in memory stay under the cache size: a sync comes early when there are more (many hosts)', async () => {
+    const { generate } = await genPcap();
+    const cap = tmpFile('many-hosts.pcap');
+    await generate({ out: cap, packets: 20_000, flows: 4000, mix: 'simple', seed: 4, quiet: true }); // a host per flow
+    let held = 0;
+    let syncs = 0;
+    const store: Store = openStore(':memory:', {
+      deviceCache: { max: 300 }, deviceSyncMs: 1e9, batch: { initial: 100, min: 100, max: 100 },
+      afterCommit: () => {
+        if (store.deviceCache.unsynced === 0) syncs++;
+        held = Math.max(held, store.deviceCache.unsynced);
+      },
+    });
+    await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
+    expect(store.db.prepare('SELECT count(*) FROM devices').pluck().get()).toBeGreaterThan(3000);
+    expect(held).toBeLessThan(300 + 2 * 100); // at most a batch's two ends beyond the bound
+    expect(syncs).toBeGreaterThan(5);
+    expect(wrongDevices(store.db)).toEqual([]);
     store.close();
   });
 

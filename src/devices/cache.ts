@@ -100,6 +100,7 @@ export class DeviceCache {
   readonly #lru: LRUCache<number | string, Device> | undefined;
   readonly #arp = new Set<Device>(); // hosts an ARP flow bound since the last flush: no flow row of theirs records it
   readonly #unsynced = new Map<number | string, Device>(); // devices resolved since the last sync
+  readonly #holdMax: number;
   /** inside begin()/commit() */
   #open = false;
   /** devices the open transaction created: counted once it commits */
@@ -117,6 +118,7 @@ export class DeviceCache {
 
   constructor(db: Database, options: DeviceCacheOptions = {}) {
     const max = options.max ?? 65536;
+    this.#holdMax = max || 65536;
     // a miss creates the device (a row comes back only when it is new), else reads the stored one
     const columns = 'id, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows';
     // ids are never given again (retention raises device_id_floor): roll-up rows name devices by id
@@ -162,7 +164,7 @@ export class DeviceCache {
       let row = this.#insert.get(buf, vlan, seenMs, seenMs) as Row | undefined;
       created = row !== undefined;
       row ??= this.#select.get(buf, vlan) as Row;
-      d = this.#device(row, buf, vlan);
+      d = this.#device(row, buf, vlan, created);
       this.#lru?.set(key, d);
       if (created) this.#createdHere++;
     }
@@ -233,10 +235,11 @@ export class DeviceCache {
     return gone;
   }
 
-  #device(row: Row, addr: Buffer, vlan: number): Device {
+  /** A device from its row; a new one (`created`) has no services to read yet. */
+  #device(row: Row, addr: Buffer, vlan: number, created = false): Device {
     return {
       id: row.id, addr, vlan, mac: row.mac, macSeenMs: row.mac_seen_ms, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
-      packets: row.packets, bytes: row.bytes, flows: row.flows, services: new Set(this.#services.all(row.id) as string[]), dirty: false,
+      packets: row.packets, bytes: row.bytes, flows: row.flows, services: new Set(created ? [] : (this.#services.all(row.id) as string[])), dirty: false,
     };
   }
 
@@ -295,6 +298,11 @@ export class DeviceCache {
   /** Devices with changes not synced yet. */
   get unsynced(): number {
     return this.#unsynced.size;
+  }
+
+  /** How many devices with changes to hold at most before a sync (the cache size; 65536 without a cache): bounds the memory they take. */
+  get holdMax(): number {
+    return this.#holdMax;
   }
 
   /** Forgets every device, unsynced counters too (sync first, or let the flows since the last sync be replayed). */

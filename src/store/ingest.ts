@@ -208,7 +208,9 @@ export class IngestJob {
     // a sync rewrites every device touched since the last one and books the flows since into the
     // roll-ups: at most ~5 % of the time goes to it
     const every = this.#ctx.deviceSyncMs;
-    const sync = last || every === 0 || performance.now() - this.#lastSync >= Math.max(every, 20 * this.#syncMs);
+    const { cache } = this.#ctx;
+    const sync =
+      last || every === 0 || performance.now() - this.#lastSync >= Math.max(every, 20 * this.#syncMs) || cache.unsynced >= cache.holdMax; // memory
     const { writer, metrics } = this.#ctx;
     let attemptMs = 0;
     let attempts = 0;
