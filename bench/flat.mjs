@@ -89,7 +89,7 @@ try {
 }
 
 function fmt(n) {
-  return n % 1e6 === 0 ? `${n / 1e6}M` : String(n);
+  return n % 1e6 === 0 ? `${n / 1e6}M` : `${(n / 1e6).toFixed(1)}M`;
 }
 
 const header = ['flows', 'ingest s', 'ingest flows/s', 'file MiB (db + wal)', 'bytes/flow', 'partitions (sealed)', 'devices', 'peak RSS MiB so far'];
