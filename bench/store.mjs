@@ -327,7 +327,7 @@ async function main() {
           `${share(p.macMs)}: ${p.macChanges} of ${p.macBinds} changed`,
           `${share(p.syncMs)}: ${p.syncs} syncs, ${p.devicesSynced} rows`,
           `${share(p.rollupMs)}: ${p.rollupBookings} bookings, ${p.rollupRows} rows`,
-          `${share(p.maintainMs)}: ${p.seals} seals, ${p.indexesBuilt} indexes`, share(rest), `${share(p.gcMs)}: ${p.gcs}`,
+          `${share(p.maintainMs)}: ${p.seals} seals, ${p.indexesBuilt} steps`, share(rest), `${share(p.gcMs)}: ${p.gcs}`,
         ]);
         process.stderr.write(`${c.name} (instrumented): ${JSON.stringify(p)} wall ${wall.toFixed(0)} ms\n`);
       }
