@@ -77,6 +77,28 @@ describe('roll-ups maintained at ingest', () => {
     store.close();
   }, 60_000);
 
+  it('commits that fail and are retried (a full disk that frees up), between syncs: the roll-ups equal those of the flows stored', async () => {
+    let commits = 0;
+    const store: Store = openStore(tmpFile('ru-full.db'), {
+      batch: { initial: 64, min: 64, max: 64 },
+      deviceSyncMs: 60_000, // one booking, at the end: it covers the failed attempts' flows and their retries
+      retry: { initialMs: 20, maxDelayMs: 50 },
+      afterCommit: () => {
+        if (++commits % 3 !== 0 || commits > 9) return;
+        store.db.pragma(`max_page_count = ${store.db.pragma('page_count', { simple: true })}`);
+        setTimeout(() => store.db.pragma('max_page_count = 4294967294'), 100);
+      },
+    });
+    const r = await store.ingest(meter().readFile(a));
+    expect(r.retries).toBeGreaterThan(0);
+    expect(store.db.prepare('SELECT count(*) FROM flows').pluck().get()).toBe(r.flows);
+    expectEqualToRebuilt(store);
+    // an append between two ingests: the next booking reads it back
+    await store.ingest(meter().readFile(b));
+    expectEqualToRebuilt(store);
+    store.close();
+  }, 60_000);
+
   it('after retention: the buckets the kept flows alone fill are equal; older minute rows went, hour rows stay longer', async () => {
     const store = openStore(tmpFile('ru-ret.db'), { sealRows: 100, batch: { initial: 64, min: 64, max: 64 } });
     await store.ingest(meter().readFile(a));

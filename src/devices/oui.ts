@@ -1,20 +1,22 @@
 /**
- * Vendor of a MAC address from its OUI (IEEE registry, npm `oui-data`),
- * loaded on first use (5 MB of JSON, ~150 ms) and kept as a Map.
+ * Vendor of a MAC address from its OUI (IEEE registry, npm `oui-data`, 5 MB
+ * of JSON parsed on first use). The vendors looked up are kept by their
+ * 24-bit OUI: a lookup builds no string once its OUI has been seen.
  */
-let table: Map<string, string> | undefined;
-
-function load(): Map<string, string> {
-  const raw = require('oui-data') as Record<string, string>;
-  const m = new Map<string, string>();
-  for (const [prefix, entry] of Object.entries(raw)) m.set(prefix, entry.split('\n')[0].trim());
-  return m;
-}
+let registry: Record<string, string> | undefined;
+const vendors = new Map<number, string | null>();
 
 /** Organisation registered for the MAC's first 24 bits, or null (also for locally administered and group addresses). */
 export function vendorOf(mac: Uint8Array): string | null {
   if (mac.length < 3 || mac[0] & 0x03) return null; // multicast/broadcast or locally administered
-  table ??= load();
-  const key = ((mac[0] << 16) | (mac[1] << 8) | mac[2]).toString(16).toUpperCase().padStart(6, '0');
-  return table.get(key) ?? null;
+  const oui = (mac[0] << 16) | (mac[1] << 8) | mac[2];
+  let vendor = vendors.get(oui);
+  if (vendor === undefined) {
+    registry ??= require('oui-data') as Record<string, string>;
+    const entry = registry[oui.toString(16).toUpperCase().padStart(6, '0')];
+    vendor = entry === undefined ? null : entry.split('\n')[0].trim();
+    if (vendors.size >= 65536) vendors.clear(); // random MACs: bounded
+    vendors.set(oui, vendor);
+  }
+  return vendor;
 }

@@ -18,9 +18,13 @@ import type { CaptureRun, FlowRun, Summary } from '../meter';
 import type { Metrics } from '../metrics/registry';
 import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
 import { ROW_WIDTH, type RowSink } from './partitions';
+import { serviceKey, type RollupFlow } from './rollups';
 import { endSource, insertSource, type SourceRemoval, type SourceStatus } from './sources';
 import { dbError } from './sqlite';
 import type { Writer } from './writer';
+
+/** flows held for the roll-ups before a sync books them (memory: a few entries per flow) */
+const BOOKED_MAX = 131_072;
 
 export interface IngestOptions {
   /** what the source row calls it (default: the run's path) */
@@ -85,6 +89,7 @@ export class IngestJob {
   readonly #pending: Flow[] = [];
   /** one flow row's values (FLOW_INSERT_COLUMNS after the id), reused: the sink copies them */
   readonly #row: unknown[] = new Array(ROW_WIDTH);
+  readonly #rollupFlow: RollupFlow = { firstNs: 0n, lastNs: 0n, bytes: 0, packets: 0, srcDevice: 0, dstDevice: 0, service: '' };
   /** built once per (protocol, port): the service map is fixed */
   readonly #serviceTexts = new Map<number, string | undefined>();
   readonly #cacheSeen: { hits: number; misses: number; evictions: number };
@@ -207,11 +212,13 @@ export class IngestJob {
     const batch = pending.slice(0, n); // stays pending until committed: a retry writes the same flows
     // a sync rewrites every device touched since the last one and books the flows since into the
     // roll-ups: at most ~5 % of the time goes to it
-    const every = this.#ctx.deviceSyncMs;
-    const { cache } = this.#ctx;
+    const { writer, metrics, cache, deviceSyncMs: every } = this.#ctx;
     const sync =
-      last || every === 0 || performance.now() - this.#lastSync >= Math.max(every, 20 * this.#syncMs) || cache.unsynced >= cache.holdMax; // memory
-    const { writer, metrics } = this.#ctx;
+      last ||
+      every === 0 ||
+      performance.now() - this.#lastSync >= Math.max(every, 20 * this.#syncMs) ||
+      cache.unsynced >= cache.holdMax || // memory
+      writer.bookedFlows >= BOOKED_MAX;
     let attemptMs = 0;
     let attempts = 0;
     let devicesWritten: number;
@@ -285,7 +292,7 @@ export class IngestJob {
       if (sync) {
         const t = performance.now();
         devicesWritten += writer.markSynced(id + 1);
-        sink.finish(); // the batch's last rows are in the table: the roll-ups read them
+        sink.finish(); // the batch's last rows are in the table, should the roll-ups read them back
         writer.bookRollups(id + 1);
         this.#lastSyncCost = performance.now() - t;
       }
@@ -362,6 +369,15 @@ export class IngestJob {
     r[30] = bytes;
     r[31] = packets;
     sink.add(r);
+    const rf = this.#rollupFlow;
+    rf.firstNs = firstNs;
+    rf.lastNs = lastNs;
+    rf.bytes = bytes;
+    rf.packets = packets;
+    rf.srcDevice = src.id;
+    rf.dstDevice = dst.id;
+    rf.service = serviceKey(r[28] as string | null, r[7] as number, etherType, protocol, c.serverIsDst, r[13] as number, r[14] as number);
+    this.#ctx.writer.book(id, rf);
     return id;
   }
 

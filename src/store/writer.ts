@@ -35,6 +35,10 @@ export class Writer {
   readonly lease: WriterLease;
   readonly retrier: Retrier;
   readonly #rollups = new RollupAccumulator();
+  /** the flows written through book() since the roll-ups' last booking: ids [#bookedFrom, #bookedTo) */
+  readonly #booked = new RollupAccumulator();
+  #bookedFrom = -1;
+  #bookedTo = -1;
   readonly #path: string;
   readonly #partitions: Partitions;
   readonly #cache: DeviceCache;
@@ -83,6 +87,7 @@ export class Writer {
       });
     } catch (e) {
       cache.rollback();
+      this.#forgetBooked(); // it holds the failed transaction's flows: the next booking reads the flows instead
       this.#forgot = true;
       try {
         if (this.db.inTransaction) this.db.exec('ROLLBACK'); // better-sqlite3 rolled back, unless that failed too
@@ -127,16 +132,51 @@ export class Writer {
   }
 
   /**
+   * Inside a write transaction: accounts flow `id`, just written, for the
+   * roll-ups (held in memory until bookRollups()). Flows written without it
+   * (appended, or after a failed transaction) are read back at the booking.
+   */
+  book(id: number, f: RollupFlow): void {
+    if (id !== this.#bookedTo) {
+      this.#booked.clear();
+      this.#bookedFrom = id;
+    }
+    this.#booked.add(f);
+    this.#bookedTo = id + 1;
+  }
+
+  /** Flows accounted by book() and not booked yet. */
+  get bookedFlows(): number {
+    return this.#booked.flows;
+  }
+
+  #forgetBooked(): void {
+    this.#booked.clear();
+    this.#bookedFrom = this.#bookedTo = -1;
+  }
+
+  /**
    * Inside a write transaction: books the flows stored since the roll-ups'
    * mark (meta rollups_synced_id), up to id `to` (default: all), into the
-   * roll-ups, and moves the mark. The
-   * flows are the roll-ups' journal: a writer books them every few seconds,
-   * many commits at once (a bucket's rows are written once, not per commit),
-   * and the next writer after a crash. Returns the roll-up rows written.
+   * roll-ups, and moves the mark. The flows are the roll-ups' journal: a
+   * writer books them every few seconds, many commits at once (a bucket's
+   * rows are written once, not per commit), from what book() accounted when
+   * that covers them exactly, else (a crash, a failed transaction, appended
+   * rows) by reading them back. Returns the roll-up rows written.
    */
   bookRollups(to = this.#nextId()): number {
     const from = Number(this.#meta.get('rollups_synced_id'));
     if (from >= to) return 0;
+    const exact = this.#bookedFrom === from && this.#bookedTo === to;
+    const acc = exact ? this.#booked : this.#readBack(from, to);
+    const written = acc.flush(this.db);
+    this.#forgetBooked();
+    this.db.prepare("UPDATE meta SET value = ? WHERE key = 'rollups_synced_id'").run(to);
+    return written;
+  }
+
+  /** The flows [from, to) as stored, in the removal accumulator (cleared first). */
+  #readBack(from: number, to: number): RollupAccumulator {
     const rows = this.db
       .prepare(`SELECT first_ns, last_ns, fwd_bytes + rev_bytes, fwd_packets + rev_packets, src_device, dst_device, ${SERVICE_KEY_SQL}
         FROM flows WHERE id >= ? AND id < ?`)
@@ -156,9 +196,7 @@ export class Writer {
       f.service = r[6];
       acc.add(f);
     }
-    const written = acc.flush(this.db);
-    this.db.prepare("UPDATE meta SET value = ? WHERE key = 'rollups_synced_id'").run(to);
-    return written;
+    return acc;
   }
 
   /** Books the flows not in the roll-ups yet, in a transaction of its own; returns the roll-up rows written. */
