@@ -92,7 +92,9 @@ describe('keyset pages', () => {
         let first = true;
         do {
           const page = store.flows.page({ filter, sort, order, limit: 100, cursor });
-          if (first && page.next) expect(JSON.parse(Buffer.from(page.next, 'base64url').subarray(16).toString()).p[2], JSON.stringify(filter)).toBe(strategy);
+          // sorted by start time, a port or device filter is read as two halves in time order: no choice to make
+          const split = sort === 'first' && ('port' in filter || 'device' in filter);
+          if (first && page.next && !split) expect(JSON.parse(Buffer.from(page.next, 'base64url').subarray(16).toString()).p[2], JSON.stringify(filter)).toBe(strategy);
           first = false;
           got.push(...page.items.map((r) => r.id));
           cursor = page.next ?? undefined;
@@ -178,11 +180,10 @@ describe('keyset pages', () => {
       { filter: { from: 1_767_225_600_000, to: 1_767_229_200_000 } }, { filter: { source: 1 } },
     ] as const;
     for (const shape of shapes) {
-      for (const withCursor of [false, true]) {
+      for (const after of [undefined, 'tie', 'past'] as const) {
         for (const strategy of ['f', 's'] as const) {
-          const { sql, params } = store.flows.pageSql(shape, withCursor, strategy);
-          const args = withCursor ? [...params, 0n, 0] : params;
-          const plan = (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join(' | ');
+          const { sql, params } = store.flows.pageSql(shape, after, strategy);
+          const plan = (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join(' | ');
           // in every sealed partition an index serves the filter or the order; a full scan only of the hot one (at most sealRows)
           const what = `${JSON.stringify(shape)} ${strategy}`;
           expect(plan, what).toMatch(/USING (COVERING )?INDEX|USING INTEGER PRIMARY KEY/);

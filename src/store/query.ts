@@ -161,8 +161,12 @@ const SELECTIVE_FILTERS = ['host', 'device', 'port', 'service', 'source'] as con
  * filters are written `+col`, which keeps SQLite from using their indexes:
  * the page then walks the sort's index and tests each row.
  */
-export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false): Compiled {
+export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false, half?: 'src' | 'dst'): Compiled {
   const c = (col: string) => (sortOrder ? `+${col}` : col);
+  const split = half && splitKey(f);
+  /** either end, or with `half` (for splitKey's filter) one end: the source, or the destination of the flows whose source does not match */
+  const ends = (name: keyof FlowFilter, col: string) =>
+    name !== split ? `(${c(`src_${col}`)} = ? OR ${c(`dst_${col}`)} = ?)` : half === 'src' ? `src_${col} = ?` : `dst_${col} = ? AND src_${col} != ?`;
   if (f === null || typeof f !== 'object') bad('filter: expected an object');
   const known = new Set(['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes']);
   for (const k of Object.keys(f)) if (!known.has(k)) bad(`filter.${k}: unknown filter`);
@@ -188,8 +192,8 @@ export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false): Compil
   }
   // integer filters: (name, range, SQL with one ? per use of the value)
   const INTEGER_FILTERS: [keyof FlowFilter, number, number, string][] = [
-    ['device', 1, 2 ** 53, `(${c('src_device')} = ? OR ${c('dst_device')} = ?)`],
-    ['port', 0, 65535, `(${c('src_port')} = ? OR ${c('dst_port')} = ?)`],
+    ['device', 1, 2 ** 53, ends('device', 'device')],
+    ['port', 0, 65535, ends('port', 'port')],
     ['protocol', 0, 255, 'protocol = ?'],
     ['source', 1, 2 ** 53, `${c('source_id')} = ?`],
     ['vlan', 0, 4095, 'vlan = ?'],
@@ -212,6 +216,21 @@ export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false): Compil
   }
   return { where: where.length ? where.join(' AND ') : '1', params, canonical: JSON.stringify(canon) };
 }
+
+/**
+ * The either-end filter a page sorted by start time reads as two ordered
+ * halves (src, then dst without src), each from its (col, first_ns) index:
+ * an OR of the two indexes would sort all of a partition's matches, and a
+ * walk along first_ns reads every row of a stretch where the filter's rows
+ * are absent. Not with a host filter (an IN over devices is not in time order).
+ */
+function splitKey(f: FlowFilter): 'port' | 'device' | undefined {
+  if (f.host !== undefined) return undefined;
+  return f.port !== undefined ? 'port' : f.device !== undefined ? 'device' : undefined;
+}
+
+/** SQLite's limit on the arms of one compound SELECT */
+const MAX_ARMS = 500;
 
 /** Cursor signing: HMAC-SHA256 with a per-database secret (meta.cursor_secret). */
 export class Cursors {
@@ -293,12 +312,28 @@ export interface FlowOffsetRequest {
   total?: boolean;
 }
 
+type Strategy = 'f' | 's';
+
+interface Arm {
+  name: string;
+  sealed: boolean;
+  rows: number;
+}
+
+/** flows_0 (before migration 4) stores no bytes and packets: computed, as the view does. */
+const armSource = (name: string) =>
+  name === 'flows_0' ? '(SELECT *, fwd_bytes + rev_bytes AS bytes, fwd_packets + rev_packets AS packets FROM flows_0)' : name;
+
 export class FlowQueries {
   readonly #db: Database;
   readonly #cursors: Cursors;
   readonly #timer: QueryTimer;
   /** statements by SQL text: a page walk prepares its statement (a merge over every partition) once */
   readonly #prepared = new Map<string, Statement>();
+  /** per filter and limit: each sealed partition's strategy */
+  readonly #choices = new Map<string, Map<string, Strategy>>();
+  #armList: Arm[] = [];
+  #armsVersion = -1;
 
   #prepare(sql: string): Statement {
     let s = this.#prepared.get(sql);
@@ -321,36 +356,120 @@ export class FlowQueries {
     return { expr: SORT_SQL[sort], dir: order === 'asc' ? 'ASC' : 'DESC' };
   }
 
-  /**
-   * How a page with a selective filter (port, device, host, service, source)
-   * is read: through the filter's indexes, then sorting the matches ('f'),
-   * or along the sort's index testing each row ('s'). Sorting costs the
-   * number of matches, walking costs about limit × rows / matches: a count
-   * of the matches, capped at their break-even (√(limit × rows)), decides.
-   * A walk keeps the choice of its first page (in the cursor).
-   */
-  #strategy(filter: FlowFilter | undefined, limit: number): 'f' | 's' {
-    if (!filter || !SELECTIVE_FILTERS.some((k) => filter[k] !== undefined)) return 'f';
-    const f = compileFlowFilter(filter);
-    return this.#timer.guard('flows.strategy', () => {
-      const rows = Number(this.#prepare("SELECT value FROM meta WHERE key = 'next_flow_id'").pluck().get() ?? 1) - 1;
-      const cap = Math.max(1000, Math.min(20_000, Math.round(Math.sqrt(limit * rows))));
-      const n = this.#prepare(`SELECT count(*) FROM (SELECT 1 FROM flows WHERE ${f.where} LIMIT ${cap})`).pluck().get(...f.params) as number;
-      return n >= cap ? 's' : 'f';
-    });
+  /** The partition tables, oldest first (read again when the schema changed: a partition made, sealed or dropped). */
+  #arms(): Arm[] {
+    const version = this.#db.pragma('schema_version', { simple: true }) as number;
+    if (version !== this.#armsVersion) {
+      const rows = this.#db.prepare('SELECT name, state, rows FROM partitions ORDER BY rowid').all() as { name: string; state: string; rows: number }[];
+      this.#armList = rows.map((r) => ({ name: r.name, sealed: r.state === 'sealed', rows: r.rows }));
+      this.#armsVersion = version;
+    }
+    return this.#armList;
   }
 
-  /** The SQL of a keyset page (for EXPLAIN QUERY PLAN in tests); `strategy` as #strategy chose. */
-  pageSql(req: FlowPageRequest = {}, withCursor = false, strategy: 'f' | 's' = 'f'): { sql: string; params: unknown[] } {
-    const f = compileFlowFilter(req.filter, strategy === 's');
+  /**
+   * How each partition serves a page with a selective filter (port, device,
+   * host, service, source): through the filter's indexes, sorting the
+   * matches ('f'), or along the sort's index testing each row ('s'). Per
+   * partition, because a filter's rows cluster in some partitions: walking
+   * one that holds none reads all of it. A count of the partition's matches,
+   * capped at the break-even of one partition serving the page
+   * (√(limit × rows)), decides; sealed partitions only lose rows, so their
+   * choice is kept.
+   */
+  #strategy(req: FlowPageRequest, limit: number, arms: Arm[], firstPage = true): Strategy[] {
+    const filter = req.filter;
+    if (!filter || !SELECTIVE_FILTERS.some((k) => filter[k] !== undefined) || this.#splits(req, arms.length)) return arms.map(() => 'f');
+    const f = compileFlowFilter(filter);
+    const key = `${limit}|${f.canonical}`;
+    let known = this.#choices.get(key);
+    if (!known) {
+      if (this.#choices.size >= 256) this.#choices.clear();
+      this.#choices.set(key, (known = new Map()));
+    }
+    return this.#timer.guard('flows.strategy', () =>
+      arms.map((p) => {
+        const kept = known.get(p.name);
+        if (kept) return kept;
+        if (!p.sealed && !firstPage) return 'f'; // no (or not all) indexes yet: both plans read it whole
+        const cap = Math.max(1000, Math.min(20_000, Math.round(Math.sqrt(limit * p.rows))));
+        const n = this.#db.prepare(`SELECT count(*) FROM (SELECT 1 FROM ${armSource(p.name)} WHERE ${f.where} LIMIT ${cap})`).pluck().get(...f.params) as number;
+        const choice = n >= cap ? 's' : 'f';
+        if (p.sealed) known.set(p.name, choice);
+        return choice;
+      }),
+    );
+  }
+
+  /**
+   * A keyset page's statement and its arguments (exposed for EXPLAIN QUERY
+   * PLAN in tests): a merge of one arm per partition, each with its strategy
+   * (all `strategy` when one is given). After a cursor (key, id) a page is
+   * two statements, the rest of the cursor's key ('tie': key = ? AND id
+   * beyond ?) then the keys beyond it ('past': key beyond ?), because SQLite
+   * seeks a row-value bound (key, id) > (?, ?) on the key alone: in a run of
+   * equal keys (most flows have the same bytes) every arm would step over the
+   * rows before the cursor.
+   */
+  pageSql(req: FlowPageRequest = {}, after?: 'tie' | 'past', strategy: Strategy | Strategy[] = 'f', position: unknown[] = [0n, 0]): { sql: string; params: unknown[] } {
     const { expr, dir } = this.#sort(req.sort, req.order);
     const limit = req.limit === undefined ? 100 : int('limit', req.limit, 1, MAX_LIMIT);
     const cmp = dir === 'ASC' ? '>' : '<';
-    const after = withCursor ? ` AND (${expr}, id) ${cmp} (?, ?)` : '';
-    return {
-      sql: `SELECT ${FLOW_COLUMNS} FROM flows WHERE ${f.where}${after} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ${limit}`,
-      params: f.params,
-    };
+    const bound = after === 'tie' ? ` AND ${expr} = ? AND id ${cmp} ?` : after === 'past' ? ` AND ${expr} ${cmp} ?` : '';
+    const extra = after === 'tie' ? position.slice(0, 2) : after === 'past' ? position.slice(0, 1) : [];
+    const q = this.#union(req, strategy, bound, extra);
+    return { sql: `${q.sql} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ?`, params: [...q.params, limit] };
+  }
+
+  /**
+   * The arms of a page: the template (so that no partition is still a
+   * query), then one per partition, or two (splitKey) when sorted by start
+   * time; `extra` follows each arm's arguments.
+   */
+  #union(req: FlowPageRequest, strategy: Strategy | Strategy[], bound: string, extra: unknown[]): { sql: string; params: unknown[] } {
+    const filters = (half?: 'src' | 'dst') => [compileFlowFilter(req.filter, false, half), compileFlowFilter(req.filter, true, half)];
+    const arms = this.#arms();
+    const halves: ('src' | 'dst' | undefined)[] = this.#splits(req, arms.length) ? ['src', 'dst'] : [undefined];
+    const choices = Array.isArray(strategy) ? strategy : arms.map(() => strategy);
+    const sql: string[] = [];
+    const params: unknown[] = [];
+    for (const half of halves) {
+      const [byIndex, bySort] = filters(half);
+      ['flow_template', ...arms.map((p) => p.name)].forEach((name, i) => {
+        if (i === 0 && half === 'dst') return; // the template once
+        sql.push(`SELECT ${FLOW_COLUMNS} FROM ${armSource(name)} WHERE ${(i && choices[i - 1] === 's' && !half ? bySort : byIndex).where}${bound}`);
+        params.push(...byIndex.params, ...extra);
+      });
+    }
+    return { sql: sql.join(' UNION ALL '), params };
+  }
+
+  /** Whether a page reads splitKey's filter as two halves (sorted by start time, within SQLite's compound limit). */
+  #splits(req: FlowPageRequest, partitions: number): boolean {
+    return (req.sort ?? 'first') === 'first' && !!req.filter && splitKey(req.filter) !== undefined && 2 * partitions + 1 <= MAX_ARMS;
+  }
+
+  #all(q: { sql: string; params: unknown[] }): Record<string, unknown>[] {
+    return this.#prepare(q.sql).safeIntegers(true).all(...q.params) as Record<string, unknown>[];
+  }
+
+  /** The rows of a keyset page: after a cursor, the rest of its key's run, then the keys beyond. */
+  #pageRows(req: FlowPageRequest, limit: number, strategy: Strategy[], position: unknown[] | undefined): Record<string, unknown>[] {
+    if (!position) return this.#all(this.pageSql({ ...req, limit }, undefined, strategy));
+    const at = [BigInt(position[0] as string), position[1]];
+    const rows = this.#all(this.pageSql({ ...req, limit }, 'tie', strategy, at));
+    return rows.length < limit ? rows.concat(this.#all(this.pageSql({ ...req, limit: limit - rows.length }, 'past', strategy, at))) : rows;
+  }
+
+  /** Runs `fn` again, once, when a partition was dropped under it (another connection's retention). */
+  #retrying<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (!/no such table/.test(String((e as Error).message))) throw e;
+      this.#armsVersion = -1;
+      return fn();
+    }
   }
 
   /** One keyset page: stable under inserts, the same cost at any depth. */
@@ -363,17 +482,19 @@ export class FlowQueries {
     const position = req.cursor === undefined ? undefined : this.#cursors.decode(binding, req.cursor);
     if (position && (position.length !== 3 || typeof position[1] !== 'number' || (position[2] !== 'f' && position[2] !== 's')))
       throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
-    const limit = req.limit ?? 100;
-    const strategy = position ? (position[2] as 'f' | 's') : this.#strategy(req.filter, limit);
-    const { sql, params } = this.pageSql(req, position !== undefined, strategy);
-    const args = position ? [...params, BigInt(position[0] as string), position[1]] : params;
+    const limit = req.limit === undefined ? 100 : int('limit', req.limit, 1, MAX_LIMIT);
     const shape = `flows.page ${sort} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
-    const rows = this.#timer.run(shape, () => this.#prepare(sql).safeIntegers(true).all(...args) as Record<string, unknown>[]);
+    let strategy: Strategy[] = [];
+    const rows = this.#retrying(() => {
+      strategy = this.#strategy(req, limit, this.#arms(), !position);
+      return this.#timer.run(shape, () => this.#pageRows(req, limit, strategy, position));
+    });
     const items = rows.map(toFlowRow);
     let next: string | null = null;
     if (items.length === limit) {
       const last = rows[rows.length - 1];
-      next = this.#cursors.encode(binding, [String(last[SORT_SQL[sort]]), Number(last.id), strategy]);
+      // the strategy letter is informational (whether a partition is walked in sort order): each page chooses again
+      next = this.#cursors.encode(binding, [String(last[SORT_SQL[sort]]), Number(last.id), strategy.includes('s') ? 's' : 'f']);
     }
     return { items, next };
   }
@@ -384,14 +505,12 @@ export class FlowQueries {
     const page = req.page === undefined ? 1 : int('page', req.page, 1, 2 ** 31);
     const pageSize = req.pageSize === undefined ? 100 : int('pageSize', req.pageSize, 1, MAX_LIMIT);
     const indexed = compileFlowFilter(req.filter); // validates before the strategy's count
-    const f = this.#strategy(req.filter, page * pageSize) === 's' ? compileFlowFilter(req.filter, true) : indexed;
     const shape = `flows.offset ${req.sort ?? 'first'} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
-    const rows = this.#timer.run(shape, () =>
-      this.#db
-        .prepare(`SELECT ${FLOW_COLUMNS} FROM flows WHERE ${f.where} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ? OFFSET ?`)
-        .safeIntegers(true)
-        .all(...f.params, pageSize, (page - 1) * pageSize) as Record<string, unknown>[],
-    );
+    const rows = this.#retrying(() => {
+      const q = this.#union(req, this.#strategy(req, page * pageSize, this.#arms()), '', []);
+      const sql = `${q.sql} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ? OFFSET ?`;
+      return this.#timer.run(shape, () => this.#all({ sql, params: [...q.params, pageSize, (page - 1) * pageSize] }));
+    });
     const out: { items: FlowRow[]; page: number; pageSize: number; total?: number } = { items: rows.map(toFlowRow), page, pageSize };
     if (req.total) out.total = this.#timer.guard(`${shape} total`, () => Number(this.#db.prepare(`SELECT count(*) FROM flows WHERE ${indexed.where}`).pluck().get(...indexed.params)));
     return out;
