@@ -13,9 +13,9 @@
 // of them (counted over all of it from the partitions' indexes, untimed).
 // Retention is not run then (it would delete from that database). A walk
 // stops after 60 s (the table says so), the offset pages and each analytics
-// query's runs after 60 s too.
+// query's runs after 60 s too. --pages: the page shapes only (no analytics).
 //
-//   node bench/query.mjs [--db FILE]
+//   node bench/query.mjs [--db FILE] [--pages]
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -28,6 +28,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const dataDir = path.join(here, '.data');
 const dbAt = process.argv.indexOf('--db');
 const givenDb = dbAt > 0 ? process.argv[dbAt + 1] : undefined;
+const pagesOnly = process.argv.includes('--pages');
 const RUNS = 20;
 /** a page walk stops after this long (a shape whose pages take seconds would take hours) */
 const BUDGET_MS = 60_000;
@@ -177,7 +178,7 @@ for (const shape of shapes) {
     shape.name, stopped ? `${walked} (time limit)` : String(walked), lat[0].toFixed(2), pct(last, 50).toFixed(2), pct(lat, 50).toFixed(2), pct(lat, 95).toFixed(2),
     `${pct(offset, 50).toFixed(2)} (page ${offsetPage})`,
   ]);
-  process.stderr.write(`${shape.name}: ${walked} pages, p95 ${pct(lat, 95).toFixed(2)} ms\n`);
+  process.stderr.write(`${shape.name}: ${walked} pages, p50 ${pct(lat, 50).toFixed(2)} ms, p95 ${pct(lat, 95).toFixed(2)} ms\n`);
 }
 
 // analytics (roll-ups): the data's range from the minute rows
@@ -207,12 +208,12 @@ const timeRuns = (label, range, fn) => {
   analytics.push([label, range, String(rows), String(lat.length), lat[0].toFixed(2), pct(lat, 50).toFixed(2), pct(lat, 95).toFixed(2)]);
   process.stderr.write(`${label}, ${range}: p50 ${pct(lat, 50).toFixed(2)} ms, p95 ${pct(lat, 95).toFixed(2)} ms\n`);
 };
-for (const [rangeName, r] of ranges) {
+for (const [rangeName, r] of pagesOnly ? [] : ranges) {
   timeRuns('topTalkers (bytes, 10)', rangeName, () => store.analytics.topTalkers({ ...r, limit: 10 }));
   timeRuns('topConversations (bytes, 10)', rangeName, () => store.analytics.topConversations({ ...r, limit: 10 }));
   timeRuns('topServices (bytes, 10)', rangeName, () => store.analytics.topServices({ ...r, limit: 10 }));
 }
-for (const bucketMs of [MIN, HOUR]) timeRuns(`timeline, bucketMs ${bucketMs}`, ranges[1][0], () => store.analytics.timeline({ ...day, bucketMs }));
+for (const bucketMs of pagesOnly ? [] : [MIN, HOUR]) timeRuns(`timeline, bucketMs ${bucketMs}`, ranges[1][0], () => store.analytics.timeline({ ...day, bucketMs }));
 store.close();
 
 const table = (header, body) => {
@@ -228,10 +229,10 @@ console.log(
     `(${new Date().toISOString().slice(0, 10)}, node ${process.version}; data ${iso(dataFrom)} to ${iso(dataTo)}; ${queryMin} min):\n`,
 );
 table(['page shape (limit 100)', 'pages', 'keyset page 1 ms', 'keyset last pages ms', 'keyset median ms', 'keyset p95 ms', 'offset, same depth ms'], out);
-console.log(`\nAnalytics (store.analytics, read-only store; ${RUNS} runs each, the first included, fewer once they have taken ${BUDGET_MS / 1000} s):\n`);
-table(['query', 'range', 'rows', 'runs', 'first run ms', 'p50 ms', 'p95 ms'], analytics);
+if (!pagesOnly) console.log(`\nAnalytics (store.analytics, read-only store; ${RUNS} runs each, the first included, fewer once they have taken ${BUDGET_MS / 1000} s):\n`);
+if (!pagesOnly) table(['query', 'range', 'rows', 'runs', 'first run ms', 'p50 ms', 'p95 ms'], analytics);
 
-if (!givenDb) {
+if (!givenDb && !pagesOnly) {
   // retention beside an ingest: delete the oldest 500k flows of a copy while a capture is ingested into it
   const work = path.join(dataDir, 'query-retention.db');
   fs.copyFileSync(dbFile, work);
