@@ -108,6 +108,9 @@ export class DeviceCache {
   /** sync() ran in the open transaction: its commit makes every device synced */
   #synced = false;
   readonly #insert: Statement;
+  readonly #nextIdStatement: Statement;
+  /** the id the next new device gets, read once per transaction (the writer's: no other process creates devices meanwhile) */
+  #nextId: number | undefined;
   readonly #select: Statement;
   readonly #exists: Statement;
   readonly #byId: Statement;
@@ -119,12 +122,13 @@ export class DeviceCache {
   constructor(db: Database, options: DeviceCacheOptions = {}) {
     const max = options.max ?? 65536;
     this.#holdMax = max || 65536;
-    // a miss creates the device (a row comes back only when it is new), else reads the stored one
     const columns = 'id, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows';
-    // ids are never given again (retention raises device_id_floor): roll-up rows name devices by id
-    this.#insert = db.prepare(`INSERT INTO devices (id, addr, vlan, first_seen_ms, last_seen_ms)
-      VALUES (max((SELECT coalesce(max(id), 0) + 1 FROM devices), coalesce((SELECT value FROM meta WHERE key = 'device_id_floor'), 0)), ?, ?, ?, ?)
-      ON CONFLICT DO NOTHING RETURNING ${columns}`);
+    // a miss reads the stored device, else creates it with the next id; ids are never given again
+    // (retention raises device_id_floor): roll-up rows name devices by id
+    this.#nextIdStatement = db
+      .prepare("SELECT max((SELECT coalesce(max(id), 0) + 1 FROM devices), coalesce((SELECT value FROM meta WHERE key = 'device_id_floor'), 0))")
+      .pluck();
+    this.#insert = db.prepare('INSERT INTO devices (id, addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?, ?)');
     this.#select = db.prepare(`SELECT ${columns} FROM devices WHERE addr = ? AND vlan = ?`);
     this.#exists = db.prepare('SELECT 1 FROM devices WHERE id = ? AND addr = ? AND vlan = ?').pluck();
     this.#byId = db.prepare('SELECT id, addr, vlan, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows FROM devices WHERE id = ?');
@@ -161,15 +165,24 @@ export class DeviceCache {
     } else {
       this.counters.misses++;
       const buf = Buffer.from(addr);
-      let row = this.#insert.get(buf, vlan, seenMs, seenMs) as Row | undefined;
-      created = row !== undefined;
-      row ??= this.#select.get(buf, vlan) as Row;
+      let row = this.#select.get(buf, vlan) as Row | undefined;
+      if (row === undefined) {
+        row = this.#create(buf, vlan, seenMs);
+        created = true;
+      }
       d = this.#device(row, buf, vlan, created);
       this.#lru?.set(key, d);
       if (created) this.#createdHere++;
     }
     this.#unsynced.set(key, d);
     return d;
+  }
+
+  #create(addr: Buffer, vlan: number, seenMs: number): Row {
+    const id = (this.#nextId ??= this.#nextIdStatement.get() as number);
+    this.#insert.run(id, addr, vlan, seenMs, seenMs);
+    this.#nextId = id + 1;
+    return { id, mac: null, mac_seen_ms: null, vendor: null, first_seen_ms: seenMs, last_seen_ms: seenMs, packets: 0, bytes: 0, flows: 0 };
   }
 
   /** The device with this id (replaying flows after a crash), or undefined if it is not stored. */
@@ -189,6 +202,7 @@ export class DeviceCache {
   /** Before a transaction that uses the cache. */
   begin(): void {
     this.#open = true;
+    this.#nextId = undefined;
     this.#synced = false;
     this.#createdHere = 0;
   }
@@ -196,6 +210,7 @@ export class DeviceCache {
   /** After that transaction committed. */
   commit(): void {
     this.#open = false;
+    this.#nextId = undefined;
     this.counters.created += this.#createdHere;
     this.#createdHere = 0;
     if (!this.#synced) return;
@@ -213,6 +228,7 @@ export class DeviceCache {
    */
   rollback(): void {
     this.#open = false;
+    this.#nextId = undefined;
     this.#synced = false;
     this.#createdHere = 0;
     this.invalidate();
