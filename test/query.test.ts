@@ -180,7 +180,7 @@ describe('keyset pages', () => {
       { filter: { from: 1_767_225_600_000, to: 1_767_229_200_000 } }, { filter: { source: 1 } },
     ] as const;
     for (const shape of shapes) {
-      for (const after of [undefined, 'tie', 'past'] as const) {
+      for (const after of [undefined, 'tie', 'past', 'row'] as const) {
         for (const strategy of ['f', 's'] as const) {
           const { sql, params } = store.flows.pageSql(shape, after, strategy);
           const plan = (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join(' | ');
