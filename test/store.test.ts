@@ -288,6 +288,31 @@ describe('store', () => {
     expect(hits / (hits + misses)).toBeCloseTo(ratio, 6);
   });
 
+  it('a cache that holds every device creates new ones without a read first; a device stored behind its back meanwhile is found, not doubled', async () => {
+    const { generate } = await genPcap();
+    const cap = tmpFile('complete.pcap');
+    await generate({ out: cap, packets: 2000, flows: 200, mix: 'simple', seed: 5, quiet: true });
+    const batch = { initial: 20, min: 20, max: 20 };
+    const first = openStore(':memory:', { batch });
+    await first.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
+    const want = first.db.prepare('SELECT hex(addr) a, vlan, flows FROM devices ORDER BY a, vlan').all() as { a: string; vlan: number }[];
+    const last = first.db.prepare('SELECT addr, vlan FROM devices ORDER BY id DESC LIMIT 1').get() as { addr: Buffer; vlan: number };
+    first.close();
+    // empty: the cache holds every device there is; after the first commit, the last device to come is stored by another hand
+    let commits = 0;
+    const store: Store = openStore(':memory:', {
+      batch,
+      afterCommit: () => {
+        if (++commits === 1) store.db.prepare('INSERT INTO devices (id, addr, vlan, first_seen_ms, last_seen_ms) VALUES (1000, ?, ?, 0, 0)').run(last.addr, last.vlan);
+      },
+    });
+    await store.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(cap));
+    expect(store.db.prepare('SELECT hex(addr) a, vlan, flows FROM devices ORDER BY a, vlan').all()).toEqual(want);
+    expect(store.db.prepare('SELECT id FROM devices WHERE addr = ? AND vlan = ?').pluck().get(last.addr, last.vlan)).toBe(1000);
+    expect(store.db.prepare('SELECT count(*) FROM flows WHERE src_device = 1000 OR dst_device = 1000').pluck().get()).toBeGreaterThan(0);
+    store.close();
+  });
+
   it('batch size adapts to commit latency; a slow store pauses the engine with bounded pending work', async () => {
     const { generate } = await genPcap();
     const cap = tmpFile('batch.pcap');
