@@ -418,7 +418,10 @@ export class FlowQueries {
     const cmp = dir === 'ASC' ? '>' : '<';
     const bound = { tie: ` AND ${expr} = ? AND id ${cmp} ?`, past: ` AND ${expr} ${cmp} ?`, row: ` AND (${expr}, id) ${cmp} (?, ?)`, none: '' }[after ?? 'none'];
     const extra = after === 'tie' || after === 'row' ? position.slice(0, 2) : after === 'past' ? position.slice(0, 1) : [];
-    const q = this.#union(req, strategy, bound, extra);
+    // where a selective filter's indexes read a partition ('f'), the bound must not draw SQLite to the sort's index:
+    // a tie (bytes = ? AND id < ?) looks selective, yet most flows share a few byte counts
+    const unindexed = after === 'tie' ? ` AND +${expr} = ? AND +id ${cmp} ?` : after === 'past' ? ` AND +${expr} ${cmp} ?` : bound;
+    const q = this.#union(req, strategy, [bound, unindexed], extra);
     return { sql: `${q.sql} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ?`, params: [...q.params, limit] };
   }
 
@@ -427,7 +430,8 @@ export class FlowQueries {
    * query), then one per partition, or two (splitKey) when sorted by start
    * time; `extra` follows each arm's arguments.
    */
-  #union(req: FlowPageRequest, strategy: Strategy | Strategy[], bound: string, extra: unknown[]): { sql: string; params: unknown[] } {
+  #union(req: FlowPageRequest, strategy: Strategy | Strategy[], [bound, unindexed]: [string, string], extra: unknown[]): { sql: string; params: unknown[] } {
+    const selective = !!req.filter && SELECTIVE_FILTERS.some((k) => req.filter![k] !== undefined);
     const filters = (half?: 'src' | 'dst') => [compileFlowFilter(req.filter, false, half), compileFlowFilter(req.filter, true, half)];
     const arms = this.#arms();
     const halves: ('src' | 'dst' | undefined)[] = this.#splits(req, arms.length) ? ['src', 'dst'] : [undefined];
@@ -438,7 +442,8 @@ export class FlowQueries {
       const [byIndex, bySort] = filters(half);
       ['flow_template', ...arms.map((p) => p.name)].forEach((name, i) => {
         if (i === 0 && half === 'dst') return; // the template once
-        sql.push(`SELECT ${FLOW_COLUMNS} FROM ${armSource(name)} WHERE ${(i && choices[i - 1] === 's' && !half ? bySort : byIndex).where}${bound}`);
+        const walk = i > 0 && choices[i - 1] === 's' && !half;
+        sql.push(`SELECT ${FLOW_COLUMNS} FROM ${armSource(name)} WHERE ${(walk ? bySort : byIndex).where}${walk || !selective ? bound : unindexed}`);
         params.push(...byIndex.params, ...extra);
       });
     }
@@ -513,7 +518,7 @@ export class FlowQueries {
     const indexed = compileFlowFilter(req.filter); // validates before the strategy's count
     const shape = `flows.offset ${req.sort ?? 'first'} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
     const rows = this.#retrying(() => {
-      const q = this.#union(req, this.#strategy(req, page * pageSize, this.#arms()), '', []);
+      const q = this.#union(req, this.#strategy(req, page * pageSize, this.#arms()), ['', ''], []);
       const sql = `${q.sql} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ? OFFSET ?`;
       return this.#timer.run(shape, () => this.#all({ sql, params: [...q.params, pageSize, (page - 1) * pageSize] }));
     });
