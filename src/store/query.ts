@@ -373,9 +373,8 @@ export class FlowQueries {
    * matches ('f'), or along the sort's index testing each row ('s'). Per
    * partition, because a filter's rows cluster in some partitions: walking
    * one that holds none reads all of it. A count of the partition's matches,
-   * capped at √(limit × rows of all partitions) (the break-even when the
-   * matches are spread evenly; a walk costs more where they cluster in sort
-   * order), decides; sealed partitions only lose rows: their choice is kept.
+   * capped at their break-even √(limit × its rows), decides; sealed
+   * partitions only lose rows: their choice is kept.
    */
   #strategy(req: FlowPageRequest, limit: number, arms: Arm[], firstPage = true): Strategy[] {
     const filter = req.filter;
@@ -387,13 +386,12 @@ export class FlowQueries {
       if (this.#choices.size >= 256) this.#choices.clear();
       this.#choices.set(key, (known = new Map()));
     }
-    const rows = arms.reduce((n, p) => n + p.rows, 0);
-    const cap = Math.max(1000, Math.min(20_000, Math.round(Math.sqrt(limit * rows))));
     return this.#timer.guard('flows.strategy', () =>
       arms.map((p) => {
         const kept = known.get(p.name);
         if (kept) return kept;
         if (!p.sealed && !firstPage) return 'f'; // no (or not all) indexes yet: both plans read it whole
+        const cap = Math.max(1000, Math.min(20_000, Math.round(Math.sqrt(limit * p.rows))));
         const n = this.#db.prepare(`SELECT count(*) FROM (SELECT 1 FROM ${armSource(p.name)} WHERE ${f.where} LIMIT ${cap})`).pluck().get(...f.params) as number;
         const choice = n >= cap ? 's' : 'f';
         if (p.sealed) known.set(p.name, choice);
