@@ -117,8 +117,8 @@ export class DeviceCache {
   readonly #insert: Statement;
   readonly #nextIdStatement: Statement;
   readonly #anyStored: Statement;
-  /** every stored device is in the LRU (it started on an empty table and evicted none): a miss is a new device */
-  #complete = false;
+  /** every stored device is in the LRU (it started on an empty table and evicted none): a miss is a new device; undefined: not known yet */
+  #complete: boolean | undefined;
   /** the id the next new device gets, read once per transaction (the writer's: no other process creates devices meanwhile) */
   #nextId: number | undefined;
   readonly #select: Statement;
@@ -160,7 +160,6 @@ export class DeviceCache {
           this.#complete = false;
         },
       });
-      this.#complete = !this.#anyStored.get();
     }
   }
 
@@ -180,6 +179,7 @@ export class DeviceCache {
       this.counters.misses++;
       const buf = Buffer.from(addr);
       // a complete cache misses only new devices: no read first (the insert still checks)
+      this.#complete ??= this.#lru !== undefined && this.#lru.size === 0 && !this.#anyStored.get();
       let row = this.#complete ? this.#create(buf, vlan, seenMs) : undefined;
       created = row !== undefined;
       row ??= this.#select.get(buf, vlan) as Row | undefined;
@@ -266,7 +266,7 @@ export class DeviceCache {
       gone++;
     }
     this.#lru?.clear();
-    this.#complete = this.#lru !== undefined && !this.#anyStored.get();
+    this.#complete = undefined;
     return gone;
   }
 
@@ -350,7 +350,7 @@ export class DeviceCache {
     this.#arp.clear();
     this.#unsynced.clear();
     this.#lru?.clear();
-    this.#complete = this.#lru !== undefined && !this.#anyStored.get();
+    this.#complete = undefined;
   }
 
   get size(): number {
