@@ -288,7 +288,7 @@ describe('store', () => {
     expect(hits / (hits + misses)).toBeCloseTo(ratio, 6);
   });
 
-  it('a cache that holds every device creates new ones without a read first; a device stored behind its back meanwhile is found, not doubled', async () => {
+  it('a device stored by another hand during an ingest is found, not doubled', async () => {
     const { generate } = await genPcap();
     const cap = tmpFile('complete.pcap');
     await generate({ out: cap, packets: 2000, flows: 200, mix: 'simple', seed: 5, quiet: true });
@@ -298,7 +298,7 @@ describe('store', () => {
     const want = first.db.prepare('SELECT hex(addr) a, vlan, flows FROM devices ORDER BY a, vlan').all() as { a: string; vlan: number }[];
     const last = first.db.prepare('SELECT addr, vlan FROM devices ORDER BY id DESC LIMIT 1').get() as { addr: Buffer; vlan: number };
     first.close();
-    // empty: the cache holds every device there is; after the first commit, the last device to come is stored by another hand
+    // after the first commit, the last device to come is stored by another hand
     let commits = 0;
     const store: Store = openStore(':memory:', {
       batch,

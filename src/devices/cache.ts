@@ -20,7 +20,6 @@
  * reconcile() forgets the ones it deleted.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import os from 'node:os';
 import { LRUCache } from 'lru-cache';
 import { vendorOf } from './oui';
 
@@ -37,8 +36,7 @@ export interface Device {
   packets: number;
   bytes: number;
   flows: number;
-  /** services it answered on (null: none yet; most devices are clients) */
-  services: Set<string> | null;
+  services: Set<string>;
   /** services added since the last write */
   newServices?: string[];
   /** counters or times changed since the last sync */
@@ -58,8 +56,8 @@ export function touchDevice(d: Device, firstMs: number, lastMs: number, packets:
 
 /** Adds a service the device answered on. */
 export function addService(d: Device, service: string): void {
-  if (d.services?.has(service)) return;
-  (d.services ??= new Set()).add(service);
+  if (d.services.has(service)) return;
+  d.services.add(service);
   (d.newServices ??= []).push(service);
   d.dirty = true;
 }
@@ -91,11 +89,6 @@ interface Row {
   flows: number;
 }
 
-/** Entries by default: 1/64 of the memory at ~512 B a device, from 65,536 to 1,048,576. */
-export function defaultCacheSize(): number {
-  return Math.max(65_536, Math.min(1_048_576, Math.floor(os.totalmem() / 64 / 512)));
-}
-
 /** The cache key of (addr, vlan): a number for IPv4 (most devices: no string built per flow end), else a string. */
 function keyOf(addr: Uint8Array, vlan: number): number | string {
   if (addr.length === 4) return vlan * 0x1_0000_0000 + (((addr[0] << 24) | (addr[1] << 16) | (addr[2] << 8) | addr[3]) >>> 0);
@@ -115,12 +108,6 @@ export class DeviceCache {
   /** sync() ran in the open transaction: its commit makes every device synced */
   #synced = false;
   readonly #insert: Statement;
-  readonly #nextIdStatement: Statement;
-  readonly #anyStored: Statement;
-  /** every stored device is in the LRU (it started on an empty table and evicted none): a miss is a new device; undefined: not known yet */
-  #complete: boolean | undefined;
-  /** the id the next new device gets, read once per transaction (the writer's: no other process creates devices meanwhile) */
-  #nextId: number | undefined;
   readonly #select: Statement;
   readonly #exists: Statement;
   readonly #byId: Statement;
@@ -130,16 +117,14 @@ export class DeviceCache {
   readonly #addService: Statement;
 
   constructor(db: Database, options: DeviceCacheOptions = {}) {
-    const max = options.max ?? defaultCacheSize();
+    const max = options.max ?? 65536;
     this.#holdMax = max || 65536;
-    this.#anyStored = db.prepare('SELECT 1 FROM devices LIMIT 1').pluck();
+    // a miss creates the device (a row comes back only when it is new), else reads the stored one
     const columns = 'id, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows';
-    // a miss reads the stored device, else creates it with the next id; ids are never given again
-    // (retention raises device_id_floor): roll-up rows name devices by id
-    this.#nextIdStatement = db
-      .prepare("SELECT max((SELECT coalesce(max(id), 0) + 1 FROM devices), coalesce((SELECT value FROM meta WHERE key = 'device_id_floor'), 0))")
-      .pluck();
-    this.#insert = db.prepare('INSERT INTO devices (id, addr, vlan, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING');
+    // ids are never given again (retention raises device_id_floor): roll-up rows name devices by id
+    this.#insert = db.prepare(`INSERT INTO devices (id, addr, vlan, first_seen_ms, last_seen_ms)
+      VALUES (max((SELECT coalesce(max(id), 0) + 1 FROM devices), coalesce((SELECT value FROM meta WHERE key = 'device_id_floor'), 0)), ?, ?, ?, ?)
+      ON CONFLICT DO NOTHING RETURNING ${columns}`);
     this.#select = db.prepare(`SELECT ${columns} FROM devices WHERE addr = ? AND vlan = ?`);
     this.#exists = db.prepare('SELECT 1 FROM devices WHERE id = ? AND addr = ? AND vlan = ?').pluck();
     this.#byId = db.prepare('SELECT id, addr, vlan, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows FROM devices WHERE id = ?');
@@ -155,9 +140,7 @@ export class DeviceCache {
         max,
         ...(options.ttlMs ? { ttl: options.ttlMs, updateAgeOnGet: true } : {}),
         dispose: (_device, _key, reason) => {
-          if (reason !== 'evict' && reason !== 'expire') return;
-          this.counters.evictions++;
-          this.#complete = false;
+          if (reason === 'evict' || reason === 'expire') this.counters.evictions++;
         },
       });
     }
@@ -178,29 +161,15 @@ export class DeviceCache {
     } else {
       this.counters.misses++;
       const buf = Buffer.from(addr);
-      // a complete cache misses only new devices: no read first (the insert still checks)
-      this.#complete ??= this.#lru !== undefined && this.#lru.size === 0 && !this.#anyStored.get();
-      let row = this.#complete ? this.#create(buf, vlan, seenMs) : undefined;
+      let row = this.#insert.get(buf, vlan, seenMs, seenMs) as Row | undefined;
       created = row !== undefined;
-      row ??= this.#select.get(buf, vlan) as Row | undefined;
-      if (row === undefined) {
-        row = this.#create(buf, vlan, seenMs)!;
-        created = true;
-      }
+      row ??= this.#select.get(buf, vlan) as Row;
       d = this.#device(row, buf, vlan, created);
       this.#lru?.set(key, d);
       if (created) this.#createdHere++;
     }
     this.#unsynced.set(key, d);
     return d;
-  }
-
-  /** A new device with the next id, or undefined when (addr, vlan) is stored already. */
-  #create(addr: Buffer, vlan: number, seenMs: number): Row | undefined {
-    const id = (this.#nextId ??= this.#nextIdStatement.get() as number);
-    if (!this.#insert.run(id, addr, vlan, seenMs, seenMs).changes) return undefined;
-    this.#nextId = id + 1;
-    return { id, mac: null, mac_seen_ms: null, vendor: null, first_seen_ms: seenMs, last_seen_ms: seenMs, packets: 0, bytes: 0, flows: 0 };
   }
 
   /** The device with this id (replaying flows after a crash), or undefined if it is not stored. */
@@ -220,7 +189,6 @@ export class DeviceCache {
   /** Before a transaction that uses the cache. */
   begin(): void {
     this.#open = true;
-    this.#nextId = undefined;
     this.#synced = false;
     this.#createdHere = 0;
   }
@@ -228,7 +196,6 @@ export class DeviceCache {
   /** After that transaction committed. */
   commit(): void {
     this.#open = false;
-    this.#nextId = undefined;
     this.counters.created += this.#createdHere;
     this.#createdHere = 0;
     if (!this.#synced) return;
@@ -246,7 +213,6 @@ export class DeviceCache {
    */
   rollback(): void {
     this.#open = false;
-    this.#nextId = undefined;
     this.#synced = false;
     this.#createdHere = 0;
     this.invalidate();
@@ -266,20 +232,14 @@ export class DeviceCache {
       gone++;
     }
     this.#lru?.clear();
-    this.#complete = undefined;
     return gone;
-  }
-
-  #storedServices(id: number): Set<string> | null {
-    const xs = this.#services.all(id) as string[];
-    return xs.length ? new Set(xs) : null;
   }
 
   /** A device from its row; a new one (`created`) has no services to read yet. */
   #device(row: Row, addr: Buffer, vlan: number, created = false): Device {
     return {
       id: row.id, addr, vlan, mac: row.mac, macSeenMs: row.mac_seen_ms, vendor: row.vendor, firstSeenMs: row.first_seen_ms, lastSeenMs: row.last_seen_ms,
-      packets: row.packets, bytes: row.bytes, flows: row.flows, services: created ? null : this.#storedServices(row.id), dirty: false,
+      packets: row.packets, bytes: row.bytes, flows: row.flows, services: new Set(created ? [] : (this.#services.all(row.id) as string[])), dirty: false,
     };
   }
 
@@ -350,7 +310,6 @@ export class DeviceCache {
     this.#arp.clear();
     this.#unsynced.clear();
     this.#lru?.clear();
-    this.#complete = undefined;
   }
 
   get size(): number {

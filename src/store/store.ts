@@ -43,7 +43,7 @@ export interface StoreOptions {
    * all for another process creating or migrating the database.
    */
   busyTimeoutMs?: number;
-  /** device cache: entries (default: defaultCacheSize(), 1/64 of the memory at ~512 B a device, 65,536 to 1,048,576; 0 = off) and TTL */
+  /** device cache: entries (default 65536, 0 = off) and TTL */
   deviceCache?: DeviceCacheOptions;
   /**
    * how often an ingest writes the device counters (packets, bytes, flows,
