@@ -20,26 +20,8 @@ if [ ! -f "$file" ]; then
   node scripts/gen-pcap.mjs --out "$file" --packets 1000000 --flows 10000 --sizes imix --mix simple --seed 1 >&2
 fi
 
-tag=fmb$$
-nsr=${tag}r nsc=${tag}c
-work=$(mktemp -d)
-cleanup() {
-  ip netns del "$nsr" 2>/dev/null || true
-  ip netns del "$nsc" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$nsr"
-ip netns add "$nsc"
-ip link add "${tag}a" type veth peer name "${tag}b"
-ip link set "${tag}a" netns "$nsr"
-ip link set "${tag}b" netns "$nsc"
-for pair in "$nsr ${tag}a veth1" "$nsc ${tag}b veth0"; do
-  set -- $pair
-  ip netns exec "$1" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6'
-  ip netns exec "$1" ip link set "$2" name "$3"
-  ip netns exec "$1" ip link set "$3" up
-done
+. bench/veth-pair.sh
+veth_pair fmb$$
 
 capture='
 const { FlowMeter } = require("./dist/index.js");
