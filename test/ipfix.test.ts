@@ -134,14 +134,19 @@ function decode(datagrams: Buffer[]): Message[] {
 const uint = (b: Buffer | undefined): bigint => (b ? BigInt('0x' + (b.toString('hex') || '0')) : -1n);
 
 /** A local collector that keeps the datagrams. */
-async function receiver(): Promise<{ port: number; got: Buffer[]; waitFor(n: number): Promise<void>; close(): void }> {
+async function receiver(): Promise<{ port: number; got: Buffer[]; at: number[]; waitFor(n: number): Promise<void>; close(): void }> {
   const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 22 });
   const got: Buffer[] = [];
-  sock.on('message', (m) => got.push(m));
+  const at: number[] = []; // arrival, performance.now()
+  sock.on('message', (m) => {
+    got.push(m);
+    at.push(performance.now());
+  });
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
   return {
     port: sock.address().port,
     got,
+    at,
     async waitFor(n) {
       for (let i = 0; i < 200 && got.length < n; i++) await sleep(10);
       expect(got.length).toBe(n);
@@ -319,6 +324,46 @@ describe('IpfixExporter messages', () => {
     expect([uint(r.v['2']), uint(r.v['1']), uint(r.v['29305/2']), uint(r.v['29305/1'])]).toEqual([2n ** 32n + 3n, 2n ** 33n + 5n, 2n ** 32n + 1n, 2n ** 40n + 7n]);
   });
 
+  it('paces messages to `rate` a second on timers: the event loop runs, flush() resolves after the last', async () => {
+    const flows = flowsOf(await generatedBatches()).slice(0, 1000);
+    const rx = await receiver();
+    const ex = new IpfixExporter({ host: '127.0.0.1', port: rx.port, mtu: 600, rate: 500 });
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    const t0 = performance.now();
+    ex.write(flows);
+    await ex.flush();
+    const took = performance.now() - t0;
+    clearInterval(ticker);
+    const n = ex.stats.messages;
+    await rx.waitFor(n);
+    rx.close();
+    expect(n).toBeGreaterThan(100);
+    // 500/s in bursts of 10 ms worth (5): the first burst at once, the rest at the rate
+    expect(took).toBeGreaterThanOrEqual(((n - 5) / 500) * 1000 - 20);
+    expect(ticks).toBeGreaterThan(took / 5 / 3);
+    const inWindow = (ms: number) => Math.max(...rx.at.map((t) => rx.at.filter((u) => u >= t && u < t + ms).length));
+    expect(inWindow(100)).toBeLessThanOrEqual(5 + 50 + 5);
+    expect(decode(rx.got).flatMap((m) => m.records)).toHaveLength(1000);
+  });
+
+  it('close() sends what write() queued before closing; rate: Infinity sends at once', async () => {
+    const flows = flowsOf(await generatedBatches()).slice(0, 300);
+    for (const rate of [200, Infinity]) {
+      const rx = await receiver();
+      const ex = new IpfixExporter({ host: '127.0.0.1', port: rx.port, mtu: 600, rate });
+      const t0 = performance.now();
+      ex.write(flows);
+      await ex.close();
+      const took = performance.now() - t0;
+      await rx.waitFor(ex.stats.messages);
+      rx.close();
+      expect(ex.stats.records).toBe(300);
+      if (rate === 200) expect(took).toBeGreaterThan(((ex.stats.messages - 2) / 200) * 1000 - 20);
+      else expect(took).toBeLessThan(100);
+    }
+  });
+
   it('rejects bad options and reports send errors as ERR_EXPORT', async () => {
     const bad = (o: object) => () => new IpfixExporter({ host: '127.0.0.1', port: 4739, ...o });
     expect(bad({ mtu: 200 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
@@ -328,6 +373,7 @@ describe('IpfixExporter messages', () => {
     expect(bad({ biflow: 'both' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
     expect(bad({ templateRefreshSeconds: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
     expect(bad({ observationDomainId: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    for (const rate of [0, -1, NaN, '1000']) expect(bad({ rate })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
 
     // broadcast without SO_BROADCAST: the kernel refuses the datagram
     const flows = flowsOf(await generatedBatches()).slice(0, 3);

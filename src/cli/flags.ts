@@ -1,6 +1,6 @@
 /** Option parsers and the flow-engine flags the read, ingest and capture commands share. */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { IpfixExporter } from '../export/ipfix';
+import { DEFAULT_RATE, IpfixExporter } from '../export/ipfix';
 import type { FlowBatch } from '../flow/flow';
 import { ACCOUNTING_MODES, type FlowMeterOptions } from '../options';
 
@@ -164,19 +164,29 @@ export function meterOptions(f: EngineFlags): FlowMeterOptions {
   };
 }
 
-/** --ipfix HOST:PORT: an exporter that also receives every flow (read, ingest, capture). */
+/** Messages per second: a positive number, or "inf" for unpaced. */
+function messageRate(v: string): number {
+  const n = v === 'inf' || v === 'Infinity' ? Infinity : Number(v);
+  if (!(n > 0)) throw new InvalidArgumentError('expected messages per second (a positive number, or "inf")');
+  return n;
+}
+
+/** --ipfix HOST:PORT and how it sends: an exporter that also receives every flow (read, ingest, capture). */
 export function addExportFlag(c: Command): Command {
-  return c.option('--ipfix <host:port>', 'also export the flows over IPFIX (UDP, RFC 7011 + 5103 biflows) to a collector', hostPort);
+  return c
+    .option('--ipfix <host:port>', 'also export the flows over IPFIX (UDP, RFC 7011) to a collector', hostPort)
+    .option('--ipfix-rate <msgs/s>', `IPFIX messages per second at most, "inf": unpaced (default ${DEFAULT_RATE}: a collector's default socket buffer takes it whole)`, messageRate);
 }
 
 export interface ExportFlags {
   ipfix?: { host: string; port: number };
+  ipfixRate?: number;
 }
 
 /** The exporter --ipfix asks for, or undefined; `send(batch)` writes and flushes it. */
 export function exporterFor(flags: ExportFlags): { send(batch: FlowBatch): Promise<void>; close(): Promise<void> } | undefined {
   if (!flags.ipfix) return undefined;
-  const exporter = new IpfixExporter(flags.ipfix);
+  const exporter = new IpfixExporter({ ...flags.ipfix, rate: flags.ipfixRate });
   return {
     send: async (batch) => {
       exporter.write(batch);

@@ -9,6 +9,8 @@
  * flow's first packet) and layer 2 (MAC addresses and ethernetType: ARP, LLDP,
  * ... flows are exported too, not dropped). Counters are 64-bit, times are
  * flowStart/EndMilliseconds (nfdump 1.7 ignores flowStart/EndNanoseconds).
+ * Messages leave paced, `rate` a second (src/export/pacer.ts): a collector
+ * drops what overflows its socket buffer without a sequence error to show.
  *
  * Bidirectional flows, `biflow`:
  *  - 'rfc5103' (default): one record per flow, the forward counters plus
@@ -31,6 +33,7 @@ import * as net from 'node:net';
 import { FlowmasterError } from '../errors';
 import type { Flow } from '../flow/flow';
 import { END_REASONS, Offsets as O } from '../flow/layout';
+import { Pacer } from './pacer';
 
 export interface IpfixExporterOptions {
   /** collector address; a hostname resolves to IPv4, give a literal for IPv6 */
@@ -44,6 +47,11 @@ export interface IpfixExporterOptions {
   mtu?: number;
   /** how a bidirectional flow becomes records (default 'rfc5103', see the module comment) */
   biflow?: 'rfc5103' | 'split';
+  /**
+   * messages per second at most (default 1000, `Infinity`: unpaced), in bursts
+   * of at most 10 ms worth: a collector's socket buffer holds only ~90 messages
+   */
+  rate?: number;
 }
 
 export interface IpfixStats {
@@ -58,6 +66,9 @@ export interface IpfixStats {
   /** bytes of the messages sent */
   bytes: number;
 }
+
+/** Messages per second by default: what nfcapd and nfacctd with the default socket buffer take whole (docs/flows.md). */
+export const DEFAULT_RATE = 1000;
 
 /** Enterprise number of the RFC 5103 reverse information elements. */
 export const REVERSE_PEN = 29305;
@@ -142,6 +153,7 @@ export class IpfixExporter {
   readonly #templates: Buffer;
   readonly #recLen: Record<Tid, number>;
   readonly #buf: Buffer;
+  readonly #pacer: Pacer;
   #len = 0; // bytes of the message being built, 0 when none is open
   #setStart = 0;
   #setId = 0;
@@ -155,13 +167,14 @@ export class IpfixExporter {
   readonly #stats: IpfixStats = { flows: 0, records: 0, messages: 0, templates: 0, bytes: 0 };
 
   constructor(options: IpfixExporterOptions) {
-    const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'rfc5103' } = options ?? ({} as IpfixExporterOptions);
+    const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'rfc5103', rate = DEFAULT_RATE } = options ?? ({} as IpfixExporterOptions);
     const bad = (name: string, why: string) => new FlowmasterError('ERR_INVALID_OPTION', `IpfixExporter option ${name}: ${why}`);
     if (typeof host !== 'string' || host === '') throw bad('host', 'must be a non-empty string');
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad('port', 'must be an integer 1..65535');
     if (!Number.isInteger(observationDomainId) || observationDomainId < 0 || observationDomainId > 0xffffffff) throw bad('observationDomainId', 'must be an integer 0..2^32-1');
     if (!(typeof templateRefreshSeconds === 'number' && templateRefreshSeconds > 0)) throw bad('templateRefreshSeconds', 'must be a positive number');
     if (biflow !== 'rfc5103' && biflow !== 'split') throw bad('biflow', "must be 'rfc5103' or 'split'");
+    if (!(typeof rate === 'number' && rate > 0)) throw bad('rate', 'must be a positive number of messages per second (or Infinity)');
     this.#biflow = biflow === 'rfc5103';
     this.#templates = templateSet(this.#biflow);
     this.#recLen = Object.fromEntries(TEMPLATE_IDS.map((t) => [t, recordLength(t, this.#biflow)])) as Record<Tid, number>;
@@ -177,6 +190,7 @@ export class IpfixExporter {
     this.#socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
     this.#socket.on('error', (e) => (this.#error ??= e));
     this.#socket.unref();
+    this.#pacer = new Pacer(rate, (msg) => this.#transmit(msg));
   }
 
   /** Counters so far (a copy). */
@@ -185,9 +199,10 @@ export class IpfixExporter {
   }
 
   /**
-   * Encodes flows into messages, sending each one as it fills. The last,
-   * partly filled message waits for more flows or flush(). Send errors surface
-   * from flush() / close().
+   * Encodes flows into messages, sending each one as it fills (or queueing it
+   * behind the rate: await flush() between writes to keep the queue short).
+   * The last, partly filled message waits for more flows or flush(). Send
+   * errors surface from flush() / close().
    */
   write(flows: Iterable<Flow>): void {
     if (this.#closed) throw new FlowmasterError('ERR_EXPORT', 'IpfixExporter: write() after close()');
@@ -203,7 +218,7 @@ export class IpfixExporter {
     }
   }
 
-  /** Sends the open message, then resolves when every message so far has left the socket. */
+  /** Sends the open message, then resolves when every message so far has left the socket (paced: after `rate` allows). */
   async flush(): Promise<void> {
     if (this.#msgRecords > 0) this.#send();
     if (this.#pending > 0) await new Promise<void>((resolve) => this.#drained.push(resolve));
@@ -288,6 +303,10 @@ export class IpfixExporter {
     this.#setId = 0;
     this.#msgRecords = 0;
     this.#pending++;
+    this.#pacer.push(msg);
+  }
+
+  #transmit(msg: Buffer): void {
     this.#socket.send(msg, this.#port, this.#host, (err) => {
       if (err) this.#error ??= err;
       if (--this.#pending === 0) for (const resolve of this.#drained.splice(0)) resolve();
