@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'ERR_STOPPED'
   | 'ERR_UNSUPPORTED'
   | 'ERR_EXPORT'
-  | 'ERR_METRICS_PORT';
+  | 'ERR_METRICS_PORT'
+  | 'ERR_CLICKHOUSE';
 
 export class FlowmasterError extends Error {
   readonly code: ErrorCode;

@@ -9,11 +9,12 @@ import { FlowMeter } from '../meter';
 import { Ops, summaryFields, type OpsFlags } from '../ops';
 import { openStore } from '../store/store';
 import { scheduleRetention, type RetainFlags } from './retain';
+import { closeSink, runName, sinkFor, teeBatch, type ClickHouseFlags } from './clickhouse';
 import { exporterFor, meterOptions, writerOptions, type EngineFlags, type ExportFlags, type WriterFlags } from './flags';
 import { stdout } from './output';
 import { printSummary } from './read';
 
-export interface CaptureFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags, WriterFlags {
+export interface CaptureFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags, WriterFlags, ClickHouseFlags {
   interface: string[];
   db?: string;
   partitionSpan?: string;
@@ -45,6 +46,9 @@ export async function capture(flags: CaptureFlags): Promise<number> {
   });
   ops.watch(run);
   const exporter = exporterFor(flags);
+  const sink = sinkFor(flags, ops);
+  const fleet = sink?.run(await runName(undefined, meterOptions(flags)));
+  const onBatch = teeBatch(exporter && ((b) => exporter.send(b)), fleet);
   const stop = () => void run.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -55,7 +59,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
   );
   try {
     if (store) {
-      const r = await store.ingest(run, { onBatch: ops.onBatch(exporter && ((b) => exporter.send(b))) });
+      const r = await store.ingest(run, { onBatch: ops.onBatch(onBatch) });
       if (!ops.json) printSummary(r.read);
       ops.stopped({ ...summaryFields(r.read), committed: r.flows, commits: r.batches });
       const c = r.read.capture;
@@ -65,7 +69,8 @@ export async function capture(flags: CaptureFlags): Promise<number> {
       );
     } else {
       for await (const batch of run) {
-        await exporter?.send(batch);
+        await onBatch?.(batch);
+        if (sink) continue; // into ClickHouse: stdout stays quiet
         const lines: string[] = [];
         for (const f of batch) lines.push(jsonLine(f));
         if (lines.length) stdout.write(lines.join('\n') + '\n');
@@ -81,6 +86,8 @@ export async function capture(flags: CaptureFlags): Promise<number> {
     await stopRetention();
     store?.close();
     await exporter?.close();
+    fleet?.end();
+    if (sink) await closeSink(sink, flags.retryFor, ops);
     await ops.close();
   }
   return 0;

@@ -9,15 +9,18 @@ import * as os from 'node:os';
 import { SingleBar } from 'cli-progress';
 import type { FlowBatch } from '../flow/flow';
 import { FlowMeter, type FlowRun } from '../meter';
+import { FlowmasterError } from '../errors';
 import { Ops, type OpsFlags } from '../ops';
 import { fingerprintFile, type SourceInfo } from '../store/sources';
 import { openStore, type IngestSummary, type Store } from '../store/store';
 import { ReadPool } from '../workers/pool';
 import { scheduleRetention, type RetainFlags } from './retain';
+import { closeSink, ingestToClickHouse, runName, sinkFor, teeBatch, type ClickHouseFlags } from './clickhouse';
 import { exporterFor, meterOptions, writerOptions, type EngineFlags, type ExportFlags, type WriterFlags } from './flags';
 
-export interface IngestFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags, WriterFlags {
-  db: string;
+export interface IngestFlags extends EngineFlags, ExportFlags, OpsFlags, RetainFlags, WriterFlags, ClickHouseFlags {
+  /** the SQLite store; without it, --clickhouse only */
+  db?: string;
   force: boolean;
   partitionSpan?: string;
   workers?: number;
@@ -27,7 +30,9 @@ export interface IngestFlags extends EngineFlags, ExportFlags, OpsFlags, RetainF
 const MiB = 1 << 20;
 
 export async function ingest(files: string[], flags: IngestFlags): Promise<number> {
+  if (!flags.db && !flags.clickhouse) throw new FlowmasterError('ERR_USAGE', 'ingest: give --db FILE, --clickhouse URL, or both (see flowmaster ingest --help)');
   const ops = await Ops.start('ingest', flags); // a port in use fails before the database is touched
+  if (!flags.db) return ingestFleet(files, flags, ops);
   const meter = new FlowMeter(meterOptions(flags));
   const store = openStore(flags.db, { partitionSpan: flags.partitionSpan, ...writerOptions(flags), ...ops.storeOptions });
   let devicesBefore: number;
@@ -44,7 +49,8 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
   const workers = Math.min(flags.workers ?? os.availableParallelism(), files.length);
   const pool = workers > 1 ? new ReadPool(workers) : undefined;
   const exporter = exporterFor(flags);
-  const onBatch = ops.onBatch(exporter && ((b: FlowBatch) => exporter.send(b)));
+  const sink = sinkFor(flags, ops);
+  const exportBatch = exporter && ((b: FlowBatch) => exporter.send(b));
   const runs = files.map((f) => (pool ? pool.readFile(meter, f) : meter.readFile(f)));
   for (const run of runs) ops.watch(run);
   ops.started({ files: files.length, db: flags.db, engine: meter.engine, workers: pool ? workers : 1 });
@@ -69,6 +75,8 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
       return;
     }
     if (plan.replaces) ops.log({ level: 'info', event: 'file_replaces', path: run.path, source: plan.replaces.id, status: plan.replaces.status, msg: `ingest: ${run.path}: replacing source ${plan.replaces.id} (${plan.replaces.status})` });
+    const fleet = sink?.run(await runName(run.path, meterOptions(flags), plan.fingerprint));
+    const onBatch = ops.onBatch(teeBatch(exportBatch, fleet));
     try {
       const r = await store.ingest(run, { onBatch, fingerprint: plan.fingerprint, replaces: plan.replaces?.id, signal: interrupt.signal });
       results.push(r);
@@ -80,6 +88,7 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
       fail(e);
       ops.fileDone(run.path, partial?.read, partial?.flows, e);
     }
+    fleet?.end();
     progress?.fileDone(run);
   };
   try {
@@ -92,6 +101,7 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
     progress?.stop();
     await pool?.destroy();
     await exporter?.close();
+    if (sink && (await closeSink(sink, flags.retryFor, ops)).pending) status = 1;
     await ops.close();
   }
   // (each concurrent ingest's own device count would include the others')
@@ -115,6 +125,26 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
   );
   ops.stopped({ files: files.length, ok, skipped, packets, flows, devices, seconds: Math.round(s * 1000) / 1000, interrupted: interrupt.by ?? null });
   return interrupt.by ? 128 + os.constants.signals[interrupt.by] : status;
+}
+
+/** ingest --clickhouse without --db. */
+async function ingestFleet(files: string[], flags: IngestFlags, ops: Ops): Promise<number> {
+  const exporter = exporterFor(flags);
+  ops.started({ files: files.length, clickhouse: flags.clickhouse, sensor: flags.sensor ?? os.hostname() });
+  const t0 = performance.now();
+  let r: Awaited<ReturnType<typeof ingestToClickHouse>>;
+  try {
+    r = await ingestToClickHouse(files, flags, ops, ops.onBatch(exporter && ((b: FlowBatch) => exporter.send(b))));
+  } finally {
+    await exporter?.close();
+    await ops.close();
+  }
+  const s = (performance.now() - t0) / 1000;
+  process.stdout.write(
+    `ingested ${r.ok} of ${files.length} files into ClickHouse ${flags.clickhouse}: ${r.packets} packets, ${r.flows} flows in ${s.toFixed(2)} s (${Math.round(r.flows / s)} flows/s)\n`,
+  );
+  ops.stopped({ files: files.length, ok: r.ok, packets: r.packets, flows: r.flows, seconds: Math.round(s * 1000) / 1000 });
+  return r.status;
 }
 
 /**

@@ -9,6 +9,7 @@ import { bench, type BenchFlags } from './bench';
 import { capture, type CaptureFlags } from './capture';
 import { addEngineFlags, addExportFlag, addWriterFlags, byteSize, nonNegativeInt, partitionSpanOption, positiveInt, protocol, time } from './flags';
 import { ingest, type IngestFlags } from './ingest';
+import { addClickHouseFlags, addClickHouseTarget, clickhouseInit } from './clickhouse';
 import { addOpsFlags } from '../ops';
 import { guardOutput } from './output';
 import { addRetainFlags } from './retain';
@@ -21,13 +22,17 @@ const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ $
 
 /** Keyset (--cursor) or offset (--page) paging flags of flows and devices. */
 function pageFlags(c: Command, sorts: string[], dflt: string): Command {
-  return c
-    .requiredOption('--db <file>', 'the flowmaster database')
+  return storeFlags(c)
     .addOption(new Option('--sort <key>', 'sort by').choices(sorts).default(dflt))
     .addOption(new Option('--order <order>', 'sort order').choices(['asc', 'desc']).default('desc'))
     .option('--limit <n>', 'rows per page (1..10000)', positiveInt, 50)
     .option('--cursor <cursor>', 'the next page: the cursor the previous page printed')
     .option('--json', 'the page as JSON (items and next cursor)', false);
+}
+
+/** Which store a query reads: a SQLite file (--db) or the central ClickHouse (--clickhouse; --sensor narrows it to one sensor). */
+function storeFlags(c: Command): Command {
+  return addClickHouseTarget(c.option('--db <file>', 'the flowmaster database')).option('--sensor <name>', 'with --clickhouse: only this sensor\'s rows');
 }
 
 export function program(): Command {
@@ -56,26 +61,27 @@ export function program(): Command {
       process.exitCode = await read(files, flags);
     });
 
-  addWriterFlags(addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
+  addClickHouseFlags(addWriterFlags(addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
     p.command('ingest')
       .description('read capture files into a SQLite database (flows, devices, sources)')
       .argument('<files...>', 'pcap or pcapng files')
-      .requiredOption('--db <file>', 'database file (created if missing)')
+      .option('--db <file>', 'database file (created if missing)')
       .addOption(partitionSpanOption())
       .option('--workers <n>', 'reader threads for several files (default: the number of cores)', positiveInt)
       .option('--no-progress', 'no progress bar or progress lines')
       .option('--force', 'read files again that are already in the database (their earlier source is replaced)', false),
-  )))))
+  ))))))
     .addHelpText('after', examples(
       'flowmaster ingest --db flows.db capture.pcap',
       'flowmaster ingest --db flows.db --workers 2 day1/*.pcap   # files already in flows.db are skipped',
       'flowmaster ingest --db flows.db --metrics-port 9464 --log-format json big.pcap',
+      'flowmaster ingest --clickhouse http://ch.example:8123 --sensor plant-a capture.pcap   # into the central store only',
     ))
     .action(async (files: string[], flags: IngestFlags) => {
       process.exitCode = await ingest(files, flags);
     });
 
-  addWriterFlags(addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
+  addClickHouseFlags(addWriterFlags(addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
     p.command('capture')
       .description('capture live from interfaces until Ctrl-C (SIGINT) or SIGTERM, then flush and commit')
       .requiredOption('-i, --interface <name>', 'interface to capture (repeat for several)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
@@ -86,13 +92,14 @@ export function program(): Command {
       .option('--snaplen <bytes>', 'bytes kept of each packet', positiveInt, 262144)
       .option('--no-promisc', 'do not put the interface into promiscuous mode'),
     ['native', 'auto'],
-  )))))
+  ))))))
     .addHelpText('after', `${examples(
       'sudo flowmaster capture -i eth0 --db flows.db',
       'sudo flowmaster capture -i eth0 -i eth1 -f "not port 22" --db flows.db --metrics-port 9464',
       'sudo flowmaster capture -i lo --idle-timeout 10 | head',
       'sudo flowmaster capture -i eth0 --ipfix collector.example:4739',
       'sudo flowmaster capture -i eth0 --db flows.db --retain-flows 30d --retain-devices 90d --max-size 20G',
+      'sudo flowmaster capture -i eth0 --clickhouse http://ch.example:8123 --sensor plant-a',
     )}\n\nNeeds root, or: sudo setcap cap_net_raw,cap_net_admin=eip "$(readlink -f "$(command -v node)")"`)
     .action(async (flags: CaptureFlags) => {
       process.exitCode = await capture(flags);
@@ -115,8 +122,8 @@ export function program(): Command {
       'flowmaster flows --db flows.db --service modbus --cursor <cursor from the previous page>',
       'flowmaster flows --db flows.db --from 2026-11-27T00:00Z --page 3 --json',
     ))
-    .action((flags: FlowsFlags) => {
-      process.exitCode = flows(flags);
+    .action(async (flags: FlowsFlags) => {
+      process.exitCode = await flows(flags);
     });
 
   pageFlags(p.command('devices').description('page through the device inventory'), ['last', 'first', 'bytes', 'packets', 'flows'], 'last')
@@ -125,27 +132,25 @@ export function program(): Command {
     .option('--vendor <name>', 'exact vendor name (from the MAC)')
     .option('--seen-since <time>', 'last seen at or after (ISO 8601 or ms)', time)
     .addHelpText('after', examples('flowmaster devices --db flows.db --sort bytes', 'flowmaster devices --db flows.db --host 192.168.1.0/24 --json'))
-    .action((flags: DevicesFlags) => {
-      process.exitCode = devices(flags);
+    .action(async (flags: DevicesFlags) => {
+      process.exitCode = await devices(flags);
     });
 
-  p.command('top')
+  storeFlags(p.command('top')
     .description('top talkers, conversations or services')
-    .addArgument(new Argument('[what]', 'talkers, conversations or services').choices(['talkers', 'conversations', 'services']).default('talkers'))
-    .requiredOption('--db <file>', 'the flowmaster database')
+    .addArgument(new Argument('[what]', 'talkers, conversations or services').choices(['talkers', 'conversations', 'services']).default('talkers')))
     .addOption(new Option('--by <measure>', 'rank by').choices(['bytes', 'packets', 'flows']).default('bytes'))
     .option('--from <time>', 'flows overlapping from this time (ISO 8601 or ms)', time)
     .option('--to <time>', 'until this time', time)
     .option('--limit <n>', 'rows', positiveInt, 10)
     .option('--json', 'as JSON', false)
     .addHelpText('after', examples('flowmaster top --db flows.db', 'flowmaster top services --db flows.db --by flows --from 2026-11-27'))
-    .action((what: 'talkers' | 'conversations' | 'services', flags: TopFlags) => {
-      process.exitCode = top(what, flags);
+    .action(async (what: 'talkers' | 'conversations' | 'services', flags: TopFlags) => {
+      process.exitCode = await top(what, flags);
     });
 
-  p.command('timeline')
-    .description('traffic over time: bytes, packets and flows per time bucket (from the roll-ups)')
-    .requiredOption('--db <file>', 'the flowmaster database')
+  storeFlags(p.command('timeline')
+    .description('traffic over time: bytes, packets and flows per time bucket (from the roll-ups)'))
     .addOption(new Option('--bucket <duration>', "bucket size: whole minutes, hours or days ('1m', '5m', '1h', '1d')").argParser(bucketDuration).default(3_600_000, '1h'))
     .option('--from <time>', 'buckets that start from this time (ISO 8601 or ms; from its minute)', time)
     .option('--to <time>', 'until this time', time)
@@ -155,8 +160,8 @@ export function program(): Command {
       'flowmaster timeline --db flows.db --bucket 5m --from 2026-11-27T10:00 --to 2026-11-27T12:00 --format table',
       'flowmaster timeline --db flows.db --bucket 1d --format csv > daily.csv',
     ))
-    .action((flags: TimelineFlags) => {
-      process.exitCode = timeline(flags);
+    .action(async (flags: TimelineFlags) => {
+      process.exitCode = await timeline(flags);
     });
 
   p.command('retention')
@@ -174,6 +179,18 @@ export function program(): Command {
     .addHelpText('after', examples('flowmaster retention --db flows.db --flows 30d --devices 90d', 'flowmaster retention --db flows.db --max-size 20G'))
     .action(async (flags: RetentionFlags) => {
       process.exitCode = await retention(flags);
+    });
+
+  const ch = p.command('clickhouse').description('the central ClickHouse store');
+  addClickHouseTarget(ch.command('init')
+    .description('create the schema (idempotent): flows, devices and roll-up tables; with --clickhouse-cluster, run it on every shard'), true)
+    .option('--print', 'print the SQL instead of running it', false)
+    .addHelpText('after', examples(
+      'flowmaster clickhouse init --clickhouse http://127.0.0.1:8123',
+      'flowmaster clickhouse init --clickhouse http://shard1:8123 --clickhouse-cluster flows   # then on shard2, ...',
+    ))
+    .action(async (flags: Parameters<typeof clickhouseInit>[0]) => {
+      process.exitCode = await clickhouseInit(flags);
     });
 
   p.command('bench')

@@ -4,14 +4,24 @@ import { formatTable } from '../export/columns';
 import type { DeviceFilter, DeviceRow, DeviceSort, FlowFilter, FlowRow, FlowSort, Order, Page } from '../store/query';
 import type { Measure, Totals } from '../store/analytics';
 import { openStore } from '../store/store';
+import { ClickHouseQueries, type FleetDeviceRow, type FleetFlowRow } from '../clickhouse/query';
+import { FlowmasterError } from '../errors';
 import { stdout } from './output';
 
 const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 58: 'icmp6', 132: 'sctp' };
 const iso = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2);
 
-interface PageFlags {
-  db: string;
+/** Where a query reads: --db, or --clickhouse (with its database, cluster and an optional sensor). */
+interface StoreFlags {
+  db?: string;
+  clickhouse?: string;
+  clickhouseDatabase?: string;
+  clickhouseCluster?: string;
+  sensor?: string;
+}
+
+interface PageFlags extends StoreFlags {
   sort?: string;
   order: Order;
   limit: number;
@@ -22,9 +32,24 @@ interface PageFlags {
 
 export interface FlowsFlags extends PageFlags, FlowFilter {}
 
-function readOnly(db: string) {
-  return openStore(db, { readonly: true });
+function readOnly(flags: StoreFlags) {
+  if (flags.db && flags.clickhouse) throw new FlowmasterError('ERR_USAGE', 'give --db or --clickhouse, not both');
+  if (!flags.db) throw new FlowmasterError('ERR_USAGE', 'which store: give --db FILE or --clickhouse URL');
+  if (flags.sensor !== undefined) throw new FlowmasterError('ERR_USAGE', '--sensor reads the central store: it needs --clickhouse');
+  return openStore(flags.db, { readonly: true });
 }
+
+/** The central store's queries, closed after `fn`. */
+async function fleet<T>(flags: StoreFlags, fn: (q: ClickHouseQueries) => Promise<T>): Promise<T> {
+  const q = new ClickHouseQueries({ url: flags.clickhouse!, database: flags.clickhouseDatabase, cluster: flags.clickhouseCluster });
+  try {
+    return await fn(q);
+  } finally {
+    await q.close();
+  }
+}
+
+const sensorFilter = (flags: StoreFlags) => (flags.sensor === undefined ? {} : { sensor: flags.sensor });
 
 /** Prints a page and how to get the next one (on stderr, so stdout stays data). */
 function printPage<T>(page: Page<T> & { total?: number }, flags: PageFlags, rows: (items: T[]) => string): void {
@@ -35,8 +60,9 @@ function printPage<T>(page: Page<T> & { total?: number }, flags: PageFlags, rows
   } else if (page.next && !flags.json) process.stderr.write(`more: --cursor ${page.next}\n`);
 }
 
-export function flows(flags: FlowsFlags): number {
-  const store = readOnly(flags.db);
+export async function flows(flags: FlowsFlags): Promise<number> {
+  if (flags.clickhouse && !flags.db) return fleetFlows(flags);
+  const store = readOnly(flags);
   try {
     const filter: FlowFilter = {};
     for (const k of ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes'] as const)
@@ -64,8 +90,9 @@ export function flows(flags: FlowsFlags): number {
 
 export interface DevicesFlags extends PageFlags, DeviceFilter {}
 
-export function devices(flags: DevicesFlags): number {
-  const store = readOnly(flags.db);
+export async function devices(flags: DevicesFlags): Promise<number> {
+  if (flags.clickhouse && !flags.db) return fleetDevices(flags);
+  const store = readOnly(flags);
   try {
     const filter: DeviceFilter = {};
     for (const k of ['host', 'vlan', 'vendor', 'seenSince'] as const) if (flags[k] !== undefined) (filter as Record<string, unknown>)[k] = flags[k];
@@ -85,8 +112,7 @@ export function devices(flags: DevicesFlags): number {
   return 0;
 }
 
-export interface TopFlags {
-  db: string;
+export interface TopFlags extends StoreFlags {
   by: Measure;
   from?: number;
   to?: number;
@@ -94,8 +120,9 @@ export interface TopFlags {
   json: boolean;
 }
 
-export function top(what: 'talkers' | 'conversations' | 'services', flags: TopFlags): number {
-  const store = readOnly(flags.db);
+export async function top(what: 'talkers' | 'conversations' | 'services', flags: TopFlags): Promise<number> {
+  if (flags.clickhouse && !flags.db) return fleetTop(what, flags);
+  const store = readOnly(flags);
   try {
     const req = { by: flags.by, limit: flags.limit, ...(flags.from !== undefined ? { from: flags.from } : {}), ...(flags.to !== undefined ? { to: flags.to } : {}) };
     const a = store.analytics;
@@ -137,8 +164,7 @@ export function bucketDuration(v: string): number {
   return ms;
 }
 
-export interface TimelineFlags {
-  db: string;
+export interface TimelineFlags extends StoreFlags {
   /** ms */
   bucket: number;
   from?: number;
@@ -147,27 +173,35 @@ export interface TimelineFlags {
 }
 
 /** Traffic per time bucket from the roll-ups: a table (UTC times), JSON lines or CSV, each with t (ms) and its ISO time. */
-export function timeline(flags: TimelineFlags): number {
-  const store = readOnly(flags.db);
+export async function timeline(flags: TimelineFlags): Promise<number> {
+  const range = { bucketMs: flags.bucket, ...(flags.from !== undefined ? { from: flags.from } : {}), ...(flags.to !== undefined ? { to: flags.to } : {}) };
+  if (flags.clickhouse && !flags.db) {
+    const rows = await fleet(flags, (q) => q.timeline({ ...range, ...sensorFilter(flags) }));
+    printTimeline(rows, flags.format);
+    return 0;
+  }
+  const store = readOnly(flags);
   try {
-    const rows = store.analytics.timeline({
-      bucketMs: flags.bucket, ...(flags.from !== undefined ? { from: flags.from } : {}), ...(flags.to !== undefined ? { to: flags.to } : {}),
-    });
-    const format = flags.format ?? (process.stdout.isTTY ? 'table' : 'jsonl');
-    const isoZ = (ms: number) => new Date(ms).toISOString();
-    let text: string;
-    if (format === 'table') {
-      text = formatTable(rows.map((r) => [iso(r.t), String(r.bytes), String(r.packets), String(r.flows)]), ['time (UTC)', 'bytes', 'packets', 'flows']) + '\n';
-    } else if (format === 'csv') {
-      text = ['t,time,bytes,packets,flows', ...rows.map((r) => `${r.t},${isoZ(r.t)},${r.bytes},${r.packets},${r.flows}`)].join('\n') + '\n';
-    } else {
-      text = rows.map((r) => JSON.stringify({ t: r.t, time: isoZ(r.t), bytes: r.bytes, packets: r.packets, flows: r.flows }) + '\n').join('');
-    }
-    stdout.write(text);
+    printTimeline(store.analytics.timeline(range), flags.format);
   } finally {
     store.close();
   }
   return 0;
+}
+
+
+function printTimeline(rows: (Totals & { t: number })[], format0: TimelineFlags['format']): void {
+  const format = format0 ?? (process.stdout.isTTY ? 'table' : 'jsonl');
+  const isoZ = (ms: number) => new Date(ms).toISOString();
+  let text: string;
+  if (format === 'table') {
+    text = formatTable(rows.map((r) => [iso(r.t), String(r.bytes), String(r.packets), String(r.flows)]), ['time (UTC)', 'bytes', 'packets', 'flows']) + '\n';
+  } else if (format === 'csv') {
+    text = ['t,time,bytes,packets,flows', ...rows.map((r) => `${r.t},${isoZ(r.t)},${r.bytes},${r.packets},${r.flows}`)].join('\n') + '\n';
+  } else {
+    text = rows.map((r) => JSON.stringify({ t: r.t, time: isoZ(r.t), bytes: r.bytes, packets: r.packets, flows: r.flows }) + '\n').join('');
+  }
+  stdout.write(text);
 }
 
 export interface RetentionFlags {
@@ -199,5 +233,53 @@ export async function retention(flags: RetentionFlags): Promise<number> {
   } finally {
     store.close();
   }
+  return 0;
+}
+
+const flowCells = (f: Pick<FlowRow, 'firstNs' | 'lastNs' | 'protocol' | 'src' | 'dst' | 'srcPort' | 'dstPort' | 'fwdPackets' | 'revPackets' | 'fwdBytes' | 'revBytes' | 'service'>) => [
+  iso(Number(f.firstNs / 1_000_000n)), (Number(f.lastNs - f.firstNs) / 1e9).toFixed(3),
+  PROTOCOL_NAMES[f.protocol] ?? String(f.protocol), f.srcPort || f.dstPort ? `${f.src}:${f.srcPort}` : f.src,
+  f.srcPort || f.dstPort ? `${f.dst}:${f.dstPort}` : f.dst, `${f.fwdPackets}/${f.revPackets}`, `${f.fwdBytes}/${f.revBytes}`, f.service ?? '',
+];
+const FLOW_HEADER = ['first (UTC)', 'seconds', 'proto', 'src', 'dst', 'packets', 'bytes', 'service'];
+
+async function fleetFlows(flags: FlowsFlags): Promise<number> {
+  if (flags.page !== undefined) throw new FlowmasterError('ERR_USAGE', '--page (offset paging) reads a --db; the central store pages with --cursor');
+  const filter: Record<string, unknown> = { ...sensorFilter(flags) };
+  for (const k of ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes'] as const) if (flags[k] !== undefined) filter[k] = flags[k];
+  const page = await fleet(flags, (q) => q.flowsPage({ filter, sort: flags.sort as FlowSort | undefined, order: flags.order, limit: flags.limit, cursor: flags.cursor }));
+  printPage(page, flags, (items: FleetFlowRow[]) => formatTable(items.map((f) => [f.sensor, ...flowCells(f)]), ['sensor', ...FLOW_HEADER]));
+  return 0;
+}
+
+async function fleetDevices(flags: DevicesFlags): Promise<number> {
+  const filter: Record<string, unknown> = { ...sensorFilter(flags) };
+  for (const k of ['host', 'vlan', 'vendor', 'seenSince'] as const) if (flags[k] !== undefined) filter[k] = flags[k];
+  const page = await fleet(flags, (q) => q.devicesPage({ filter, sort: flags.sort as DeviceSort | undefined, order: flags.order, limit: flags.limit, cursor: flags.cursor }));
+  printPage(page, flags, (items: FleetDeviceRow[]) =>
+    formatTable(
+      items.map((d) => [d.sensor, String(d.id), d.addr, d.vlan ? String(d.vlan) : '', d.mac ?? '', d.vendor ?? '', iso(d.lastSeen), String(d.flows), String(d.packets), String(d.bytes), d.services.join(', ')]),
+      ['sensor', 'id', 'address', 'vlan', 'mac', 'vendor', 'last seen (UTC)', 'flows', 'packets', 'bytes', 'services'],
+    ),
+  );
+  return 0;
+}
+
+async function fleetTop(what: 'talkers' | 'conversations' | 'services', flags: TopFlags): Promise<number> {
+  const req = { by: flags.by, limit: flags.limit, ...sensorFilter(flags), ...(flags.from !== undefined ? { from: flags.from } : {}), ...(flags.to !== undefined ? { to: flags.to } : {}) };
+  const totals = (t: Totals) => [String(t.bytes), String(t.packets), String(t.flows)];
+  const [rows, header, cells] = await fleet(flags, async (q): Promise<[unknown[], string[], string[][]]> => {
+    if (what === 'talkers') {
+      const r = await q.topTalkers(req);
+      return [r, ['sensor', 'device', 'address', 'vlan', 'vendor', 'bytes', 'packets', 'flows'], r.map((t) => [t.sensor, String(t.device), t.addr, t.vlan ? String(t.vlan) : '', t.vendor ?? '', ...totals(t)])];
+    }
+    if (what === 'conversations') {
+      const r = await q.topConversations(req);
+      return [r, ['sensor', 'a', 'b', 'bytes', 'packets', 'flows'], r.map((t) => [t.sensor, t.a, t.b, ...totals(t)])];
+    }
+    const r = await q.topServices(req);
+    return [r, ['service', 'bytes', 'packets', 'flows'], r.map((t) => [t.service, ...totals(t)])];
+  });
+  process.stdout.write(flags.json ? json(rows) + '\n' : formatTable(cells, header) + '\n');
   return 0;
 }

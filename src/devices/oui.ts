@@ -20,3 +20,11 @@ export function vendorOf(mac: Uint8Array): string | null {
   }
   return vendor;
 }
+
+/** The OUIs (24-bit) registered to exactly this vendor name, as vendorOf() gives it. */
+export function ouisOf(vendor: string): number[] {
+  registry ??= require('oui-data') as Record<string, string>;
+  const out: number[] = [];
+  for (const [hex, entry] of Object.entries(registry)) if (entry.split('\n')[0].trim() === vendor) out.push(parseInt(hex, 16));
+  return out;
+}

@@ -169,6 +169,13 @@ export class Metrics {
   readonly retentionRuns: Counter;
   // build
   readonly buildInfo: Gauge<'version' | 'engine' | 'node' | 'libpcap'>;
+  /** the ClickHouse sink (src/clickhouse/sink.ts) */
+  readonly chRows: Counter<'result'>;
+  readonly chBlocks: Counter<'result'>;
+  readonly chRetries: Counter;
+  readonly chSpoolBytes: Gauge;
+  readonly chSpoolBlocks: Gauge;
+  readonly chInsertSeconds: Histogram;
 
   readonly #n: (name: string) => string;
   readonly #pollMs: number;
@@ -243,6 +250,17 @@ export class Metrics {
       labelNames: ['version', 'engine', 'node', 'libpcap'] as const,
       registers,
     });
+
+    this.chRows = new Counter({
+      name: n('clickhouse_rows_total'),
+      help: 'ClickHouse sink: flow rows by result: sent (inserted), present (found already stored: a replay), dropped (oldest spooled blocks past the spool cap)',
+      labelNames: ['result'] as const, registers,
+    });
+    this.chBlocks = new Counter({ name: n('clickhouse_blocks_total'), help: 'ClickHouse sink: delivery blocks by result (sent, present, dropped)', labelNames: ['result'] as const, registers });
+    this.chRetries = new Counter({ name: n('clickhouse_retries_total'), help: 'ClickHouse sink: failed deliveries (server down, slow or refusing) tried again after a backoff', registers });
+    this.chSpoolBytes = new Gauge({ name: n('clickhouse_spool_bytes'), help: 'ClickHouse sink: bytes of blocks waiting in the local spool', registers });
+    this.chSpoolBlocks = new Gauge({ name: n('clickhouse_spool_blocks'), help: 'ClickHouse sink: blocks waiting in the local spool', registers });
+    this.chInsertSeconds = new Histogram({ name: n('clickhouse_insert_seconds'), help: 'ClickHouse sink: time to deliver a block (check and insert), seconds', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
 
     for (const reason of END_REASON_NAMES) this.flows.inc({ reason }, 0);
     for (const kind of DECODE_ERROR_KINDS) this.decodeErrors.inc({ kind }, 0);

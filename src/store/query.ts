@@ -236,7 +236,12 @@ const MAX_ARMS = 500;
 export class Cursors {
   readonly #secret: Buffer;
 
-  constructor(db: Database) {
+  /** With a database: its secret (meta.cursor_secret, made on first use); or a secret as it is (the ClickHouse queries keep theirs on the server). */
+  constructor(db: Database | Buffer) {
+    if (Buffer.isBuffer(db)) {
+      this.#secret = db;
+      return;
+    }
     const read = db.prepare("SELECT value FROM meta WHERE key = 'cursor_secret'").pluck();
     let secret = read.get() as Buffer | undefined;
     if (!secret && !db.readonly) {

@@ -1,0 +1,343 @@
+/**
+ * Reading the central store: flows and devices pages with the same filters,
+ * sorts and signed keyset cursors as the SQLite store (src/store/query.ts),
+ * and the same aggregates (top talkers, conversations, services, timeline)
+ * from the roll-up tables. Rows carry their sensor; `sensor` filters on it.
+ *
+ * Keyset order is (sort key, sensor, batch, seq): unique per stored row. The
+ * cursor secret lives on the server (table meta), so a cursor one CLI run
+ * printed works in the next, from any machine.
+ */
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { randomBytes } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
+import { FlowmasterError } from '../errors';
+import { ouisOf, vendorOf } from '../devices/oui';
+import { Cursors, int, MAX_TIME_MS, timeNs, type Order } from '../store/query';
+import type { Measure, Totals } from '../store/analytics';
+import { tables, type SchemaOptions, type Tables } from './schema';
+import { str, uint } from './sql';
+
+export interface FleetFlowFilter {
+  from?: number;
+  to?: number;
+  host?: string;
+  device?: number;
+  port?: number;
+  protocol?: number;
+  service?: string;
+  vlan?: number;
+  minBytes?: number;
+  sensor?: string;
+}
+
+export type FleetFlowSort = 'first' | 'last' | 'bytes' | 'packets';
+
+export interface FleetFlowRow {
+  sensor: string;
+  /** the delivery block and the row's place in it: with the sensor, unique */
+  batch: string;
+  seq: number;
+  flowId: number;
+  segment: number;
+  firstNs: bigint;
+  lastNs: bigint;
+  endReason: number;
+  ipVersion: number;
+  protocol: number;
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  vlan: number;
+  srcDevice: number;
+  dstDevice: number;
+  packets: number;
+  bytes: number;
+  fwdPackets: number;
+  fwdBytes: number;
+  revPackets: number;
+  revBytes: number;
+  service: string | null;
+}
+
+export interface FleetDeviceRow {
+  sensor: string;
+  id: number;
+  addr: string;
+  vlan: number;
+  mac: string | null;
+  vendor: string | null;
+  firstSeen: number;
+  lastSeen: number;
+  packets: number;
+  bytes: number;
+  flows: number;
+  services: string[];
+}
+
+export interface FleetDeviceFilter {
+  seenSince?: number;
+  host?: string;
+  vlan?: number;
+  vendor?: string;
+  sensor?: string;
+}
+
+export type FleetDeviceSort = 'last' | 'first' | 'bytes' | 'packets' | 'flows';
+
+export interface FleetPage<T> {
+  items: T[];
+  next: string | null;
+}
+
+const bad = (what: string): never => {
+  throw new FlowmasterError('ERR_INVALID_OPTION', what);
+};
+
+const FLOW_SORT: Record<FleetFlowSort, string> = { first: 'first_ns', last: 'last_ns', bytes: 'bytes', packets: 'packets' };
+const DEVICE_SORT: Record<FleetDeviceSort, string> = { last: 'last_seen', first: 'first_seen', bytes: 'bytes', packets: 'packets', flows: 'flows' };
+
+/** An IP address or CIDR as a condition on the text column `col` (ClickHouse parses the stored text). */
+function hostCondition(col: string, host: string): string {
+  const cidr = typeof host === 'string' && host.includes('/');
+  const v4 = typeof host === 'string' && (cidr ? ipaddr.IPv4.isValidCIDRFourPartDecimal(host) : ipaddr.IPv4.isValidFourPartDecimal(host));
+  const v6 = !v4 && typeof host === 'string' && (cidr ? ipaddr.IPv6.isValidCIDR(host) : ipaddr.IPv6.isValid(host));
+  if (!v4 && !v6) bad(`host: ${JSON.stringify(host)} is not an IP address or CIDR`);
+  const family = v4 ? ipaddr.IPv4 : ipaddr.IPv6;
+  const [lo, hi] = cidr ? [family.networkAddressFromCIDR(host), family.broadcastAddressFromCIDR(host)] : [family.parse(host), family.parse(host)];
+  if (v4) {
+    const n = (a: ipaddr.IPv4) => a.toByteArray().reduce((x, b) => x * 256 + b, 0);
+    return `(match(${col}, '^[0-9.]+$') AND IPv4StringToNum(${col}) BETWEEN ${n(lo as ipaddr.IPv4)} AND ${n(hi as ipaddr.IPv4)})`;
+  }
+  return `(position(${col}, ':') > 0 AND NOT match(${col}, '^([0-9a-f]{2}:){5}[0-9a-f]{2}$') AND IPv6StringToNum(${col}) BETWEEN IPv6StringToNum(${str(lo.toString())}) AND IPv6StringToNum(${str(hi.toString())}))`;
+}
+
+/** A flows filter as a WHERE condition, and its canonical text (what a cursor is bound to). */
+export function flowWhere(f: FleetFlowFilter = {}): { where: string; canonical: string } {
+  if (f === null || typeof f !== 'object') bad('filter: expected an object');
+  const known = ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'vlan', 'minBytes', 'sensor'];
+  for (const k of Object.keys(f)) if (!known.includes(k)) bad(k === 'source' ? 'filter.source: the central store keeps no sources (filter by sensor)' : `filter.${k}: unknown filter`);
+  const w: string[] = [];
+  if (f.from !== undefined) w.push(`last_ns >= ${timeNs('filter.from', f.from)}`);
+  if (f.to !== undefined) w.push(`first_ns <= ${timeNs('filter.to', f.to, true)}`);
+  if (f.host !== undefined) {
+    const v6 = f.host.includes(':');
+    w.push(`ip_version = ${v6 ? 6 : 4} AND (${hostCondition('src', f.host)} OR ${hostCondition('dst', f.host)})`);
+  }
+  if (f.device !== undefined) w.push(`(src_device = ${uint(int('filter.device', f.device, 0, 2 ** 53))} OR dst_device = ${f.device})`);
+  if (f.port !== undefined) w.push(`ip_version != 0 AND (src_port = ${int('filter.port', f.port, 0, 65535)} OR dst_port = ${f.port})`);
+  if (f.protocol !== undefined) w.push(`ip_version != 0 AND protocol = ${int('filter.protocol', f.protocol, 0, 255)}`);
+  if (f.vlan !== undefined) w.push(`vlan = ${int('filter.vlan', f.vlan, 0, 4095)}`);
+  if (f.minBytes !== undefined) w.push(`bytes >= ${int('filter.minBytes', f.minBytes, 0, 2 ** 53)}`);
+  if (f.service !== undefined) {
+    if (typeof f.service !== 'string' || f.service.length > 64) bad('filter.service: expected a service name');
+    w.push(`service = ${str(f.service)}`);
+  }
+  if (f.sensor !== undefined) {
+    if (typeof f.sensor !== 'string' || f.sensor.length > 200) bad('filter.sensor: expected a sensor name');
+    w.push(`sensor = ${str(f.sensor)}`);
+  }
+  const canon = Object.fromEntries(known.filter((k) => (f as Record<string, unknown>)[k] !== undefined).map((k) => [k, (f as Record<string, unknown>)[k]]));
+  return { where: w.length ? w.join(' AND ') : '1', canonical: JSON.stringify(canon) };
+}
+
+function limitOf(v: number | undefined): number {
+  return v === undefined ? 100 : int('limit', v, 1, 10_000);
+}
+
+function orderOf(v: unknown, dflt: Order): 'ASC' | 'DESC' {
+  const o = v ?? dflt;
+  if (o !== 'asc' && o !== 'desc') bad("order: expected 'asc' or 'desc'");
+  return o === 'asc' ? 'ASC' : 'DESC';
+}
+
+const n = (v: unknown) => Number(v);
+
+export class ClickHouseQueries {
+  readonly tables: Tables;
+  readonly #client: ClickHouseClient;
+  #cursors: Cursors | undefined;
+
+  constructor(o: SchemaOptions & { url: string; requestTimeoutMs?: number }) {
+    this.tables = tables(o);
+    this.#client = createClient({ url: o.url, request_timeout: o.requestTimeoutMs ?? 60_000, log: { level: 127 as never } });
+  }
+
+  async close(): Promise<void> {
+    await this.#client.close();
+  }
+
+  /** Rows of a query as objects (JSONEachRow: 64-bit integers arrive as strings). */
+  async rows(query: string): Promise<Record<string, unknown>[]> {
+    try {
+      const r = await this.#client.query({ query, format: 'JSONEachRow' });
+      return (await r.json()) as Record<string, unknown>[];
+    } catch (e) {
+      throw new FlowmasterError('ERR_CLICKHOUSE', `ClickHouse query failed: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+    }
+  }
+
+  /** The cursor secret: the server's (the smallest stored, should two processes store one at once). */
+  async #signer(): Promise<Cursors> {
+    if (this.#cursors) return this.#cursors;
+    const read = async () => (await this.rows(`SELECT min(value) AS v FROM ${this.tables.q('meta')} WHERE key = 'cursor_secret'`))[0]?.v as string | undefined;
+    let secret = await read();
+    if (!secret) {
+      try {
+        await this.#client.insert({ table: this.tables.q('meta'), values: [{ key: 'cursor_secret', value: randomBytes(32).toString('hex') }], format: 'JSONEachRow' });
+      } catch (e) {
+        throw new FlowmasterError('ERR_CLICKHOUSE', `ClickHouse: cannot store the cursor secret: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+      }
+      secret = await read();
+    }
+    return (this.#cursors = new Cursors(Buffer.from(secret!, 'hex')));
+  }
+
+  /** One keyset page of flows. */
+  async flowsPage(req: { filter?: FleetFlowFilter; sort?: FleetFlowSort; order?: Order; limit?: number; cursor?: string } = {}): Promise<FleetPage<FleetFlowRow>> {
+    const f = flowWhere(req.filter);
+    const sort = req.sort ?? 'first';
+    if (!Object.hasOwn(FLOW_SORT, sort)) bad(`sort: expected one of ${Object.keys(FLOW_SORT).join(', ')}`);
+    const dir = orderOf(req.order, 'asc');
+    const limit = limitOf(req.limit);
+    const key = FLOW_SORT[sort];
+    const binding = `fleet-flows|${sort}|${dir}|${f.canonical}`;
+    let where = f.where;
+    if (req.cursor !== undefined) {
+      const p = (await this.#signer()).decode(binding, req.cursor);
+      if (p.length !== 4 || typeof p[0] !== 'string' || !/^\d+$/.test(p[0]) || typeof p[1] !== 'string' || typeof p[2] !== 'string' || !Number.isInteger(p[3]))
+        throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
+      where += ` AND (${key}, sensor, batch, seq) ${dir === 'ASC' ? '>' : '<'} (${p[0]}, ${str(p[1])}, ${str(p[2])}, ${uint(p[3] as number)})`;
+    }
+    const rows = await this.rows(
+      `SELECT sensor, batch, seq, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, src, dst, src_port, dst_port, vlan,
+        src_device, dst_device, packets, bytes, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service
+       FROM ${this.tables.q('flows')} WHERE ${where} ORDER BY ${key} ${dir}, sensor ${dir}, batch ${dir}, seq ${dir} LIMIT ${limit}`,
+    );
+    const items = rows.map(
+      (r): FleetFlowRow => ({
+        sensor: String(r.sensor), batch: String(r.batch), seq: n(r.seq), flowId: n(r.flow_id), segment: n(r.segment),
+        firstNs: BigInt(r.first_ns as string), lastNs: BigInt(r.last_ns as string), endReason: n(r.end_reason), ipVersion: n(r.ip_version),
+        protocol: n(r.protocol), src: String(r.src), dst: String(r.dst), srcPort: n(r.src_port), dstPort: n(r.dst_port), vlan: n(r.vlan),
+        srcDevice: n(r.src_device), dstDevice: n(r.dst_device), packets: n(r.packets), bytes: n(r.bytes), fwdPackets: n(r.fwd_packets),
+        fwdBytes: n(r.fwd_bytes), revPackets: n(r.rev_packets), revBytes: n(r.rev_bytes), service: r.service ? String(r.service) : null,
+      }),
+    );
+    const last = rows[rows.length - 1];
+    const next = items.length === limit ? (await this.#signer()).encode(binding, [String(last[key]), String(last.sensor), String(last.batch), n(last.seq)]) : null;
+    return { items, next };
+  }
+
+  /** One keyset page of devices (per sensor: the same address seen by two sensors is two devices). */
+  async devicesPage(req: { filter?: FleetDeviceFilter; sort?: FleetDeviceSort; order?: Order; limit?: number; cursor?: string } = {}): Promise<FleetPage<FleetDeviceRow>> {
+    const f = req.filter ?? {};
+    if (f === null || typeof f !== 'object') bad('filter: expected an object');
+    for (const k of Object.keys(f)) if (!['seenSince', 'host', 'vlan', 'vendor', 'sensor'].includes(k)) bad(`filter.${k}: unknown filter`);
+    const sort = req.sort ?? 'last';
+    if (!Object.hasOwn(DEVICE_SORT, sort)) bad(`sort: expected one of ${Object.keys(DEVICE_SORT).join(', ')}`);
+    const dir = orderOf(req.order, 'desc');
+    const limit = limitOf(req.limit);
+    const where: string[] = [];
+    const having: string[] = [];
+    if (f.host !== undefined) where.push(hostCondition('addr', f.host));
+    if (f.vlan !== undefined) where.push(`vlan = ${int('filter.vlan', f.vlan, 0, 4095)}`);
+    if (f.sensor !== undefined) where.push(`sensor = ${str(String(f.sensor))}`);
+    if (f.seenSince !== undefined) having.push(`last_seen >= ${int('filter.seenSince', f.seenSince, 0, MAX_TIME_MS)}`);
+    if (f.vendor !== undefined) {
+      if (typeof f.vendor !== 'string' || f.vendor.length > 200) bad('filter.vendor: expected a vendor name');
+      const prefixes = ouisOf(f.vendor).map((o) => str(o.toString(16).padStart(6, '0').replace(/(..)(..)(..)/, '$1:$2:$3')));
+      having.push(prefixes.length ? `substring(mac, 1, 8) IN (${prefixes.join(', ')})` : '0');
+    }
+    const col = DEVICE_SORT[sort];
+    const binding = `fleet-devices|${sort}|${dir}|${JSON.stringify([f.seenSince, f.host, f.vlan, f.vendor, f.sensor])}`;
+    if (req.cursor !== undefined) {
+      const p = (await this.#signer()).decode(binding, req.cursor);
+      if (p.length !== 3 || typeof p[0] !== 'number' || typeof p[1] !== 'string' || typeof p[2] !== 'number') throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
+      having.push(`(${col}, sensor, id) ${dir === 'ASC' ? '>' : '<'} (${uint(p[0])}, ${str(p[1])}, ${uint(p[2])})`);
+    }
+    const rows = await this.rows(
+      `SELECT sensor, id, any(addr) AS addr, any(vlan) AS vlan, anyLastMerge(mac) AS mac, minMerge(first_seen) AS first_seen, maxMerge(last_seen) AS last_seen,
+        sumMerge(packets) AS packets, sumMerge(bytes) AS bytes, countMerge(flows) AS flows, groupUniqArrayMerge(services) AS services
+       FROM ${this.tables.q('devices')} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY sensor, id
+       ${having.length ? `HAVING ${having.join(' AND ')}` : ''} ORDER BY ${col} ${dir}, sensor ${dir}, id ${dir} LIMIT ${limit}`,
+    );
+    const items = rows.map((r): FleetDeviceRow => {
+      const mac = r.mac ? String(r.mac) : null;
+      return {
+        sensor: String(r.sensor), id: n(r.id), addr: String(r.addr), vlan: n(r.vlan), mac, vendor: mac ? vendorOf(Buffer.from(mac.replace(/:/g, ''), 'hex')) : null,
+        firstSeen: n(r.first_seen), lastSeen: n(r.last_seen), packets: n(r.packets), bytes: n(r.bytes), flows: n(r.flows), services: (r.services as string[]).slice().sort(),
+      };
+    });
+    const last = items[items.length - 1];
+    const next = items.length === limit ? (await this.#signer()).encode(binding, [n(rows[rows.length - 1][col]), last.sensor, last.id]) : null;
+    return { items, next };
+  }
+
+  /** Minute buckets whose start lies in [from floored to the minute, to], of one sensor or all. */
+  #range(r: { from?: number; to?: number; sensor?: string }): string {
+    const from = r.from === undefined ? 0 : Math.floor(int('from', r.from, 0, MAX_TIME_MS) / 60_000) * 60_000;
+    const to = r.to === undefined ? MAX_TIME_MS : int('to', r.to, 0, MAX_TIME_MS);
+    return `t BETWEEN ${from} AND ${to}${r.sensor === undefined ? '' : ` AND sensor = ${str(String(r.sensor))}`}`;
+  }
+
+  #measure(by: unknown): Measure {
+    if (by !== undefined && by !== 'bytes' && by !== 'packets' && by !== 'flows') bad("by: expected 'bytes', 'packets' or 'flows'");
+    return (by as Measure | undefined) ?? 'bytes';
+  }
+
+  async #addresses(ids: number[]): Promise<Map<number, { addr: string; vlan: number; mac: string | null }>> {
+    if (!ids.length) return new Map();
+    const rows = await this.rows(`SELECT id, any(addr) AS addr, any(vlan) AS vlan, anyLastMerge(mac) AS mac FROM ${this.tables.q('devices')} WHERE id IN (${ids.map(uint).join(', ')}) GROUP BY id`);
+    return new Map(rows.map((r) => [n(r.id), { addr: String(r.addr), vlan: n(r.vlan), mac: r.mac ? String(r.mac) : null }]));
+  }
+
+  async topTalkers(req: { from?: number; to?: number; sensor?: string; by?: Measure; limit?: number } = {}): (Promise<(Totals & { sensor: string; device: number; addr: string; vlan: number; vendor: string | null })[]>) {
+    const by = this.#measure(req.by);
+    const rows = await this.rows(
+      `SELECT sensor, device, sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows FROM ${this.tables.q('talkers')}
+       WHERE ${this.#range(req)} GROUP BY sensor, device ORDER BY ${by} DESC, sensor, device LIMIT ${int('limit', req.limit ?? 10, 1, 10_000)}`,
+    );
+    const at = await this.#addresses(rows.map((r) => n(r.device)));
+    return rows.map((r) => {
+      const d = at.get(n(r.device));
+      return {
+        sensor: String(r.sensor), device: n(r.device), addr: d?.addr ?? '', vlan: d?.vlan ?? 0,
+        vendor: d?.mac ? vendorOf(Buffer.from(d.mac.replace(/:/g, ''), 'hex')) : null, bytes: n(r.bytes), packets: n(r.packets), flows: n(r.flows),
+      };
+    });
+  }
+
+  async topConversations(req: { from?: number; to?: number; sensor?: string; by?: Measure; limit?: number } = {}): Promise<(Totals & { sensor: string; a: string; b: string; aDevice: number; bDevice: number })[]> {
+    const by = this.#measure(req.by);
+    const rows = await this.rows(
+      `SELECT sensor, a, b, sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows FROM ${this.tables.q('conversations')}
+       WHERE ${this.#range(req)} GROUP BY sensor, a, b ORDER BY ${by} DESC, sensor, a, b LIMIT ${int('limit', req.limit ?? 10, 1, 10_000)}`,
+    );
+    const at = await this.#addresses([...new Set(rows.flatMap((r) => [n(r.a), n(r.b)]))]);
+    return rows.map((r) => ({
+      sensor: String(r.sensor), aDevice: n(r.a), bDevice: n(r.b), a: at.get(n(r.a))?.addr ?? '', b: at.get(n(r.b))?.addr ?? '',
+      bytes: n(r.bytes), packets: n(r.packets), flows: n(r.flows),
+    }));
+  }
+
+  async topServices(req: { from?: number; to?: number; sensor?: string; by?: Measure; limit?: number } = {}): Promise<(Totals & { service: string })[]> {
+    const by = this.#measure(req.by);
+    const rows = await this.rows(
+      `SELECT service, sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows FROM ${this.tables.q('services')}
+       WHERE ${this.#range(req)} GROUP BY service ORDER BY ${by} DESC, service LIMIT ${int('limit', req.limit ?? 10, 1, 10_000)}`,
+    );
+    return rows.map((r) => ({ service: String(r.service), bytes: n(r.bytes), packets: n(r.packets), flows: n(r.flows) }));
+  }
+
+  /** Traffic per bucket (a multiple of a minute), only buckets with traffic, in time order. */
+  async timeline(req: { from?: number; to?: number; sensor?: string; bucketMs: number }): Promise<(Totals & { t: number })[]> {
+    const bucket = int('bucketMs', req.bucketMs, 60_000, 2 ** 40);
+    if (bucket % 60_000 !== 0) bad(`bucketMs: expected a multiple of a minute (60000 ms), got ${bucket}`);
+    const rows = await this.rows(
+      `SELECT intDiv(t, ${bucket}) * ${bucket} AS b, sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows FROM ${this.tables.q('traffic')}
+       WHERE ${this.#range(req)} GROUP BY b ORDER BY b`,
+    );
+    return rows.map((r) => ({ t: n(r.b), bytes: n(r.bytes), packets: n(r.packets), flows: n(r.flows) }));
+  }
+}

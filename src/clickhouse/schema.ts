@@ -1,0 +1,152 @@
+/**
+ * The ClickHouse schema: SQL that ClickHouse 18.16 (Debian 12's) and current
+ * releases both accept. No LowCardinality, no DateTime64, no query
+ * parameters (18.16 has none): values are quoted literals (sql.ts).
+ *
+ *   flows          MergeTree, a partition per UTC day, ordered
+ *                  (sensor, first_ns): a time range of one sensor, and the
+ *                  delivery check of one block (sink.ts), read a few granules
+ *   devices        AggregatingMergeTree fed by devices_mv: both ends of every flow
+ *   traffic        SummingMergeTree fed by traffic_mv: (sensor, minute) bytes packets flows
+ *   talkers        (sensor, minute, device) — a flow counts once for each distinct end
+ *   conversations  (sensor, minute, a, b) — a < b, the two devices
+ *   services       (sensor, minute, service)
+ *   meta           key/value: the cursor-signing secret
+ *
+ * Roll-ups book a flow wholly into the minute it started (as nfdump and
+ * Akvorado do); the SQLite store spreads it over the minutes it spans.
+ *
+ * A cluster (`cluster` option) has each of these as `<name>_local` on every
+ * shard (run init on each) and `<name>` a Distributed table over them,
+ * sharded by the delivery block (cityHash64(sensor, batch)) so that a block
+ * lands whole on one shard. The views sit on the local tables.
+ */
+import { ident, str } from './sql';
+
+/** a partition per UTC day of first_ns (an integer: no time zone between sensor and server) */
+const DAY_NS = '86400000000000';
+
+export interface SchemaOptions {
+  /** database (created if missing); default 'flowmaster' */
+  database?: string;
+  /** a cluster name from the servers' remote_servers: local tables plus Distributed ones */
+  cluster?: string;
+}
+
+/** Flows columns in insert order (rows.ts writes them in this order). */
+export const FLOW_COLUMNS = [
+  ['sensor', 'String'],
+  ['batch', 'String'],
+  ['seq', 'UInt32'],
+  ['first_ns', 'UInt64'],
+  ['last_ns', 'UInt64'],
+  ['flow_id', 'UInt64'],
+  ['segment', 'UInt16'],
+  ['end_reason', 'UInt8'],
+  ['ip_version', 'UInt8'],
+  ['protocol', 'UInt8'],
+  ['ether_type', 'UInt16'],
+  ['vlan', 'UInt16'],
+  ['src', 'String'],
+  ['dst', 'String'],
+  ['src_port', 'UInt16'],
+  ['dst_port', 'UInt16'],
+  ['src_mac', 'String'],
+  ['dst_mac', 'String'],
+  ['src_device', 'UInt64'],
+  ['dst_device', 'UInt64'],
+  ['fwd_packets', 'UInt64'],
+  ['fwd_bytes', 'UInt64'],
+  ['rev_packets', 'UInt64'],
+  ['rev_bytes', 'UInt64'],
+  ['packets', 'UInt64'],
+  ['bytes', 'UInt64'],
+  ['fwd_tcp_flags', 'UInt8'],
+  ['rev_tcp_flags', 'UInt8'],
+  ['icmp_type', 'UInt8'],
+  ['icmp_code', 'UInt8'],
+  ['flags', 'UInt8'],
+  ['service', 'String'],
+  ['server_is_dst', 'UInt8'],
+  ['server_service', 'String'],
+] as const;
+
+export const SCHEMA_VERSION = 1;
+
+const MINUTE = 'intDiv(first_ns, 60000000000) * 60000';
+const SUMS = 'sum(bytes) AS bytes, sum(packets) AS packets, count() AS flows';
+const TOTALS = 'bytes UInt64, packets UInt64, flows UInt64';
+const PROTO = "multiIf(protocol = 6, 'tcp', protocol = 17, 'udp', protocol = 132, 'sctp', toString(protocol))";
+
+export interface Tables {
+  database: string;
+  cluster?: string;
+  /** the table a query or insert names: `db.flows` (Distributed in a cluster) */
+  q(name: TableName): string;
+  /** the table that stores: `db.flows_local` in a cluster, else `db.flows` */
+  local(name: TableName): string;
+}
+
+export type TableName = 'flows' | 'devices' | 'traffic' | 'talkers' | 'conversations' | 'services' | 'meta';
+
+export function tables(o: SchemaOptions = {}): Tables {
+  const database = ident(o.database ?? 'flowmaster', 'database');
+  const cluster = o.cluster === undefined ? undefined : ident(o.cluster, 'cluster');
+  return {
+    database,
+    cluster,
+    q: (n) => `${database}.${n}`,
+    local: (n) => `${database}.${cluster && n !== 'meta' ? `${n}_local` : n}`,
+  };
+}
+
+/** The statements that create the schema, each idempotent (IF NOT EXISTS), in order. */
+export function schemaStatements(o: SchemaOptions = {}): string[] {
+  const t = tables(o);
+  const L = t.local;
+  const cols = FLOW_COLUMNS.map(([n, type]) => `${n} ${type}`).join(', ');
+  const out = [
+    `CREATE DATABASE IF NOT EXISTS ${t.database}`,
+    `CREATE TABLE IF NOT EXISTS ${L('flows')} (${cols}) ENGINE = MergeTree PARTITION BY intDiv(first_ns, ${DAY_NS}) ORDER BY (sensor, first_ns, batch, seq)`,
+    `CREATE TABLE IF NOT EXISTS ${L('devices')} (sensor String, id UInt64, addr String, vlan UInt16,
+      mac AggregateFunction(anyLast, String),
+      first_seen AggregateFunction(min, UInt64), last_seen AggregateFunction(max, UInt64),
+      packets AggregateFunction(sum, UInt64), bytes AggregateFunction(sum, UInt64), flows AggregateFunction(count),
+      services AggregateFunction(groupUniqArray, String))
+      ENGINE = AggregatingMergeTree ORDER BY (sensor, id, addr, vlan)`,
+    // each end of a flow (once when both are one device), its MAC where it has one (vendors are looked up when read), the service on the server end
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('devices')}_mv TO ${L('devices')} AS
+      SELECT sensor, e.1 AS id, e.2 AS addr, vlan, anyLastStateIf(e.3, e.3 != '') AS mac,
+        minState(intDiv(first_ns, 1000000)) AS first_seen, maxState(intDiv(last_ns, 1000000)) AS last_seen,
+        sumState(packets) AS packets, sumState(bytes) AS bytes, countState() AS flows, groupUniqArrayStateIf(e.4, e.4 != '') AS services
+      FROM ${L('flows')} ARRAY JOIN if(src_device = dst_device, [(src_device, src, src_mac, server_service)],
+        [(src_device, src, src_mac, if(server_is_dst, '', server_service)), (dst_device, dst, dst_mac, if(server_is_dst, server_service, ''))]) AS e
+      GROUP BY sensor, id, addr, vlan`,
+    `CREATE TABLE IF NOT EXISTS ${L('traffic')} (sensor String, t UInt64, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t)`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('traffic')}_mv TO ${L('traffic')} AS
+      SELECT sensor, ${MINUTE} AS t, ${SUMS} FROM ${L('flows')} GROUP BY sensor, t`,
+    `CREATE TABLE IF NOT EXISTS ${L('talkers')} (sensor String, t UInt64, device UInt64, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t, device)`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('talkers')}_mv TO ${L('talkers')} AS
+      SELECT sensor, ${MINUTE} AS t, device, ${SUMS} FROM ${L('flows')}
+      ARRAY JOIN if(src_device = dst_device, [src_device], [src_device, dst_device]) AS device GROUP BY sensor, t, device`,
+    `CREATE TABLE IF NOT EXISTS ${L('conversations')} (sensor String, t UInt64, a UInt64, b UInt64, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t, a, b)`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('conversations')}_mv TO ${L('conversations')} AS
+      SELECT sensor, ${MINUTE} AS t, least(src_device, dst_device) AS a, greatest(src_device, dst_device) AS b, ${SUMS} FROM ${L('flows')} GROUP BY sensor, t, a, b`,
+    `CREATE TABLE IF NOT EXISTS ${L('services')} (sensor String, t UInt64, service String, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t, service)`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('services')}_mv TO ${L('services')} AS
+      SELECT sensor, ${MINUTE} AS t, ${SERVICE_KEY} AS service, ${SUMS} FROM ${L('flows')} GROUP BY sensor, t, service`,
+    `CREATE TABLE IF NOT EXISTS ${t.q('meta')} (key String, value String) ENGINE = MergeTree ORDER BY key`,
+  ];
+  if (t.cluster) {
+    const c = str(t.cluster);
+    for (const n of ['flows', 'devices', 'traffic', 'talkers', 'conversations', 'services'] as const) {
+      const shard = n === 'flows' ? 'cityHash64(sensor, batch)' : 'rand()';
+      out.push(`CREATE TABLE IF NOT EXISTS ${t.q(n)} AS ${L(n)} ENGINE = Distributed(${c}, ${str(t.database)}, ${str(`${n}_local`)}, ${shard})`);
+    }
+  }
+  return out;
+}
+
+/** The service text as the SQLite roll-ups key it: the name, else 'eth/<ether type>', else '<proto>/<server port>'. */
+export const SERVICE_KEY = `if(service != '', service, if(ip_version = 0, concat('eth/', toString(ether_type)),
+  concat(${PROTO}, '/', toString(if(server_is_dst, dst_port, src_port)))))`;
