@@ -21,7 +21,7 @@ const { values: a } = parseArgs({
   options: { flows: { type: 'string', default: '2000,20000' }, rates: { type: 'string', default: '1000,2000,5000,10000,inf' }, runs: { type: 'string', default: '1' }, biflow: { type: 'string' } },
 });
 // the CLI's default
-const DEFAULT_BIFLOW = 'rfc5103';
+const DEFAULT_BIFLOW = 'split';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function freePort() {

@@ -175,18 +175,24 @@ function messageRate(v: string): number {
 export function addExportFlag(c: Command): Command {
   return c
     .option('--ipfix <host:port>', 'also export the flows over IPFIX (UDP, RFC 7011) to a collector', hostPort)
+    .addOption(
+      new Option('--ipfix-biflow <mode>', 'IPFIX records of a flow: one per direction (split, which every collector reads whole) or one RFC 5103 biflow (nfdump reads it; nfacctd only its forward half)')
+        .choices(['split', 'rfc5103'])
+        .default('split'),
+    )
     .option('--ipfix-rate <msgs/s>', `IPFIX messages per second at most, "inf": unpaced (default ${DEFAULT_RATE}: a collector's default socket buffer takes it whole)`, messageRate);
 }
 
 export interface ExportFlags {
   ipfix?: { host: string; port: number };
+  ipfixBiflow?: 'split' | 'rfc5103';
   ipfixRate?: number;
 }
 
 /** The exporter --ipfix asks for, or undefined; `send(batch)` writes and flushes it. */
 export function exporterFor(flags: ExportFlags): { send(batch: FlowBatch): Promise<void>; close(): Promise<void> } | undefined {
   if (!flags.ipfix) return undefined;
-  const exporter = new IpfixExporter({ ...flags.ipfix, rate: flags.ipfixRate });
+  const exporter = new IpfixExporter({ ...flags.ipfix, biflow: flags.ipfixBiflow, rate: flags.ipfixRate });
   return {
     send: async (batch) => {
       exporter.write(batch);

@@ -13,20 +13,21 @@
  * drops what overflows its socket buffer without a sequence error to show.
  *
  * Bidirectional flows, `biflow`:
- *  - 'rfc5103' (default): one record per flow, the forward counters plus
+ *  - 'split' (default): one uniflow record per direction that has packets,
+ *    which every collector reads whole (pmacct's nfacctd reads only the
+ *    forward half of an RFC 5103 record). The reverse one has addresses,
+ *    ports and MACs swapped and its own TCP flags and times; both carry the
+ *    flow's flowId. Only the first packet's ICMP type/code is known, so the
+ *    reverse record of an ICMP flow goes out with zero ports (nfdump: 0/0), and
+ *    the forward record of a later segment whose first packet was a reverse
+ *    one starts at the segment start (the record keeps no forward start).
+ *  - 'rfc5103': one record per flow, the forward counters plus
  *    reversePacketDeltaCount / reverseOctetDeltaCount (RFC 5103, enterprise
  *    29305); start/end are the whole flow's. nfdump 1.7 maps exactly these two
  *    reverse elements to its out_packets / out_bytes. It maps any other
  *    reverse element onto its forward twin (reverse tcpControlBits or times
  *    would overwrite the forward ones), so the reverse TCP flags are not
  *    exported in this mode.
- *  - 'split': one uniflow record per direction that has packets, for
- *    collectors that do not know RFC 5103. The reverse one has addresses,
- *    ports and MACs swapped and its own TCP flags and times; both carry the
- *    flow's flowId. Only the first packet's ICMP type/code is known, so the
- *    reverse record of an ICMP flow goes out with zero ports (nfdump: 0/0), and
- *    the forward record of a later segment whose first packet was a reverse
- *    one starts at the segment start (the record keeps no forward start).
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
@@ -45,7 +46,7 @@ export interface IpfixExporterOptions {
   templateRefreshSeconds?: number;
   /** largest message, i.e. UDP payload, in bytes (default 1400) */
   mtu?: number;
-  /** how a bidirectional flow becomes records (default 'rfc5103', see the module comment) */
+  /** how a bidirectional flow becomes records (default 'split', see the module comment) */
   biflow?: 'rfc5103' | 'split';
   /**
    * messages per second at most (default 1000, `Infinity`: unpaced), in bursts
@@ -167,7 +168,7 @@ export class IpfixExporter {
   readonly #stats: IpfixStats = { flows: 0, records: 0, messages: 0, templates: 0, bytes: 0 };
 
   constructor(options: IpfixExporterOptions) {
-    const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'rfc5103', rate = DEFAULT_RATE } = options ?? ({} as IpfixExporterOptions);
+    const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'split', rate = DEFAULT_RATE } = options ?? ({} as IpfixExporterOptions);
     const bad = (name: string, why: string) => new FlowmasterError('ERR_INVALID_OPTION', `IpfixExporter option ${name}: ${why}`);
     if (typeof host !== 'string' || host === '') throw bad('host', 'must be a non-empty string');
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad('port', 'must be an integer 1..65535');
