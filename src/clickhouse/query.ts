@@ -258,7 +258,7 @@ export class ClickHouseQueries {
     }
     const rows = await this.rows(
       `SELECT sensor, id, any(addr) AS addr, any(vlan) AS vlan, anyLastMerge(mac) AS mac, minMerge(first_seen) AS first_seen, maxMerge(last_seen) AS last_seen,
-        sumMerge(packets) AS packets, sumMerge(bytes) AS bytes, countMerge(flows) AS flows, groupUniqArrayMerge(services) AS services
+        sumMerge(packets) AS packets, sumMerge(bytes) AS bytes, sumMerge(flows) AS flows, groupUniqArrayMerge(services) AS services
        FROM ${this.tables.q('devices')} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY sensor, id
        ${having.length ? `HAVING ${having.join(' AND ')}` : ''} ORDER BY ${col} ${dir}, sensor ${dir}, id ${dir} LIMIT ${limit}`,
     );

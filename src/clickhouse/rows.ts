@@ -197,6 +197,23 @@ export class BlockWriter {
     return b;
   }
 
+  /** ARP: the IPv4 address each end gave for its MAC (the target's only when unicast), and its device; else empty. */
+  #arp(r: Rows, raw: Uint8Array, arp: boolean, vlan: number): void {
+    const ids = [0, 0];
+    for (let side = 0; side < 2; side++) {
+      const macAt = side === 0 ? Offsets.kSrcAddr : Offsets.kDstAddr;
+      const at = macAt + Offsets.kArpIp;
+      if (!arp || isZero(raw, at, 4) || raw[macAt] & 1 || isZero(raw, macAt, 6)) {
+        r.u8(0);
+        continue;
+      }
+      r.ascii(`${raw[at]}.${raw[at + 1]}.${raw[at + 2]}.${raw[at + 3]}`);
+      ids[side] = deviceId(this.#sensor, raw.subarray(at, at + 4), vlan);
+    }
+    r.u64(ids[0]);
+    r.u64(ids[1]);
+  }
+
   #mac(r: Rows, raw: Uint8Array, at: number): void {
     if (isZero(raw, at, 6)) return r.bytesStr(EMPTY);
     r.ascii(`${HEX[raw[at]]}:${HEX[raw[at + 1]]}:${HEX[raw[at + 2]]}:${HEX[raw[at + 3]]}:${HEX[raw[at + 4]]}:${HEX[raw[at + 5]]}`);
@@ -257,6 +274,7 @@ export class BlockWriter {
     r.u8(c.serverIsDst ? 1 : 0);
     // the service text the server end answered on (the devices view keeps it), as the SQLite store's device_services
     r.bytesStr(this.#serverService(l2, protocol, f.etherType, icmp ? 0 : c.serverPort, c.service));
+    this.#arp(r, raw, l2 && f.etherType === 0x0806, vlan);
     if (r.n >= this.#blockRows) this.#cut(firstNs / DAY_NS);
   }
 }

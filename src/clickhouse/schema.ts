@@ -69,6 +69,10 @@ export const FLOW_COLUMNS = [
   ['service', 'String'],
   ['server_is_dst', 'UInt8'],
   ['server_service', 'String'],
+  ['arp_src', 'String'],
+  ['arp_dst', 'String'],
+  ['arp_src_device', 'UInt64'],
+  ['arp_dst_device', 'UInt64'],
 ] as const;
 
 export const SCHEMA_VERSION = 1;
@@ -111,16 +115,20 @@ export function schemaStatements(o: SchemaOptions = {}): string[] {
     `CREATE TABLE IF NOT EXISTS ${L('devices')} (sensor String, id UInt64, addr String, vlan UInt16,
       mac AggregateFunction(anyLast, String),
       first_seen AggregateFunction(min, UInt64), last_seen AggregateFunction(max, UInt64),
-      packets AggregateFunction(sum, UInt64), bytes AggregateFunction(sum, UInt64), flows AggregateFunction(count),
+      packets AggregateFunction(sum, UInt64), bytes AggregateFunction(sum, UInt64), flows AggregateFunction(sum, UInt64),
       services AggregateFunction(groupUniqArray, String))
       ENGINE = AggregatingMergeTree ORDER BY (sensor, id, addr, vlan)`,
-    // each end of a flow (once when both are one device), its MAC where it has one (vendors are looked up when read), the service on the server end
+    // each end of a flow (once when both are one device) with its MAC and the service it answered on; and the
+    // IPv4 addresses an ARP flow binds to its MACs (times and MAC only, no traffic), as the SQLite store's devices
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('devices')}_mv TO ${L('devices')} AS
       SELECT sensor, e.1 AS id, e.2 AS addr, vlan, anyLastStateIf(e.3, e.3 != '') AS mac,
         minState(intDiv(first_ns, 1000000)) AS first_seen, maxState(intDiv(last_ns, 1000000)) AS last_seen,
-        sumState(packets) AS packets, sumState(bytes) AS bytes, countState() AS flows, groupUniqArrayStateIf(e.4, e.4 != '') AS services
-      FROM ${L('flows')} ARRAY JOIN if(src_device = dst_device, [(src_device, src, src_mac, server_service)],
-        [(src_device, src, src_mac, if(server_is_dst, '', server_service)), (dst_device, dst, dst_mac, if(server_is_dst, server_service, ''))]) AS e
+        sumState(if(e.5, packets, toUInt64(0))) AS packets, sumState(if(e.5, bytes, toUInt64(0))) AS bytes, sumState(toUInt64(e.5)) AS flows,
+        groupUniqArrayStateIf(e.4, e.4 != '') AS services
+      FROM ${L('flows')} ARRAY JOIN arrayFilter(x -> x.2 != '' AND NOT (x.6 = 1 AND src_device = dst_device), [
+        (src_device, src, src_mac, if(server_is_dst AND src_device != dst_device, '', server_service), 1, 0),
+        (dst_device, dst, dst_mac, if(server_is_dst, server_service, ''), 1, 1),
+        (arp_src_device, arp_src, src_mac, '', 0, 0), (arp_dst_device, arp_dst, dst_mac, '', 0, 0)]) AS e
       GROUP BY sensor, id, addr, vlan`,
     `CREATE TABLE IF NOT EXISTS ${L('traffic')} (sensor String, t UInt64, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t)`,
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('traffic')}_mv TO ${L('traffic')} AS
