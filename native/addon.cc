@@ -54,7 +54,7 @@ Napi::Object Layout(Napi::Env env) {
 #define F(name) o.Set(#name, double(off::name))
   F(kFlowId); F(kFirstNs); F(kLastNs); F(kSrcAddr); F(kDstAddr); F(kSrcPort); F(kDstPort); F(kVlan);
   F(kEtherType); F(kIpVersion); F(kProtocol); F(kEndReason); F(kFlags); F(kSegment); F(kFwdTcpFlags);
-  F(kRevTcpFlags); F(kIcmpType); F(kIcmpCode); F(kSrcMac); F(kDstMac); F(kReserved); F(kFwdPackets);
+  F(kRevTcpFlags); F(kIcmpType); F(kIcmpCode); F(kSrcMac); F(kDstMac); F(kMinTtl); F(kMaxTtl); F(kFwdPackets);
   F(kFwdBytes); F(kRevPackets); F(kRevBytes); F(kFwdLastNs); F(kRevFirstNs); F(kRevLastNs); F(kFwdStats);
   F(kRevStats); F(kStatSizeMin); F(kStatSizeMax); F(kStatSizeMean); F(kStatSizeStddev); F(kStatIatMin);
   F(kStatIatMax); F(kStatIatMean); F(kStatIatStddev); F(kStatBlockSize); F(kArpIp);

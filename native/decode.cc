@@ -255,6 +255,7 @@ PacketKind decode_ipv4(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p) {
   }
   p.ip_version = 4;
   p.ethertype = 0x0800;
+  p.ttl = d[8];
   p.proto = d[9];
   std::memset(p.src, 0, sizeof p.src);
   std::memset(p.dst, 0, sizeof p.dst);
@@ -285,6 +286,7 @@ PacketKind decode_ipv6(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p) {
   }
   p.ip_version = 6;
   p.ethertype = 0x86dd;
+  p.ttl = d[7];
   std::memcpy(p.src, d + 8, 16);
   std::memcpy(p.dst, d + 24, 16);
   p.fragment = 0;
@@ -419,6 +421,7 @@ PacketKind decode_packet(const uint8_t* data, uint32_t caplen, uint32_t linktype
   p.truncated = 0;
   p.sport = p.dport = 0;
   p.tcp_flags = 0;
+  p.ttl = 0;
   p.icmp_type = p.icmp_code = 0;
   p.ip_version = 0;
   p.proto = 0;

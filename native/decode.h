@@ -56,6 +56,7 @@ struct PacketInfo {
   uint8_t dst[16];
   uint16_t sport, dport;
   uint8_t tcp_flags;
+  uint8_t ttl;         // IPv4 TTL / IPv6 hop limit of the keyed (innermost) IP header
   uint8_t icmp_type, icmp_code;
   uint8_t has_mac;
   uint8_t fragment;    // 0 none, 1 first fragment, 2 later fragment

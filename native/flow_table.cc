@@ -219,8 +219,11 @@ uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uin
   f.id = next_id_;
   next_id_ += opt_.id_step;
   f.first_ns = p.ts_ns;
-  f.icmp_type = p.icmp_type;
-  f.icmp_code = p.icmp_code;
+  f.min_ttl = 255;
+  if (is_icmp(k)) {
+    f.icmp[0] = p.icmp_type;
+    f.icmp[1] = p.icmp_code;
+  }
   if (p.has_mac) {
     std::memcpy(f.src_mac, p.src_mac, 6);
     std::memcpy(f.dst_mac, p.dst_mac, 6);
@@ -261,6 +264,10 @@ void FlowTable::account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a)
   if (p.tunnel) f.flags |= kFlagTunnel;
   if (p.truncated) f.flags |= kFlagTruncated;
   if (p.kind == kKindL2) f.flags |= kFlagL2;
+  if (p.kind == kKindIp) {
+    if (p.ttl < f.min_ttl) f.min_ttl = p.ttl;
+    if (p.ttl > f.max_ttl) f.max_ttl = p.ttl;
+  }
   uint64_t prev_ts;
   if (fwd) {
     prev_ts = f.fwd_packets ? f.fwd_last_ns : 0;
@@ -317,6 +324,8 @@ void FlowTable::reset_segment(Flow& f, uint32_t idx) {
   f.fwd_last_ns = f.rev_first_ns = f.rev_last_ns = 0;
   f.fwd_tcp = f.rev_tcp = 0;
   f.flags = 0;
+  f.min_ttl = 255;
+  f.max_ttl = 0;
   if (stats_) std::memset(&stats_[size_t(idx) * 2], 0, 2 * sizeof(DirStats));
 }
 
@@ -361,8 +370,14 @@ void FlowTable::write_record(uint8_t* r, const Flow& f, uint32_t idx, EndReason 
   put16(r + off::kSegment, f.segment);
   r[off::kFwdTcpFlags] = f.fwd_tcp;
   r[off::kRevTcpFlags] = f.rev_tcp;
-  r[off::kIcmpType] = f.icmp_type;
-  r[off::kIcmpCode] = f.icmp_code;
+  if (is_icmp(k)) {
+    r[off::kIcmpType] = f.icmp[0];
+    r[off::kIcmpCode] = f.icmp[1];
+  }
+  if (k.version != 0) {
+    r[off::kMinTtl] = f.min_ttl;
+    r[off::kMaxTtl] = f.max_ttl;
+  }
   std::memcpy(r + off::kSrcMac, f.src_mac, 6);
   std::memcpy(r + off::kDstMac, f.dst_mac, 6);
   put64(r + off::kFwdPackets, f.fwd_packets);

@@ -124,13 +124,14 @@ class FlowTable {
     uint64_t fwd_last_ns, rev_last_ns;
     uint8_t flags, fwd_tcp, rev_tcp, state;
     uint16_t segment;
-    uint8_t icmp_type, icmp_code;
+    uint8_t min_ttl, max_ttl;  // of this segment's IP packets (255 / 0 before the first)
     // set at creation or once
     uint64_t rev_first_ns;
     uint64_t id;  // free pool entries: the next free index
     union {
       uint64_t close_ns;  // TCP flows
       uint8_t arp[8];     // ARP flows: sender and target IPv4 of the first packet
+      uint8_t icmp[2];    // ICMP/ICMPv6 flows: type and code of the first packet
     };
     uint8_t src_mac[6], dst_mac[6];
     // Idle queue link and due time. An index stays queued while free and
@@ -150,6 +151,7 @@ class FlowTable {
 
   static uint64_t hash_key(const Key& k);
   static bool make_key(const PacketInfo& p, bool key_vlan, Key& k);  // returns: packet src is a
+  static bool is_icmp(const Key& k) { return k.version != 0 && (k.proto == 1 || k.proto == 58); }
   uint32_t* find_slot(const Key& k, uint64_t h, uint32_t* idx_out);
   void remove_slot(uint32_t* slot);
   void update(PacketInfo& p);

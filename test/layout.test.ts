@@ -17,7 +17,7 @@ describe('FlowBatch layout', () => {
     const sizes: Record<string, number> = {
       kFlowId: 8, kFirstNs: 8, kLastNs: 8, kSrcAddr: 16, kDstAddr: 16, kSrcPort: 2, kDstPort: 2, kVlan: 2, kEtherType: 2,
       kIpVersion: 1, kProtocol: 1, kEndReason: 1, kFlags: 1, kSegment: 2, kFwdTcpFlags: 1, kRevTcpFlags: 1, kIcmpType: 1,
-      kIcmpCode: 1, kSrcMac: 6, kDstMac: 6, kReserved: 2, kFwdPackets: 8, kFwdBytes: 8, kRevPackets: 8, kRevBytes: 8,
+      kIcmpCode: 1, kSrcMac: 6, kDstMac: 6, kMinTtl: 1, kMaxTtl: 1, kFwdPackets: 8, kFwdBytes: 8, kRevPackets: 8, kRevBytes: 8,
       kFwdLastNs: 8, kRevFirstNs: 8, kRevLastNs: 8, kFwdStats: Offsets.kStatBlockSize, kRevStats: Offsets.kStatBlockSize,
     };
     const used = new Uint8Array(RECORD_SIZE);

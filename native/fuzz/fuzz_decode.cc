@@ -61,7 +61,8 @@ void check_records(const std::vector<uint8_t>& b, bool snapshot) {
     if (u64(r, off::kFwdPackets) + u64(r, off::kRevPackets) == 0) fail("record without packets", i);
     if (u64(r, off::kFirstNs) > u64(r, off::kLastNs)) fail("first_ns > last_ns", i);
     if (u64(r, off::kFlowId) == 0) fail("flow id 0", i);
-    if (r[off::kReserved] || r[off::kReserved + 1]) fail("reserved bytes set", i);
+    bool l2 = r[off::kIpVersion] == 0;
+    if (l2 ? r[off::kMinTtl] || r[off::kMaxTtl] : r[off::kMinTtl] > r[off::kMaxTtl]) fail("TTL range", i);
   }
 }
 

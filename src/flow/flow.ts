@@ -117,6 +117,9 @@ export class Flow {
   get dstMac(): string { return formatMac(this.#b, this.#o + O.kDstMac); }
   get icmpType(): number | null { return this.#isIcmp() ? this.#b[this.#o + O.kIcmpType] : null; }
   get icmpCode(): number | null { return this.#isIcmp() ? this.#b[this.#o + O.kIcmpCode] : null; }
+  /** Least / greatest IPv4 TTL or IPv6 hop limit of the record's packets, both directions (inner header of a tunnel); null for layer-2 flows. */
+  get minTtl(): number | null { return this.l2 ? null : this.#b[this.#o + O.kMinTtl]; }
+  get maxTtl(): number | null { return this.l2 ? null : this.#b[this.#o + O.kMaxTtl]; }
   get fwdPackets(): number { return u64(this.#v, this.#o + O.kFwdPackets); }
   get fwdBytes(): number { return u64(this.#v, this.#o + O.kFwdBytes); }
   get revPackets(): number { return u64(this.#v, this.#o + O.kRevPackets); }

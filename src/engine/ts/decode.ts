@@ -66,6 +66,7 @@ export class PacketInfo {
   sport = 0;
   dport = 0;
   tcpFlags = 0;
+  ttl = 0; // IPv4 TTL / IPv6 hop limit of the keyed (innermost) IP header
   icmpType = 0;
   icmpCode = 0;
   hasMac = 0;
@@ -103,6 +104,7 @@ export class PacketInfo {
     this.sport = o.sport;
     this.dport = o.dport;
     this.tcpFlags = o.tcpFlags;
+    this.ttl = o.ttl;
     this.icmpType = o.icmpType;
     this.icmpCode = o.icmpCode;
     this.hasMac = o.hasMac;
@@ -504,6 +506,7 @@ function decodeIpv4(d: number, len: number, p: PacketInfo): number {
   }
   p.ipVersion = 4;
   p.ethertype = 0x0800;
+  p.ttl = B[d + 8];
   p.proto = B[d + 9];
   p.s0 = be32(d + 12);
   p.s1 = 0;
@@ -544,6 +547,7 @@ function decodeIpv6(d: number, len: number, p: PacketInfo): number {
   }
   p.ipVersion = 6;
   p.ethertype = 0x86dd;
+  p.ttl = B[d + 7];
   p.s0 = be32(d + 8);
   p.s1 = be32(d + 12);
   p.s2 = be32(d + 16);
@@ -738,6 +742,7 @@ export function decodePacket(buf: Uint8Array, data: number, caplen: number, link
   p.sport = 0;
   p.dport = 0;
   p.tcpFlags = 0;
+  p.ttl = 0;
   p.icmpType = 0;
   p.icmpCode = 0;
   p.ipVersion = 0;

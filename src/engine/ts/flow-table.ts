@@ -10,7 +10,7 @@
  * Numbers (exact below 2^53).
  */
 import { Offsets as O, RECORD_SIZE, RecordFlags } from '../../flow/layout';
-import { KIND_L2, type PacketInfo } from './decode';
+import { KIND_IP, KIND_L2, type PacketInfo } from './decode';
 
 export { RECORD_SIZE };
 /** packets per processGroup() call */
@@ -212,13 +212,15 @@ const F_REVFIRST_HI = 12;
 const F_REVFIRST_LO = 13;
 const F_CLOSE_HI = 14;
 const F_CLOSE_LO = 15;
-// U: Uint8Array, 20 per flow
+// U: Uint8Array, 28 per flow
 const US = 28;
 const U_FINS = 0;
 const U_QUEUED = 1;
 const U_LIVE = 2;
 const U_ICMP_TYPE = 3;
 const U_ICMP_CODE = 4;
+const U_TTL_MIN = 5; // of this segment's IP packets (255 / 0 before the first)
+const U_TTL_MAX = 6;
 const U_MACS = 8; // src MAC 8-13, dst MAC 14-19
 const U_ARP = 20; // ARP flows: sender IPv4 20-23, target IPv4 24-27
 // S: Float64Array, statistics, 2 directions x 12 per flow
@@ -576,6 +578,7 @@ export class FlowTable {
     for (let i = 0; i < US; i++) U[u + i] = 0;
     U[u + U_QUEUED] = queued;
     U[u + U_LIVE] = 1;
+    U[u + U_TTL_MIN] = 255;
     U[u + U_ICMP_TYPE] = p.icmpType;
     U[u + U_ICMP_CODE] = p.icmpCode;
     if (p.hasMac) {
@@ -639,6 +642,12 @@ export class FlowTable {
     if (p.truncated) flags |= FLAG_TRUNCATED;
     if (p.kind === KIND_L2) flags |= FLAG_L2;
     K[kb + K_FLAGS] = flags;
+    if (p.kind === KIND_IP) {
+      const u = idx * US;
+      const U = this.U;
+      if (p.ttl < U[u + U_TTL_MIN]) U[u + U_TTL_MIN] = p.ttl;
+      if (p.ttl > U[u + U_TTL_MAX]) U[u + U_TTL_MAX] = p.ttl;
+    }
     let prevHi = 0;
     let prevLo = 0;
     let n: number;
@@ -738,6 +747,8 @@ export class FlowTable {
     const kb = idx * KS;
     this.K[kb + K_TCP] = 0;
     this.K[kb + K_FLAGS] = 0;
+    this.U[idx * US + U_TTL_MIN] = 255;
+    this.U[idx * US + U_TTL_MAX] = 0;
     if (this.opt.statistics) this.S.fill(0, idx * SS, idx * SS + SS);
   }
 
@@ -786,7 +797,10 @@ export class FlowTable {
     b8[r + O.kIcmpType] = U[u + U_ICMP_TYPE];
     b8[r + O.kIcmpCode] = U[u + U_ICMP_CODE];
     for (let i = 0; i < 12; i++) b8[r + O.kSrcMac + i] = U[u + U_MACS + i];
-    if ((vp >>> 8) === 0) {
+    if ((vp >>> 8) !== 0) {
+      b8[r + O.kMinTtl] = U[u + U_TTL_MIN];
+      b8[r + O.kMaxTtl] = U[u + U_TTL_MAX];
+    } else {
       // layer 2: ARP protocol addresses after the MACs (zero otherwise)
       for (let i = 0; i < 4; i++) {
         b8[r + O.kSrcAddr + O.kArpIp + i] = U[u + U_ARP + i];
