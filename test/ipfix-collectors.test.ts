@@ -5,7 +5,8 @@
  * sent. Also why the default is 'split': nfacctd reads only the forward half
  * of an RFC 5103 biflow.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +15,7 @@ import { FlowMeter, IpfixExporter, type Flow, type FlowObject } from '../src/ind
 import { tmpFile } from './helpers/capture';
 import { nfdumpPresent, readNfdump, startNfcapd } from './helpers/nfdump';
 import { pmacctPresent, startNfacctd, totals } from './helpers/pmacct';
-import { skipping } from './helpers/skip';
+import { notRoot, skipping } from './helpers/skip';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
@@ -67,6 +68,31 @@ describe.skipIf(skipping(pmacctMissing, 'IPFIX into nfacctd'))("IPFIX into pmacc
     expect(totals(rows)).toEqual(splitTotals(ip));
   }, 120_000);
 
+  it('split uniflows with an ingress interface: per 5-tuple and direction, the interface, TTLs, records, packets and bytes', async () => {
+    const flows: Flow[] = [];
+    for await (const b of new FlowMeter().readFile(demo)) for (const f of b) if (!f.l2) flows.push(f);
+    const nf = await startNfacctd();
+    const ex = new IpfixExporter({ host: '127.0.0.1', port: nf.port, ingressInterface: 3 });
+    ex.write(flows);
+    await ex.close();
+    const { rows } = await nf.stop();
+    const want = new Map<string, number[]>();
+    const add = (m: Map<string, number[]>, key: string, v: number[]) => m.set(key, (m.get(key) ?? [0, 0, 0]).map((x, i) => x + v[i]));
+    for (const f of flows.filter((x) => x.protocol === 6 || x.protocol === 17)) {
+      const proto = f.protocol === 6 ? 'tcp' : 'udp';
+      const ttl = `3 ${f.minTtl}..${f.maxTtl}`;
+      if (f.fwdPackets) add(want, `${proto} ${f.src}:${f.srcPort} > ${f.dst}:${f.dstPort} ${ttl}`, [1, f.fwdPackets, f.fwdBytes]);
+      if (f.revPackets) add(want, `${proto} ${f.dst}:${f.dstPort} > ${f.src}:${f.srcPort} ${ttl}`, [1, f.revPackets, f.revBytes]);
+    }
+    const got = new Map<string, number[]>();
+    for (const r of rows.filter((x) => x.ip_proto === 'tcp' || x.ip_proto === 'udp')) {
+      add(got, `${r.ip_proto} ${r.ip_src}:${r.port_src} > ${r.ip_dst}:${r.port_dst} ${r.iface_in} ${r.min_ttl}..${r.max_ttl}`, [r.flows, r.packets, r.bytes]);
+    }
+    expect(want.size).toBeGreaterThan(3000);
+    expect(new Set(flows.map((f) => `${f.minTtl}..${f.maxTtl}`)).size).toBeGreaterThan(1);
+    expect([...got].sort()).toEqual([...want].sort());
+  }, 120_000);
+
   it('an RFC 5103 biflow loses its reverse half there (why the default is split)', async () => {
     const flows: Flow[] = [];
     for await (const b of new FlowMeter().readFile(demo)) for (const f of b) if (!f.l2) flows.push(f);
@@ -110,6 +136,28 @@ describe.skipIf(skipping(nfdumpMissing, 'IPFIX into nfcapd'))('IPFIX into nfcapd
       sum(flows.map((f) => f.bytes)),
     ]);
   }, 120_000);
+});
+
+describe.skipIf(skipping(notRoot || nfdumpMissing, 'capture --ipfix'))('capture --ipfix (root)', () => {
+  it("the records' ingressInterface is the ifindex of the one interface captured", async () => {
+    const nf = await startNfcapd();
+    const port = 47000 + (process.pid % 1000);
+    const child = spawn(process.execPath, [cli, 'capture', '-i', 'lo', '-f', `udp port ${port}`, '--ipfix', `127.0.0.1:${nf.port}`], { cwd: root });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    for (let i = 0; i < 200 && !err.includes('stop with Ctrl-C'); i++) await new Promise((r) => setTimeout(r, 25));
+    const sock = dgram.createSocket('udp4');
+    for (let i = 0; i < 5; i++) await new Promise((r) => sock.send(Buffer.alloc(10), port, '127.0.0.1', r));
+    sock.close();
+    child.kill('SIGINT');
+    expect(await exited, err).toBe(0);
+    await nf.stop();
+    const got = readNfdump(nf.dir).filter((r) => r.dst_port === port);
+    fs.rmSync(nf.dir, { recursive: true, force: true });
+    const lo = Number(fs.readFileSync('/sys/class/net/lo/ifindex', 'utf8'));
+    expect(got.map((r) => [r.in_packets, r.input_snmp])).toEqual([[5, lo]]);
+  }, 30_000);
 });
 
 it('--ipfix-biflow and --ipfix-rate refuse bad values', async () => {

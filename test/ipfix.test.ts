@@ -162,10 +162,10 @@ describe('IpfixExporter messages', () => {
     vi.useRealTimers();
   });
 
-  it('RFC 5103 biflows: headers, set lengths, sequence numbers, MTU and every field of every record', async () => {
+  it('RFC 5103 biflows: headers, set lengths, sequence numbers, MTU and every field of every record (TTLs, ingress interface)', async () => {
     const flows = flowsOf(await generatedBatches());
     const rx = await receiver();
-    const ex = new IpfixExporter({ host: '127.0.0.1', port: rx.port, observationDomainId: 77, mtu: 600, biflow: 'rfc5103' });
+    const ex = new IpfixExporter({ host: '127.0.0.1', port: rx.port, observationDomainId: 77, mtu: 600, biflow: 'rfc5103', ingressInterface: 0x01020304 });
     await exportPaced(ex, flows);
     await ex.close();
     const stats = ex.stats;
@@ -214,6 +214,8 @@ describe('IpfixExporter messages', () => {
         end: f.lastNs / 1_000_000n,
         reason: BigInt(['open', 'idle', 'active', 'tcp-end', 'flush', 'evicted'].indexOf(f.endReason)),
         flowId: BigInt(f.flowId),
+        ttl: f.l2 ? [-1n, -1n] : [BigInt(f.minTtl!), BigInt(f.maxTtl!)],
+        ingress: 0x01020304n,
         a,
       };
     });
@@ -238,11 +240,14 @@ describe('IpfixExporter messages', () => {
         end: uint(r.v['153']),
         reason: uint(r.v['136']),
         flowId: uint(r.v['148']),
+        ttl: [uint(r.v['52']), uint(r.v['53'])],
+        ingress: uint(r.v['10']),
         a,
       };
     });
     expect(actual).toEqual(expected);
     expect(new Set(records.map((r) => r.tid))).toEqual(new Set([256, 257, 258, 259, 260]));
+    expect(flows.some((f) => f.minTtl !== f.maxTtl)).toBe(true);
   });
 
   it("'split' (the default): one record per direction with packets, the reverse one swapped", async () => {
@@ -276,6 +281,8 @@ describe('IpfixExporter messages', () => {
       expect(uint(v['152'])).toBe((rev ? raw64(f, Offsets.kRevFirstNs) : f.firstNs) / 1_000_000n);
       expect(uint(v['153'])).toBe(raw64(f, rev ? Offsets.kRevLastNs : Offsets.kFwdLastNs) / 1_000_000n);
       expect(uint(v['148'])).toBe(BigInt(f.flowId));
+      expect([uint(v['52']), uint(v['53'])]).toEqual(f.l2 ? [-1n, -1n] : [BigInt(f.minTtl!), BigInt(f.maxTtl!)]); // the flow's, both directions
+      expect(v['10']).toBeUndefined(); // no ingressInterface unless given
       if (v['7']) expect([uint(v['7']), uint(v['11']), uint(v['6'])]).toEqual(rev ? [BigInt(f.dstPort), BigInt(f.srcPort), BigInt(f.revTcpFlags)] : [BigInt(f.srcPort), BigInt(f.dstPort), BigInt(f.fwdTcpFlags)]);
     }
   });
@@ -375,6 +382,7 @@ describe('IpfixExporter messages', () => {
     expect(bad({ templateRefreshSeconds: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
     expect(bad({ observationDomainId: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
     for (const rate of [0, -1, NaN, '1000']) expect(bad({ rate })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    for (const ingressInterface of [-1, 1.5, 2 ** 32, '3']) expect(bad({ ingressInterface })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
 
     // broadcast without SO_BROADCAST: the kernel refuses the datagram
     const flows = flowsOf(await generatedBatches()).slice(0, 3);
@@ -414,6 +422,7 @@ interface Key {
   icmp: string;
   flags: number;
   vlan: number;
+  inIf: number;
   inP: number;
   inB: number;
   outP: number;
@@ -421,7 +430,7 @@ interface Key {
   first: number;
   last: number;
 }
-const KEY_ORDER: (keyof Key)[] = ['src', 'dst', 'proto', 'sport', 'dport', 'icmp', 'flags', 'vlan', 'inP', 'inB', 'outP', 'outB', 'first', 'last'];
+const KEY_ORDER: (keyof Key)[] = ['src', 'dst', 'proto', 'sport', 'dport', 'icmp', 'flags', 'vlan', 'inIf', 'inP', 'inB', 'outP', 'outB', 'first', 'last'];
 const keyText = (k: Key) => JSON.stringify(k, KEY_ORDER);
 
 function fromNfdump(r: NfRecord): string {
@@ -436,6 +445,7 @@ function fromNfdump(r: NfRecord): string {
     icmp: icmp ? `${r.icmp_type}/${r.icmp_code}` : '-',
     flags: flagsOf(r.tcp_flags),
     vlan: r.src_vlan ?? 0,
+    inIf: r.input_snmp ?? 0,
     inP: r.in_packets,
     inB: r.in_bytes,
     outP: r.out_packets ?? 0,
@@ -449,10 +459,10 @@ const nsMs = (ns: bigint) => Number(ns / 1_000_000n);
 const raw64 = (f: Flow, off: number) => new DataView(f.raw.buffer, f.raw.byteOffset).getBigUint64(off, true);
 
 /** What nfdump should show for a flow: one biflow record, or one per direction with packets. */
-function expectedKeys(f: Flow, biflow: 'rfc5103' | 'split'): string[] {
+function expectedKeys(f: Flow, biflow: 'rfc5103' | 'split', ingress = 0): string[] {
   const icmp = !f.l2 && (f.protocol === 1 || f.protocol === 58);
   const end = (mac: string, bytes: Uint8Array) => (f.l2 ? `mac:${mac}` : Buffer.from(bytes).toString('hex'));
-  const base = { proto: f.l2 ? 0 : f.protocol, vlan: f.vlan };
+  const base = { proto: f.l2 ? 0 : f.protocol, vlan: f.vlan, inIf: ingress };
   const fwd: Key = {
     src: end(f.src, f.srcAddrBytes),
     dst: end(f.dst, f.dstAddrBytes),
@@ -506,6 +516,7 @@ interface Export {
   name: string;
   flows: Flow[];
   biflow: 'rfc5103' | 'split';
+  ingress?: number;
 }
 
 /** Exports each capture with its own exporter (observation domain) into one nfcapd, and reads the file back. */
@@ -515,7 +526,7 @@ async function roundTrip(exports: Export[]): Promise<{ expected: string[]; got: 
   let log = '';
   try {
     for (const [i, e] of exports.entries()) {
-      const ex = new IpfixExporter({ host: '127.0.0.1', port: nf.port, observationDomainId: i + 1, biflow: e.biflow });
+      const ex = new IpfixExporter({ host: '127.0.0.1', port: nf.port, observationDomainId: i + 1, biflow: e.biflow, ingressInterface: e.ingress });
       await exportPaced(ex, e.flows);
       await ex.close();
       records += ex.stats.records;
@@ -526,7 +537,7 @@ async function roundTrip(exports: Export[]): Promise<{ expected: string[]; got: 
   }
   const got = readNfdump(nf.dir).map(fromNfdump);
   fs.rmSync(nf.dir, { recursive: true, force: true });
-  const expected = exports.flatMap((e) => e.flows.flatMap((f) => expectedKeys(f, e.biflow)));
+  const expected = exports.flatMap((e) => e.flows.flatMap((f) => expectedKeys(f, e.biflow, e.ingress)));
   return { expected, got, log, records };
 }
 
@@ -539,12 +550,12 @@ function expectSameFlows(r: { expected: string[]; got: string[]; log: string; re
 }
 
 describe.skipIf(!nfdumpPresent)('IPFIX into nfcapd, read back with nfdump', () => {
-  it('real captures (the readable corpus), RFC 5103 biflows', async () => {
+  it('real captures (the readable corpus), split uniflows and RFC 5103 biflows', async () => {
     const exports: Export[] = [];
     for (const c of corpusFiles()) {
       try {
         const flows = flowsOf(await readBatches(c.path));
-        if (flows.length) exports.push({ name: c.name, flows, biflow: 'rfc5103' });
+        if (flows.length) exports.push({ name: c.name, flows, biflow: 'split' }, { name: c.name, flows, biflow: 'rfc5103' });
       } catch {
         // damaged captures (the error corpus) are the reader's business, not the exporter's
       }
@@ -552,19 +563,19 @@ describe.skipIf(!nfdumpPresent)('IPFIX into nfcapd, read back with nfdump', () =
     if (!corpusPresent) console.warn('test/ipfix.test.ts: no capture corpus: the real-capture round trip is skipped');
     if (exports.length === 0) return;
     const r = await roundTrip(exports);
-    console.log(`ipfix round trip: ${exports.length} captures, ${r.expected.length} flows exported, ${r.got.length} read back by nfdump`);
-    expect(exports.length).toBeGreaterThan(10);
+    console.log(`ipfix round trip: ${exports.length / 2} captures, ${r.expected.length} records exported, ${r.got.length} read back by nfdump`);
+    expect(exports.length).toBeGreaterThan(20);
     expectSameFlows(r);
   });
 
-  it('a generated IPv4/IPv6/ICMP/VLAN/layer-2 capture, RFC 5103 biflows and split uniflows, a 2^33-byte flow', async () => {
+  it('a generated IPv4/IPv6/ICMP/VLAN/layer-2 capture, RFC 5103 biflows and split uniflows, a 2^33-byte flow, an ingress interface', async () => {
     const batches = await generatedBatches();
     const flows = flowsOf(batches);
     const huge = withHugeCounters(batches[0]).at(0);
     expect(huge.fwdBytes).toBe(2 ** 33 + 5);
     const r = await roundTrip([
       { name: 'generated', flows: [huge, ...flows.slice(1)], biflow: 'rfc5103' },
-      { name: 'generated-split', flows, biflow: 'split' },
+      { name: 'generated-split', flows, biflow: 'split', ingress: 42 },
     ]);
     console.log(`ipfix round trip (generated): ${r.expected.length} records exported, ${r.got.length} read back by nfdump`);
     expect(flows.some((f) => f.ipVersion === 6) && flows.some((f) => f.ipVersion === 4) && flows.some((f) => f.l2)).toBe(true);

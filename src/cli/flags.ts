@@ -1,4 +1,5 @@
 /** Option parsers and the flow-engine flags the read, ingest and capture commands share. */
+import * as fs from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_RATE, IpfixExporter } from '../export/ipfix';
 import type { FlowBatch } from '../flow/flow';
@@ -187,12 +188,26 @@ export interface ExportFlags {
   ipfix?: { host: string; port: number };
   ipfixBiflow?: 'split' | 'rfc5103';
   ipfixRate?: number;
+  /** capture's -i: the records' ingressInterface when it names one interface */
+  interface?: string[];
+}
+
+/** The kernel's ifindex of a network interface, undefined when it has none (not Linux, `any`, a file). */
+export function ifindexOf(name: string): number | undefined {
+  try {
+    const n = Number(fs.readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8'));
+    return Number.isInteger(n) && n >= 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The exporter --ipfix asks for, or undefined; `send(batch)` writes and flushes it. */
 export function exporterFor(flags: ExportFlags): { send(batch: FlowBatch): Promise<void>; close(): Promise<void> } | undefined {
   if (!flags.ipfix) return undefined;
-  const exporter = new IpfixExporter({ ...flags.ipfix, biflow: flags.ipfixBiflow, rate: flags.ipfixRate });
+  const one = flags.interface?.length === 1 && !flags.interface[0].includes('/') ? flags.interface[0] : undefined;
+  const ingressInterface = one === undefined ? undefined : ifindexOf(one);
+  const exporter = new IpfixExporter({ ...flags.ipfix, biflow: flags.ipfixBiflow, rate: flags.ipfixRate, ingressInterface });
   return {
     send: async (batch) => {
       exporter.write(batch);

@@ -9,6 +9,9 @@
  * flow's first packet) and layer 2 (MAC addresses and ethernetType: ARP, LLDP,
  * ... flows are exported too, not dropped). Counters are 64-bit, times are
  * flowStart/EndMilliseconds (nfdump 1.7 ignores flowStart/EndNanoseconds).
+ * The IP templates carry minimumTTL/maximumTTL (the flow's, both directions),
+ * every template ingressInterface when the option gives one. Egress interface,
+ * flowDirection, DSCP and sampling are not sent (docs/flows.md says why).
  * Messages leave paced, `rate` a second (src/export/pacer.ts): a collector
  * drops what overflows its socket buffer without a sequence error to show.
  *
@@ -53,6 +56,11 @@ export interface IpfixExporterOptions {
    * of at most 10 ms worth: a collector's socket buffer holds only ~90 messages
    */
   rate?: number;
+  /**
+   * ingressInterface (IE 10) of every record: the ifindex of the one interface
+   * captured (the CLI sets it for `capture -i IF`); left out when undefined
+   */
+  ingressInterface?: number;
 }
 
 export interface IpfixStats {
@@ -80,7 +88,13 @@ type Tid = (typeof TemplateId)[keyof typeof TemplateId];
 /** [element id, length, enterprise number or 0] */
 type Field = readonly [number, number, number];
 
-function templateFields(tid: Tid, biflow: boolean): Field[] {
+/** What the templates hold beyond the fixed fields. */
+interface Shape {
+  biflow: boolean;
+  ingress: boolean;
+}
+
+function templateFields(tid: Tid, { biflow, ingress }: Shape): Field[] {
   const v6 = tid === TemplateId.IPv6 || tid === TemplateId.IcmpV6;
   const key: Field[] =
     tid === TemplateId.L2
@@ -92,6 +106,8 @@ function templateFields(tid: Tid, biflow: boolean): Field[] {
   key.push([58, 2, 0], [2, 8, 0], [1, 8, 0]); // vlanId, packetDeltaCount, octetDeltaCount
   if (biflow) key.push([2, 8, REVERSE_PEN], [1, 8, REVERSE_PEN]);
   key.push([152, 8, 0], [153, 8, 0], [136, 1, 0], [148, 8, 0]); // flowStart/EndMilliseconds, flowEndReason, flowId
+  if (tid !== TemplateId.L2) key.push([52, 1, 0], [53, 1, 0]); // minimumTTL, maximumTTL
+  if (ingress) key.push([10, 4, 0]); // ingressInterface
   return key;
 }
 
@@ -99,10 +115,10 @@ const TEMPLATE_IDS: readonly Tid[] = Object.values(TemplateId);
 const HEADER = 16;
 const SET_HEADER = 4;
 
-function templateSet(biflow: boolean): Buffer {
+function templateSet(shape: Shape): Buffer {
   const parts: Buffer[] = [];
   for (const tid of TEMPLATE_IDS) {
-    const fields = templateFields(tid, biflow);
+    const fields = templateFields(tid, shape);
     const b = Buffer.alloc(4 + fields.reduce((n, [, , pen]) => n + (pen ? 8 : 4), 0));
     b.writeUInt16BE(tid, 0);
     b.writeUInt16BE(fields.length, 2);
@@ -122,8 +138,8 @@ function templateSet(biflow: boolean): Buffer {
   return Buffer.concat([head, body]);
 }
 
-function recordLength(tid: Tid, biflow: boolean): number {
-  return templateFields(tid, biflow).reduce((n, [, len]) => n + len, 0);
+function recordLength(tid: Tid, shape: Shape): number {
+  return templateFields(tid, shape).reduce((n, [, len]) => n + len, 0);
 }
 
 /** What one data record describes: the whole biflow (rfc5103), or one direction of it (split). */
@@ -151,6 +167,7 @@ export class IpfixExporter {
   readonly #refreshMs: number;
   readonly #mtu: number;
   readonly #biflow: boolean;
+  readonly #ingress: number | undefined;
   readonly #templates: Buffer;
   readonly #recLen: Record<Tid, number>;
   readonly #buf: Buffer;
@@ -168,7 +185,7 @@ export class IpfixExporter {
   readonly #stats: IpfixStats = { flows: 0, records: 0, messages: 0, templates: 0, bytes: 0 };
 
   constructor(options: IpfixExporterOptions) {
-    const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'split', rate = DEFAULT_RATE } = options ?? ({} as IpfixExporterOptions);
+    const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'split', rate = DEFAULT_RATE, ingressInterface } = options ?? ({} as IpfixExporterOptions);
     const bad = (name: string, why: string) => new FlowmasterError('ERR_INVALID_OPTION', `IpfixExporter option ${name}: ${why}`);
     if (typeof host !== 'string' || host === '') throw bad('host', 'must be a non-empty string');
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad('port', 'must be an integer 1..65535');
@@ -176,9 +193,12 @@ export class IpfixExporter {
     if (!(typeof templateRefreshSeconds === 'number' && templateRefreshSeconds > 0)) throw bad('templateRefreshSeconds', 'must be a positive number');
     if (biflow !== 'rfc5103' && biflow !== 'split') throw bad('biflow', "must be 'rfc5103' or 'split'");
     if (!(typeof rate === 'number' && rate > 0)) throw bad('rate', 'must be a positive number of messages per second (or Infinity)');
+    if (ingressInterface !== undefined && !(Number.isInteger(ingressInterface) && ingressInterface >= 0 && ingressInterface <= 0xffffffff)) throw bad('ingressInterface', 'must be an integer 0..2^32-1');
     this.#biflow = biflow === 'rfc5103';
-    this.#templates = templateSet(this.#biflow);
-    this.#recLen = Object.fromEntries(TEMPLATE_IDS.map((t) => [t, recordLength(t, this.#biflow)])) as Record<Tid, number>;
+    this.#ingress = ingressInterface;
+    const shape = { biflow: this.#biflow, ingress: ingressInterface !== undefined };
+    this.#templates = templateSet(shape);
+    this.#recLen = Object.fromEntries(TEMPLATE_IDS.map((t) => [t, recordLength(t, shape)])) as Record<Tid, number>;
     // the first message must hold the templates and one record of the longest template
     const least = HEADER + this.#templates.length + SET_HEADER + Math.max(...Object.values(this.#recLen));
     if (!Number.isInteger(mtu) || mtu < least || mtu > 65535) throw bad('mtu', `must be an integer ${least}..65535`);
@@ -354,5 +374,11 @@ export class IpfixExporter {
     // END_REASONS is in flowEndReason order (1 idle .. 5 lack of resources); 0 = still open (a snapshot)
     b[o + 16] = Math.max(0, END_REASONS.indexOf(f.endReason));
     copyU64(raw, O.kFlowId, b, o + 17);
+    o += 25;
+    if (tid !== TemplateId.L2) {
+      b[o++] = raw[O.kMinTtl];
+      b[o++] = raw[O.kMaxTtl];
+    }
+    if (this.#ingress !== undefined) b.writeUInt32BE(this.#ingress, o);
   }
 }

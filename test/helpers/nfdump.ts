@@ -23,6 +23,8 @@ export interface NfRecord {
   icmp_code?: number;
   tcp_flags?: string;
   src_vlan?: number;
+  /** ingressInterface (IE 10) */
+  input_snmp?: number;
   in_packets: number;
   in_bytes: number;
   out_packets?: number;

@@ -1,7 +1,8 @@
 /**
  * pmacct's IPFIX collector for tests: nfacctd (Debian package pmacct) on a free
  * loopback port with the print plugin appending JSON to a file every second,
- * aggregated by 5-tuple and input interface, with a flows (records) counter.
+ * aggregated by 5-tuple, input interface (IE 10) and minimum/maximum TTL
+ * (IEs 52/53, as custom primitives), with a flows (records) counter.
  * nfacctd keeps its default socket buffer (net.core.rmem_default), as nfcapd does without -B.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,6 +23,8 @@ export interface PmRecord {
   port_dst: number;
   ip_proto: string;
   iface_in: number;
+  min_ttl: number;
+  max_ttl: number;
   flows: number;
   packets: number;
   bytes: number;
@@ -37,7 +40,8 @@ export function totals(rows: PmRecord[]): Totals {
   return rows.reduce((t, r) => ({ records: t.records + r.flows, packets: t.packets + r.packets, bytes: t.bytes + r.bytes }), { records: 0, packets: 0, bytes: 0 });
 }
 
-function config(port: number, out: string): string {
+function config(port: number, dir: string, out: string): string {
+  fs.writeFileSync(path.join(dir, 'primitives.lst'), 'name=min_ttl field_type=52 len=1 semantics=u_int\nname=max_ttl field_type=53 len=1 semantics=u_int\n');
   return [
     'daemonize: false',
     'nfacctd_ip: 127.0.0.1',
@@ -48,14 +52,19 @@ function config(port: number, out: string): string {
     `print_output_file: ${out}`,
     'print_output_file_append: true',
     'print_refresh_time: 1',
-    'aggregate: src_host, dst_host, src_port, dst_port, proto, in_iface, flows',
+    `aggregate_primitives: ${path.join(dir, 'primitives.lst')}`,
+    'aggregate: src_host, dst_host, src_port, dst_port, proto, in_iface, min_ttl, max_ttl, flows',
   ].join('\n');
 }
 
 function readRows(file: string): PmRecord[] {
   if (!fs.existsSync(file)) return [];
   const text = fs.readFileSync(file, 'utf8').trim();
-  return text ? text.split('\n').map((l) => JSON.parse(l) as PmRecord) : [];
+  const row = (l: string) => {
+    const r = JSON.parse(l) as PmRecord; // custom primitives come as strings
+    return { ...r, min_ttl: Number(r.min_ttl), max_ttl: Number(r.max_ttl) };
+  };
+  return text ? text.split('\n').map(row) : [];
 }
 
 async function freePort(): Promise<number> {
@@ -76,7 +85,7 @@ export async function startNfacctd(): Promise<{ port: number; stop(quietMs?: num
     const port = await freePort();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowmaster-nfacctd-'));
     const out = path.join(dir, 'flows.json');
-    fs.writeFileSync(path.join(dir, 'nfacctd.conf'), config(port, out));
+    fs.writeFileSync(path.join(dir, 'nfacctd.conf'), config(port, dir, out));
     const child = spawn('nfacctd', ['-f', path.join(dir, 'nfacctd.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     child.stdout!.on('data', (d) => (log += d));
