@@ -6,7 +6,7 @@
  * Distributed table over two shards, and the query commands against the
  * SQLite store's answers for the same file.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,15 +33,15 @@ interface Exit {
   stderr: string;
 }
 
-/** The CLI as a child process; `started` gets it once it runs (to be killed). */
-function flowmaster(args: string[], started?: (kill: (sig: NodeJS.Signals) => void) => void): Promise<Exit> {
+/** The CLI as a child process; `started` gets it once it runs (to feed its stdin, or kill it). */
+function flowmaster(args: string[], started?: (child: ChildProcess, stderr: () => string) => void): Promise<Exit> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cli, ...args], { cwd: root });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    started?.((sig) => child.kill(sig));
+    started?.(child, () => stderr);
     child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
@@ -53,9 +53,9 @@ interface Totals {
 }
 
 /** What the engine makes of a file: the totals every store must hold. */
-async function engineTotals(file: string): Promise<Totals> {
+async function engineTotals(file: string, options: { idleTimeout?: number } = {}): Promise<Totals> {
   const t = { flows: 0, bytes: 0, packets: 0 };
-  for await (const batch of new FlowMeter({ engine: TEST_ENGINE }).readFile(file))
+  for await (const batch of new FlowMeter({ engine: TEST_ENGINE, ...options }).readFile(file))
     for (const f of batch) {
       t.flows++;
       t.bytes += f.bytes;
@@ -239,37 +239,48 @@ describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
   });
 
   it('the server stopped mid-ingest: the ingest waits, then every flow is stored once', async () => {
-    const spool = tmpFile('sp-outage');
-    let killServer: Promise<void> | undefined;
+    // the capture comes on stdin in two halves: the first half's flows are stored, then the server stops,
+    // then the rest is read (its flows wait and are retried), then the server comes back
+    // (a short idle timeout and small batches: flows of the first half end, and reach the sink, before the second is read)
+    const bytes = fs.readFileSync(file);
+    const cut = Math.floor(bytes.length / 2);
+    const want = await engineTotals(file, { idleTimeout: 0.01 });
+    let outage: Promise<void> | undefined;
+    let before = 0;
     const r = await flowmaster(
-      ['ingest', '--engine', TEST_ENGINE, '--clickhouse', ch.url, '--clickhouse-database', 'out1', '--sensor', 'x', '--spool-dir', spool, '--clickhouse-block-rows', '300', file],
-      () => {
-        killServer = (async () => {
-          for (let i = 0; i < 400 && !(await ch.query("SELECT count() FROM system.tables WHERE database = 'out1' AND name = 'flows'").catch(() => '0')).startsWith('1'); i++) await sleep(25);
-          for (let i = 0; i < 400 && (await stored(ch, 'out1').catch(() => ({ flows: 0 }))).flows === 0; i++) await sleep(25);
+      ['ingest', '--engine', TEST_ENGINE, '--idle-timeout', '0.01', '--batch-size', '64', '--clickhouse', ch.url, '--clickhouse-database', 'out1', '--sensor', 'x',
+        '--spool-dir', tmpFile('sp-outage'), '--clickhouse-block-rows', '300', '-'],
+      (child, stderr) => {
+        outage = (async () => {
+          child.stdin!.write(bytes.subarray(0, cut));
+          for (let i = 0; i < 2000 && (before = (await stored(ch, 'out1').catch(() => ({ flows: 0 }))).flows) === 0; i++) await sleep(10);
           await ch.stop();
-          await sleep(3000);
+          child.stdin!.end(bytes.subarray(cut));
+          for (let i = 0; i < 2000 && !/again in \d+ ms/.test(stderr()); i++) await sleep(10);
+          await sleep(2000);
           await ch.start();
         })();
       },
     );
-    await killServer;
-    expect(r.stderr).toMatch(/clickhouse: .*again in \d+ ms/); // it did meet the outage
+    await outage;
+    expect(before).toBeGreaterThan(0); // stored before the outage
+    expect(before).toBeLessThan(want.flows);
+    expect(r.stderr).toMatch(/clickhouse: .*again in \d+ ms/); // it met the outage
     expect(r.code).toBe(0);
-    expect(await stored(ch, 'out1')).toEqual({ ...expected, distinct: expected.flows });
+    expect(await stored(ch, 'out1')).toEqual({ ...want, distinct: want.flows });
   });
 
   it('the sensor killed (kill -9) mid-ingest and run again: every flow stored once', async () => {
     const spool = tmpFile('sp-kill');
     const args = ['ingest', '--engine', TEST_ENGINE, '--clickhouse', ch.url, '--clickhouse-database', 'kill1', '--sensor', 'k', '--spool-dir', spool, '--clickhouse-block-rows', '200', file];
-    const first = await flowmaster(args, (kill) => {
+    const first = await flowmaster(args, (child) => {
       void (async () => {
         for (let i = 0; i < 800; i++) {
           const n = (await stored(ch, 'kill1').catch(() => ({ flows: 0 }))).flows;
           if (n > 0) break;
           await sleep(10);
         }
-        kill('SIGKILL');
+        child.kill('SIGKILL');
       })();
     });
     expect(first.signal).toBe('SIGKILL');

@@ -10,10 +10,9 @@
  */
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { randomBytes } from 'node:crypto';
-import ipaddr from 'ipaddr.js';
 import { FlowmasterError } from '../errors';
 import { ouisOf, vendorOf } from '../devices/oui';
-import { Cursors, int, MAX_TIME_MS, timeNs, type Order } from '../store/query';
+import { addressRange, Cursors, int, MAX_TIME_MS, timeNs, type Order } from '../store/query';
 import type { Measure, Totals } from '../store/analytics';
 import { tables, type SchemaOptions, type Tables } from './schema';
 import { str, uint } from './sql';
@@ -96,21 +95,18 @@ const bad = (what: string): never => {
 };
 
 const FLOW_SORT: Record<FleetFlowSort, string> = { first: 'first_ns', last: 'last_ns', bytes: 'bytes', packets: 'packets' };
-const DEVICE_SORT: Record<FleetDeviceSort, string> = { last: 'last_seen', first: 'first_seen', bytes: 'bytes', packets: 'packets', flows: 'flows' };
+/** merged values have their own names: an alias equal to a column's would stand for it in WHERE (current ClickHouse) */
+const DEVICE_SORT: Record<FleetDeviceSort, string> = { last: 'm_last', first: 'm_first', bytes: 'm_bytes', packets: 'm_packets', flows: 'm_flows' };
 
-/** An IP address or CIDR as a condition on the text column `col` (ClickHouse parses the stored text). */
-function hostCondition(col: string, host: string): string {
-  const cidr = typeof host === 'string' && host.includes('/');
-  const v4 = typeof host === 'string' && (cidr ? ipaddr.IPv4.isValidCIDRFourPartDecimal(host) : ipaddr.IPv4.isValidFourPartDecimal(host));
-  const v6 = !v4 && typeof host === 'string' && (cidr ? ipaddr.IPv6.isValidCIDR(host) : ipaddr.IPv6.isValid(host));
-  if (!v4 && !v6) bad(`host: ${JSON.stringify(host)} is not an IP address or CIDR`);
-  const family = v4 ? ipaddr.IPv4 : ipaddr.IPv6;
-  const [lo, hi] = cidr ? [family.networkAddressFromCIDR(host), family.broadcastAddressFromCIDR(host)] : [family.parse(host), family.parse(host)];
-  if (v4) {
-    const n = (a: ipaddr.IPv4) => a.toByteArray().reduce((x, b) => x * 256 + b, 0);
-    return `(match(${col}, '^[0-9.]+$') AND IPv4StringToNum(${col}) BETWEEN ${n(lo as ipaddr.IPv4)} AND ${n(hi as ipaddr.IPv4)})`;
-  }
-  return `(position(${col}, ':') > 0 AND NOT match(${col}, '^([0-9a-f]{2}:){5}[0-9a-f]{2}$') AND IPv6StringToNum(${col}) BETWEEN IPv6StringToNum(${str(lo.toString())}) AND IPv6StringToNum(${str(hi.toString())}))`;
+/**
+ * An IP address or CIDR as a condition on 16-byte address columns (IPv4
+ * mapped) of the right family: an IPv4-mapped IPv6 range is IPv6, as in the
+ * SQLite store. `family` is the column that says 4 or 6.
+ */
+function hostCondition(family: string, cols: string[], host: string): string {
+  const [lo, hi] = addressRange(host);
+  const b16 = (b: Buffer) => `toFixedString(unhex('${(b.length === 4 ? Buffer.concat([Buffer.from('00000000000000000000ffff', 'hex'), b]) : b).toString('hex')}'), 16)`;
+  return `${family} = ${lo.length === 4 ? 4 : 6} AND (${cols.map((c) => `${c} BETWEEN ${b16(lo)} AND ${b16(hi)}`).join(' OR ')})`;
 }
 
 /** A flows filter as a WHERE condition, and its canonical text (what a cursor is bound to). */
@@ -121,10 +117,7 @@ export function flowWhere(f: FleetFlowFilter = {}): { where: string; canonical: 
   const w: string[] = [];
   if (f.from !== undefined) w.push(`last_ns >= ${timeNs('filter.from', f.from)}`);
   if (f.to !== undefined) w.push(`first_ns <= ${timeNs('filter.to', f.to, true)}`);
-  if (f.host !== undefined) {
-    const v6 = f.host.includes(':');
-    w.push(`ip_version = ${v6 ? 6 : 4} AND (${hostCondition('src', f.host)} OR ${hostCondition('dst', f.host)})`);
-  }
+  if (f.host !== undefined) w.push(hostCondition('ip_version', ['src_ip', 'dst_ip'], f.host));
   if (f.device !== undefined) w.push(`(src_device = ${uint(int('filter.device', f.device, 0, 2 ** 53))} OR dst_device = ${f.device})`);
   if (f.port !== undefined) w.push(`ip_version != 0 AND (src_port = ${int('filter.port', f.port, 0, 65535)} OR dst_port = ${f.port})`);
   if (f.protocol !== undefined) w.push(`ip_version != 0 AND protocol = ${int('filter.protocol', f.protocol, 0, 255)}`);
@@ -154,25 +147,41 @@ function orderOf(v: unknown, dflt: Order): 'ASC' | 'DESC' {
 
 const n = (v: unknown) => Number(v);
 
+/** Runs SQL: with `rows`, a SELECT's rows (JSONEachRow objects), else a statement. */
+export type Execute = (sql: string, rows: boolean) => Promise<Record<string, unknown>[]>;
+
 export class ClickHouseQueries {
   readonly tables: Tables;
-  readonly #client: ClickHouseClient;
+  readonly #client: ClickHouseClient | undefined;
+  readonly #execute: Execute;
   #cursors: Cursors | undefined;
 
-  constructor(o: SchemaOptions & { url: string; requestTimeoutMs?: number }) {
+  /** A server by `url`, or any `execute` (the tests run every query through an in-process current ClickHouse too). */
+  constructor(o: SchemaOptions & ({ url: string; requestTimeoutMs?: number } | { execute: Execute })) {
     this.tables = tables(o);
-    this.#client = createClient({ url: o.url, request_timeout: o.requestTimeoutMs ?? 60_000, log: { level: 127 as never } });
+    if ('execute' in o) {
+      this.#execute = o.execute;
+      return;
+    }
+    const client = createClient({ url: o.url, request_timeout: o.requestTimeoutMs ?? 60_000, log: { level: 127 as never } });
+    this.#client = client;
+    this.#execute = async (query, rows) => {
+      if (!rows) {
+        await client.command({ query });
+        return [];
+      }
+      return (await (await client.query({ query, format: 'JSONEachRow' })).json()) as Record<string, unknown>[];
+    };
   }
 
   async close(): Promise<void> {
-    await this.#client.close();
+    await this.#client?.close();
   }
 
   /** Rows of a query as objects (JSONEachRow: 64-bit integers arrive as strings). */
   async rows(query: string): Promise<Record<string, unknown>[]> {
     try {
-      const r = await this.#client.query({ query, format: 'JSONEachRow' });
-      return (await r.json()) as Record<string, unknown>[];
+      return await this.#execute(query, true);
     } catch (e) {
       throw new FlowmasterError('ERR_CLICKHOUSE', `ClickHouse query failed: ${(e as Error).message.split('\n')[0]}`, { cause: e });
     }
@@ -185,7 +194,7 @@ export class ClickHouseQueries {
     let secret = await read();
     if (!secret) {
       try {
-        await this.#client.insert({ table: this.tables.q('meta'), values: [{ key: 'cursor_secret', value: randomBytes(32).toString('hex') }], format: 'JSONEachRow' });
+        await this.#execute(`INSERT INTO ${this.tables.q('meta')} (key, value) VALUES ('cursor_secret', '${randomBytes(32).toString('hex')}')`, false);
       } catch (e) {
         throw new FlowmasterError('ERR_CLICKHOUSE', `ClickHouse: cannot store the cursor secret: ${(e as Error).message.split('\n')[0]}`, { cause: e });
       }
@@ -240,14 +249,14 @@ export class ClickHouseQueries {
     const limit = limitOf(req.limit);
     const where: string[] = [];
     const having: string[] = [];
-    if (f.host !== undefined) where.push(hostCondition('addr', f.host));
+    if (f.host !== undefined) where.push(hostCondition('family', ['ip'], f.host));
     if (f.vlan !== undefined) where.push(`vlan = ${int('filter.vlan', f.vlan, 0, 4095)}`);
     if (f.sensor !== undefined) where.push(`sensor = ${str(String(f.sensor))}`);
-    if (f.seenSince !== undefined) having.push(`last_seen >= ${int('filter.seenSince', f.seenSince, 0, MAX_TIME_MS)}`);
+    if (f.seenSince !== undefined) having.push(`m_last >= ${int('filter.seenSince', f.seenSince, 0, MAX_TIME_MS)}`);
     if (f.vendor !== undefined) {
       if (typeof f.vendor !== 'string' || f.vendor.length > 200) bad('filter.vendor: expected a vendor name');
       const prefixes = ouisOf(f.vendor).map((o) => str(o.toString(16).padStart(6, '0').replace(/(..)(..)(..)/, '$1:$2:$3')));
-      having.push(prefixes.length ? `substring(mac, 1, 8) IN (${prefixes.join(', ')})` : '0');
+      having.push(prefixes.length ? `substring(m_mac, 1, 8) IN (${prefixes.join(', ')})` : '0');
     }
     const col = DEVICE_SORT[sort];
     const binding = `fleet-devices|${sort}|${dir}|${JSON.stringify([f.seenSince, f.host, f.vlan, f.vendor, f.sensor])}`;
@@ -257,16 +266,16 @@ export class ClickHouseQueries {
       having.push(`(${col}, sensor, id) ${dir === 'ASC' ? '>' : '<'} (${uint(p[0])}, ${str(p[1])}, ${uint(p[2])})`);
     }
     const rows = await this.rows(
-      `SELECT sensor, id, any(addr) AS addr, any(vlan) AS vlan, anyLastMerge(mac) AS mac, minMerge(first_seen) AS first_seen, maxMerge(last_seen) AS last_seen,
-        sumMerge(packets) AS packets, sumMerge(bytes) AS bytes, sumMerge(flows) AS flows, groupUniqArrayMerge(services) AS services
+      `SELECT sensor, id, any(addr) AS m_addr, any(vlan) AS m_vlan, anyLastMerge(mac) AS m_mac, minMerge(first_seen) AS m_first, maxMerge(last_seen) AS m_last,
+        sumMerge(packets) AS m_packets, sumMerge(bytes) AS m_bytes, sumMerge(flows) AS m_flows, groupUniqArrayMerge(services) AS m_services
        FROM ${this.tables.q('devices')} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY sensor, id
        ${having.length ? `HAVING ${having.join(' AND ')}` : ''} ORDER BY ${col} ${dir}, sensor ${dir}, id ${dir} LIMIT ${limit}`,
     );
     const items = rows.map((r): FleetDeviceRow => {
-      const mac = r.mac ? String(r.mac) : null;
+      const mac = r.m_mac ? String(r.m_mac) : null;
       return {
-        sensor: String(r.sensor), id: n(r.id), addr: String(r.addr), vlan: n(r.vlan), mac, vendor: mac ? vendorOf(Buffer.from(mac.replace(/:/g, ''), 'hex')) : null,
-        firstSeen: n(r.first_seen), lastSeen: n(r.last_seen), packets: n(r.packets), bytes: n(r.bytes), flows: n(r.flows), services: (r.services as string[]).slice().sort(),
+        sensor: String(r.sensor), id: n(r.id), addr: String(r.m_addr), vlan: n(r.m_vlan), mac, vendor: mac ? vendorOf(Buffer.from(mac.replace(/:/g, ''), 'hex')) : null,
+        firstSeen: n(r.m_first), lastSeen: n(r.m_last), packets: n(r.m_packets), bytes: n(r.m_bytes), flows: n(r.m_flows), services: (r.m_services as string[]).slice().sort(),
       };
     });
     const last = items[items.length - 1];
@@ -288,8 +297,8 @@ export class ClickHouseQueries {
 
   async #addresses(ids: number[]): Promise<Map<number, { addr: string; vlan: number; mac: string | null }>> {
     if (!ids.length) return new Map();
-    const rows = await this.rows(`SELECT id, any(addr) AS addr, any(vlan) AS vlan, anyLastMerge(mac) AS mac FROM ${this.tables.q('devices')} WHERE id IN (${ids.map(uint).join(', ')}) GROUP BY id`);
-    return new Map(rows.map((r) => [n(r.id), { addr: String(r.addr), vlan: n(r.vlan), mac: r.mac ? String(r.mac) : null }]));
+    const rows = await this.rows(`SELECT id, any(addr) AS m_addr, any(vlan) AS m_vlan, anyLastMerge(mac) AS m_mac FROM ${this.tables.q('devices')} WHERE id IN (${ids.map(uint).join(', ')}) GROUP BY id`);
+    return new Map(rows.map((r) => [n(r.id), { addr: String(r.m_addr), vlan: n(r.m_vlan), mac: r.m_mac ? String(r.m_mac) : null }]));
   }
 
   async topTalkers(req: { from?: number; to?: number; sensor?: string; by?: Measure; limit?: number } = {}): (Promise<(Totals & { sensor: string; device: number; addr: string; vlan: number; vendor: string | null })[]>) {

@@ -197,13 +197,35 @@ export class BlockWriter {
     return b;
   }
 
+  /** An end's address as FixedString(16): IPv6 as is, IPv4 mapped (::ffff:a.b.c.d); an ARP flow's bound IPv4 addresses; else zeros. */
+  #ip16(r: Rows, raw: Uint8Array, at: number, l2: boolean, arp: boolean, version: number): void {
+    const buf = r.buf;
+    const o = r.len;
+    buf.fill(0, o, o + 16);
+    r.len += 16;
+    if (version === 6) for (let i = 0; i < 16; i++) buf[o + i] = raw[at + i];
+    else if (version === 4 || arp) {
+      const from = l2 ? at + Offsets.kArpIp : at;
+      if (l2 && this.#arpSide(raw, at) === false) return;
+      buf[o + 10] = 0xff;
+      buf[o + 11] = 0xff;
+      for (let i = 0; i < 4; i++) buf[o + 12 + i] = raw[from + i];
+    }
+  }
+
+  /** Whether this end of an ARP flow binds an address: one given, and a unicast, non-zero MAC. */
+  #arpSide(raw: Uint8Array, macAt: number): boolean {
+    const at = macAt + Offsets.kArpIp;
+    return !(isZero(raw, at, 4) || raw[macAt] & 1 || isZero(raw, macAt, 6));
+  }
+
   /** ARP: the IPv4 address each end gave for its MAC (the target's only when unicast), and its device; else empty. */
   #arp(r: Rows, raw: Uint8Array, arp: boolean, vlan: number): void {
     const ids = [0, 0];
     for (let side = 0; side < 2; side++) {
       const macAt = side === 0 ? Offsets.kSrcAddr : Offsets.kDstAddr;
       const at = macAt + Offsets.kArpIp;
-      if (!arp || isZero(raw, at, 4) || raw[macAt] & 1 || isZero(raw, macAt, 6)) {
+      if (!arp || !this.#arpSide(raw, macAt)) {
         r.u8(0);
         continue;
       }
@@ -274,7 +296,10 @@ export class BlockWriter {
     r.u8(c.serverIsDst ? 1 : 0);
     // the service text the server end answered on (the devices view keeps it), as the SQLite store's device_services
     r.bytesStr(this.#serverService(l2, protocol, f.etherType, icmp ? 0 : c.serverPort, c.service));
-    this.#arp(r, raw, l2 && f.etherType === 0x0806, vlan);
+    const arp = l2 && f.etherType === 0x0806;
+    this.#ip16(r, raw, Offsets.kSrcAddr, l2, arp, f.ipVersion);
+    this.#ip16(r, raw, Offsets.kDstAddr, l2, arp, f.ipVersion);
+    this.#arp(r, raw, arp, vlan);
     if (r.n >= this.#blockRows) this.#cut(firstNs / DAY_NS);
   }
 }

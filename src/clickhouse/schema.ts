@@ -69,6 +69,8 @@ export const FLOW_COLUMNS = [
   ['service', 'String'],
   ['server_is_dst', 'UInt8'],
   ['server_service', 'String'],
+  ['src_ip', 'FixedString(16)'],
+  ['dst_ip', 'FixedString(16)'],
   ['arp_src', 'String'],
   ['arp_dst', 'String'],
   ['arp_src_device', 'UInt64'],
@@ -80,6 +82,7 @@ export const SCHEMA_VERSION = 1;
 const MINUTE = 'intDiv(first_ns, 60000000000) * 60000';
 const SUMS = 'sum(bytes) AS bytes, sum(packets) AS packets, count() AS flows';
 const TOTALS = 'bytes UInt64, packets UInt64, flows UInt64';
+const ZERO16 = "toFixedString('', 16)";
 const PROTO = "multiIf(protocol = 6, 'tcp', protocol = 17, 'udp', protocol = 132, 'sctp', toString(protocol))";
 
 export interface Tables {
@@ -112,24 +115,25 @@ export function schemaStatements(o: SchemaOptions = {}): string[] {
   const out = [
     `CREATE DATABASE IF NOT EXISTS ${t.database}`,
     `CREATE TABLE IF NOT EXISTS ${L('flows')} (${cols}) ENGINE = MergeTree PARTITION BY intDiv(first_ns, ${DAY_NS}) ORDER BY (sensor, first_ns, batch, seq)`,
-    `CREATE TABLE IF NOT EXISTS ${L('devices')} (sensor String, id UInt64, addr String, vlan UInt16,
+    `CREATE TABLE IF NOT EXISTS ${L('devices')} (sensor String, id UInt64, addr String, vlan UInt16, family UInt8, ip FixedString(16),
       mac AggregateFunction(anyLast, String),
       first_seen AggregateFunction(min, UInt64), last_seen AggregateFunction(max, UInt64),
       packets AggregateFunction(sum, UInt64), bytes AggregateFunction(sum, UInt64), flows AggregateFunction(sum, UInt64),
       services AggregateFunction(groupUniqArray, String))
-      ENGINE = AggregatingMergeTree ORDER BY (sensor, id, addr, vlan)`,
+      ENGINE = AggregatingMergeTree ORDER BY (sensor, id, addr, vlan, family, ip)`,
     // each end of a flow (once when both are one device) with its MAC and the service it answered on; and the
-    // IPv4 addresses an ARP flow binds to its MACs (times and MAC only, no traffic), as the SQLite store's devices
+    // IPv4 addresses an ARP flow binds to its MACs (times and MAC only, no traffic), as the SQLite store's devices;
+    // src_ip/dst_ip: the ends' addresses as 16 bytes (IPv4-mapped), for an ARP flow the addresses it binds
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('devices')}_mv TO ${L('devices')} AS
-      SELECT sensor, e.1 AS id, e.2 AS addr, vlan, anyLastStateIf(e.3, e.3 != '') AS mac,
+      SELECT sensor, e.1 AS id, e.2 AS addr, vlan, e.7 AS family, e.8 AS ip, anyLastStateIf(e.3, e.3 != '') AS mac,
         minState(intDiv(first_ns, 1000000)) AS first_seen, maxState(intDiv(last_ns, 1000000)) AS last_seen,
         sumState(if(e.5, packets, toUInt64(0))) AS packets, sumState(if(e.5, bytes, toUInt64(0))) AS bytes, sumState(toUInt64(e.5)) AS flows,
         groupUniqArrayStateIf(e.4, e.4 != '') AS services
       FROM ${L('flows')} ARRAY JOIN arrayFilter(x -> x.2 != '' AND NOT (x.6 = 1 AND src_device = dst_device), [
-        (src_device, src, src_mac, if(server_is_dst AND src_device != dst_device, '', server_service), 1, 0),
-        (dst_device, dst, dst_mac, if(server_is_dst, server_service, ''), 1, 1),
-        (arp_src_device, arp_src, src_mac, '', 0, 0), (arp_dst_device, arp_dst, dst_mac, '', 0, 0)]) AS e
-      GROUP BY sensor, id, addr, vlan`,
+        (src_device, src, src_mac, if(server_is_dst AND src_device != dst_device, '', server_service), 1, 0, ip_version, if(ip_version = 0, ${ZERO16}, src_ip)),
+        (dst_device, dst, dst_mac, if(server_is_dst, server_service, ''), 1, 1, ip_version, if(ip_version = 0, ${ZERO16}, dst_ip)),
+        (arp_src_device, arp_src, src_mac, '', 0, 0, toUInt8(4), src_ip), (arp_dst_device, arp_dst, dst_mac, '', 0, 0, toUInt8(4), dst_ip)]) AS e
+      GROUP BY sensor, id, addr, vlan, family, ip`,
     `CREATE TABLE IF NOT EXISTS ${L('traffic')} (sensor String, t UInt64, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t)`,
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('traffic')}_mv TO ${L('traffic')} AS
       SELECT sensor, ${MINUTE} AS t, ${SUMS} FROM ${L('flows')} GROUP BY sensor, t`,

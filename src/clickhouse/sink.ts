@@ -91,6 +91,21 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+/** How many of a block's rows the server holds: a primary-key range (sensor, first_ns), then the block id. */
+export function storedSql(t: Tables, sensor: string, b: Pick<Block, 'id' | 'minNs' | 'maxNs'>): string {
+  return `SELECT count() FROM ${t.q('flows')} WHERE sensor = ${str(sensor)} AND first_ns BETWEEN ${uint(b.minNs)} AND ${uint(b.maxNs)} AND batch = ${str(b.id)}`;
+}
+
+/** Whether a query with this id still runs. */
+export function runningSql(queryId: string): string {
+  return `SELECT count() FROM system.processes WHERE query_id = ${str(queryId)}`;
+}
+
+/** The INSERT of a block (its RowBinary rows follow as the request body). */
+export function insertSql(t: Tables): string {
+  return `INSERT INTO ${t.q('flows')} (${FLOW_COLUMNS.map(([n]) => n).join(', ')}) FORMAT RowBinary`;
+}
+
 /** The default spool directory of a (server, database, sensor). */
 export function defaultSpoolDir(url: string, database: string, sensor: string): string {
   const u = new URL(url);
@@ -279,15 +294,13 @@ export class ClickHouseSink {
   async #deliver(e: Entry): Promise<void> {
     const qid = this.#queryId(e);
     await this.#settle(qid);
-    const where = `sensor = ${str(this.sensor)} AND first_ns BETWEEN ${uint(e.meta.minNs)} AND ${uint(e.meta.maxNs)} AND batch = ${str(e.meta.id)}`;
-    const stored = Number(await this.#value(`SELECT count() FROM ${this.tables.q('flows')} WHERE ${where}`));
+    const stored = Number(await this.#value(storedSql(this.tables, this.sensor, e.meta)));
     if (stored !== 0 && stored !== e.meta.rows)
       this.#log({ level: 'error', event: 'clickhouse_partial_block', block: e.meta.id, stored, rows: e.meta.rows, msg: `clickhouse: block ${e.meta.id} is stored with ${stored} of its ${e.meta.rows} rows; not sent again` });
     if (stored === 0) {
       const body = e.body ?? this.spool.body(e.spooled!);
-      const columns = FLOW_COLUMNS.map(([n]) => n).join(', ');
       const r = await this.#client.exec({
-        query: `INSERT INTO ${this.tables.q('flows')} (${columns}) FORMAT RowBinary`,
+        query: insertSql(this.tables),
         values: Readable.from([body], { objectMode: false }),
         query_id: qid,
         clickhouse_settings: this.tables.cluster ? { insert_distributed_sync: 1 } : {},
@@ -310,7 +323,7 @@ export class ClickHouseSink {
   /** Waits while a query with this id runs on the server (its rows are not all visible before it ends). */
   async #settle(qid: string): Promise<void> {
     for (let i = 0; ; i++) {
-      const running = Number(await this.#value(`SELECT count() FROM system.processes WHERE query_id = ${str(qid)}`));
+      const running = Number(await this.#value(runningSql(qid)));
       if (!running) return;
       if (i === 0) this.#log({ level: 'info', event: 'clickhouse_settle', query: qid, msg: `clickhouse: an earlier insert of this block still runs on the server; waiting for it` });
       await sleep(250, this.#stop.signal);
