@@ -159,6 +159,22 @@ function copyU64(raw: Uint8Array, off: number, out: Buffer, at: number): void {
   for (let i = 0; i < 8; i++) out[at + i] = raw[off + 7 - i];
 }
 
+const badOption = (name: string, why: string) => new FlowmasterError('ERR_INVALID_OPTION', `IpfixExporter option ${name}: ${why}`);
+const u32 = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
+
+/** The options with their defaults, checked (all but mtu, which depends on the templates). */
+function withDefaults(options: IpfixExporterOptions) {
+  const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'split', rate = DEFAULT_RATE, ingressInterface } = options ?? ({} as IpfixExporterOptions);
+  if (typeof host !== 'string' || host === '') throw badOption('host', 'must be a non-empty string');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw badOption('port', 'must be an integer 1..65535');
+  if (!u32(observationDomainId)) throw badOption('observationDomainId', 'must be an integer 0..2^32-1');
+  if (!(typeof templateRefreshSeconds === 'number' && templateRefreshSeconds > 0)) throw badOption('templateRefreshSeconds', 'must be a positive number');
+  if (biflow !== 'rfc5103' && biflow !== 'split') throw badOption('biflow', "must be 'rfc5103' or 'split'");
+  if (!(typeof rate === 'number' && rate > 0)) throw badOption('rate', 'must be a positive number of messages per second (or Infinity)');
+  if (ingressInterface !== undefined && !u32(ingressInterface)) throw badOption('ingressInterface', 'must be an integer 0..2^32-1');
+  return { host, port, observationDomainId, templateRefreshSeconds, mtu, biflow, rate, ingressInterface };
+}
+
 export class IpfixExporter {
   readonly #socket: dgram.Socket;
   readonly #host: string;
@@ -185,15 +201,7 @@ export class IpfixExporter {
   readonly #stats: IpfixStats = { flows: 0, records: 0, messages: 0, templates: 0, bytes: 0 };
 
   constructor(options: IpfixExporterOptions) {
-    const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'split', rate = DEFAULT_RATE, ingressInterface } = options ?? ({} as IpfixExporterOptions);
-    const bad = (name: string, why: string) => new FlowmasterError('ERR_INVALID_OPTION', `IpfixExporter option ${name}: ${why}`);
-    if (typeof host !== 'string' || host === '') throw bad('host', 'must be a non-empty string');
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad('port', 'must be an integer 1..65535');
-    if (!Number.isInteger(observationDomainId) || observationDomainId < 0 || observationDomainId > 0xffffffff) throw bad('observationDomainId', 'must be an integer 0..2^32-1');
-    if (!(typeof templateRefreshSeconds === 'number' && templateRefreshSeconds > 0)) throw bad('templateRefreshSeconds', 'must be a positive number');
-    if (biflow !== 'rfc5103' && biflow !== 'split') throw bad('biflow', "must be 'rfc5103' or 'split'");
-    if (!(typeof rate === 'number' && rate > 0)) throw bad('rate', 'must be a positive number of messages per second (or Infinity)');
-    if (ingressInterface !== undefined && !(Number.isInteger(ingressInterface) && ingressInterface >= 0 && ingressInterface <= 0xffffffff)) throw bad('ingressInterface', 'must be an integer 0..2^32-1');
+    const { host, port, observationDomainId, templateRefreshSeconds, mtu, biflow, rate, ingressInterface } = withDefaults(options);
     this.#biflow = biflow === 'rfc5103';
     this.#ingress = ingressInterface;
     const shape = { biflow: this.#biflow, ingress: ingressInterface !== undefined };
@@ -201,7 +209,7 @@ export class IpfixExporter {
     this.#recLen = Object.fromEntries(TEMPLATE_IDS.map((t) => [t, recordLength(t, shape)])) as Record<Tid, number>;
     // the first message must hold the templates and one record of the longest template
     const least = HEADER + this.#templates.length + SET_HEADER + Math.max(...Object.values(this.#recLen));
-    if (!Number.isInteger(mtu) || mtu < least || mtu > 65535) throw bad('mtu', `must be an integer ${least}..65535`);
+    if (!Number.isInteger(mtu) || mtu < least || mtu > 65535) throw badOption('mtu', `must be an integer ${least}..65535`);
     this.#host = host;
     this.#port = port;
     this.#domain = observationDomainId;
