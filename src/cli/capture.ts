@@ -46,7 +46,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
   });
   ops.watch(run);
   const exporter = exporterFor(flags);
-  const sink = sinkFor(flags, ops);
+  const sink = sinkFor(flags, ops, true);
   const fleet = sink?.run(await runName(undefined, meterOptions(flags)));
   const onBatch = teeBatch(exporter && ((b) => exporter.send(b)), fleet);
   const stop = () => void run.stop();

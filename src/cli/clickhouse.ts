@@ -58,9 +58,10 @@ export function addClickHouseFlags(c: Command): Command {
 }
 
 /** The sink --clickhouse asks for, or undefined. */
-export function sinkFor(flags: ClickHouseFlags, ops: Ops): ClickHouseSink | undefined {
+export function sinkFor(flags: ClickHouseFlags, ops: Ops, live = false): ClickHouseSink | undefined {
   if (!flags.clickhouse) return undefined;
   return new ClickHouseSink({
+    backpressure: !live, // a file read waits for the server; a capture spools rather than drop packets
     url: flags.clickhouse,
     database: flags.clickhouseDatabase,
     cluster: flags.clickhouseCluster,
@@ -101,11 +102,11 @@ export async function closeSink(sink: ClickHouseSink, waitMs: number, ops: Ops):
 }
 
 /** Both the SQLite store and the sink see a batch: `inner` first (the exporter), then the sink's run. */
-export function teeBatch(inner: ((b: FlowBatch) => void | Promise<void>) | undefined, run: { write(b: FlowBatch): void } | undefined) {
+export function teeBatch(inner: ((b: FlowBatch) => void | Promise<void>) | undefined, run: { write(b: FlowBatch): void | Promise<void> } | undefined) {
   if (!run) return inner;
   return async (b: FlowBatch) => {
     await inner?.(b);
-    run.write(b);
+    await run.write(b);
   };
 }
 
@@ -127,7 +128,7 @@ export async function ingestToClickHouse(
       try {
         for await (const batch of run) {
           await onBatch?.(batch);
-          w.write(batch);
+          await w.write(batch);
         }
         w.end();
         const s = await run.summary;

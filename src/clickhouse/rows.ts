@@ -134,7 +134,7 @@ export class BlockWriter {
   readonly #run: string;
   readonly #blockRows: number;
   readonly #services: ServiceMap;
-  readonly #push: (b: Block) => void;
+  readonly #push: (b: Block) => unknown;
   #n = 0;
   /** the size a block's buffer starts with: the last block's, so that it seldom grows (and is handed on, not copied) */
   #size = 1 << 20;
@@ -143,7 +143,7 @@ export class BlockWriter {
   readonly #serviceTexts = new Map<string, Buffer>();
   readonly #serverServices = new Map<number, Buffer>();
 
-  constructor(o: { sensor: string; run: string; blockRows: number; services?: ServiceMap; push: (b: Block) => void }) {
+  constructor(o: { sensor: string; run: string; blockRows: number; services?: ServiceMap; push: (b: Block) => unknown }) {
     this.#sensor = o.sensor;
     this.#sensorBytes = Buffer.from(o.sensor);
     this.#run = o.run;

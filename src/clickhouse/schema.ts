@@ -82,7 +82,8 @@ export const SCHEMA_VERSION = 1;
 const MINUTE = 'intDiv(first_ns, 60000000000) * 60000';
 const SUMS = 'sum(bytes) AS bytes, sum(packets) AS packets, count() AS flows';
 const TOTALS = 'bytes UInt64, packets UInt64, flows UInt64';
-const ZERO16 = "toFixedString('', 16)";
+/** an end's 16-byte address; zeros for a layer-2 flow (whose src_ip/dst_ip hold ARP's addresses) */
+const END_IP = (end: 'src' | 'dst') => `if(ip_version = 0, toFixedString('', 16), ${end}_ip)`;
 const PROTO = "multiIf(protocol = 6, 'tcp', protocol = 17, 'udp', protocol = 132, 'sctp', toString(protocol))";
 
 export interface Tables {
@@ -115,32 +116,40 @@ export function schemaStatements(o: SchemaOptions = {}): string[] {
   const out = [
     `CREATE DATABASE IF NOT EXISTS ${t.database}`,
     `CREATE TABLE IF NOT EXISTS ${L('flows')} (${cols}) ENGINE = MergeTree PARTITION BY intDiv(first_ns, ${DAY_NS}) ORDER BY (sensor, first_ns, batch, seq)`,
+    // the id is a hash of (sensor, address, vlan): the columns after it in the key add no rows
     `CREATE TABLE IF NOT EXISTS ${L('devices')} (sensor String, id UInt64, addr String, vlan UInt16, family UInt8, ip FixedString(16),
       mac AggregateFunction(anyLast, String),
       first_seen AggregateFunction(min, UInt64), last_seen AggregateFunction(max, UInt64),
       packets AggregateFunction(sum, UInt64), bytes AggregateFunction(sum, UInt64), flows AggregateFunction(sum, UInt64),
       services AggregateFunction(groupUniqArray, String))
       ENGINE = AggregatingMergeTree ORDER BY (sensor, id, addr, vlan, family, ip)`,
-    // each end of a flow (once when both are one device) with its MAC and the service it answered on; and the
-    // IPv4 addresses an ARP flow binds to its MACs (times and MAC only, no traffic), as the SQLite store's devices;
-    // src_ip/dst_ip: the ends' addresses as 16 bytes (IPv4-mapped), for an ARP flow the addresses it binds
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('devices')}_mv TO ${L('devices')} AS
-      SELECT sensor, e.1 AS id, e.2 AS addr, vlan, e.7 AS family, e.8 AS ip, anyLastStateIf(e.3, e.3 != '') AS mac,
+    // each end of a flow (once when both are one device) with its MAC and the service it answered on, one view per
+    // end (an ARRAY JOIN of the two copies every column of the block: twice the cost);
+    // src_ip/dst_ip: the ends' addresses as 16 bytes (IPv4-mapped)
+    ...(['src', 'dst'] as const).map(
+      (end) => `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('devices')}_${end}_mv TO ${L('devices')} AS
+      SELECT sensor, ${end}_device AS id, any(${end}) AS addr, any(vlan) AS vlan, any(ip_version) AS family, any(${END_IP(end)}) AS ip,
+        anyLastStateIf(${end}_mac, ${end}_mac != '') AS mac, minState(intDiv(first_ns, 1000000)) AS first_seen, maxState(intDiv(last_ns, 1000000)) AS last_seen,
+        sumState(packets) AS packets, sumState(bytes) AS bytes, sumState(toUInt64(1)) AS flows,
+        groupUniqArrayStateIf(server_service, server_service != '' AND ${end === 'src' ? 'NOT server_is_dst OR src_device = dst_device' : 'server_is_dst'}) AS services
+      FROM ${L('flows')} ${end === 'dst' ? 'WHERE src_device != dst_device ' : ''}GROUP BY sensor, id`,
+    ),
+    // the IPv4 addresses an ARP flow binds to its MACs (times and MAC only, no traffic), as the SQLite store's devices;
+    // an ARP flow's src_ip/dst_ip are those addresses
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('devices')}_arp_mv TO ${L('devices')} AS
+      SELECT sensor, e.1 AS id, any(e.2) AS addr, any(vlan) AS vlan, toUInt8(4) AS family, any(e.4) AS ip, anyLastState(e.3) AS mac,
         minState(intDiv(first_ns, 1000000)) AS first_seen, maxState(intDiv(last_ns, 1000000)) AS last_seen,
-        sumState(if(e.5, packets, toUInt64(0))) AS packets, sumState(if(e.5, bytes, toUInt64(0))) AS bytes, sumState(toUInt64(e.5)) AS flows,
-        groupUniqArrayStateIf(e.4, e.4 != '') AS services
-      FROM ${L('flows')} ARRAY JOIN arrayFilter(x -> x.2 != '' AND NOT (x.6 = 1 AND src_device = dst_device), [
-        (src_device, src, src_mac, if(server_is_dst AND src_device != dst_device, '', server_service), 1, 0, ip_version, if(ip_version = 0, ${ZERO16}, src_ip)),
-        (dst_device, dst, dst_mac, if(server_is_dst, server_service, ''), 1, 1, ip_version, if(ip_version = 0, ${ZERO16}, dst_ip)),
-        (arp_src_device, arp_src, src_mac, '', 0, 0, toUInt8(4), src_ip), (arp_dst_device, arp_dst, dst_mac, '', 0, 0, toUInt8(4), dst_ip)]) AS e
-      GROUP BY sensor, id, addr, vlan, family, ip`,
+        sumState(toUInt64(0)) AS packets, sumState(toUInt64(0)) AS bytes, sumState(toUInt64(0)) AS flows, groupUniqArrayStateIf('', 0) AS services
+      FROM ${L('flows')} ARRAY JOIN [(arp_src_device, arp_src, src_mac, src_ip), (arp_dst_device, arp_dst, dst_mac, dst_ip)] AS e
+      WHERE ether_type = 2054 AND e.2 != '' GROUP BY sensor, id`,
     `CREATE TABLE IF NOT EXISTS ${L('traffic')} (sensor String, t UInt64, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t)`,
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('traffic')}_mv TO ${L('traffic')} AS
       SELECT sensor, ${MINUTE} AS t, ${SUMS} FROM ${L('flows')} GROUP BY sensor, t`,
     `CREATE TABLE IF NOT EXISTS ${L('talkers')} (sensor String, t UInt64, device UInt64, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t, device)`,
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('talkers')}_mv TO ${L('talkers')} AS
-      SELECT sensor, ${MINUTE} AS t, device, ${SUMS} FROM ${L('flows')}
-      ARRAY JOIN if(src_device = dst_device, [src_device], [src_device, dst_device]) AS device GROUP BY sensor, t, device`,
+    ...(['src', 'dst'] as const).map(
+      (end) => `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('talkers')}_${end}_mv TO ${L('talkers')} AS
+      SELECT sensor, ${MINUTE} AS t, ${end}_device AS device, ${SUMS} FROM ${L('flows')} ${end === 'dst' ? 'WHERE src_device != dst_device ' : ''}GROUP BY sensor, t, device`,
+    ),
     `CREATE TABLE IF NOT EXISTS ${L('conversations')} (sensor String, t UInt64, a UInt64, b UInt64, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t, a, b)`,
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('conversations')}_mv TO ${L('conversations')} AS
       SELECT sensor, ${MINUTE} AS t, least(src_device, dst_device) AS a, greatest(src_device, dst_device) AS b, ${SUMS} FROM ${L('flows')} GROUP BY sensor, t, a, b`,

@@ -44,8 +44,15 @@ export interface ClickHouseSinkOptions extends SchemaOptions {
   spoolMaxBytes?: number;
   /** flows per block (one INSERT; default 100,000) */
   blockRows?: number;
-  /** undelivered blocks kept in memory before new ones go to the spool (default 2) */
+  /** undelivered blocks kept in memory (default 2); past them, new ones go to the spool, or with `backpressure` wait */
   memoryBlocks?: number;
+  /**
+   * while the server takes blocks, slower than they come, make write() wait
+   * instead of spooling (a file read waits; default true). A live capture
+   * sets false: it cannot wait without dropping packets. Either way, while
+   * the server fails, blocks go to the spool.
+   */
+  backpressure?: boolean;
   /** backoff between failed deliveries (default 200 ms doubling to 10 s) */
   retry?: { minMs?: number; maxMs?: number };
   /** create the schema (idempotent) before the first block (default true) */
@@ -119,7 +126,7 @@ export class ClickHouseSink {
   readonly tables: Tables;
   readonly spool: Spool;
   readonly #client: ClickHouseClient;
-  readonly #o: Required<Pick<ClickHouseSinkOptions, 'blockRows' | 'memoryBlocks' | 'spoolMaxBytes' | 'init'>> & { minMs: number; maxMs: number };
+  readonly #o: Required<Pick<ClickHouseSinkOptions, 'blockRows' | 'memoryBlocks' | 'spoolMaxBytes' | 'init' | 'backpressure'>> & { minMs: number; maxMs: number };
   readonly #schema: SchemaOptions;
   readonly #services?: ServiceMap;
   readonly #metrics: Metrics;
@@ -127,6 +134,8 @@ export class ClickHouseSink {
   readonly #queue: Entry[] = [];
   readonly #stop = new AbortController();
   readonly #idle: (() => void)[] = [];
+  /** writers waiting for room in memory (backpressure) */
+  readonly #room: (() => void)[] = [];
   readonly #stats: ClickHouseSinkStats = { sent: 0, present: 0, dropped: 0, delivered: { rows: 0, bytes: 0, packets: 0 }, blocks: 0, retries: 0, pending: 0, spooledBytes: 0 };
   #schemaReady = false;
   #pumping: Promise<void> | undefined;
@@ -153,6 +162,7 @@ export class ClickHouseSink {
       memoryBlocks: positive('memoryBlocks', o.memoryBlocks, 2),
       spoolMaxBytes: positive('spoolMaxBytes', o.spoolMaxBytes, 1 << 30),
       init: o.init ?? true,
+      backpressure: o.backpressure ?? true,
       minMs: positive('retry.minMs', o.retry?.minMs, 200),
       maxMs: positive('retry.maxMs', o.retry?.maxMs, 10_000),
     };
@@ -170,10 +180,18 @@ export class ClickHouseSink {
   }
 
   /** A run's writer: write(batch) for each batch, end() after the last. `run` names it for good (the same input, the same name). */
-  run(run: string): { write(batch: FlowBatch): void; end(): void } {
+  run(run: string): { write(batch: FlowBatch): void | Promise<void>; end(): void } {
     if (!/^[A-Za-z0-9._:-]{1,200}$/.test(run)) throw new FlowmasterError('ERR_INVALID_OPTION', `ClickHouseSink run: ${JSON.stringify(run)}: letters, digits and ._:- only`);
-    const w = new BlockWriter({ sensor: this.sensor, run, blockRows: this.#o.blockRows, services: this.#services, push: (b) => this.#enqueue(b) });
-    return { write: (batch) => w.write(batch), end: () => w.end() };
+    let wait: Promise<void> | undefined;
+    const w = new BlockWriter({ sensor: this.sensor, run, blockRows: this.#o.blockRows, services: this.#services, push: (b) => (wait = this.#enqueue(b) ?? wait) });
+    return {
+      write: (batch) => {
+        wait = undefined;
+        w.write(batch);
+        return wait; // a full block waits for room (backpressure)
+      },
+      end: () => w.end(),
+    };
   }
 
   get stats(): ClickHouseSinkStats {
@@ -200,6 +218,7 @@ export class ClickHouseSink {
   async close(waitMs = 0): Promise<ClickHouseSinkStats> {
     await this.drain(waitMs);
     this.#stop.abort();
+    for (const resolve of this.#room.splice(0)) resolve();
     await this.#pumping;
     for (const e of this.#queue) if (!e.spooled) this.#toDisk(e);
     const stats = this.stats;
@@ -214,11 +233,26 @@ export class ClickHouseSink {
     this.#schemaReady = true;
   }
 
-  #enqueue(b: Block): void {
+  #inMemory(): number {
+    return this.#queue.reduce((n, q) => n + (q.spooled ? 0 : 1), 0);
+  }
+
+  /** Queues a block: in memory, or on disk past `memoryBlocks`; with backpressure (and the server taking blocks) a promise of room instead. */
+  #enqueue(b: Block): Promise<void> | undefined {
     const e: Entry = { meta: { id: b.id, rows: b.rows, minNs: b.minNs, maxNs: b.maxNs, bytes: b.bytes, packets: b.packets }, body: b.body };
-    if (this.#queue.filter((q) => !q.spooled).length >= this.#o.memoryBlocks) this.#toDisk(e);
+    const full = this.#inMemory() >= this.#o.memoryBlocks;
+    const wait = full && this.#o.backpressure && !this.#failing && !this.#stop.signal.aborted;
+    if (full && !wait) this.#toDisk(e);
     this.#queue.push(e);
     this.#kick();
+    return wait ? new Promise<void>((resolve) => this.#room.push(resolve)) : undefined;
+  }
+
+  /** Writers waiting for room go on; with the server failing, what is beyond `memoryBlocks` in memory goes to disk first. */
+  #freeRoom(): void {
+    if (this.#failing)
+      for (let i = this.#queue.length - 1; i >= 0 && this.#inMemory() > this.#o.memoryBlocks; i--) if (!this.#queue[i].spooled && i > 0) this.#toDisk(this.#queue[i]);
+    if (this.#failing || this.#inMemory() < this.#o.memoryBlocks) for (const resolve of this.#room.splice(0)) resolve();
   }
 
   /** Moves a block to the spool, then drops the oldest spooled blocks (not the one being sent) past the cap. */
@@ -266,6 +300,7 @@ export class ClickHouseSink {
         this.#queue.shift();
         if (e.spooled) this.spool.remove(e.spooled);
         this.#gauges();
+        this.#freeRoom();
         if (this.#failing) this.#log({ level: 'info', event: 'clickhouse_recovered', failures: this.#failing, msg: `clickhouse: delivering again after ${this.#failing} failed attempts` });
         this.#failing = 0;
       } catch (err) {
@@ -273,6 +308,7 @@ export class ClickHouseSink {
         this.#failing++;
         this.#stats.retries++;
         this.#metrics.chRetries.inc();
+        this.#freeRoom();
         const wait = Math.min(this.#o.maxMs, this.#o.minMs * 2 ** Math.min(this.#failing - 1, 20));
         if (this.#failing === 1 || this.#failing % 10 === 0)
           this.#log({ level: 'warn', event: 'clickhouse_retry', block: e.meta.id, attempt: this.#failing, error: (err as Error).message, msg: `clickhouse: ${(err as Error).message.split('\n')[0]}; block ${e.meta.id} again in ${wait} ms (attempt ${this.#failing})` });
