@@ -18,3 +18,6 @@ export { FlowQueries, DeviceQueries, QueryTimer, addressRange, type DeviceFilter
 export { type RetentionPolicy, type RetentionReport } from './store/retention';
 export { IpfixExporter, type IpfixExporterOptions, type IpfixStats } from './export/ipfix';
 export { Analytics, type Measure, type Totals, type RangeRequest } from './store/analytics';
+export { ClickHouseSink, defaultSpoolDir, type ClickHouseSinkOptions, type ClickHouseSinkStats } from './clickhouse/sink';
+export { ClickHouseQueries, type Execute, type FleetFlowFilter, type FleetFlowRow, type FleetFlowSort, type FleetDeviceFilter, type FleetDeviceRow, type FleetDeviceSort, type FleetPage } from './clickhouse/query';
+export { schemaStatements, type SchemaOptions } from './clickhouse/schema';

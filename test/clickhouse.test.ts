@@ -17,7 +17,9 @@ import { Metrics } from '../src/metrics/registry';
 import { tmpFile } from './helpers/capture';
 import { noClickHouse, startClickHouse, type ClickHouseServer } from './helpers/clickhouse';
 import { TEST_ENGINE } from './helpers/read';
-import { skipping } from './helpers/skip';
+import { notRoot, skipping } from './helpers/skip';
+import { nativeAvailable } from '../src/engine/native';
+import * as dgram from 'node:dgram';
 
 // @ts-expect-error plain ESM helper without type declarations
 const genPcap = () => import('../scripts/gen-pcap.mjs');
@@ -70,6 +72,7 @@ async function stored(ch: ClickHouseServer, db: string, where = '1'): Promise<To
 }
 
 const skip = skipping(noClickHouse, 'ClickHouse sink tests');
+const liveWhyNot = notRoot ?? (!nativeAvailable() ? 'the native addon is not built' : undefined);
 
 describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
   let ch: ClickHouseServer;
@@ -291,6 +294,46 @@ describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
     expect(await stored(ch, 'kill1')).toEqual({ ...expected, distinct: expected.flows });
     expect(second.stderr).toMatch(/already stored \(not sent again\)/);
   });
+
+  it.skipIf(skipping(liveWhyNot, 'capture --clickhouse'))('capture -i lo --clickhouse (root): flows sent as they end; with the server down they spool and go once it is back', async () => {
+    const port = 47000 + (process.pid % 1000);
+    const spool = tmpFile('sp-live');
+    let exited: Promise<Exit> | undefined;
+    let stderr = () => '';
+    let capture: ChildProcess | undefined;
+    exited = flowmaster(
+      ['capture', '-i', 'lo', '-f', `udp dst port ${port}`, '--idle-timeout', '1', '--clickhouse', ch.url, '--clickhouse-database', 'live1', '--sensor', 'lo-sensor',
+        '--spool-dir', spool, '--clickhouse-block-rows', '5', '--retry-for', '60s'],
+      (child, err) => {
+        capture = child;
+        stderr = err;
+      },
+    );
+    for (let i = 0; i < 200 && !stderr().includes('stop with Ctrl-C'); i++) await sleep(25);
+    const send = async (from: number, n: number) => {
+      for (let i = from; i < from + n; i++) {
+        const s = dgram.createSocket('udp4'); // one flow each: its own source port
+        await new Promise<void>((r) => s.bind(port + 1 + i, '127.0.0.1', r));
+        await new Promise((r) => s.send(Buffer.alloc(100), port, '127.0.0.1', r));
+        s.close();
+      }
+    };
+    await send(0, 10);
+    for (let i = 0; i < 200 && (await stored(ch, 'live1').catch(() => ({ flows: 0 }))).flows < 10; i++) await sleep(50);
+    expect((await stored(ch, 'live1')).flows).toBe(10);
+    await ch.stop();
+    await send(10, 10); // ended (idle 1 s) while the server is down: the first block is tried, the next goes to disk
+    for (let i = 0; i < 200 && fs.readdirSync(spool).filter((f) => f.endsWith('.block')).length < 1; i++) await sleep(50);
+    expect(fs.readdirSync(spool).filter((f) => f.endsWith('.block')).length).toBeGreaterThanOrEqual(1);
+    await ch.start();
+    for (let i = 0; i < 400 && (await stored(ch, 'live1').catch(() => ({ flows: 0 }))).flows < 20; i++) await sleep(50);
+    capture!.kill('SIGINT');
+    const r = await exited;
+    expect([r.code, r.stderr]).toEqual([0, expect.stringContaining('flows sent as sensor lo-sensor')]);
+    const got = await stored(ch, 'live1');
+    expect(got).toMatchObject({ flows: 20, packets: 20, distinct: 20 });
+    expect(Number((await ch.query("SELECT uniqExact(src_port) FROM live1.flows WHERE sensor = 'lo-sensor'")).trim())).toBe(20);
+  }, 90_000);
 
   it('three sensors at once into one server: every row once, each under its sensor name', async () => {
     const runs = ['a', 'b', 'c'].map((s) =>

@@ -13,9 +13,10 @@
  * never stored twice, on any server version, without ZooKeeper.
  *
  * When the server is down, slow or refusing, the sender backs off
- * (`retry.minMs` doubling to `retry.maxMs`) and new blocks beyond
- * `memoryBlocks` go to the spool on disk (spool.ts), which a restarted process
- * sends first. Past `spoolMaxBytes` the oldest spooled blocks are dropped,
+ * (`retry.minMs` doubling to `retry.maxMs`) and the blocks waiting (but the
+ * one being sent) go to the spool on disk (spool.ts), which a restarted
+ * process sends first; so do blocks beyond `memoryBlocks` while the server
+ * is slower than they come (unless `backpressure` makes the writer wait). Past `spoolMaxBytes` the oldest spooled blocks are dropped,
  * counted (flowmaster_clickhouse_rows_total{result="dropped"}) and logged.
  */
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
@@ -242,16 +243,15 @@ export class ClickHouseSink {
     const e: Entry = { meta: { id: b.id, rows: b.rows, minNs: b.minNs, maxNs: b.maxNs, bytes: b.bytes, packets: b.packets }, body: b.body };
     const full = this.#inMemory() >= this.#o.memoryBlocks;
     const wait = full && this.#o.backpressure && !this.#failing && !this.#stop.signal.aborted;
-    if (full && !wait) this.#toDisk(e);
+    if ((full && !wait) || this.#failing) this.#toDisk(e); // while the server fails, to disk at once: a kill then loses nothing queued
     this.#queue.push(e);
     this.#kick();
     return wait ? new Promise<void>((resolve) => this.#room.push(resolve)) : undefined;
   }
 
-  /** Writers waiting for room go on; with the server failing, what is beyond `memoryBlocks` in memory goes to disk first. */
+  /** Writers waiting for room go on; with the server failing, the blocks in memory (but the one being sent) go to disk first. */
   #freeRoom(): void {
-    if (this.#failing)
-      for (let i = this.#queue.length - 1; i >= 0 && this.#inMemory() > this.#o.memoryBlocks; i--) if (!this.#queue[i].spooled && i > 0) this.#toDisk(this.#queue[i]);
+    if (this.#failing) for (let i = 1; i < this.#queue.length; i++) if (!this.#queue[i].spooled) this.#toDisk(this.#queue[i]);
     if (this.#failing || this.#inMemory() < this.#o.memoryBlocks) for (const resolve of this.#room.splice(0)) resolve();
   }
 
