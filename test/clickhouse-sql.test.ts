@@ -31,7 +31,10 @@ const chdb = (() => {
     return (e as Error).message;
   }
 })();
-const skip = skipping(typeof chdb === 'string' && `npm package chdb does not load here (${chdb}); npm ci installs it`, 'ClickHouse SQL on a current ClickHouse (chdb)');
+const skip = skipping(
+  typeof chdb === 'string' && `npm package chdb is not installed (npm install --no-save chdb@3.4.0; .ci/run does): ${chdb.split('\n')[0]}`,
+  'ClickHouse SQL on a current ClickHouse (chdb)',
+);
 
 describe.skipIf(skip)('ClickHouse SQL on a current ClickHouse (chdb)', () => {
   let session: ChdbSession;
