@@ -58,6 +58,8 @@ export interface ClickHouseSinkOptions extends SchemaOptions {
   retry?: { minMs?: number; maxMs?: number };
   /** create the schema (idempotent) before the first block (default true) */
   init?: boolean;
+  /** blocks sent at once (default 2: the server inserts each on one core); taken in order */
+  concurrency?: number;
   /** per request (default 120 s) */
   requestTimeoutMs?: number;
   services?: ServiceMap;
@@ -85,6 +87,8 @@ interface Entry {
   meta: Omit<Block, 'body'>;
   body?: Buffer;
   spooled?: SpooledBlock;
+  /** a sender has it */
+  sending?: boolean;
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -127,8 +131,8 @@ export class ClickHouseSink {
   readonly tables: Tables;
   readonly spool: Spool;
   readonly #client: ClickHouseClient;
-  readonly #o: Required<Pick<ClickHouseSinkOptions, 'blockRows' | 'memoryBlocks' | 'spoolMaxBytes' | 'init' | 'backpressure'>> & { minMs: number; maxMs: number };
-  readonly #schema: SchemaOptions;
+  readonly #o: Required<Pick<ClickHouseSinkOptions, 'blockRows' | 'memoryBlocks' | 'spoolMaxBytes' | 'init' | 'backpressure' | 'concurrency'>> & { minMs: number; maxMs: number };
+  readonly #schemaOptions: SchemaOptions;
   readonly #services?: ServiceMap;
   readonly #metrics: Metrics;
   readonly #log: LogFn;
@@ -138,8 +142,8 @@ export class ClickHouseSink {
   /** writers waiting for room in memory (backpressure) */
   readonly #room: (() => void)[] = [];
   readonly #stats: ClickHouseSinkStats = { sent: 0, present: 0, dropped: 0, delivered: { rows: 0, bytes: 0, packets: 0 }, blocks: 0, retries: 0, pending: 0, spooledBytes: 0 };
-  #schemaReady = false;
-  #pumping: Promise<void> | undefined;
+  readonly #senders = new Set<Promise<void>>();
+  #schema?: Promise<void>;
   #failing = 0;
 
   constructor(o: ClickHouseSinkOptions) {
@@ -150,7 +154,7 @@ export class ClickHouseSink {
       throw new FlowmasterError('ERR_INVALID_OPTION', `ClickHouseSink url: ${JSON.stringify(o.url)} is not a URL (http://host:8123)`);
     }
     this.tables = tables(o);
-    this.#schema = { database: o.database, cluster: o.cluster };
+    this.#schemaOptions = { database: o.database, cluster: o.cluster };
     this.sensor = o.sensor ?? os.hostname();
     if (!this.sensor || this.sensor.length > 200) throw new FlowmasterError('ERR_INVALID_OPTION', 'ClickHouseSink sensor: expected a name of 1..200 characters');
     const positive = (name: string, v: number | undefined, d: number) => {
@@ -161,6 +165,7 @@ export class ClickHouseSink {
     this.#o = {
       blockRows: positive('blockRows', o.blockRows, 100_000),
       memoryBlocks: positive('memoryBlocks', o.memoryBlocks, 2),
+      concurrency: positive('concurrency', o.concurrency, 2),
       spoolMaxBytes: positive('spoolMaxBytes', o.spoolMaxBytes, 1 << 30),
       init: o.init ?? true,
       backpressure: o.backpressure ?? true,
@@ -220,7 +225,7 @@ export class ClickHouseSink {
     await this.drain(waitMs);
     this.#stop.abort();
     for (const resolve of this.#room.splice(0)) resolve();
-    await this.#pumping;
+    await Promise.all(this.#senders);
     for (const e of this.#queue) if (!e.spooled) this.#toDisk(e);
     const stats = this.stats;
     if (stats.pending) this.#log({ level: 'warn', event: 'clickhouse_spooled', blocks: stats.pending, dir: this.spool.dir, msg: `clickhouse: ${stats.pending} blocks undelivered, kept in ${this.spool.dir} (the next run sends them)` });
@@ -230,8 +235,7 @@ export class ClickHouseSink {
 
   /** Creates the schema (idempotent). */
   async init(): Promise<void> {
-    for (const sql of schemaStatements(this.#schema)) await this.#client.command({ query: sql });
-    this.#schemaReady = true;
+    for (const sql of schemaStatements(this.#schemaOptions)) await this.#client.command({ query: sql });
   }
 
   #inMemory(): number {
@@ -251,7 +255,7 @@ export class ClickHouseSink {
 
   /** Writers waiting for room go on; with the server failing, the blocks in memory (but the one being sent) go to disk first. */
   #freeRoom(): void {
-    if (this.#failing) for (let i = 1; i < this.#queue.length; i++) if (!this.#queue[i].spooled) this.#toDisk(this.#queue[i]);
+    if (this.#failing) for (const q of this.#queue) if (!q.spooled && !q.sending) this.#toDisk(q);
     if (this.#failing || this.#inMemory() < this.#o.memoryBlocks) for (const resolve of this.#room.splice(0)) resolve();
   }
 
@@ -260,7 +264,7 @@ export class ClickHouseSink {
     e.spooled = this.spool.write({ ...e.meta, body: e.body! });
     e.body = undefined;
     while (this.#spooledBytes() > this.#o.spoolMaxBytes) {
-      const i = this.#queue.findIndex((q, k) => q.spooled && q !== e && !(k === 0 && this.#pumping));
+      const i = this.#queue.findIndex((q) => q.spooled && q !== e && !q.sending);
       if (i < 0) break;
       const [old] = this.#queue.splice(i, 1);
       this.spool.remove(old.spooled!);
@@ -285,26 +289,38 @@ export class ClickHouseSink {
     this.#metrics.chSpoolBytes.set(spooled.reduce((n, q) => n + q.spooled!.size, 0));
   }
 
+  /** Starts senders up to `concurrency` (one while the server fails: it probes, the others wait). */
   #kick(): void {
-    if (!this.#pumping && !this.#stop.signal.aborted) this.#pumping = this.#pump().finally(() => (this.#pumping = undefined));
+    const most = this.#failing ? 1 : this.#o.concurrency;
+    while (this.#senders.size < most && !this.#stop.signal.aborted && this.#queue.some((q) => !q.sending)) {
+      const sender: Promise<void> = this.#send().finally(() => {
+        this.#senders.delete(sender);
+        if (!this.#queue.length) for (const resolve of this.#idle.splice(0)) resolve();
+        else this.#kick();
+      });
+      this.#senders.add(sender);
+    }
   }
 
-  async #pump(): Promise<void> {
-    while (this.#queue.length && !this.#stop.signal.aborted) {
-      const e = this.#queue[0];
+  /** One sender: takes the oldest block no sender has, until none is left or a delivery fails. */
+  async #send(): Promise<void> {
+    for (let e = this.#queue.find((q) => !q.sending); e && !this.#stop.signal.aborted; e = this.#queue.find((q) => !q.sending)) {
+      e.sending = true;
       try {
-        if (!this.#schemaReady && this.#o.init) await this.init();
+        if (this.#o.init) await (this.#schema ??= this.init().catch((err) => ((this.#schema = undefined), Promise.reject(err))));
         const t0 = performance.now();
         await this.#deliver(e);
         this.#metrics.chInsertSeconds.observe((performance.now() - t0) / 1000);
-        this.#queue.shift();
+        this.#queue.splice(this.#queue.indexOf(e), 1);
         if (e.spooled) this.spool.remove(e.spooled);
         this.#gauges();
-        this.#freeRoom();
         if (this.#failing) this.#log({ level: 'info', event: 'clickhouse_recovered', failures: this.#failing, msg: `clickhouse: delivering again after ${this.#failing} failed attempts` });
         this.#failing = 0;
+        this.#freeRoom();
+        this.#kick(); // the others, now that it goes through
       } catch (err) {
-        if (this.#stop.signal.aborted) break;
+        e.sending = false;
+        if (this.#stop.signal.aborted) return;
         this.#failing++;
         this.#stats.retries++;
         this.#metrics.chRetries.inc();
@@ -313,9 +329,9 @@ export class ClickHouseSink {
         if (this.#failing === 1 || this.#failing % 10 === 0)
           this.#log({ level: 'warn', event: 'clickhouse_retry', block: e.meta.id, attempt: this.#failing, error: (err as Error).message, msg: `clickhouse: ${(err as Error).message.split('\n')[0]}; block ${e.meta.id} again in ${wait} ms (attempt ${this.#failing})` });
         await sleep(wait, this.#stop.signal);
+        return; // #kick starts again, as many as may run
       }
     }
-    if (!this.#queue.length) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
   /** The block's query id: the same for every attempt, by any process. */
