@@ -119,7 +119,7 @@ describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
   it('server down: blocks wait in the spool, a new sink on it delivers them in order once the server is back', async () => {
     const spool = tmpFile('spool-down');
     await new ClickHouseSink(sinkOptions('lib2', spool)).init();
-    await ch.stop();
+    await ch.kill(); // a crash (SIGKILL): no graceful shutdown to wait for
     const sink = new ClickHouseSink({ ...sinkOptions('lib2', spool), memoryBlocks: 1 });
     await sendFile(sink, 'run-b');
     const left = await sink.close(300); // nothing delivered: all in the spool
@@ -137,7 +137,7 @@ describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
   it('spool cap: past it the oldest blocks are dropped, counted and logged, never silently', async () => {
     const spool = tmpFile('spool-cap');
     const logs: string[] = [];
-    await ch.stop();
+    await ch.kill(); // a crash (SIGKILL): no graceful shutdown to wait for
     try {
       const metrics = new Metrics({ defaultMetrics: false });
       const sink = new ClickHouseSink({ ...sinkOptions('lib3', spool), memoryBlocks: 1, spoolMaxBytes: 300_000, metrics, log: (e) => logs.push(String(e.event)) });
@@ -241,8 +241,8 @@ describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
     expect(both.code).toBe(2);
   });
 
-  it('the server stopped mid-ingest: the ingest waits, then every flow is stored once', async () => {
-    // the capture comes on stdin in two halves: the first half's flows are stored, then the server stops,
+  it('the server killed mid-ingest: the ingest waits, then every flow is stored once', async () => {
+    // the capture comes on stdin in two halves: the first half's flows are stored, then the server is killed,
     // then the rest is read (its flows wait and are retried), then the server comes back
     // (a short idle timeout and small batches: flows of the first half end, and reach the sink, before the second is read)
     const bytes = fs.readFileSync(file);
@@ -257,7 +257,7 @@ describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
         outage = (async () => {
           child.stdin!.write(bytes.subarray(0, cut));
           for (let i = 0; i < 2000 && (before = (await stored(ch, 'out1').catch(() => ({ flows: 0 }))).flows) === 0; i++) await sleep(10);
-          await ch.stop();
+          await ch.kill(); // a crash (SIGKILL): no graceful shutdown to wait for
           child.stdin!.end(bytes.subarray(cut));
           for (let i = 0; i < 2000 && !/again in \d+ ms/.test(stderr()); i++) await sleep(10);
           await sleep(2000);
@@ -321,7 +321,7 @@ describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
     await send(0, 10);
     for (let i = 0; i < 200 && (await stored(ch, 'live1').catch(() => ({ flows: 0 }))).flows < 10; i++) await sleep(50);
     expect((await stored(ch, 'live1')).flows).toBe(10);
-    await ch.stop();
+    await ch.kill(); // a crash (SIGKILL): no graceful shutdown to wait for
     await send(10, 10); // ended (idle 1 s) while the server is down: the first block is tried, the next goes to disk
     for (let i = 0; i < 200 && fs.readdirSync(spool).filter((f) => f.endsWith('.block')).length < 1; i++) await sleep(50);
     expect(fs.readdirSync(spool).filter((f) => f.endsWith('.block')).length).toBeGreaterThanOrEqual(1);
