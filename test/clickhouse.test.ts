@@ -157,9 +157,15 @@ describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
 
   it('ingest --clickhouse with --db: the SQLite store and ClickHouse hold the same flows; the query commands agree', async () => {
     const db = tmpFile('fleet.db');
-    const r = await flowmaster(['ingest', '--engine', TEST_ENGINE, '--db', db, '--clickhouse', ch.url, '--clickhouse-database', 'cli1', '--sensor', 'plant-a', '--spool-dir', tmpFile('sp'), '--no-progress', file]);
+    const args = ['ingest', '--engine', TEST_ENGINE, '--db', db, '--clickhouse', ch.url, '--clickhouse-database', 'cli1', '--sensor', 'plant-a', '--spool-dir', tmpFile('sp'), '--no-progress', file];
+    const r = await flowmaster(args);
     expect(r.stderr).toContain(`clickhouse: ${expected.flows} flows sent as sensor plant-a`);
     expect(r.code).toBe(0);
+    expect(await stored(ch, 'cli1')).toEqual({ ...expected, distinct: expected.flows });
+    // again: SQLite skips the file and says ClickHouse gets nothing either; with --force both read it, ClickHouse stores nothing twice
+    expect((await flowmaster(args)).stderr).toContain('not sent to ClickHouse either');
+    const forced = await flowmaster([...args, '--force']);
+    expect([forced.code, forced.stderr]).toEqual([0, expect.stringContaining(`clickhouse: 0 flows sent as sensor plant-a, ${expected.flows} already stored`)]);
     expect(await stored(ch, 'cli1')).toEqual({ ...expected, distinct: expected.flows });
     const store = openStore(db, { readonly: true });
     const q = new ClickHouseQueries({ url: ch.url, database: 'cli1' });

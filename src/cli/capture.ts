@@ -50,6 +50,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
   const fleet = sink?.run(await runName(undefined, meterOptions(flags)));
   const onBatch = teeBatch(exporter && ((b) => exporter.send(b)), fleet);
   const stop = () => void run.stop();
+  let undelivered = false;
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const unwatch = stdout.onClose(stop); // `capture | head`: its reader has gone
@@ -87,8 +88,9 @@ export async function capture(flags: CaptureFlags): Promise<number> {
     store?.close();
     await exporter?.close();
     fleet?.end();
-    if (sink) await closeSink(sink, flags.retryFor, ops);
+    // a stopping sensor does not wait long (systemd's stop timeout): what is left is on disk, for the next run
+    if (sink && (await closeSink(sink, Math.min(flags.retryFor, 10_000), ops)).pending) undelivered = true;
     await ops.close();
   }
-  return 0;
+  return undelivered ? 1 : 0; // blocks left in the spool: the next run sends them
 }

@@ -69,7 +69,8 @@ export async function ingest(files: string[], flags: IngestFlags): Promise<numbe
   const one = async (run: FlowRun) => {
     const plan = await planFile(store, run.path, flags.force);
     if (plan.skip || interrupt.signal.aborted) {
-      if (plan.skip) ops.log({ level: 'info', event: 'file_skipped', path: run.path, source: plan.skip.id, msg: `ingest: ${run.path}: already in ${flags.db} as source ${plan.skip.id} (${plan.skip.flows} flows); --force reads it again` });
+      if (plan.skip) ops.log({ level: 'info', event: 'file_skipped', path: run.path, source: plan.skip.id, msg: `ingest: ${run.path}: already in ${flags.db} as source ${plan.skip.id} (${plan.skip.flows} flows); --force reads it again` +
+          (sink ? ' (not sent to ClickHouse either: with --force, ClickHouse stores only the blocks it lacks)' : '') });
       skipped++;
       progress?.fileDone(run);
       return;

@@ -13,9 +13,8 @@
  * never stored twice, on any server version, without ZooKeeper.
  *
  * When the server is down, slow or refusing, the sender backs off
- * (`retry.minMs` doubling to `retry.maxMs`) and the blocks waiting (but the
- * one being sent) go to the spool on disk (spool.ts), which a restarted
- * process sends first; so do blocks beyond `memoryBlocks` while the server
+ * (`retry.minMs` doubling to `retry.maxMs`) and every block waiting goes to
+ * the spool on disk (spool.ts), which a restarted process sends first; so do blocks beyond `memoryBlocks` while the server
  * is slower than they come (unless `backpressure` makes the writer wait). Past `spoolMaxBytes` the oldest spooled blocks are dropped,
  * counted (flowmaster_clickhouse_rows_total{result="dropped"}) and logged.
  */
@@ -253,9 +252,9 @@ export class ClickHouseSink {
     return wait ? new Promise<void>((resolve) => this.#room.push(resolve)) : undefined;
   }
 
-  /** Writers waiting for room go on; with the server failing, the blocks in memory (but the one being sent) go to disk first. */
+  /** Writers waiting for room go on; with the server failing, every block in memory goes to disk first (a kill then loses none). */
   #freeRoom(): void {
-    if (this.#failing) for (const q of this.#queue) if (!q.spooled && !q.sending) this.#toDisk(q);
+    if (this.#failing) for (const q of this.#queue) if (!q.spooled) this.#toDisk(q);
     if (this.#failing || this.#inMemory() < this.#o.memoryBlocks) for (const resolve of this.#room.splice(0)) resolve();
   }
 
