@@ -341,6 +341,27 @@ describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
     expect(Number((await ch.query("SELECT uniqExact(src_port) FROM live1.flows WHERE sensor = 'lo-sensor'")).trim())).toBe(20);
   }, 90_000);
 
+  it('usage and server errors are one line with a code: no target, an unreachable server, --print without one', async () => {
+    const dead = 'http://127.0.0.1:1';
+    const cases: [string[], number, string][] = [
+      [['clickhouse', 'init'], 2, 'ERR_USAGE'],
+      [['clickhouse', 'init', '--clickhouse', dead], 1, 'ERR_CLICKHOUSE'],
+      [['flows', '--clickhouse', dead], 1, 'ERR_CLICKHOUSE'],
+      [['flows', '--clickhouse', ch.url, '--clickhouse-database', 'no_such_db'], 1, 'ERR_CLICKHOUSE'],
+      [['flows', '--clickhouse', ch.url, '--source', '1'], 2, 'ERR_INVALID_OPTION'],
+      [['top', '--db', tmpFile('x.db'), '--sensor', 'a'], 2, 'ERR_USAGE'],
+      [['ingest', file], 2, 'ERR_USAGE'],
+      [['ingest', '--clickhouse', 'not a url', file], 2, 'ERR_INVALID_OPTION'],
+    ];
+    for (const [argv, code, err] of cases) {
+      const r = await flowmaster(argv);
+      expect([argv, r.code, r.stderr.trim().split('\n').length, r.stderr]).toEqual([argv, code, 1, expect.stringContaining(`[${err}]`)]);
+    }
+    const sql = await flowmaster(['clickhouse', 'init', '--print', '--clickhouse-cluster', 'fm_shards']);
+    expect(sql.stdout).toContain('ENGINE = Distributed(');
+    expect(sql.stdout.match(/;\n/g)!.length).toBeGreaterThan(10);
+  });
+
   it('three sensors at once into one server: every row once, each under its sensor name', async () => {
     const runs = ['a', 'b', 'c'].map((s) =>
       flowmaster(['ingest', '--engine', TEST_ENGINE, '--clickhouse', ch.url, '--clickhouse-database', 'three', '--sensor', `sensor-${s}`, '--spool-dir', tmpFile(`sp-${s}`), '--clickhouse-block-rows', '2000', file]),

@@ -151,13 +151,15 @@ export async function ingestToClickHouse(
 }
 
 /** `flowmaster clickhouse init`: the schema, idempotent; prints the statements' tables. */
-export async function clickhouseInit(flags: { clickhouse: string; clickhouseDatabase: string; clickhouseCluster?: string; print: boolean }): Promise<number> {
+export async function clickhouseInit(flags: { clickhouse?: string; clickhouseDatabase: string; clickhouseCluster?: string; print: boolean }): Promise<number> {
   const o = { database: flags.clickhouseDatabase, cluster: flags.clickhouseCluster };
   if (flags.print) {
     process.stdout.write(schemaStatements(o).map((s) => `${s};\n`).join('\n'));
     return 0;
   }
-  const sink = new ClickHouseSink({ url: flags.clickhouse, ...o, sensor: os.hostname(), init: false, spoolDir: fs.mkdtempSync(`${os.tmpdir()}/flowmaster-init-`) });
+  if (!flags.clickhouse) throw new FlowmasterError('ERR_USAGE', 'clickhouse init: give --clickhouse URL (or --print for the SQL)');
+  const url = flags.clickhouse;
+  const sink = new ClickHouseSink({ url, ...o, sensor: os.hostname(), init: false, spoolDir: fs.mkdtempSync(`${os.tmpdir()}/flowmaster-init-`) });
   try {
     await sink.init();
   } catch (e) {

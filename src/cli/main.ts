@@ -63,7 +63,7 @@ export function program(): Command {
 
   addClickHouseFlags(addWriterFlags(addRetainFlags(addOpsFlags(addExportFlag(addEngineFlags(
     p.command('ingest')
-      .description('read capture files into a SQLite database (flows, devices, sources)')
+      .description('read capture files into a SQLite database (flows, devices, sources) and/or ClickHouse (--clickhouse)')
       .argument('<files...>', 'pcap or pcapng files')
       .option('--db <file>', 'database file (created if missing)')
       .addOption(partitionSpanOption())
@@ -183,7 +183,7 @@ export function program(): Command {
 
   const ch = p.command('clickhouse').description('the central ClickHouse store');
   addClickHouseTarget(ch.command('init')
-    .description('create the schema (idempotent): flows, devices and roll-up tables; with --clickhouse-cluster, run it on every shard'), true)
+    .description('create the schema (idempotent): flows, devices and roll-up tables; with --clickhouse-cluster, run it on every shard'))
     .option('--print', 'print the SQL instead of running it', false)
     .addHelpText('after', examples(
       'flowmaster clickhouse init --clickhouse http://127.0.0.1:8123',
