@@ -267,8 +267,14 @@ export class Partitions {
 
   /** Drops the partitions registered with an empty range (a hot one emptied by retention, flows_0 of a database created empty). */
   dropEmpty(): void {
-    const empty = () => this.list().filter((p) => p.loNs > p.hiNs && !this.#db.prepare(`SELECT 1 FROM ${p.name} LIMIT 1`).get());
-    if (empty().length) this.#db.transaction(() => empty().forEach((p) => this.drop(p))).immediate();
+    // the tables are looked at only inside the write transaction: another process opening the same new database
+    // may drop them between two statements outside it ("no such table: flows_0")
+    if (!this.list().some((p) => p.loNs > p.hiNs)) return;
+    this.#db
+      .transaction(() => {
+        for (const p of this.list()) if (p.loNs > p.hiNs && !this.#db.prepare(`SELECT 1 FROM ${p.name} LIMIT 1`).get()) this.drop(p);
+      })
+      .immediate();
   }
 
   /**
