@@ -12,83 +12,28 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { randomBytes } from 'node:crypto';
 import { FlowmasterError } from '../errors';
 import { ouisOf, vendorOf } from '../devices/oui';
-import { addressRange, Cursors, int, MAX_TIME_MS, timeNs, type Order } from '../store/query';
+import { addressRange, Cursors, int, MAX_TIME_MS, timeNs, type DeviceFilter, type DeviceRow, type DeviceSort, type FlowFilter, type FlowRow, type FlowSort, type Order, type Page } from '../store/query';
 import type { Measure, Totals } from '../store/analytics';
 import { tables, type SchemaOptions, type Tables } from './schema';
 import { str, uint } from './sql';
 
-export interface FleetFlowFilter {
-  from?: number;
-  to?: number;
-  host?: string;
-  device?: number;
-  port?: number;
-  protocol?: number;
-  service?: string;
-  vlan?: number;
-  minBytes?: number;
-  sensor?: string;
-}
+/** The SQLite store's flow filter, without `source` (the central store keeps none), with `sensor`. */
+export type FleetFlowFilter = Omit<FlowFilter, 'source'> & { sensor?: string };
+export type FleetFlowSort = FlowSort;
 
-export type FleetFlowSort = 'first' | 'last' | 'bytes' | 'packets';
-
-export interface FleetFlowRow {
+/** A stored flow as the SQLite store gives it, with its sensor and its place in its delivery block instead of row and source ids. */
+export type FleetFlowRow = Omit<FlowRow, 'id' | 'sourceId'> & {
   sensor: string;
   /** the delivery block and the row's place in it: with the sensor, unique */
   batch: string;
   seq: number;
-  flowId: number;
-  segment: number;
-  firstNs: bigint;
-  lastNs: bigint;
-  endReason: number;
-  ipVersion: number;
-  protocol: number;
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
-  vlan: number;
-  srcDevice: number;
-  dstDevice: number;
-  packets: number;
-  bytes: number;
-  fwdPackets: number;
-  fwdBytes: number;
-  revPackets: number;
-  revBytes: number;
-  service: string | null;
-}
+};
 
-export interface FleetDeviceRow {
-  sensor: string;
-  id: number;
-  addr: string;
-  vlan: number;
-  mac: string | null;
-  vendor: string | null;
-  firstSeen: number;
-  lastSeen: number;
-  packets: number;
-  bytes: number;
-  flows: number;
-  services: string[];
-}
-
-export interface FleetDeviceFilter {
-  seenSince?: number;
-  host?: string;
-  vlan?: number;
-  vendor?: string;
-  sensor?: string;
-}
-
-export type FleetDeviceSort = 'last' | 'first' | 'bytes' | 'packets' | 'flows';
-
-export interface FleetPage<T> {
-  items: T[];
-  next: string | null;
-}
+/** A device as the SQLite store gives it, per sensor (the same address seen by two sensors is two devices). */
+export type FleetDeviceRow = DeviceRow & { sensor: string };
+export type FleetDeviceFilter = DeviceFilter & { sensor?: string };
+export type FleetDeviceSort = DeviceSort;
+export type FleetPage<T> = Page<T>;
 
 const bad = (what: string): never => {
   throw new FlowmasterError('ERR_INVALID_OPTION', what);

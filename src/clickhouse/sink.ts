@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { FlowmasterError } from '../errors';
 import type { FlowBatch } from '../flow/flow';
 import type { ServiceMap } from '../flow/services';
@@ -90,17 +91,8 @@ interface Entry {
   sending?: boolean;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Waits `ms`, or less when `signal` aborts. */
+const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
 
 /** How many of a block's rows the server holds: a primary-key range (sensor, first_ns), then the block id. */
 export function storedSql(t: Tables, sensor: string, b: Pick<Block, 'id' | 'minNs' | 'maxNs'>): string {
