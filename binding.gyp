@@ -12,7 +12,17 @@
         "native/decode.cc",
         "native/flow_table.cc",
         "native/filter.cc",
-        "native/bench.cc"
+        "native/bench.cc",
+        "native/app/app_state.cc",
+        "native/app/crypto.cc",
+        "native/app/dissect.cc",
+        "native/app/tls.cc",
+        "native/app/cert.cc",
+        "native/app/quic.cc",
+        "native/app/dns.cc",
+        "native/app/http.cc",
+        "native/app/ssh.cc",
+        "native/app/ics.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -57,10 +57,25 @@ Napi::Object Layout(Napi::Env env) {
   F(kRevTcpFlags); F(kIcmpType); F(kIcmpCode); F(kSrcMac); F(kDstMac); F(kMinTtl); F(kMaxTtl); F(kFwdPackets);
   F(kFwdBytes); F(kRevPackets); F(kRevBytes); F(kFwdLastNs); F(kRevFirstNs); F(kRevLastNs); F(kFwdStats);
   F(kRevStats); F(kStatSizeMin); F(kStatSizeMax); F(kStatSizeMean); F(kStatSizeStddev); F(kStatIatMin);
-  F(kStatIatMax); F(kStatIatMean); F(kStatIatStddev); F(kStatBlockSize); F(kArpIp);
+  F(kStatIatMax); F(kStatIatMean); F(kStatIatStddev); F(kStatBlockSize); F(kArpIp); F(kApp); F(kApplication);
+  F(kAppFlags); F(kTlsVersion); F(kDnsQtype); F(kDnsRcode); F(kDnsAnswers); F(kHttpStatus); F(kAppCode);
+  F(kDnsAnswerVersion); F(kDnsAnswerAddr); F(kAppStrings); F(kAppSize);
 #undef F
   o.Set("recordSize", double(kRecordSize));
   return o;
+}
+
+// Names of the application ids and string ids (record bytes kApplication and
+// the string entries), index = id, as src/flow/layout.ts lists them.
+const char* const kApplicationNames[kAppCount] = {"", "tls", "quic", "dns", "mdns", "llmnr", "http", "ssh", "modbus", "dnp3",
+                                                  "s7comm", "s7comm-plus", "mms", "enip", "bacnet", "iec104", "opcua", "mqtt"};
+const char* const kAppStringNames[kStrCount] = {"", "sni", "alpn", "ja4", "ja3", "certCn", "dnsQuery", "httpMethod",
+                                                "httpHost", "userAgent", "sshClient", "sshServer"};
+
+Napi::Array Names(Napi::Env env, const char* const* names, uint32_t n) {
+  Napi::Array a = Napi::Array::New(env, n);
+  for (uint32_t i = 0; i < n; i++) a.Set(i, names[i]);
+  return a;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -72,6 +87,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Array names = Napi::Array::New(env, kDecodeErrorCount);
   for (uint32_t i = 0; i < kDecodeErrorCount; i++) names.Set(i, kDecodeErrorNames[i]);
   exports.Set("decodeErrorNames", names);
+  exports.Set("applicationNames", Names(env, kApplicationNames, kAppCount));
+  exports.Set("appStringNames", Names(env, kAppStringNames, kStrCount));
   exports.Set("pcapVersion", Napi::String::New(env, pcap_lib_version()));
   InitBench(env, exports);
   return exports;

@@ -37,6 +37,8 @@ std::string decode_file(const std::string& path, uint64_t limit, uint64_t& packe
     p.wire_len = raw.wire_len;
     if (decode_packet(raw.data, raw.caplen, raw.linktype, dopt, *frags, p) == kKindSkip) continue;
     packets++;
+    p.payload = nullptr;  // kept packets outlive the reader's buffer (the table run does not dissect)
+    p.payload_cap = 0;
     if (out) out->push_back(p);
   }
   return reader.error() ? reader.error().message : "";

@@ -80,6 +80,8 @@ PacketKind follow_tunnel(const uint8_t* d, uint32_t len, int what, Ctx& c, Packe
   inner.sport = inner.dport = 0;
   inner.tcp_flags = inner.icmp_type = inner.icmp_code = 0;
   inner.truncated = inner.fragment = 0;
+  inner.payload = nullptr;
+  inner.payload_cap = inner.tcp_seq = 0;
   c.depth++;
   PacketKind k = what == 0 ? decode_ethernet(d, len, c, inner) : decode_ip(d, len, what, c, inner);
   c.depth--;
@@ -139,6 +141,14 @@ PacketKind decode_gtpu(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p) {
   return follow_tunnel(d + hl, len - hl, v, c, p);
 }
 
+// The payload of an unfragmented TCP/UDP packet: `cap` bytes captured after
+// the transport header (within the IP datagram), at most payload_len of them.
+inline void set_payload(PacketInfo& p, const uint8_t* d, uint32_t cap, uint32_t seq) {
+  p.payload = d;
+  p.payload_cap = cap < p.payload_len ? cap : p.payload_len;
+  p.tcp_seq = seq;
+}
+
 // Transport header at d (len captured bytes, l4_len bytes by the IP header).
 PacketKind decode_transport(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p) {
   switch (p.proto) {
@@ -154,6 +164,7 @@ PacketKind decode_transport(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& 
       p.dport = be16(d + 2);
       p.tcp_flags = d[13];
       p.payload_len = p.l4_len > doff ? p.l4_len - doff : 0;
+      if (p.fragment == 0 && len > doff) set_payload(p, d + doff, len - doff, be32(d + 4));
       return kKindIp;
     }
     case 17: {
@@ -167,6 +178,7 @@ PacketKind decode_transport(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& 
       p.sport = be16(d);
       p.dport = be16(d + 2);
       p.payload_len = ulen - 8u;
+      if (p.fragment == 0 && len > 8) set_payload(p, d + 8, len - 8, 0);
       if (c.opt.decode_tunnels && p.fragment == 0) {
         if (p.dport == 4789) {
           if (len >= 16 && (d[8] & 0x08)) return follow_tunnel(d + 16, len - 16, 0, c, p);
@@ -425,6 +437,8 @@ PacketKind decode_packet(const uint8_t* data, uint32_t caplen, uint32_t linktype
   p.icmp_type = p.icmp_code = 0;
   p.ip_version = 0;
   p.proto = 0;
+  p.payload = nullptr;
+  p.payload_cap = p.tcp_seq = 0;
   PacketKind k;
   switch (linktype) {
     case 1:

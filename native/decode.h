@@ -1,6 +1,7 @@
 // In-place packet decoder: reads link, network and transport headers where
-// the packet lies and fills a small PacketInfo (key fields only, never the
-// payload). Every read is bounds-checked against caplen.
+// the packet lies and fills a small PacketInfo (key fields, and where the
+// transport payload lies; the payload itself is never read or copied here).
+// Every read is bounds-checked against caplen.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -68,6 +69,13 @@ struct PacketInfo {
   uint8_t has_arp;     // an ARP (Ethernet/IPv4) frame: its protocol addresses below
   uint8_t arp_spa[4], arp_tpa[4];
   uint32_t frag_id;
+  // TCP/UDP payload of an unfragmented packet (fragment 0), for application
+  // dissection: payload_cap = min(payload_len, bytes captured after the
+  // transport header); 0 (and payload null) otherwise. `payload` points into
+  // the packet's bytes, valid only while they are (see offline.cc, live.cc).
+  const uint8_t* payload;
+  uint32_t payload_cap;
+  uint32_t tcp_seq;    // TCP sequence number, else 0
 };
 
 // Bounded table joining later IP fragments to the ports of their first

@@ -8,7 +8,7 @@
 
 namespace flowmaster {
 
-constexpr std::size_t kRecordSize = 256;
+constexpr std::size_t kRecordSize = 512;
 
 enum EndReason : uint8_t {  // IPFIX flowEndReason values (RFC 5102) where they exist
   kEndIdle = 1,
@@ -76,8 +76,40 @@ constexpr std::size_t kStatIatMean = 40;    // f64 ns
 constexpr std::size_t kStatIatStddev = 48;  // f64 ns, population
 constexpr std::size_t kStatBlockSize = 56;
 constexpr std::size_t kArpIp = 12;          // within kSrcAddr / kDstAddr of ARP flows
+// Application area (docs/applications.md): what the payload said; zero when
+// nothing was found or dissection is off.
+constexpr std::size_t kApp = 256;
+constexpr std::size_t kApplication = 256;      // u8, Application
+constexpr std::size_t kAppFlags = 257;         // u8, AppFlags
+constexpr std::size_t kTlsVersion = 258;       // u16
+constexpr std::size_t kDnsQtype = 260;         // u16
+constexpr std::size_t kDnsRcode = 262;         // u8
+constexpr std::size_t kDnsAnswers = 264;       // u16
+constexpr std::size_t kHttpStatus = 266;       // u16
+constexpr std::size_t kAppCode = 268;          // u16
+constexpr std::size_t kDnsAnswerVersion = 270; // u8, 4 / 6 / 0
+constexpr std::size_t kDnsAnswerAddr = 272;    // 16 bytes
+constexpr std::size_t kAppStrings = 288;       // (u8 id, u8 length, bytes)..., id 0 ends
+constexpr std::size_t kAppSize = 256;
 }  // namespace off
 
-static_assert(off::kRevStats + off::kStatBlockSize == kRecordSize, "record size");
+enum Application : uint8_t {
+  kAppNone = 0, kAppTls, kAppQuic, kAppDns, kAppMdns, kAppLlmnr, kAppHttp, kAppSsh, kAppModbus, kAppDnp3,
+  kAppS7comm, kAppS7commPlus, kAppMms, kAppEnip, kAppBacnet, kAppIec104, kAppOpcua, kAppMqtt, kAppCount
+};
+
+enum AppFlags : uint8_t {
+  kAppFlagCut = 1,          // a string was cut (or dropped) to fit
+  kAppFlagDnsResponse = 2,  // dnsRcode / dnsAnswers are valid
+  kAppFlagCode = 4,         // appCode is valid
+};
+
+enum AppString : uint8_t {
+  kStrEnd = 0, kStrSni, kStrAlpn, kStrJa4, kStrJa3, kStrCertCn, kStrDnsQuery, kStrHttpMethod, kStrHttpHost,
+  kStrUserAgent, kStrSshClient, kStrSshServer, kStrCount
+};
+
+static_assert(off::kRevStats + off::kStatBlockSize == off::kApp, "flow part");
+static_assert(off::kApp + off::kAppSize == kRecordSize, "record size");
 
 }  // namespace flowmaster

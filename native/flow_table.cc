@@ -7,6 +7,8 @@
 
 #include <sys/mman.h>
 
+#include "app/dissect.h"
+
 namespace flowmaster {
 
 namespace {
@@ -47,9 +49,18 @@ FlowTable::FlowTable(const FlowOptions& opt, RecordSink& sink)
   slots_ = static_cast<std::atomic<uint32_t>*>(table_alloc(slots_bytes_));  // all-zero words: empty
   pool_ = static_cast<Flow*>(table_alloc(size_t(opt_.max_flows) * sizeof(Flow)));
   if (opt_.statistics) stats_ = static_cast<DirStats*>(table_alloc(size_t(opt_.max_flows) * 2 * sizeof(DirStats)));
+  if (opt_.dissect) {
+    app_ = static_cast<uint32_t*>(table_alloc(size_t(opt_.max_flows) * sizeof(uint32_t)));
+    dissector_.reset(new app::Dissector(opt_.dissect_bytes));
+  }
 }
 
 FlowTable::~FlowTable() {
+  if (dissector_) {  // flows left active (a cancelled run): what their dissection holds
+    for (uint32_t i = idle_head_; i != kNone; i = pool_[i].qnext)
+      if ((pool_[i].state & kLive) && app_[i]) dissector_->release(app_[i]);
+    ::munmap(app_, size_t(opt_.max_flows) * sizeof(uint32_t));
+  }
   ::munmap(slots_, slots_bytes_);
   ::munmap(pool_, size_t(opt_.max_flows) * sizeof(Flow));
   if (stats_) ::munmap(stats_, size_t(opt_.max_flows) * 2 * sizeof(DirStats));
@@ -303,6 +314,7 @@ void FlowTable::account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a)
       s.iat_m2 += e * (y - s.iat_mean);
     }
   }
+  if (app_ && !(f.state & kAppDone) && p.payload_cap) dissect(f, idx, p, fwd);
   if (opt_.tcp_termination && p.proto == 6 && p.ip_version != 0 && !(f.state & kClosing)) {
     if (p.tcp_flags & 0x04) {
       f.state |= kClosing;
@@ -317,6 +329,12 @@ void FlowTable::account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a)
       close_q_.push_back(e);
     }
   }
+}
+
+// Application dissection of a TCP/UDP packet with payload (docs/applications.md).
+void FlowTable::dissect(Flow& f, uint32_t idx, const PacketInfo& p, bool fwd) {
+  const Key& k = f.key;
+  if (dissector_->packet(&app_[idx], k.proto, k.pa, k.pb, fwd, p)) f.state |= kAppDone;
 }
 
 void FlowTable::reset_segment(Flow& f, uint32_t idx) {
@@ -405,11 +423,17 @@ void FlowTable::write_record(uint8_t* r, const Flow& f, uint32_t idx, EndReason 
       }
     }
   }
+  if (app_)  // every segment carries the area found so far
+    if (const uint8_t* a = dissector_->area(app_[idx])) std::memcpy(r + off::kApp, a, off::kAppSize);
 }
 
 void FlowTable::expire(uint32_t idx, EndReason reason) {
   Flow& f = pool_[idx];
   emit(f, idx, reason);
+  if (app_ && app_[idx]) {
+    dissector_->release(app_[idx]);
+    app_[idx] = 0;
+  }
   uint32_t found;
   remove_slot(find_slot(f.key, hash_key(f.key), &found));
   f.state &= kQueued;

@@ -5,6 +5,8 @@
 // Expiry (idle, active, TCP end, eviction, flush) runs in packet time.
 // Memory per active flow: 144 B of state + 8 B of slots at most half full
 // (bench/memory.mjs); the idle queue and the free list live inside the states.
+// With `dissect`, 4 B more per flow index (its dissection slot) and, outside
+// the table, what app::Dissector holds for the flows it is reading.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -17,6 +19,10 @@
 
 namespace flowmaster {
 
+namespace app {
+class Dissector;
+}
+
 enum Accounting : uint8_t { kAcctLink = 0, kAcctIp = 1, kAcctTransport = 2, kAcctPayload = 3 };
 
 struct FlowOptions {
@@ -27,6 +33,11 @@ struct FlowOptions {
   bool key_vlan = true;
   bool statistics = false;
   uint8_t accounting = kAcctLink;
+  // Application dissection (docs/applications.md): off unless asked for here;
+  // the addon's options default it on (ParseFlowOptions). dissect_bytes: the
+  // per-direction buffer bound, 64..65535.
+  bool dissect = false;
+  uint32_t dissect_bytes = 4096;
   uint32_t max_flows = 1000000;
   // A segment ends (reason active) before a direction's packet count passes
   // this: the counters are 32-bit. Lower only in tests.
@@ -113,7 +124,8 @@ class FlowTable {
     uint64_t iat_min, iat_max, iat_n;
     double iat_mean, iat_m2;
   };
-  enum State : uint8_t { kSrcIsA = 1, kFinFwd = 2, kFinRev = 4, kClosing = 8, kLive = 16, kQueued = 32 };
+  // kAppDone: dissection has nothing more to read in this flow (one test per packet).
+  enum State : uint8_t { kSrcIsA = 1, kFinFwd = 2, kFinRev = 4, kClosing = 8, kLive = 16, kQueued = 32, kAppDone = 64 };
   // Per-packet fields first (96 bytes, prefetched); the last packet time is
   // max(fwd_last_ns, rev_last_ns).
   struct Flow {
@@ -157,6 +169,7 @@ class FlowTable {
   void update(PacketInfo& p);
   uint32_t create(const PacketInfo& p, const Key& k, bool src_is_a, uint64_t h, uint32_t* slot);
   void account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a);
+  void dissect(Flow& f, uint32_t idx, const PacketInfo& p, bool fwd);
   void expire(uint32_t idx, EndReason reason);
   void emit(const Flow& f, uint32_t idx, EndReason reason);
   void write_record(uint8_t* r, const Flow& f, uint32_t idx, EndReason reason) const;
@@ -176,6 +189,8 @@ class FlowTable {
   uint32_t tag_mask_;  // slot word bits not needed for the index
   Flow* pool_;
   DirStats* stats_ = nullptr;  // 2 per flow, only with statistics
+  uint32_t* app_ = nullptr;     // per flow: its app::Dissector word (0, a state, or its area), only with dissect
+  std::unique_ptr<app::Dissector> dissector_;
   uint32_t free_head_ = kNone;  // freed indexes, last freed first
   uint32_t fresh_ = 0;          // indexes from here on never used
   uint32_t idle_head_ = kNone, idle_tail_ = kNone;  // every index in use is queued once

@@ -119,6 +119,7 @@ struct Reading {
   FragmentTable* frags;
   LiveStats* stats;
   uint64_t ts_frac_ns;  // ns per unit of ts.tv_usec: 1 (ns precision) or 1000
+  bool dissect;         // application dissection on: payloads are read in the callback
   PacketInfo group[FlowTable::kGroup];
   size_t n = 0;
   uint64_t packets = 0, bytes = 0, skipped = 0, first_ns = UINT64_MAX, last_ns = 0;
@@ -140,8 +141,10 @@ void on_packet(u_char* user, const pcap_pkthdr* hdr, const u_char* data) {
     r.skipped++;
     return;
   }
-  // PacketInfo holds copies of what the table needs: the ring slot may go after the callback.
-  if (++r.n == FlowTable::kGroup) {
+  // PacketInfo holds copies of what the table needs: the ring slot may go
+  // after the callback. Only the payload is read where it lies, so with
+  // dissection on a packet that carries one ends its group here.
+  if (++r.n == FlowTable::kGroup || (p.payload_cap && r.dissect)) {
     r.table->process(r.group, r.n);
     r.n = 0;
   }
@@ -241,6 +244,7 @@ void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink&
   r->frags = frags.get();
   r->stats = &stats;
   r->ts_frac_ns = h.nano ? 1 : 1000;
+  r->dissect = opt.flow.dissect;
   pollfd fds[2] = {{pcap_get_selectable_fd(h.pcap), POLLIN, 0}, {h.wake_fd, POLLIN, 0}};
   const int tick_ms = opt.timeout_ms > 0 && opt.timeout_ms < 1000 ? opt.timeout_ms : 1000;
   uint32_t snapshot_seen = 0;

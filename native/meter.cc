@@ -44,6 +44,9 @@ void ParseFlowOptions(const Napi::Object& o, FlowOptions& f, DecodeOptions& d) {
   f.accounting = uint8_t(OptionNumber(o, "accounting", 0));
   f.max_flows = uint32_t(OptionNumber(o, "maxFlows", f.max_flows));
   f.max_packets = uint32_t(OptionNumber(o, "maxPackets", f.max_packets));  // internal: tests of the 32-bit counters
+  f.dissect = OptionFlag(o, "dissect", true);
+  double bytes = OptionNumber(o, "dissectBytes", 4096);  // validated in src/options.ts; clamped here all the same
+  f.dissect_bytes = !(bytes >= 64) ? 64 : bytes > 65535 ? 65535 : uint32_t(bytes);
   d.decode_tunnels = OptionFlag(o, "decodeTunnels", true);
   d.l2_flows = OptionFlag(o, "l2Flows", true);
 }

@@ -23,6 +23,9 @@ void run_offline(const std::string& path, const RunOptions& opt, RecordSink& sin
   while (more && !cancel.load(std::memory_order_relaxed)) {
     size_t n = 0;
     while (n < FlowTable::kGroup) {
+      // Dissection reads payloads where they lie: the group goes to the
+      // table before a refill moves the buffer under it (once per chunk).
+      if (n && opt.flow.dissect && !reader.next_in_buffer()) break;
       if (!reader.next(raw)) {
         more = false;
         break;

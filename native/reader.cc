@@ -170,6 +170,19 @@ bool CaptureReader::next_pcap_slow(RawPacket& pkt) {
   return next_pcap(pkt);
 }
 
+bool CaptureReader::next_in_buffer() const {
+  const uint8_t* b = buf_.data();
+  size_t at = pos_;
+  if (!pcapng_) return end_ - at >= 16 && end_ - at - 16 >= u32(b + at + 8) && u32(b + at + 8) <= caplen_limit_;
+  while (end_ - at >= 8) {  // blocks before the next packet block are read in place too
+    uint32_t type = u32(b + at), len = u32(b + at + 4);
+    if (type == kShbType || type == bswap32(kShbType) || len < 12 || len % 4 != 0 || end_ - at < len) return false;
+    if (type == 6 || type == 2 || type == 3) return true;
+    at += len;
+  }
+  return false;
+}
+
 uint64_t CaptureReader::ts_to_ns(const Interface& i, uint64_t ts) const {
   uint64_t v = i.div == 1 ? ts * i.mul : uint64_t((unsigned __int128)ts * i.mul / i.div);
   return v + i.offset_ns;

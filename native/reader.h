@@ -37,6 +37,9 @@ class CaptureReader {
   // Next packet; its data stays valid until the next call. False at the end
   // of the input or on an error (then error() is set).
   bool next(RawPacket& pkt) { return pcapng_ ? next_pcapng(pkt) : next_pcap(pkt); }
+  // True when next() would return a packet already in the buffer: the data of
+  // packets returned before stays valid across that call (a refill moves it).
+  bool next_in_buffer() const;
   const ReadError& error() const { return error_; }
   uint64_t bytes_read() const { return base_ + pos_; }
   uint64_t file_size() const { return file_size_; }

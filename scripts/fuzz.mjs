@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run fuzz [-- LIBFUZZER_ARGS...]: builds the libFuzzer harnesses (clang;
 // build-cmake-fuzz/), writes the seed corpora (scripts/fuzz-seeds.mjs), then runs
-// every harness with the given libFuzzer arguments, both at once (2 processes).
+// every harness with the given libFuzzer arguments, all at once (one process each).
 // Without a -max_total_time / -runs argument each runs $FLOWMASTER_FUZZ_SECONDS
 // (default 60) seconds.
 //
@@ -27,6 +27,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const HARNESSES = [
   { name: 'fuzz_decode', corpus: 'corpus-decode', extra: ['-max_len=65600'] },
   { name: 'fuzz_capture', corpus: 'corpus-capture', extra: ['-max_len=300000', '-timeout=30'] },
+  { name: 'fuzz_app', corpus: 'corpus-app', extra: ['-max_len=65600'] },
 ];
 
 const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:', 'WARNING: ThreadSanitizer', 'ERROR: libFuzzer', 'invariant violated', '==ERROR'];
@@ -107,7 +108,7 @@ export function summaryLine(r) {
 }
 
 // what the live log shows of libFuzzer's output (the whole of it goes to build-cmake-fuzz/<harness>.log)
-const INTERESTING = /^(INFO: (Seed|Loaded|-max_len|A corpus)|#\d+\s+(INITED|DONE)|Done |==\d+==|SUMMARY|ERROR|WARNING|.*(runtime error|Sanitizer|invariant violated|Test unit written|fuzz_decode:|fuzz_capture:))/;
+const INTERESTING = /^(INFO: (Seed|Loaded|-max_len|A corpus)|#\d+\s+(INITED|DONE)|Done |==\d+==|SUMMARY|ERROR|WARNING|.*(runtime error|Sanitizer|invariant violated|Test unit written|fuzz_decode:|fuzz_capture:|fuzz_app:))/;
 
 async function main() {
   const args = process.argv.slice(2);

@@ -4,7 +4,7 @@
 //   node scripts/gen-pcap.mjs --out FILE [--packets N] [--flows F] [--seed S] [--format pcap|pcapng]
 //        [--nanos] [--big-endian] [--sizes imix|64|<n>] [--mix simple|default|full[,key=pct...]]
 //        [--multi-interface] [--iface2 raw|sll] [--link eth|raw|sll|sll2|null] [--gap-us G | --duration S]
-//        [--concurrency K] [--snaplen N] [--extra-blocks] [--start S] [--quiet]
+//        [--concurrency K] [--snaplen N] [--extra-blocks] [--start S] [--apps] [--quiet]
 //
 //   import { generate } from './gen-pcap.mjs';
 //   const { buffer } = await generate({ packets: 1000, flows: 10 }); // no `out` -> in memory
@@ -42,6 +42,14 @@
 //    --mix full: tcp 58, udp 28, icmp 5, sctp 3, frag 4, l2 2 (kind weights); ipv6 20; vlan 10,
 //    qinq 4 (% of flows); gre 2, vxlan 2, ipip 1, 6in4 1, gtpu 1, mpls 1, pppoe 1 (% of IP flows).
 //    Any key can be overridden: --mix full,vxlan=10,ipv6=50.
+//  - --apps: flows carry real application messages where they model one (scripts/lib/handshakes.mjs):
+//    TCP 443/8443/993 a TLS ClientHello and the server's flight (TLS 1.3, or 1.2 with a
+//    certificate), 80/8080/8000 an HTTP request (Host, User-Agent) and its response, 2222 SSH
+//    banners; UDP 443 a QUIC v1 and 4433 a QUIC v2 Initial each way, and 53 (the port 9999 has
+//    without --apps) a DNS query and its answer. The messages replace the first data packets
+//    (TCP: the client's first, then the server's, in that order; UDP: the first packet each way)
+//    at their own sizes; every other property above holds, and the PRNG draws are the same as
+//    without --apps, so counts, times, addresses and the other packets do not change.
 //  - --multi-interface (pcapng): interface 0 = Ethernet with µs timestamps, interface 1 = raw IP
 //    (LINKTYPE_RAW 101, default) or Linux SLL (113) with ns timestamps; packets alternate 0,1,0,1...
 //    (layer-2-only frames always go to interface 0 when interface 1 is raw IP). Packets on the µs
@@ -53,6 +61,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as P from './lib/packets.mjs';
 import { PcapWriter, PcapngWriter } from './lib/capture-writer.mjs';
+import { applicationForPort, flowMessages } from './lib/handshakes.mjs';
 
 export const BASE_SEC = 1767225600; // 2026-01-01T00:00:00Z
 
@@ -160,6 +169,7 @@ function normalizeOptions(o = {}) {
     snaplen: Math.floor(num(o.snaplen, 262144, 'snaplen', 1)),
     start: Math.floor(num(o.start, BASE_SEC, 'start')),
     extraBlocks: !!o.extraBlocks,
+    apps: !!o.apps,
     quiet: !!o.quiet,
   };
   if (!['pcap', 'pcapng'].includes(opts.format)) throw new Error(`bad --format ${opts.format}`);
@@ -180,6 +190,7 @@ function normalizeOptions(o = {}) {
 
 const TCP_PORTS = [80, 443, 443, 443, 2222, 25, 8080, 8000, 5432, 8443, 993, 445];
 const UDP_PORTS = [443, 443, 8001, 5004, 8125, 27015, 9999, 3074, 4433, 7777];
+const UDP_PORTS_APPS = [443, 443, 8001, 5004, 8125, 27015, 53, 3074, 4433, 7777]; // --apps: DNS in 9999's place
 const SCTP_PORTS = [38412, 36412, 2905, 3868];
 const IPP = P.IPPROTO;
 const ZEROS = Buffer.alloc(65536);
@@ -260,6 +271,7 @@ class Flow extends Rng {
     this.icmpId = 0; this.icmpSeq = 0; this.lastSize = 64;
     this.tsn = [0, 0]; this.vtag = [0, 0]; this.queue = [];
     this.tunA = null; this.tunB = null; this.key = 0; this.labels = []; this.sessionId = 0; this.teid = [0, 0]; this.tunSport = 0;
+    this.app = null; this.appMsgs = null; this.appNext = 0;
   }
 }
 
@@ -323,7 +335,8 @@ class Generator {
     if (f.kind === 'tcp') f.dport = TCP_PORTS[rng.int(TCP_PORTS.length)];
     else if (f.kind === 'sctp') { f.dport = SCTP_PORTS[rng.int(SCTP_PORTS.length)]; f.tsn = [rng.u32(), rng.u32()]; f.vtag = [rng.u32() || 1, rng.u32() || 1]; }
     else if (f.kind === 'frag') f.dport = 5001;
-    else f.dport = UDP_PORTS[rng.int(UDP_PORTS.length)];
+    else f.dport = (o.apps ? UDP_PORTS_APPS : UDP_PORTS)[rng.int(UDP_PORTS.length)];
+    if (o.apps) f.app = applicationForPort(f.kind, f.dport);
     if (f.kind === 'icmp') { f.icmpId = rng.int(65536); f.icmpSeq = 0; f.lastSize = 64; }
     if (f.encap !== 'none') {
       f.tunA = ipv4FromInt(0x64400001 + rng.int(8)); // 100.64.0.1..8
@@ -469,7 +482,9 @@ class Generator {
       case 'tcp': return this.emitTcp(f, w, iface, sec, nsec);
       case 'udp': {
         const dir = f.k === 0 ? 0 : (f.next() < 0.45 ? 1 : 0);
-        const t = this.template(f, dir, this.sizes.data(f), false);
+        const size = this.sizes.data(f);
+        if (f.app !== null && this.peekMessage(f)?.dir === dir) return this.emitMessage(f, this.nextMessage(f), w, iface, sec, nsec);
+        const t = this.template(f, dir, size, false);
         return this.put(f, t, dir, w, iface, sec, nsec);
       }
       case 'icmp': {
@@ -528,6 +543,7 @@ class Generator {
       dir = f.next() < 0.55 ? 1 : 0;
       size = this.sizes.data(f);
       ctl = false;
+      if (f.app !== null && this.peekMessage(f)) return this.emitMessage(f, this.nextMessage(f), w, iface, sec, nsec);
       if (dir === 0) { seq = f.seq0; ack = f.seq1; } else { seq = f.seq1; ack = f.seq0; }
     } else if (f.close === 'fin') {
       const j = k - f.dataEnd;
@@ -552,6 +568,37 @@ class Generator {
     sum = ~sum & 0xffff;
     b[o + 16] = sum >> 8; b[o + 17] = sum & 0xff;
     w.writeParts(iface, sec, nsec, b, b.length);
+  }
+
+  /** The flow's next application message (--apps), built on first use, or undefined. */
+  peekMessage(f) {
+    if (f.appMsgs === null) f.appMsgs = flowMessages(f.app, hash32(this.o.seed ^ 0x5a5a5a5a, f.i));
+    return f.appMsgs[f.appNext];
+  }
+
+  nextMessage(f) {
+    const m = this.peekMessage(f);
+    f.appNext++;
+    return m;
+  }
+
+  /** One packet carrying an application message: a TCP PSH/ACK segment or a UDP datagram, at its own size. */
+  emitMessage(f, m, w, iface, sec, nsec) {
+    const dir = m.dir;
+    let l4, proto;
+    if (f.kind === 'tcp') {
+      const seq = dir ? f.seq1 : f.seq0, ack = dir ? f.seq0 : f.seq1;
+      l4 = P.tcp({ sport: dir ? f.dport : f.sport, dport: dir ? f.sport : f.dport, seq, ack, flags: 0x18, window: f.win[dir], payload: m.payload });
+      if (dir) f.seq1 = (seq + m.payload.length) >>> 0; else f.seq0 = (seq + m.payload.length) >>> 0;
+      proto = IPP.TCP;
+    } else {
+      l4 = P.udp({ sport: dir ? f.dport : f.sport, dport: dir ? f.sport : f.dport, payload: m.payload });
+      proto = IPP.UDP;
+    }
+    const fi = this.buildFrame(f, dir, l4, proto, { id: nextIpId(f, dir) });
+    if (fi.frame.length < 60) fi.frame = Buffer.concat([fi.frame, Buffer.alloc(60 - fi.frame.length)]);
+    const v = this.variant(fi, iface, dir, dir ? f.sMac : f.cMac);
+    w.writeParts(iface, sec, nsec, v.buf, v.buf.length);
   }
 
   /** Rarely used kinds: built packet by packet with the library. */
@@ -649,7 +696,7 @@ function allocateCounts(packets, flows, seed) {
 
 /**
  * Generate a capture. options: { out?, packets, flows, seed, format, nanos, bigEndian, sizes, mix,
- *   multiInterface, iface2, link, gapUs, duration, concurrency, snaplen, extraBlocks, start, quiet }.
+ *   multiInterface, iface2, link, gapUs, duration, concurrency, snaplen, extraBlocks, start, apps, quiet }.
  * `start`: the first packet's time, seconds since the epoch (default BASE_SEC, 2026-01-01).
  * Without `out` the capture is built in memory and returned as `buffer`.
  * Resolves to { packets, flows, bytes, seconds, buffer? }.
@@ -753,6 +800,8 @@ const HELP = `usage: node scripts/gen-pcap.mjs --out FILE [options]
   --extra-blocks        pcapng: add a Name Resolution Block, an unknown block (0xBAD)
                         and Interface Statistics Blocks
   --start S             first packet's time, seconds since the epoch (default ${BASE_SEC}: 2026-01-01)
+  --apps                real application messages where flows model them: TLS (TCP 443, 8443, 993),
+                        HTTP (80, 8080, 8000), SSH (2222), QUIC v1/v2 (UDP 443/4433), DNS (UDP 53)
   --quiet               no summary line on stderr
 `;
 
@@ -765,7 +814,7 @@ async function main(argv) {
       'big-endian': { type: 'boolean' }, sizes: { type: 'string' }, mix: { type: 'string' },
       'multi-interface': { type: 'boolean' }, iface2: { type: 'string' }, link: { type: 'string' },
       'gap-us': { type: 'string' }, duration: { type: 'string' }, concurrency: { type: 'string' }, hosts: { type: 'string' },
-      snaplen: { type: 'string' }, 'extra-blocks': { type: 'boolean' }, start: { type: 'string' }, quiet: { type: 'boolean', short: 'q' },
+      snaplen: { type: 'string' }, 'extra-blocks': { type: 'boolean' }, start: { type: 'string' }, apps: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -777,7 +826,7 @@ async function main(argv) {
     nanos: values.nanos, bigEndian: values['big-endian'], sizes: values.sizes, mix: values.mix,
     multiInterface: values['multi-interface'], iface2: values.iface2, link: values.link,
     gapUs: values['gap-us'], duration: values.duration, concurrency: values.concurrency, hosts: values.hosts,
-    snaplen: values.snaplen, extraBlocks: values['extra-blocks'], start: values.start, quiet: values.quiet,
+    snaplen: values.snaplen, extraBlocks: values['extra-blocks'], start: values.start, apps: values.apps, quiet: values.quiet,
   });
 }
 

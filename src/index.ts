@@ -1,8 +1,11 @@
 export { FlowMeter, FlowRun, CaptureRun, type Summary } from './meter';
 export { type CaptureStats } from './engine/source';
-export { FlowBatch, Flow, type FlowObject, type DirectionStats } from './flow/flow';
+export { FlowBatch, Flow, tlsVersionName, type FlowObject, type DirectionStats, type AppInfo } from './flow/flow';
 export { communityId, type CommunityIdOptions } from './flow/community-id';
-export { RECORD_SIZE, Offsets, END_REASONS, DECODE_ERRORS, RecordFlags, type EndReason, type DecodeErrorKind } from './flow/layout';
+export {
+  RECORD_SIZE, Offsets, END_REASONS, DECODE_ERRORS, RecordFlags, APPLICATIONS, APP_STRINGS, AppFlags,
+  type EndReason, type DecodeErrorKind, type Application, type AppStringName,
+} from './flow/layout';
 export { FlowmasterError, type ErrorCode } from './errors';
 export { DEFAULT_OPTIONS, type FlowMeterOptions, type CaptureOptions, type Accounting } from './options';
 export { openStore, migrate, Store, type StoreOptions, type IngestSummary, type IngestOptions } from './store/store';

@@ -27,6 +27,10 @@ export interface FlowMeterOptions {
   accounting?: Accounting;
   /** Per-direction size and inter-arrival statistics (default false). */
   statistics?: boolean;
+  /** Read the first payload bytes of TCP/UDP flows for the application and its fields: SNI, JA4, DNS, HTTP… (default true; docs/applications.md). */
+  dissect?: boolean;
+  /** Most payload bytes read per flow direction (default 4096, 64..65535). */
+  dissectBytes?: number;
   /** Flow table capacity; the table evicts (counted) when full (default 1,000,000). */
   maxFlows?: number;
   /** Records per FlowBatch (default 4096). */
@@ -51,6 +55,8 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   l2Flows: true,
   accounting: 'link',
   statistics: false,
+  dissect: true,
+  dissectBytes: 4096,
   maxFlows: 1_000_000,
   batchSize: 4096,
 };
@@ -100,6 +106,8 @@ export function resolveOptions(options: FlowMeterOptions = {}): ResolvedOptions 
   if (has('decodeTunnels')) o.decodeTunnels = bool('decodeTunnels', given.decodeTunnels);
   if (has('l2Flows')) o.l2Flows = bool('l2Flows', given.l2Flows);
   if (has('statistics')) o.statistics = bool('statistics', given.statistics);
+  if (has('dissect')) o.dissect = bool('dissect', given.dissect);
+  if (has('dissectBytes')) o.dissectBytes = integer('dissectBytes', given.dissectBytes, 64, 65535);
   if (has('accounting')) {
     if (!ACCOUNTING_MODES.includes(given.accounting as Accounting)) bad('accounting', `expected one of ${ACCOUNTING_MODES.join(', ')}, got ${String(given.accounting)}`);
     o.accounting = given.accounting as Accounting;

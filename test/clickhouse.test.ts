@@ -19,6 +19,8 @@ import { noClickHouse, startClickHouse, type ClickHouseServer } from './helpers/
 import { TEST_ENGINE } from './helpers/read';
 import { notRoot, skipping } from './helpers/skip';
 import { nativeAvailable } from '../src/engine/native';
+import { FLOW_COLUMNS, FLOW_COLUMNS_V1, schemaStatements } from '../src/clickhouse/schema';
+import { dissected, mixedArea, withApps } from './helpers/app-area';
 import * as dgram from 'node:dgram';
 
 // @ts-expect-error plain ESM helper without type declarations
@@ -72,6 +74,26 @@ async function stored(ch: ClickHouseServer, db: string, where = '1'): Promise<To
 }
 
 const skip = skipping(noClickHouse, 'ClickHouse sink tests');
+
+/** The schema a flowmaster of before the application columns made (flows without them, none of their tables). */
+function schemaV1(o: { database: string; cluster?: string }): string[] {
+  const all = FLOW_COLUMNS.map(([n, type]) => `${n} ${type}`).join(', ');
+  const v1 = FLOW_COLUMNS_V1.map(([n, type]) => `${n} ${type}`).join(', ');
+  return schemaStatements(o, new Map())
+    .filter((sql) => !new RegExp(`^CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS ${o.database}\\.(applications|sni|host_names)`).test(sql))
+    .map((sql) => sql.replace(all, v1));
+}
+
+/** Sends a file's flows with the areas mixedArea() gives them (what an engine that dissects would). */
+async function sendWithApps(sink: ClickHouseSink, run: string, file: string): Promise<void> {
+  const w = sink.run(run);
+  let n = 0;
+  for await (const b of new FlowMeter({ engine: TEST_ENGINE }).readFile(file)) {
+    w.write(withApps(b, (f, i) => mixedArea(f, n + i)));
+    n += b.length;
+  }
+  w.end();
+}
 const liveWhyNot = notRoot ?? (!nativeAvailable() ? 'the native addon is not built' : undefined);
 
 describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
@@ -247,6 +269,61 @@ describe.skipIf(skip)('ClickHouse sink (a real clickhouse-server)', () => {
     expect(both.code).toBe(2);
   });
 
+  it('what the payload said: a flows table of before gets the columns (ADD COLUMN: 18.16 has no IF NOT EXISTS), filters, top and host names as the SQLite store', async () => {
+    for (const sql of schemaV1({ database: 'app1' })) await ch.query(sql);
+    const sink = new ClickHouseSink({ ...sinkOptions('app1'), sensor: 'apps' });
+    await sendWithApps(sink, 'apps-a', file);
+    expect(await sink.close(60_000)).toMatchObject({ sent: expected.flows, pending: 0 });
+    const columns = (await ch.query("SELECT name FROM system.columns WHERE database = 'app1' AND table = 'flows'")).trim().split('\n');
+    expect(columns.sort()).toEqual(FLOW_COLUMNS.map(([n]) => n).sort());
+    // init again: nothing left to add
+    const again = new ClickHouseSink({ ...sinkOptions('app1'), sensor: 'apps' });
+    await again.init();
+    await again.close();
+    const store = openStore(tmpFile('apps.db'));
+    await store.ingest(dissected(new FlowMeter({ engine: TEST_ENGINE }).readFile(file), mixedArea));
+    const q = new ClickHouseQueries({ url: ch.url, database: 'app1' });
+    try {
+      const all = async (filter: Record<string, unknown>) => {
+        const out = [];
+        let cursor: string | undefined;
+        do {
+          const p = await q.flowsPage({ filter, sort: 'bytes', limit: 1000, cursor });
+          out.push(...p.items);
+          cursor = p.next ?? undefined;
+        } while (cursor);
+        return out;
+      };
+      for (const filter of [{ application: 'tls' }, { sni: '*.EXAMPLE.com' }, { sni: 'svc?.example.*', application: 'tls' }, { httpHost: 'www1*' }, { dnsQuery: 'host-*' }, { sni: 'svc_.example.com' }]) {
+        const got = (await all(filter)).map((f) => JSON.stringify([f.flowId, f.app])).sort();
+        const want = store.flows.offsetPage({ filter, pageSize: 10_000 }).items.map((f) => JSON.stringify([f.flowId, f.app])).sort();
+        expect([filter, got.length, got]).toEqual([filter, want.length, want]);
+      }
+      expect((await all({ application: 'tls' })).length).toBeGreaterThan(100);
+      expect(await q.topApplications({ limit: 20 })).toEqual(store.analytics.topApplications({ limit: 20 }));
+      expect((await q.topSni({ limit: 1000, by: 'flows' })).map((t) => [t.sni, t.flows, t.bytes]).sort()).toEqual(
+        store.analytics.topSni({ limit: 1000, by: 'flows' }).map((t) => [t.sni, t.flows, t.bytes]).sort(),
+      );
+      const named = (await q.devicesPage({ limit: 10_000 })).items.filter((d) => d.name).map((d) => [d.addr, d.vlan, d.name]).sort();
+      expect(named).toEqual(store.devices.page({ limit: 10_000 }).items.filter((d) => d.name).map((d) => [d.addr, d.vlan, d.name]).sort());
+      expect(named.length).toBeGreaterThan(10);
+      expect((await q.devicesPage({ filter: { name: 'HOST-*.lan' }, limit: 10_000 })).items).toHaveLength(named.length);
+    } finally {
+      store.close();
+      await q.close();
+    }
+    // the CLI: --sni and --application, top applications and sni
+    const cliFlows = await flowmaster(['flows', '--clickhouse', ch.url, '--clickhouse-database', 'app1', '--application', 'tls', '--sni', '*.example.net', '--limit', '5', '--json']);
+    expect(cliFlows.code).toBe(0);
+    for (const f of JSON.parse(cliFlows.stdout).items) expect(f.app.sni.toLowerCase()).toMatch(/\.example\.net$/);
+    const topApps = await flowmaster(['top', 'applications', '--clickhouse', ch.url, '--clickhouse-database', 'app1', '--json']);
+    expect(JSON.parse(topApps.stdout).map((t: { application: string }) => t.application).sort()).toEqual(['dns', 'http', 'modbus', 'quic', 'tls']);
+    const topSni = await flowmaster(['top', 'sni', '--clickhouse', ch.url, '--clickhouse-database', 'app1', '--limit', '3']);
+    expect(topSni.stdout.split('\n')[0]).toMatch(/^sni\s+bytes\s+packets\s+flows/);
+    const devs = await flowmaster(['devices', '--clickhouse', ch.url, '--clickhouse-database', 'app1', '--name', '*.lan', '--limit', '3']);
+    expect(devs.stdout.split('\n')[1]).toMatch(/host-\S+\.lan/);
+  });
+
   it('the server killed mid-ingest: the ingest waits, then every flow is stored once', async () => {
     // the capture comes on stdin in two halves: the first half's flows are stored, then the server is killed,
     // then the rest is read (its flows wait and are retried), then the server comes back
@@ -394,6 +471,33 @@ describe.skipIf(skip)('ClickHouse cluster: a Distributed table over two shards (
   afterAll(async () => {
     await a?.destroy();
     await b?.destroy();
+  });
+
+  it('tables of before the application columns on both shards: init adds them to the local and the Distributed tables; application rows through either', async () => {
+    for (const s of [a, b]) for (const sql of schemaV1({ database: 'oldc', cluster: 'fm_shards' })) await s.query(sql);
+    for (const s of [a, b]) {
+      const r = await flowmaster(['clickhouse', 'init', '--clickhouse', s.url, '--clickhouse-database', 'oldc', '--clickhouse-cluster', 'fm_shards']);
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      for (const table of ['flows', 'flows_local'])
+        expect((await s.query(`SELECT count() FROM system.columns WHERE database = 'oldc' AND table = '${table}'`)).trim()).toBe(String(FLOW_COLUMNS.length));
+    }
+    const { generate } = await genPcap();
+    const file = tmpFile('shards-apps.pcap');
+    await generate({ out: file, packets: 10_000, flows: 1000, hosts: 50, seed: 6, quiet: true });
+    const sink = new ClickHouseSink({ url: a.url, database: 'oldc', cluster: 'fm_shards', sensor: 'c', spoolDir: tmpFile('sp-c'), blockRows: 100 });
+    await sendWithApps(sink, 'c1', file);
+    expect(await sink.close(60_000)).toMatchObject({ pending: 0 });
+    const store = openStore(tmpFile('shards-apps.db'));
+    await store.ingest(dissected(new FlowMeter({ engine: TEST_ENGINE }).readFile(file), mixedArea));
+    const q = new ClickHouseQueries({ url: b.url, database: 'oldc', cluster: 'fm_shards' });
+    try {
+      expect(await q.topApplications({ limit: 20 })).toEqual(store.analytics.topApplications({ limit: 20 }));
+      expect((await q.flowsPage({ filter: { sni: '*.example.com' }, limit: 10_000 })).items.length).toBe(store.flows.offsetPage({ filter: { sni: '*.example.com' }, total: true }).total);
+      expect((await q.devicesPage({ limit: 10_000 })).items.filter((d) => d.name).length).toBeGreaterThan(0);
+    } finally {
+      store.close();
+      await q.close();
+    }
   });
 
   it('init on each shard, ingest through one: rows spread over both shards, queries through either see all, once', async () => {

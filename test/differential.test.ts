@@ -23,7 +23,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FlowMeter, Offsets, type Summary } from '../src/index';
+import { FlowMeter, Offsets, RECORD_SIZE, type Summary } from '../src/index';
 import type { FlowMeterOptions } from '../src/options';
 // @ts-expect-error plain ESM helper without type declarations
 import { DECODE_LINKTYPES, generatedCaptures, readPackets, sharedCaptures } from '../scripts/fuzz-seeds.mjs';
@@ -194,7 +194,7 @@ async function read(file: string, engine: 'native' | 'ts', options: FlowMeterOpt
   try {
     for await (const batch of run) {
       const b = Buffer.from(batch.buffer);
-      for (let i = 0; i < b.length; i += 256) records.push(b.toString('hex', i, i + 256));
+      for (let i = 0; i < b.length; i += RECORD_SIZE) records.push(b.toString('hex', i, i + RECORD_SIZE));
     }
   } catch {
     // a read error ends the iteration; the summary says which
@@ -209,7 +209,7 @@ const FIELDS = Object.entries(Offsets)
   .sort((a, b) => a[1] - b[1]);
 function fieldDiff(a: string, b: string): string {
   const names = new Set<string>();
-  for (let i = 0; i < 256; i++) {
+  for (let i = 0; i < RECORD_SIZE; i++) {
     if (a.slice(2 * i, 2 * i + 2) === b.slice(2 * i, 2 * i + 2)) continue;
     let name = 'kFlowId';
     for (const [k, off] of FIELDS) if (off <= i) name = k;

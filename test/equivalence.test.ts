@@ -15,6 +15,7 @@ import { loadNative, nativeOptions, type NativeSummary } from '../src/engine/nat
 import type { BpfInstruction } from '../src/engine/ts/bpf';
 import { readFileTs, type FilterCompiler } from '../src/engine/ts/run';
 import { resolveOptions, type FlowMeterOptions, type ResolvedOptions } from '../src/options';
+import { RECORD_SIZE } from '../src/flow/layout';
 import { tcp4, udp4 } from './helpers/capture';
 import { corpusFiles, corpusMissing, corpusPresent, CORPUS_DIR } from './helpers/corpus';
 // @ts-expect-error plain ESM helper without type declarations
@@ -31,7 +32,7 @@ interface RunResult {
 
 function records(ab: ArrayBuffer, out: string[]): void {
   const b = Buffer.from(ab);
-  for (let i = 0; i < b.length; i += 256) out.push(b.toString('hex', i, i + 256));
+  for (let i = 0; i < b.length; i += RECORD_SIZE) out.push(b.toString('hex', i, i + RECORD_SIZE));
 }
 
 const noAddon = skipping(addonError && `the native addon is not built, nothing to compare with: ${addonError}`, 'native == ts');
@@ -91,7 +92,7 @@ function multisetDiff(a: string[], b: string[]): string {
 }
 
 function batchShapeOk(batches: number[], batchSize: number): boolean {
-  const full = batchSize * 256;
+  const full = batchSize * RECORD_SIZE;
   return batches.every((b, i) => b > 0 && b % 256 === 0 && (i === batches.length - 1 ? b <= full : b === full));
 }
 

@@ -488,6 +488,40 @@ describe('gen-pcap', () => {
     for (const p of n.packets) expect([2, 30]).toContain(p.data.readUInt32LE(0));
   });
 
+  it('--apps: the same packets, flows and times, with handshakes in the first data packets', async () => {
+    const base = { packets: 6000, flows: 300, seed: 5, mix: 'full' };
+    const plain = readPcap(await gen(base));
+    const apps = readPcap(await gen({ ...base, apps: true }));
+    expect(readPcap(await gen({ ...base, apps: true })).packets.length).toBe(6000);
+    expect(apps.packets.length).toBe(plain.packets.length);
+    const payloads = new Map<string, Buffer[]>();
+    let changed = 0;
+    apps.packets.forEach((p, i) => {
+      expect(p.sec).toBe(plain.packets[i].sec);
+      expect(p.sub).toBe(plain.packets[i].sub);
+      if (p.data.length !== plain.packets[i].data.length) changed++; // sequence numbers after a handshake move, sizes do not
+      const out: L4Info[] = [];
+      checkFrame(1, p.data, out); // lengths and every checksum still valid
+      for (const x of out) {
+        if (x.frag || (x.proto !== 6 && x.proto !== 17)) continue;
+        const body = x.proto === 6 ? x.payload.subarray((x.payload[12] >> 4) * 4) : x.payload.subarray(8);
+        if (!body.some((b) => b !== 0)) continue;
+        const key = `${x.proto}/${Math.min(x.sport, x.dport)}`;
+        if (!payloads.has(key)) payloads.set(key, []);
+        payloads.get(key)!.push(body);
+      }
+    });
+    expect(changed).toBeGreaterThan(0);
+    expect(changed).toBeLessThan(apps.packets.length / 5);
+    const starts = (key: string, prefix: number[]) => (payloads.get(key) ?? []).some((b) => prefix.every((v, i) => b[i] === v));
+    expect(starts('6/443', [22, 3, 1])).toBe(true); // TLS handshake record
+    expect((payloads.get('6/80') ?? []).some((b) => b.toString('latin1').startsWith('GET /'))).toBe(true);
+    expect((payloads.get('6/2222') ?? []).some((b) => b.toString('latin1').startsWith('SSH-2.0-'))).toBe(true);
+    expect((payloads.get('17/443') ?? []).some((b) => (b[0] & 0xc0) === 0xc0 && b.readUInt32BE(1) === 1)).toBe(true); // QUIC v1 long header
+    expect(payloads.has('17/53')).toBe(true);
+    expect(payloads.has('17/9999')).toBe(false);
+  });
+
   it('rejects bad options', async () => {
     await expect(generate({ quiet: true, packets: 10, mix: 'bogus' })).rejects.toThrow();
     await expect(generate({ quiet: true, packets: 10, multiInterface: true })).rejects.toThrow();

@@ -2,7 +2,7 @@
  * Hardening of the native core, one entry point for CI (docs/robustness.md):
  *  1. builds the CMake variants with cmake-js and clang (cached in build-cmake-fuzz/,
  *     build-cmake-tsan/, build-cmake-asan/: reruns only relink what changed);
- *  2. runs each libFuzzer harness (native/fuzz/fuzz_decode.cc, fuzz_capture.cc) for
+ *  2. runs each libFuzzer harness (native/fuzz/fuzz_decode.cc, fuzz_capture.cc, fuzz_app.cc) for
  *     FLOWMASTER_FUZZ_SECONDS (default 60 on CI, 20 elsewhere) on its seed corpus
  *     (scripts/fuzz-seeds.mjs) and the regression inputs in native/fuzz/crashes/,
  *     with a fixed libFuzzer seed (FLOWMASTER_FUZZ_SEED, default 1): a test run
@@ -15,7 +15,7 @@
  * Every step must exit 0 with no sanitizer report in its output; the fuzzers'
  * executions and coverage are printed (and written to build-cmake-fuzz/hardening.json).
  * Skipped, with a warning, where clang, its sanitizer runtimes or cmake are missing
- * (apt-get install clang libclang-rt-14-dev cmake llvm).
+ * (apt-get install clang libclang-rt-14-dev cmake llvm libssl-dev).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -37,6 +37,8 @@ const SANITIZED_FILES = [
   'test/layout.test.ts',
   'test/community-id.test.ts',
   'test/services.test.ts',
+  'test/app-rules.test.ts',
+  'test/applications.test.ts',
 ];
 const REPORTS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:', 'WARNING: ThreadSanitizer', 'ERROR: libFuzzer', 'invariant violated'];
 
@@ -59,6 +61,7 @@ function missing(): string {
   }
   if (!fs.existsSync(path.join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js'))) why.push('cmake-js (npm install)');
   if (!fs.existsSync('/usr/include/pcap/pcap.h')) why.push('libpcap-dev');
+  if (!fs.existsSync('/usr/include/openssl/evp.h')) why.push('libssl-dev (libcrypto for the fuzzers and stress_table)');
   return why.join(', ');
 }
 
@@ -113,7 +116,7 @@ if (why) {
         console.log(`build ${variant}${target ? ` (${target})` : ''}: ${r.seconds.toFixed(1)} s`);
         expect(r.code, `cmake-js build of ${variant}:\n${r.output.slice(-6000)}`).toBe(0);
       }
-      for (const f of ['build-cmake-fuzz/fuzz_decode', 'build-cmake-fuzz/fuzz_capture', 'build-cmake-tsan/stress_table', 'build-cmake-asan/stress_table', 'build-cmake-asan/Release/flowmaster.node'])
+      for (const f of ['build-cmake-fuzz/fuzz_decode', 'build-cmake-fuzz/fuzz_capture', 'build-cmake-fuzz/fuzz_app', 'build-cmake-tsan/stress_table', 'build-cmake-asan/stress_table', 'build-cmake-asan/Release/flowmaster.node'])
         expect(fs.existsSync(path.join(root, f)), f).toBe(true);
     }, 900_000);
 
@@ -123,7 +126,7 @@ if (why) {
       // @ts-expect-error plain ESM helper without type declarations
       const fuzz = await import('../scripts/fuzz.mjs');
       const s = seeds.writeSeeds({ quiet: true });
-      console.log(`fuzz seeds: ${s.sharedCaptures} shared + ${s.generatedCaptures} generated captures; corpus-capture ${s.captureCorpus} files, corpus-decode ${s.decodeCorpus} files`);
+      console.log(`fuzz seeds: ${s.sharedCaptures} shared + ${s.generatedCaptures} generated captures; corpus-capture ${s.captureCorpus} files, corpus-decode ${s.decodeCorpus} files, corpus-app ${s.appCorpus} files`);
       const results: Record<string, unknown> = {};
       const failures: string[] = [];
       // one harness at a time: one core for the fuzzer, the other for the rest of the suite
@@ -138,7 +141,7 @@ if (why) {
       }
       summary.fuzz = results;
       expect(failures, failures.join('\n\n')).toEqual([]);
-    }, (FUZZ_SECONDS * 2 + 300) * 1000);
+    }, (FUZZ_SECONDS * 3 + 300) * 1000);
 
     /** Runs a stress_table build; it must exit 0 with no sanitizer report. */
     async function stress(variant: 'tsan' | 'asan', args: string[], env: NodeJS.ProcessEnv = process.env) {

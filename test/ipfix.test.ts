@@ -11,6 +11,11 @@ import { FlowBatch, FlowMeter, IpfixExporter, Offsets, type Flow } from '../src/
 import { tmpFile } from './helpers/capture';
 import { corpusFiles, corpusPresent } from './helpers/corpus';
 import { nfdumpPresent, readNfdump, startNfcapd, type NfRecord } from './helpers/nfdump';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { withApps, type AppArea } from './helpers/app-area';
+import { P, writePcap } from './helpers/capture';
+import { skipping } from './helpers/skip';
 
 // ------------------------------------------------------------------ captures
 
@@ -46,6 +51,15 @@ function withHugeCounters(batch: FlowBatch): FlowBatch {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const tsharkPresent = (() => {
+  try {
+    require('node:child_process').execFileSync('tshark', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 /** Writes in small chunks with a pause, so a loopback receiver's socket buffer never overflows. */
 async function exportPaced(ex: IpfixExporter, flows: Flow[], chunk = 48): Promise<void> {
@@ -114,16 +128,28 @@ function decode(datagrams: Buffer[]): Message[] {
       } else {
         const fields = templates.get(id);
         if (!fields) throw new Error(`data set ${id} before its template`);
-        const size = fields.reduce((s, f) => s + f.length, 0);
-        if ((length - 4) % size !== 0) throw new Error(`data set of ${length} bytes is not whole records of ${size}`);
+        const variable = fields.some((f) => f.length === 65535);
+        const size = fields.reduce((s, f) => s + (f.length === 65535 ? 1 : f.length), 0); // the least a record takes
+        if (!variable && (length - 4) % size !== 0) throw new Error(`data set of ${length} bytes is not whole records of ${size}`);
         while (p + size <= end) {
           const v: Record<string, Buffer> = {};
           for (const f of fields) {
-            v[f.pen ? `${f.pen}/${f.id}` : String(f.id)] = d.subarray(p, p + f.length);
-            p += f.length;
+            let n = f.length;
+            if (n === 65535) {
+              // RFC 7011 §7: a length byte, or 255 and two more
+              n = d[p++];
+              if (n === 255) {
+                n = d.readUInt16BE(p);
+                p += 2;
+              }
+            }
+            if (p + n > end) throw new Error(`a field of ${n} bytes past the end of its set`);
+            v[f.pen ? `${f.pen}/${f.id}` : String(f.id)] = d.subarray(p, p + n);
+            p += n;
           }
           m.records.push({ tid: id, v });
         }
+        if (variable && p !== end) throw new Error(`data set of ${length} bytes ends ${end - p} bytes after its last record`);
       }
       o = end;
     }
@@ -193,7 +219,8 @@ describe('IpfixExporter messages', () => {
     const records = msgs.flatMap((m) => m.records);
     const expected = flows.map((f) => {
       const icmp = !f.l2 && (f.protocol === 1 || f.protocol === 58);
-      const tid = f.l2 ? 260 : icmp ? (f.ipVersion === 6 ? 259 : 258) : f.ipVersion === 6 ? 257 : 256;
+      const app = !f.l2 && (f.protocol === 6 || f.protocol === 17) && f.application !== null; // the templates with the application's elements
+      const tid = f.l2 ? 260 : icmp ? (f.ipVersion === 6 ? 259 : 258) : (f.ipVersion === 6 ? 257 : 256) + (app ? 5 : 0);
       const a = f.l2 ? ['56', '80'] : f.ipVersion === 6 ? ['27', '28'] : ['8', '12'];
       return {
         tid,
@@ -246,7 +273,8 @@ describe('IpfixExporter messages', () => {
       };
     });
     expect(actual).toEqual(expected);
-    expect(new Set(records.map((r) => r.tid))).toEqual(new Set([256, 257, 258, 259, 260]));
+    expect(new Set(records.map((r) => r.tid))).toEqual(new Set(expected.map((e) => e.tid)));
+    for (const tid of [256, 257, 258, 259, 260]) expect(records.some((r) => r.tid === tid)).toBe(true);
     expect(flows.some((f) => f.minTtl !== f.maxTtl)).toBe(true);
   });
 
@@ -329,6 +357,65 @@ describe('IpfixExporter messages', () => {
     const [r] = decode(rx.got)[0].records;
     expect(r.v['1']).toHaveLength(8);
     expect([uint(r.v['2']), uint(r.v['1']), uint(r.v['29305/2']), uint(r.v['29305/1'])]).toEqual([2n ** 32n + 3n, 2n ** 33n + 5n, 2n ** 32n + 1n, 2n ** 40n + 7n]);
+  });
+
+  it('flows with an application: templates 261/262 add applicationName and the HTTP elements (variable-length); tshark reads them', async () => {
+    const areas: AppArea[] = [
+      { application: 'http', strings: { httpMethod: 'GET', httpHost: 'www.example.org', userAgent: 'curl/8.5.0' }, httpStatus: 301 },
+      { application: 'http', strings: { httpMethod: 'POST', httpHost: 'h'.repeat(200) }, httpStatus: 200 },
+      { application: 'tls', strings: { sni: 'example.com' }, tlsVersion: 0x0304 },
+      { application: 'dns', strings: { dnsQuery: 'example.com' }, dnsRcode: 0, dnsAnswers: 1, dnsAnswer: '192.0.2.1' },
+    ];
+    const batch = withApps((await generatedBatches())[0], (f, i) => (!f.l2 && (f.protocol === 6 || f.protocol === 17) && i % 3 === 0 ? areas[(i / 3) % areas.length] : undefined));
+    const flows = [...batch].slice(0, 600);
+    const withApp = flows.filter((f) => f.application);
+    expect(withApp.some((f) => f.ipVersion === 6) && withApp.some((f) => f.ipVersion === 4)).toBe(true);
+    for (const biflow of ['split', 'rfc5103'] as const) {
+      const rx = await receiver();
+      const ex = new IpfixExporter({ host: '127.0.0.1', port: rx.port, mtu: 600, biflow, ingressInterface: 7 });
+      await exportPaced(ex, flows);
+      await ex.close();
+      await rx.waitFor(ex.stats.messages);
+      rx.close();
+      const msgs = decode(rx.got);
+      for (const m of msgs) expect(m.bytes).toBeLessThanOrEqual(600);
+      // the application's templates once, before the first record that uses them
+      expect(msgs.flatMap((m) => m.sets.filter((x) => x.id === 2)).length).toBe(2);
+      const records = msgs.flatMap((m) => m.records);
+      const dirs = biflow === 'rfc5103' ? flows : flows.flatMap((f) => [...(f.fwdPackets ? [f] : []), ...(f.revPackets ? [f] : [])]);
+      expect(records).toHaveLength(dirs.length);
+      expect(ex.stats.templates).toBe(7);
+      for (const [i, f] of dirs.entries()) {
+        const r = records[i];
+        const app = f.app;
+        const icmp = f.protocol === 1 || f.protocol === 58;
+        if (!app || f.l2 || icmp) {
+          expect(r.v['96'], `record ${i}`).toBeUndefined();
+          continue;
+        }
+        expect(r.tid).toBe(f.ipVersion === 6 ? 262 : 261);
+        expect({
+          name: r.v['96'].toString(), method: r.v['459'].toString(), host: r.v['460'].toString(), agent: r.v['468'].toString(), status: uint(r.v['457']),
+        }).toEqual({ name: app.application, method: app.httpMethod ?? '', host: app.httpHost ?? '', agent: app.userAgent ?? '', status: BigInt(app.httpStatus ?? 0) });
+        expect([uint(r.v['148']), uint(r.v['10'])]).toEqual([BigInt(f.flowId), 7n]);
+      }
+      if (biflow === 'split' && !skipping(!tsharkPresent && 'tshark not installed', 'the IPFIX application elements through tshark')) {
+        // the datagrams as a capture: tshark's IPFIX dissector (cflow) names the elements
+        const pcap = writePcap(rx.got.map((d, k) => ({ t: k * 0.001, data: P.ethernet({ src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02', type: 0x0800, payload: P.ipv4({ src: '127.0.0.1', dst: '127.0.0.1', proto: 17, payload: P.udp({ sport: 40000, dport: 4739, payload: d }) }) }) })));
+        const { stdout } = await promisify(execFile)('tshark', ['-r', pcap, '-d', 'udp.port==4739,cflow', '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=|',
+          '-e', 'cflow.appl_name', '-e', 'cflow.http_request_method', '-e', 'cflow.http_request_host', '-e', 'cflow.http_user_agent', '-e', 'cflow.http_statuscode'], { maxBuffer: 64 << 20 });
+        const names = stdout.split('\n').flatMap((l) => l.split('\t')[0]?.split('|') ?? []).filter(Boolean);
+        const hosts = stdout.split('\n').flatMap((l) => l.split('\t')[2]?.split('|') ?? []).filter(Boolean);
+        const agents = stdout.split('\n').flatMap((l) => l.split('\t')[3]?.split('|') ?? []).filter(Boolean);
+        const statuses = stdout.split('\n').flatMap((l) => l.split('\t')[4]?.split('|') ?? []).filter(Boolean);
+        const appDirs = dirs.filter((f) => f.app && !f.l2 && f.protocol !== 1 && f.protocol !== 58);
+        expect(names.length).toBe(appDirs.length);
+        expect(names.sort()).toEqual(appDirs.map((f) => f.application!).sort());
+        expect(hosts.sort()).toEqual(appDirs.filter((f) => f.httpHost).map((f) => f.httpHost!).sort());
+        expect(agents.sort()).toEqual(appDirs.filter((f) => f.userAgent).map((f) => f.userAgent!).sort());
+        expect(statuses.map(Number).sort()).toEqual(appDirs.map((f) => f.httpStatus ?? 0).sort());
+      }
+    }
   });
 
   it('paces messages to `rate` a second on timers: the event loop runs, flush() resolves after the last', async () => {
@@ -573,9 +660,14 @@ describe.skipIf(!nfdumpPresent)('IPFIX into nfcapd, read back with nfdump', () =
     const flows = flowsOf(batches);
     const huge = withHugeCounters(batches[0]).at(0);
     expect(huge.fwdBytes).toBe(2 ** 33 + 5);
+    // flows whose payload showed an application go out with the templates that carry it: nfcapd reads the rest of them as before
+    const apps = batches.map((b) => withApps(b, (f, i) => (i % 2 ? undefined : { application: 'http', strings: { httpMethod: 'GET', httpHost: `h${i}.example.org`, userAgent: 'ua' }, httpStatus: 200 }))).flatMap((b) => [...b]);
+    expect(apps.filter((f) => f.application && (f.protocol === 6 || f.protocol === 17)).length).toBeGreaterThan(100);
     const r = await roundTrip([
       { name: 'generated', flows: [huge, ...flows.slice(1)], biflow: 'rfc5103' },
       { name: 'generated-split', flows, biflow: 'split', ingress: 42 },
+      { name: 'generated-apps', flows: apps, biflow: 'split' },
+      { name: 'generated-apps-rfc5103', flows: apps, biflow: 'rfc5103' },
     ]);
     console.log(`ipfix round trip (generated): ${r.expected.length} records exported, ${r.got.length} read back by nfdump`);
     expect(flows.some((f) => f.ipVersion === 6) && flows.some((f) => f.ipVersion === 4) && flows.some((f) => f.l2)).toBe(true);

@@ -19,10 +19,13 @@ describe('FlowBatch layout', () => {
       kIpVersion: 1, kProtocol: 1, kEndReason: 1, kFlags: 1, kSegment: 2, kFwdTcpFlags: 1, kRevTcpFlags: 1, kIcmpType: 1,
       kIcmpCode: 1, kSrcMac: 6, kDstMac: 6, kMinTtl: 1, kMaxTtl: 1, kFwdPackets: 8, kFwdBytes: 8, kRevPackets: 8, kRevBytes: 8,
       kFwdLastNs: 8, kRevFirstNs: 8, kRevLastNs: 8, kFwdStats: Offsets.kStatBlockSize, kRevStats: Offsets.kStatBlockSize,
+      kApplication: 1, kAppFlags: 1, kTlsVersion: 2, kDnsQtype: 2, kDnsRcode: 1, pad263: 1, kDnsAnswers: 2, kHttpStatus: 2,
+      kAppCode: 2, kDnsAnswerVersion: 1, pad271: 1, kDnsAnswerAddr: 16, kAppStrings: RECORD_SIZE - Offsets.kAppStrings,
     };
+    const pads: Record<string, number> = { pad263: 263, pad271: 271 };
     const used = new Uint8Array(RECORD_SIZE);
     for (const [k, n] of Object.entries(sizes)) {
-      const o = Offsets[k as keyof typeof Offsets];
+      const o = pads[k] ?? Offsets[k as keyof typeof Offsets];
       for (let i = o; i < o + n; i++) {
         expect(used[i], `${k} overlaps at ${i}`).toBe(0);
         used[i] = 1;

@@ -12,7 +12,7 @@ import { runBpf, compileBpf, type BpfInstruction } from '../src/engine/ts/bpf';
 import * as D from '../src/engine/ts/decode';
 import { CaptureReader, NEXT_NEED, NEXT_PACKET } from '../src/engine/ts/reader';
 import { readFileTs } from '../src/engine/ts/run';
-import { DECODE_ERRORS } from '../src/flow/layout';
+import { DECODE_ERRORS, RECORD_SIZE } from '../src/flow/layout';
 import { resolveOptions } from '../src/options';
 import { MAC_A, MAC_B, P, tcp4, udp4, writePcap, writePcapng } from './helpers/capture';
 // @ts-expect-error plain ESM helper without type declarations
@@ -399,7 +399,7 @@ describe('readFileTs', () => {
     let n = 0;
     let r = await g.next();
     while (!r.done) {
-      n += r.value.byteLength / 256;
+      n += r.value.byteLength / RECORD_SIZE;
       r = await g.next();
     }
     expect(r.value.error).toBeUndefined();

@@ -90,6 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opt.flow.tcp_termination = ((h >> 16) & 3) != 0;
   opt.decode.decode_tunnels = ((h >> 18) & 3) != 0;
   opt.decode.l2_flows = ((h >> 20) & 3) != 0;
+  opt.flow.dissect = ((h >> 22) & 3) != 0;  // payloads read in the reader's buffer (offline.cc's group cut)
+  opt.flow.dissect_bytes = 64 + (h >> 24) % 4033;
 
   Sink sink;
   std::atomic<bool> cancel{false};

@@ -11,7 +11,8 @@
 //   decode the packet twice (the second time a later fragment may find the first),
 //   then feed the decoded packet, its reverse, copies with other ports (more flows
 //   than maxFlows: eviction) and later copies (idle, active and TCP-close expiry)
-//   to a small FlowTable; snapshot, advance, flush.
+//   to a small FlowTable (application dissection on for most inputs); snapshot,
+//   advance, flush.
 // The two passes must emit the same records byte for byte: a difference means the
 // decoder left a field unset that the table reads (the offline reader reuses its
 // PacketInfo array, so stale values would leak into records). Every record is
@@ -107,6 +108,8 @@ std::vector<uint8_t> run(const uint8_t* pkt, uint32_t caplen, uint32_t wire_len,
   fo.accounting = uint8_t((caplen >> 1) & 3);
   fo.key_vlan = (caplen & 8) == 0;
   fo.tcp_termination = (caplen & 16) == 0;
+  fo.dissect = (caplen & 32) == 0;  // application dissection of the payloads (native/app/, fuzz_app.cc goes deeper)
+  fo.dissect_bytes = 64 + (caplen * 97) % 2048;
   fo.id_first = 7;
   fo.id_step = 3;
   {

@@ -16,7 +16,8 @@
 // all holds, 1 on any difference (printed), 2 on bad usage.
 //
 // Packets are synthesized (seeded; TCP life cycles with FIN/RST, port reuse,
-// UDP, ICMP, IPv6, VLANs, ARP/L2 flows, idle gaps) or decoded from a capture
+// UDP, ICMP, IPv6, VLANs, ARP/L2 flows, idle gaps; payloads that application
+// dissection reads) or decoded from a capture
 // (--pcap FILE [--repeat R], timestamps made non-decreasing, addresses varied per
 // repetition). Timestamps never go backwards: expiry then depends only on each
 // flow's own packets, so any partition must give the same records.
@@ -80,6 +81,8 @@ FlowOptions flow_options() {
   fo.active_ns = 300000000ull;  // 300 ms
   fo.close_ns = 5000000ull;     // 5 ms
   fo.statistics = true;
+  fo.dissect = true;  // each table its own dissector: no state shared between threads
+  fo.dissect_bytes = 256;
   fo.max_flows = 1u << 18;  // no eviction (its victim depends on the table's history): checked below
   return fo;
 }
@@ -90,6 +93,18 @@ struct Template {
   PacketInfo base;  // src = client side
   uint32_t budget, sent;
   uint8_t ending;   // 0 none, 1 FIN both ways, 2 RST
+  uint32_t seq[2];  // TCP sequence numbers, client and server
+};
+
+// Payloads for application dissection (a flow's are chosen by its client port).
+const std::string kPayloads[] = {
+    "GET /stress HTTP/1.1\r\nHost: stress.example\r\nUser-Agent: stress_table\r\n\r\n",
+    "HTTP/1.1 204 No Content\r\n\r\n",
+    "SSH-2.0-stress_table\r\n",
+    std::string("\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x0a", 12),
+    std::string("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03" "www" "\x07" "example" "\x03" "com" "\x00\x00\x01\x00\x01", 33),
+    std::string("\x16\x03\x01\x00\x30\x01\x00\x00\x2c\x03\x03", 11),
+    "no protocol at all",
 };
 
 void new_flow(Template& t, Rng& r, uint32_t serial) {
@@ -138,6 +153,8 @@ void new_flow(Template& t, Rng& r, uint32_t serial) {
   t.budget = 1 + (r.below(10) == 0 ? r.below(2000) : r.below(40));
   t.sent = 0;
   t.ending = p.proto == 6 ? uint8_t(r.below(4) == 0 ? 2 : r.below(4) ? 1 : 0) : 0;
+  t.seq[0] = uint32_t(r.next());
+  t.seq[1] = uint32_t(r.next());
 }
 
 std::vector<PacketInfo> synthesize(const Args& a) {
@@ -176,6 +193,13 @@ std::vector<PacketInfo> synthesize(const Args& a) {
     p.payload_len = p.l4_len > 20 ? p.l4_len - 20 : 0;
     if (p.kind == kKindIp && r.below(200) == 0) p.fragment = 1, p.frag_more = 1;
     if (p.kind == kKindIp && r.below(500) == 0) p.truncated = 1;
+    if (p.kind == kKindIp && (p.proto == 6 || p.proto == 17) && !p.fragment && !p.truncated && p.payload_len) {
+      const std::string& data = kPayloads[t.base.sport % (sizeof kPayloads / sizeof kPayloads[0])];
+      p.payload = reinterpret_cast<const uint8_t*>(data.data());
+      p.payload_cap = std::min<uint32_t>(p.payload_len, uint32_t(data.size()));
+      p.tcp_seq = p.proto == 6 ? t.seq[rev] : 0;
+      t.seq[rev] += r.below(50) == 0 ? 1 : p.payload_cap;  // now and then a gap
+    }
     out.push_back(p);
     if (++t.sent >= t.budget) {
       if (started < a.flows) {
@@ -210,7 +234,10 @@ bool from_capture(const Args& a, std::vector<PacketInfo>& out) {
     p.ts_ns = std::max(raw.ts_ns, last);
     last = p.ts_ns;
     p.wire_len = raw.wire_len;
-    if (decode_packet(raw.data, raw.caplen, raw.linktype, dopt, *frags, p) != kKindSkip) once.push_back(p);
+    if (decode_packet(raw.data, raw.caplen, raw.linktype, dopt, *frags, p) == kKindSkip) continue;
+    p.payload = nullptr;  // the reader's buffer moves on: these packets carry no payload
+    p.payload_cap = 0;
+    once.push_back(p);
   }
   delete frags;
   if (once.empty()) {

@@ -9,11 +9,15 @@ import * as path from 'node:path';
 import { nativeAvailable } from '../engine/native';
 import { formatTable } from '../export/columns';
 import { FlowMeter } from '../meter';
+import type { FlowMeterOptions } from '../options';
+import { dissectOptions } from './flags';
 
 export interface BenchFlags {
   packets: number;
   flows: number;
   runs: number;
+  dissect: boolean;
+  dissectBytes?: number;
 }
 
 // scripts/gen-pcap.mjs is an ES module; a CommonJS build would turn import() into require()
@@ -30,7 +34,8 @@ export async function bench(flags: BenchFlags): Promise<number> {
   const rates: Record<string, number[]> = {};
   for (let i = 0; i < flags.runs; i++) {
     for (const engine of engines) {
-      const run = new FlowMeter({ engine }).readFile(file);
+      const options: FlowMeterOptions = { engine, ...dissectOptions(flags) };
+      const run = new FlowMeter(options).readFile(file);
       const t0 = performance.now();
       let flows = 0;
       for await (const b of run) flows += b.length;

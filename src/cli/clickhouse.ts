@@ -154,7 +154,9 @@ export async function ingestToClickHouse(
 export async function clickhouseInit(flags: { clickhouse?: string; clickhouseDatabase: string; clickhouseCluster?: string; print: boolean }): Promise<number> {
   const o = { database: flags.clickhouseDatabase, cluster: flags.clickhouseCluster };
   if (flags.print) {
-    process.stdout.write(schemaStatements(o).map((s) => `${s};\n`).join('\n'));
+    const note = '-- a flows table made by an older flowmaster gets the application columns (ClickHouse 19.1 and later;\n' +
+      '-- on 18.16, which has no IF NOT EXISTS here, add without it the ones system.columns does not list)\n';
+    process.stdout.write(schemaStatements(o).map((s, i, all) => `${s.startsWith('ALTER') && !all[i - 1]?.startsWith('ALTER') ? note : ''}${s};\n`).join('\n'));
     return 0;
   }
   if (!flags.clickhouse) throw new FlowmasterError('ERR_USAGE', 'clickhouse init: give --clickhouse URL (or --print for the SQL)');

@@ -127,6 +127,26 @@ export interface EngineFlags {
   statistics: boolean;
   maxFlows: number;
   batchSize: number;
+  /** --no-dissect */
+  dissect: boolean;
+  dissectBytes?: number;
+}
+
+/** --dissect-bytes: payload bytes kept per flow direction, 64..65535. */
+export function dissectBytes(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 64 || n > 65535) throw new InvalidArgumentError('expected an integer 64..65535');
+  return n;
+}
+
+/**
+ * The dissection options the flags ask for, only where they differ from the
+ * defaults (dissect: true, dissectBytes: 4096): the options of a plain run
+ * (and with them the ClickHouse run names that derive from them) stay as
+ * they were.
+ */
+export function dissectOptions(f: { dissect?: boolean; dissectBytes?: number }): { dissect?: false; dissectBytes?: number } {
+  return { ...(f.dissect === false ? { dissect: false as const } : {}), ...(f.dissectBytes !== undefined ? { dissectBytes: f.dissectBytes } : {}) };
 }
 
 /** The FlowMeter options as flags, the same on every command that meters packets. */
@@ -144,7 +164,9 @@ export function addEngineFlags(c: Command, engines: readonly string[] = ['native
     .addOption(new Option('--accounting <mode>', 'which length counts as bytes').choices(ACCOUNTING_MODES as string[]).default('link'))
     .option('--statistics', 'per-direction size and inter-arrival statistics', false)
     .option('--max-flows <n>', 'flow table capacity (evicts when full)', positiveInt, 1_000_000)
-    .option('--batch-size <n>', 'records per batch', positiveInt, 4096);
+    .option('--batch-size <n>', 'records per batch', positiveInt, 4096)
+    .option('--no-dissect', 'do not read the payload for applications (TLS SNI, HTTP host, DNS names, ...: docs/applications.md)')
+    .option('--dissect-bytes <n>', 'payload bytes kept per flow direction to read them, 64..65535 (default 4096)', dissectBytes);
 }
 
 export function meterOptions(f: EngineFlags): FlowMeterOptions {
@@ -162,6 +184,7 @@ export function meterOptions(f: EngineFlags): FlowMeterOptions {
     statistics: f.statistics,
     maxFlows: f.maxFlows,
     batchSize: f.batchSize,
+    ...dissectOptions(f),
   };
 }
 

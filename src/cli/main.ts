@@ -7,13 +7,14 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { FlowmasterError } from '../errors';
 import { bench, type BenchFlags } from './bench';
 import { capture, type CaptureFlags } from './capture';
-import { addEngineFlags, addExportFlag, addWriterFlags, byteSize, nonNegativeInt, partitionSpanOption, positiveInt, protocol, time } from './flags';
+import { addEngineFlags, addExportFlag, addWriterFlags, byteSize, dissectBytes, nonNegativeInt, partitionSpanOption, positiveInt, protocol, time } from './flags';
 import { ingest, type IngestFlags } from './ingest';
 import { addClickHouseFlags, addClickHouseTarget, clickhouseInit } from './clickhouse';
 import { addOpsFlags } from '../ops';
 import { guardOutput } from './output';
 import { addRetainFlags } from './retain';
-import { bucketDuration, devices, flows, retention, timeline, top, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TimelineFlags, type TopFlags } from './query';
+import { bucketDuration, devices, flows, retention, timeline, top, TOP_KINDS, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TimelineFlags, type TopFlags, type TopKind } from './query';
+import { APPLICATIONS } from '../flow/layout';
 import { printError, read, type ReadFlags } from './read';
 
 const USAGE_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_USAGE', 'ERR_BPF', 'ERR_BAD_CURSOR']);
@@ -116,11 +117,16 @@ export function program(): Command {
     .option('--source <id>', 'ingested source (file or interface) id', positiveInt)
     .option('--vlan <id>', 'VLAN id', nonNegativeInt)
     .option('--min-bytes <n>', 'at least this many bytes (both directions)', nonNegativeInt)
+    .addOption(new Option('--application <name>', 'what the payload showed').choices(APPLICATIONS.slice(1)))
+    .option('--sni <glob>', "TLS/QUIC server name, '*' and '?' as wildcards ('*.example.com'), letters in any case")
+    .option('--http-host <glob>', 'HTTP Host header, as --sni')
+    .option('--dns-query <glob>', 'DNS question name, as --sni')
     .option('--page <n>', 'offset paging: page number (with --limit as page size; prints the total)', positiveInt)
     .addHelpText('after', examples(
       'flowmaster flows --db flows.db --host 10.0.0.0/8 --protocol tcp --sort bytes',
       'flowmaster flows --db flows.db --service modbus --cursor <cursor from the previous page>',
       'flowmaster flows --db flows.db --from 2026-11-27T00:00Z --page 3 --json',
+      "flowmaster flows --db flows.db --application tls --sni '*.example.com' --sort bytes",
     ))
     .action(async (flags: FlowsFlags) => {
       process.exitCode = await flows(flags);
@@ -131,21 +137,23 @@ export function program(): Command {
     .option('--vlan <id>', 'VLAN id', nonNegativeInt)
     .option('--vendor <name>', 'exact vendor name (from the MAC)')
     .option('--seen-since <time>', 'last seen at or after (ISO 8601 or ms)', time)
-    .addHelpText('after', examples('flowmaster devices --db flows.db --sort bytes', 'flowmaster devices --db flows.db --host 192.168.1.0/24 --json'))
+    .option('--name <glob>', "host name a DNS answer gave the address, '*' and '?' as wildcards ('*.example.com')")
+    .addHelpText('after', examples('flowmaster devices --db flows.db --sort bytes', 'flowmaster devices --db flows.db --host 192.168.1.0/24 --json', "flowmaster devices --db flows.db --name '*.example.com'"))
     .action(async (flags: DevicesFlags) => {
       process.exitCode = await devices(flags);
     });
 
   storeFlags(p.command('top')
-    .description('top talkers, conversations or services')
-    .addArgument(new Argument('[what]', 'talkers, conversations or services').choices(['talkers', 'conversations', 'services']).default('talkers')))
+    .description('top talkers, conversations, services, applications or TLS server names')
+    .addArgument(new Argument('[what]', 'talkers, conversations, services, applications (what the payload showed) or sni (TLS/QUIC server names)')
+      .choices(TOP_KINDS).default('talkers')))
     .addOption(new Option('--by <measure>', 'rank by').choices(['bytes', 'packets', 'flows']).default('bytes'))
     .option('--from <time>', 'flows overlapping from this time (ISO 8601 or ms)', time)
     .option('--to <time>', 'until this time', time)
     .option('--limit <n>', 'rows', positiveInt, 10)
     .option('--json', 'as JSON', false)
-    .addHelpText('after', examples('flowmaster top --db flows.db', 'flowmaster top services --db flows.db --by flows --from 2026-11-27'))
-    .action(async (what: 'talkers' | 'conversations' | 'services', flags: TopFlags) => {
+    .addHelpText('after', examples('flowmaster top --db flows.db', 'flowmaster top services --db flows.db --by flows --from 2026-11-27', 'flowmaster top applications --db flows.db', 'flowmaster top sni --db flows.db --limit 20'))
+    .action(async (what: TopKind, flags: TopFlags) => {
       process.exitCode = await top(what, flags);
     });
 
@@ -198,7 +206,9 @@ export function program(): Command {
     .option('--packets <n>', 'packets in the generated capture', positiveInt, 2_000_000)
     .option('--flows <n>', 'flows in it', positiveInt, 20_000)
     .option('--runs <n>', 'runs per engine', positiveInt, 3)
-    .addHelpText('after', examples('flowmaster bench', 'flowmaster bench --packets 10000000 --flows 100000'))
+    .option('--no-dissect', 'do not read the payload for applications (docs/applications.md)')
+    .option('--dissect-bytes <n>', 'payload bytes kept per flow direction for it, 64..65535 (default 4096)', dissectBytes)
+    .addHelpText('after', examples('flowmaster bench', 'flowmaster bench --packets 10000000 --flows 100000', 'flowmaster bench --no-dissect'))
     .action(async (flags: BenchFlags) => {
       process.exitCode = await bench(flags);
     });

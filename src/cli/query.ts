@@ -1,5 +1,6 @@
 /** `flowmaster flows|devices|top|timeline|retention`: the store's queries and retention from the shell. */
 import { InvalidArgumentError } from 'commander';
+import { appSummary } from '../export/app-columns';
 import { formatTable } from '../export/columns';
 import type { DeviceFilter, DeviceRow, DeviceSort, FlowFilter, FlowRow, FlowSort, Order, Page } from '../store/query';
 import type { Measure, Totals } from '../store/analytics';
@@ -31,6 +32,11 @@ interface PageFlags extends StoreFlags {
 }
 
 export interface FlowsFlags extends PageFlags, FlowFilter {}
+
+/** The filter flags of `flows`, as FlowFilter names them. */
+const FLOW_FILTERS = ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes', 'application', 'sni', 'httpHost', 'dnsQuery'] as const;
+/** The filter flags of `devices`. */
+const DEVICE_FILTERS = ['host', 'vlan', 'vendor', 'seenSince', 'name'] as const;
 
 function readOnly(flags: StoreFlags) {
   if (flags.db && flags.clickhouse) throw new FlowmasterError('ERR_USAGE', 'give --db or --clickhouse, not both');
@@ -65,8 +71,7 @@ export async function flows(flags: FlowsFlags): Promise<number> {
   const store = readOnly(flags);
   try {
     const filter: FlowFilter = {};
-    for (const k of ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes'] as const)
-      if (flags[k] !== undefined) (filter as Record<string, unknown>)[k] = flags[k];
+    for (const k of FLOW_FILTERS) if (flags[k] !== undefined) (filter as Record<string, unknown>)[k] = flags[k];
     const sort = flags.sort as FlowSort | undefined;
     const page =
       flags.page !== undefined
@@ -78,8 +83,9 @@ export async function flows(flags: FlowsFlags): Promise<number> {
           String(f.id), iso(Number(f.firstNs / 1_000_000n)), ((Number(f.lastNs - f.firstNs) / 1e9).toFixed(3)),
           PROTOCOL_NAMES[f.protocol] ?? String(f.protocol), f.srcPort || f.dstPort ? `${f.src}:${f.srcPort}` : f.src,
           f.srcPort || f.dstPort ? `${f.dst}:${f.dstPort}` : f.dst, `${f.fwdPackets}/${f.revPackets}`, `${f.fwdBytes}/${f.revBytes}`, f.service ?? '',
+          appSummary(f.app),
         ]),
-        ['id', 'first (UTC)', 'seconds', 'proto', 'src', 'dst', 'packets', 'bytes', 'service'],
+        ['id', 'first (UTC)', 'seconds', 'proto', 'src', 'dst', 'packets', 'bytes', 'service', 'app'],
       ),
     );
   } finally {
@@ -95,15 +101,15 @@ export async function devices(flags: DevicesFlags): Promise<number> {
   const store = readOnly(flags);
   try {
     const filter: DeviceFilter = {};
-    for (const k of ['host', 'vlan', 'vendor', 'seenSince'] as const) if (flags[k] !== undefined) (filter as Record<string, unknown>)[k] = flags[k];
+    for (const k of DEVICE_FILTERS) if (flags[k] !== undefined) (filter as Record<string, unknown>)[k] = flags[k];
     const page = store.devices.page({ filter, sort: flags.sort as DeviceSort | undefined, order: flags.order, limit: flags.limit, cursor: flags.cursor });
     printPage(page, flags, (items: DeviceRow[]) =>
       formatTable(
         items.map((d) => [
-          String(d.id), d.addr, d.vlan ? String(d.vlan) : '', d.mac ?? '', d.vendor ?? '', iso(d.lastSeen), String(d.flows),
+          String(d.id), d.addr, d.name ?? '', d.vlan ? String(d.vlan) : '', d.mac ?? '', d.vendor ?? '', iso(d.lastSeen), String(d.flows),
           String(d.packets), String(d.bytes), d.services.join(', '),
         ]),
-        ['id', 'address', 'vlan', 'mac', 'vendor', 'last seen (UTC)', 'flows', 'packets', 'bytes', 'services'],
+        ['id', 'address', 'name', 'vlan', 'mac', 'vendor', 'last seen (UTC)', 'flows', 'packets', 'bytes', 'services'],
       ),
     );
   } finally {
@@ -120,7 +126,11 @@ export interface TopFlags extends StoreFlags {
   json: boolean;
 }
 
-export async function top(what: 'talkers' | 'conversations' | 'services', flags: TopFlags): Promise<number> {
+/** What `top` ranks. */
+export const TOP_KINDS = ['talkers', 'conversations', 'services', 'applications', 'sni'] as const;
+export type TopKind = (typeof TOP_KINDS)[number];
+
+export async function top(what: TopKind, flags: TopFlags): Promise<number> {
   if (flags.clickhouse && !flags.db) return fleetTop(what, flags);
   const store = readOnly(flags);
   try {
@@ -138,10 +148,18 @@ export async function top(what: 'talkers' | 'conversations' | 'services', flags:
       const r = a.topConversations(req);
       [rows, header] = [r, ['a', 'b', 'bytes', 'packets', 'flows']];
       cells = r.map((t) => [t.a, t.b, ...totals(t)]);
-    } else {
+    } else if (what === 'services') {
       const r = a.topServices(req);
       [rows, header] = [r, ['service', 'bytes', 'packets', 'flows']];
       cells = r.map((t) => [t.service, ...totals(t)]);
+    } else if (what === 'applications') {
+      const r = a.topApplications(req);
+      [rows, header] = [r, ['application', 'bytes', 'packets', 'flows']];
+      cells = r.map((t) => [t.application, ...totals(t)]);
+    } else {
+      const r = a.topSni(req);
+      [rows, header] = [r, ['sni', 'bytes', 'packets', 'flows']];
+      cells = r.map((t) => [t.sni, ...totals(t)]);
     }
     if (flags.json) {
       process.stdout.write(json(rows) + '\n');
@@ -236,17 +254,18 @@ export async function retention(flags: RetentionFlags): Promise<number> {
   return 0;
 }
 
-const flowCells = (f: Pick<FlowRow, 'firstNs' | 'lastNs' | 'protocol' | 'src' | 'dst' | 'srcPort' | 'dstPort' | 'fwdPackets' | 'revPackets' | 'fwdBytes' | 'revBytes' | 'service'>) => [
+const flowCells = (f: Pick<FlowRow, 'firstNs' | 'lastNs' | 'protocol' | 'src' | 'dst' | 'srcPort' | 'dstPort' | 'fwdPackets' | 'revPackets' | 'fwdBytes' | 'revBytes' | 'service' | 'app'>) => [
   iso(Number(f.firstNs / 1_000_000n)), (Number(f.lastNs - f.firstNs) / 1e9).toFixed(3),
   PROTOCOL_NAMES[f.protocol] ?? String(f.protocol), f.srcPort || f.dstPort ? `${f.src}:${f.srcPort}` : f.src,
   f.srcPort || f.dstPort ? `${f.dst}:${f.dstPort}` : f.dst, `${f.fwdPackets}/${f.revPackets}`, `${f.fwdBytes}/${f.revBytes}`, f.service ?? '',
+  appSummary(f.app),
 ];
-const FLOW_HEADER = ['first (UTC)', 'seconds', 'proto', 'src', 'dst', 'packets', 'bytes', 'service'];
+const FLOW_HEADER = ['first (UTC)', 'seconds', 'proto', 'src', 'dst', 'packets', 'bytes', 'service', 'app'];
 
 async function fleetFlows(flags: FlowsFlags): Promise<number> {
   if (flags.page !== undefined) throw new FlowmasterError('ERR_USAGE', '--page (offset paging) reads a --db; the central store pages with --cursor');
   const filter: Record<string, unknown> = { ...sensorFilter(flags) };
-  for (const k of ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes'] as const) if (flags[k] !== undefined) filter[k] = flags[k];
+  for (const k of FLOW_FILTERS) if (flags[k] !== undefined) filter[k] = flags[k];
   const page = await fleet(flags, (q) => q.flowsPage({ filter, sort: flags.sort as FlowSort | undefined, order: flags.order, limit: flags.limit, cursor: flags.cursor }));
   printPage(page, flags, (items: FleetFlowRow[]) => formatTable(items.map((f) => [f.sensor, ...flowCells(f)]), ['sensor', ...FLOW_HEADER]));
   return 0;
@@ -254,18 +273,18 @@ async function fleetFlows(flags: FlowsFlags): Promise<number> {
 
 async function fleetDevices(flags: DevicesFlags): Promise<number> {
   const filter: Record<string, unknown> = { ...sensorFilter(flags) };
-  for (const k of ['host', 'vlan', 'vendor', 'seenSince'] as const) if (flags[k] !== undefined) filter[k] = flags[k];
+  for (const k of DEVICE_FILTERS) if (flags[k] !== undefined) filter[k] = flags[k];
   const page = await fleet(flags, (q) => q.devicesPage({ filter, sort: flags.sort as DeviceSort | undefined, order: flags.order, limit: flags.limit, cursor: flags.cursor }));
   printPage(page, flags, (items: FleetDeviceRow[]) =>
     formatTable(
-      items.map((d) => [d.sensor, String(d.id), d.addr, d.vlan ? String(d.vlan) : '', d.mac ?? '', d.vendor ?? '', iso(d.lastSeen), String(d.flows), String(d.packets), String(d.bytes), d.services.join(', ')]),
-      ['sensor', 'id', 'address', 'vlan', 'mac', 'vendor', 'last seen (UTC)', 'flows', 'packets', 'bytes', 'services'],
+      items.map((d) => [d.sensor, String(d.id), d.addr, d.name ?? '', d.vlan ? String(d.vlan) : '', d.mac ?? '', d.vendor ?? '', iso(d.lastSeen), String(d.flows), String(d.packets), String(d.bytes), d.services.join(', ')]),
+      ['sensor', 'id', 'address', 'name', 'vlan', 'mac', 'vendor', 'last seen (UTC)', 'flows', 'packets', 'bytes', 'services'],
     ),
   );
   return 0;
 }
 
-async function fleetTop(what: 'talkers' | 'conversations' | 'services', flags: TopFlags): Promise<number> {
+async function fleetTop(what: TopKind, flags: TopFlags): Promise<number> {
   const req = { by: flags.by, limit: flags.limit, ...sensorFilter(flags), ...(flags.from !== undefined ? { from: flags.from } : {}), ...(flags.to !== undefined ? { to: flags.to } : {}) };
   const totals = (t: Totals) => [String(t.bytes), String(t.packets), String(t.flows)];
   const [rows, header, cells] = await fleet(flags, async (q): Promise<[unknown[], string[], string[][]]> => {
@@ -277,8 +296,16 @@ async function fleetTop(what: 'talkers' | 'conversations' | 'services', flags: T
       const r = await q.topConversations(req);
       return [r, ['sensor', 'a', 'b', 'bytes', 'packets', 'flows'], r.map((t) => [t.sensor, t.a, t.b, ...totals(t)])];
     }
-    const r = await q.topServices(req);
-    return [r, ['service', 'bytes', 'packets', 'flows'], r.map((t) => [t.service, ...totals(t)])];
+    if (what === 'services') {
+      const r = await q.topServices(req);
+      return [r, ['service', 'bytes', 'packets', 'flows'], r.map((t) => [t.service, ...totals(t)])];
+    }
+    if (what === 'applications') {
+      const r = await q.topApplications(req);
+      return [r, ['application', 'bytes', 'packets', 'flows'], r.map((t) => [t.application, ...totals(t)])];
+    }
+    const r = await q.topSni(req);
+    return [r, ['sni', 'bytes', 'packets', 'flows'], r.map((t) => [t.sni, ...totals(t)])];
   });
   process.stdout.write(flags.json ? json(rows) + '\n' : formatTable(cells, header) + '\n');
   return 0;

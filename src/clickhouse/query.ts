@@ -12,7 +12,8 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { randomBytes } from 'node:crypto';
 import { FlowmasterError } from '../errors';
 import { ouisOf, vendorOf } from '../devices/oui';
-import { addressRange, Cursors, int, MAX_TIME_MS, timeNs, type DeviceFilter, type DeviceRow, type DeviceSort, type FlowFilter, type FlowRow, type FlowSort, type Order, type Page } from '../store/query';
+import { APP_COLUMNS, appInfoOf } from '../export/app-columns';
+import { addressRange, applicationName, Cursors, globPattern, int, MAX_TIME_MS, timeNs, type DeviceFilter, type DeviceRow, type DeviceSort, type FlowFilter, type FlowRow, type FlowSort, type Order, type Page } from '../store/query';
 import type { Measure, Totals } from '../store/analytics';
 import { tables, type SchemaOptions, type Tables } from './schema';
 import { str, uint } from './sql';
@@ -57,7 +58,7 @@ function hostCondition(family: string, cols: string[], host: string): string {
 /** A flows filter as a WHERE condition, and its canonical text (what a cursor is bound to). */
 export function flowWhere(f: FleetFlowFilter = {}): { where: string; canonical: string } {
   if (f === null || typeof f !== 'object') bad('filter: expected an object');
-  const known = ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'vlan', 'minBytes', 'sensor'];
+  const known = ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'vlan', 'minBytes', 'sensor', 'application', 'sni', 'httpHost', 'dnsQuery'];
   for (const k of Object.keys(f)) if (!known.includes(k)) bad(k === 'source' ? 'filter.source: the central store keeps no sources (filter by sensor)' : `filter.${k}: unknown filter`);
   const w: string[] = [];
   if (f.from !== undefined) w.push(`last_ns >= ${timeNs('filter.from', f.from)}`);
@@ -76,6 +77,10 @@ export function flowWhere(f: FleetFlowFilter = {}): { where: string; canonical: 
     if (typeof f.sensor !== 'string' || f.sensor.length > 200) bad('filter.sensor: expected a sensor name');
     w.push(`sensor = ${str(f.sensor)}`);
   }
+  if (f.application !== undefined) w.push(`application = ${str(applicationName('filter.application', f.application))}`);
+  // a glob as the SQLite store reads it: LIKE with \ escapes, ASCII letters in any case
+  for (const [name, col] of [['sni', 'sni'], ['httpHost', 'http_host'], ['dnsQuery', 'dns_query']] as const)
+    if (f[name] !== undefined) w.push(`lower(${col}) LIKE lower(${str(globPattern(`filter.${name}`, f[name]))})`);
   const canon = Object.fromEntries(known.filter((k) => (f as Record<string, unknown>)[k] !== undefined).map((k) => [k, (f as Record<string, unknown>)[k]]));
   return { where: w.length ? w.join(' AND ') : '1', canonical: JSON.stringify(canon) };
 }
@@ -91,6 +96,13 @@ function orderOf(v: unknown, dflt: Order): 'ASC' | 'DESC' {
 }
 
 const n = (v: unknown) => Number(v);
+const totalsOf = (r: Record<string, unknown>): Totals => ({ bytes: n(r.bytes), packets: n(r.packets), flows: n(r.flows) });
+
+/** `{ app }` when the row has an application ('' and 0: not seen), else nothing. */
+function withApp(r: Record<string, unknown>): Pick<FleetFlowRow, 'app'> {
+  const app = appInfoOf(r, true);
+  return app ? { app } : {};
+}
 
 /** Runs SQL: with `rows`, a SELECT's rows (JSONEachRow objects), else a statement. */
 export type Execute = (sql: string, rows: boolean) => Promise<Record<string, unknown>[]>;
@@ -166,7 +178,7 @@ export class ClickHouseQueries {
     }
     const rows = await this.rows(
       `SELECT sensor, batch, seq, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, src, dst, src_port, dst_port, vlan,
-        src_device, dst_device, packets, bytes, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service
+        src_device, dst_device, packets, bytes, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service, ${APP_COLUMNS.join(', ')}
        FROM ${this.tables.q('flows')} WHERE ${where} ORDER BY ${key} ${dir}, sensor ${dir}, batch ${dir}, seq ${dir} LIMIT ${limit}`,
     );
     const items = rows.map(
@@ -176,6 +188,7 @@ export class ClickHouseQueries {
         protocol: n(r.protocol), src: String(r.src), dst: String(r.dst), srcPort: n(r.src_port), dstPort: n(r.dst_port), vlan: n(r.vlan),
         srcDevice: n(r.src_device), dstDevice: n(r.dst_device), packets: n(r.packets), bytes: n(r.bytes), fwdPackets: n(r.fwd_packets),
         fwdBytes: n(r.fwd_bytes), revPackets: n(r.rev_packets), revBytes: n(r.rev_bytes), service: r.service ? String(r.service) : null,
+        ...withApp(r),
       }),
     );
     const last = rows[rows.length - 1];
@@ -187,7 +200,7 @@ export class ClickHouseQueries {
   async devicesPage(req: { filter?: FleetDeviceFilter; sort?: FleetDeviceSort; order?: Order; limit?: number; cursor?: string } = {}): Promise<FleetPage<FleetDeviceRow>> {
     const f = req.filter ?? {};
     if (f === null || typeof f !== 'object') bad('filter: expected an object');
-    for (const k of Object.keys(f)) if (!['seenSince', 'host', 'vlan', 'vendor', 'sensor'].includes(k)) bad(`filter.${k}: unknown filter`);
+    for (const k of Object.keys(f)) if (!['seenSince', 'host', 'vlan', 'vendor', 'sensor', 'name'].includes(k)) bad(`filter.${k}: unknown filter`);
     const sort = req.sort ?? 'last';
     if (!Object.hasOwn(DEVICE_SORT, sort)) bad(`sort: expected one of ${Object.keys(DEVICE_SORT).join(', ')}`);
     const dir = orderOf(req.order, 'desc');
@@ -197,6 +210,9 @@ export class ClickHouseQueries {
     if (f.host !== undefined) where.push(hostCondition('family', ['ip'], f.host));
     if (f.vlan !== undefined) where.push(`vlan = ${int('filter.vlan', f.vlan, 0, 4095)}`);
     if (f.sensor !== undefined) where.push(`sensor = ${str(String(f.sensor))}`);
+    if (f.name !== undefined)
+      where.push(`(sensor, addr) IN (SELECT sensor, addr FROM ${this.tables.q('host_names')} GROUP BY sensor, addr
+        HAVING lower(argMaxMerge(name)) LIKE lower(${str(globPattern('filter.name', f.name))}))`);
     if (f.seenSince !== undefined) having.push(`m_last >= ${int('filter.seenSince', f.seenSince, 0, MAX_TIME_MS)}`);
     if (f.vendor !== undefined) {
       if (typeof f.vendor !== 'string' || f.vendor.length > 200) bad('filter.vendor: expected a vendor name');
@@ -204,7 +220,7 @@ export class ClickHouseQueries {
       having.push(prefixes.length ? `substring(m_mac, 1, 8) IN (${prefixes.join(', ')})` : '0');
     }
     const col = DEVICE_SORT[sort];
-    const binding = `fleet-devices|${sort}|${dir}|${JSON.stringify([f.seenSince, f.host, f.vlan, f.vendor, f.sensor])}`;
+    const binding = `fleet-devices|${sort}|${dir}|${JSON.stringify([f.seenSince, f.host, f.vlan, f.vendor, f.sensor, ...(f.name === undefined ? [] : [f.name])])}`;
     if (req.cursor !== undefined) {
       const p = (await this.#signer()).decode(binding, req.cursor);
       if (p.length !== 3 || typeof p[0] !== 'number' || typeof p[1] !== 'string' || typeof p[2] !== 'number') throw new FlowmasterError('ERR_BAD_CURSOR', 'invalid cursor: bad position');
@@ -216,16 +232,30 @@ export class ClickHouseQueries {
        FROM ${this.tables.q('devices')} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY sensor, id
        ${having.length ? `HAVING ${having.join(' AND ')}` : ''} ORDER BY ${col} ${dir}, sensor ${dir}, id ${dir} LIMIT ${limit}`,
     );
+    const names = await this.#names(rows.map((r) => [String(r.sensor), String(r.m_addr)]));
     const items = rows.map((r): FleetDeviceRow => {
       const mac = r.m_mac ? String(r.m_mac) : null;
       return {
         sensor: String(r.sensor), id: n(r.id), addr: String(r.m_addr), vlan: n(r.m_vlan), mac, vendor: mac ? vendorOf(Buffer.from(mac.replace(/:/g, ''), 'hex')) : null,
+        name: names.get(`${r.sensor}\n${r.m_addr}`) ?? null,
         firstSeen: n(r.m_first), lastSeen: n(r.m_last), packets: n(r.m_packets), bytes: n(r.m_bytes), flows: n(r.m_flows), services: (r.m_services as string[]).slice().sort(),
       };
     });
     const last = items[items.length - 1];
     const next = items.length === limit ? (await this.#signer()).encode(binding, [n(rows[rows.length - 1][col]), last.sensor, last.id]) : null;
     return { items, next };
+  }
+
+  /** The host names the latest DNS answers gave these (sensor, address) pairs. */
+  async #names(pairs: [string, string][]): Promise<Map<string, string>> {
+    if (!pairs.length) return new Map();
+    const sensors = [...new Set(pairs.map(([s]) => s))];
+    const addrs = [...new Set(pairs.map(([, a]) => a))];
+    const rows = await this.rows(
+      `SELECT sensor, addr, argMaxMerge(name) AS m_name FROM ${this.tables.q('host_names')}
+       WHERE sensor IN (${sensors.map(str).join(', ')}) AND addr IN (${addrs.map(str).join(', ')}) GROUP BY sensor, addr`,
+    );
+    return new Map(rows.map((r) => [`${r.sensor}\n${r.addr}`, String(r.m_name)]));
   }
 
   /** Minute buckets whose start lies in [from floored to the minute, to], of one sensor or all. */
@@ -282,6 +312,24 @@ export class ClickHouseQueries {
        WHERE ${this.#range(req)} GROUP BY service ORDER BY ${by} DESC, service LIMIT ${int('limit', req.limit ?? 10, 1, 10_000)}`,
     );
     return rows.map((r) => ({ service: String(r.service), bytes: n(r.bytes), packets: n(r.packets), flows: n(r.flows) }));
+  }
+
+  /** Applications the payload showed, by the traffic of their flows (each booked into the minute it started). */
+  async topApplications(req: { from?: number; to?: number; sensor?: string; by?: Measure; limit?: number } = {}): Promise<(Totals & { application: string })[]> {
+    return (await this.#topKey('applications', 'application', req)).map((r) => ({ application: String(r.application), ...totalsOf(r) }));
+  }
+
+  /** TLS / QUIC server names, by the traffic of their flows. */
+  async topSni(req: { from?: number; to?: number; sensor?: string; by?: Measure; limit?: number } = {}): Promise<(Totals & { sni: string })[]> {
+    return (await this.#topKey('sni', 'sni', req)).map((r) => ({ sni: String(r.sni), ...totalsOf(r) }));
+  }
+
+  async #topKey(table: 'applications' | 'sni', key: string, req: { from?: number; to?: number; sensor?: string; by?: Measure; limit?: number }): Promise<Record<string, unknown>[]> {
+    const by = this.#measure(req.by);
+    return this.rows(
+      `SELECT ${key}, sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows FROM ${this.tables.q(table)}
+       WHERE ${this.#range(req)} GROUP BY ${key} ORDER BY ${by} DESC, ${key} LIMIT ${int('limit', req.limit ?? 10, 1, 10_000)}`,
+    );
   }
 
   /** Traffic per bucket (a multiple of a minute), only buckets with traffic, in time order. */

@@ -11,7 +11,15 @@
  *   talkers        (sensor, minute, device) — a flow counts once for each distinct end
  *   conversations  (sensor, minute, a, b) — a < b, the two devices
  *   services       (sensor, minute, service)
+ *   applications   (sensor, minute, application) — flows whose payload showed one (docs/applications.md)
+ *   sni            (sensor, minute, sni) — flows whose TLS / QUIC ClientHello named a server
+ *   host_names     AggregatingMergeTree: (sensor, address) the name of its latest DNS answer
  *   meta           key/value: the cursor-signing secret
+ *
+ * Tables made by an older flowmaster lack the application columns of flows:
+ * init() adds the ones system.columns does not list (ALTER TABLE ... ADD
+ * COLUMN: 18.16 has no IF NOT EXISTS there) before it creates the views
+ * that read them.
  *
  * Roll-ups book a flow wholly into the minute it started (as nfdump and
  * Akvorado do); the SQLite store spreads it over the minutes it spans.
@@ -21,7 +29,13 @@
  * sharded by the delivery block (cityHash64(sensor, batch)) so that a block
  * lands whole on one shard. The views sit on the local tables.
  */
+import { APP_COLUMNS, type AppColumn } from '../export/app-columns';
 import { ident, str } from './sql';
+
+/** The ClickHouse types of the application columns. */
+export const APP_CLICKHOUSE_TYPES: Record<AppColumn, string> = Object.fromEntries(
+  APP_COLUMNS.map((c) => [c, ['app_flags', 'dns_rcode'].includes(c) ? 'UInt8' : ['tls_version', 'dns_qtype', 'dns_answers', 'http_status', 'app_code'].includes(c) ? 'UInt16' : 'String']),
+) as Record<AppColumn, string>;
 
 /** a partition per UTC day of first_ns (an integer: no time zone between sensor and server) */
 const DAY_NS = '86400000000000';
@@ -75,9 +89,22 @@ export const FLOW_COLUMNS = [
   ['arp_dst', 'String'],
   ['arp_src_device', 'UInt64'],
   ['arp_dst_device', 'UInt64'],
+  // the application (app-columns.ts): '' and 0 when not seen; dns_rcode, dns_answers and app_code hold as app_flags says
+  ...APP_COLUMNS.map((c) => [c, APP_CLICKHOUSE_TYPES[c]] as const),
 ] as const;
 
-export const SCHEMA_VERSION = 1;
+/** The flows columns of the first schema (blocks spooled by a flowmaster of before the application columns). */
+export const FLOW_COLUMNS_V1 = FLOW_COLUMNS.slice(0, FLOW_COLUMNS.length - APP_COLUMNS.length);
+
+/** The columns of a block's RowBinary rows by its format: 1 before the application columns, 2 with them. */
+export function flowColumnsOf(format: number): readonly (readonly [string, string])[] {
+  return format >= 2 ? FLOW_COLUMNS : FLOW_COLUMNS_V1;
+}
+
+/** The RowBinary format rows.ts writes (a block's, spooled with it). */
+export const ROW_FORMAT = 2;
+
+export const SCHEMA_VERSION = 2;
 
 const MINUTE = 'intDiv(first_ns, 60000000000) * 60000';
 const SUMS = 'sum(bytes) AS bytes, sum(packets) AS packets, count() AS flows';
@@ -95,7 +122,7 @@ export interface Tables {
   local(name: TableName): string;
 }
 
-export type TableName = 'flows' | 'devices' | 'traffic' | 'talkers' | 'conversations' | 'services' | 'meta';
+export type TableName = 'flows' | 'devices' | 'traffic' | 'talkers' | 'conversations' | 'services' | 'applications' | 'sni' | 'host_names' | 'meta';
 
 export function tables(o: SchemaOptions = {}): Tables {
   const database = ident(o.database ?? 'flowmaster', 'database');
@@ -108,14 +135,27 @@ export function tables(o: SchemaOptions = {}): Tables {
   };
 }
 
-/** The statements that create the schema, each idempotent (IF NOT EXISTS), in order. */
-export function schemaStatements(o: SchemaOptions = {}): string[] {
+/**
+ * The statements that create the schema, each idempotent (IF NOT EXISTS), in
+ * order. Flows tables of an older flowmaster get the application columns
+ * before the views that read them: with `have` (the columns system.columns
+ * lists, by table: flowsColumnsSql()) an ADD COLUMN for each one missing, as
+ * 18.16 needs; without it (--print) ADD COLUMN IF NOT EXISTS (ClickHouse 19.1 and later).
+ */
+export function schemaStatements(o: SchemaOptions = {}, have?: ReadonlyMap<string, ReadonlySet<string>>): string[] {
   const t = tables(o);
+  /** ALTERs that give an existing flows table (local, or the Distributed one) the application columns */
+  const upgrade = (table: string): string[] => {
+    if (!have) return APP_COLUMNS.map((c) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${c} ${APP_CLICKHOUSE_TYPES[c]}`);
+    const cols = have.get(table.slice(t.database.length + 1));
+    return cols ? APP_COLUMNS.filter((c) => !cols.has(c)).map((c) => `ALTER TABLE ${table} ADD COLUMN ${c} ${APP_CLICKHOUSE_TYPES[c]}`) : [];
+  };
   const L = t.local;
   const cols = FLOW_COLUMNS.map(([n, type]) => `${n} ${type}`).join(', ');
   const out = [
     `CREATE DATABASE IF NOT EXISTS ${t.database}`,
     `CREATE TABLE IF NOT EXISTS ${L('flows')} (${cols}) ENGINE = MergeTree PARTITION BY intDiv(first_ns, ${DAY_NS}) ORDER BY (sensor, first_ns, batch, seq)`,
+    ...upgrade(L('flows')),
     // the id is a hash of (sensor, address, vlan): the columns after it in the key add no rows
     `CREATE TABLE IF NOT EXISTS ${L('devices')} (sensor String, id UInt64, addr String, vlan UInt16, family UInt8, ip FixedString(16),
       mac AggregateFunction(anyLast, String),
@@ -156,16 +196,48 @@ export function schemaStatements(o: SchemaOptions = {}): string[] {
     `CREATE TABLE IF NOT EXISTS ${L('services')} (sensor String, t UInt64, service String, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t, service)`,
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('services')}_mv TO ${L('services')} AS
       SELECT sensor, ${MINUTE} AS t, ${SERVICE_KEY} AS service, ${SUMS} FROM ${L('flows')} GROUP BY sensor, t, service`,
+    // what the payload said: roll-ups by application and by TLS server name, and the latest DNS answer per address
+    ...(['applications', 'sni'] as const).map((n) => {
+      const key = n === 'applications' ? 'application' : 'sni';
+      return [
+        `CREATE TABLE IF NOT EXISTS ${L(n)} (sensor String, t UInt64, ${key} String, ${TOTALS}) ENGINE = SummingMergeTree ORDER BY (sensor, t, ${key})`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L(n)}_mv TO ${L(n)} AS
+      SELECT sensor, ${MINUTE} AS t, ${key}, ${SUMS} FROM ${L('flows')} WHERE ${key} != '' GROUP BY sensor, t, ${key}`,
+      ];
+    }).flat(),
+    `CREATE TABLE IF NOT EXISTS ${L('host_names')} (sensor String, addr String, name AggregateFunction(argMax, String, UInt64), seen AggregateFunction(max, UInt64))
+      ENGINE = AggregatingMergeTree ORDER BY (sensor, addr)`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${L('host_names')}_mv TO ${L('host_names')} AS
+      SELECT sensor, dns_answer AS addr, argMaxState(dns_query, last_ns) AS name, maxState(intDiv(last_ns, 1000000)) AS seen
+      FROM ${L('flows')} WHERE dns_answer != '' AND dns_query != '' GROUP BY sensor, addr`,
     `CREATE TABLE IF NOT EXISTS ${t.q('meta')} (key String, value String) ENGINE = MergeTree ORDER BY key`,
   ];
   if (t.cluster) {
     const c = str(t.cluster);
-    for (const n of ['flows', 'devices', 'traffic', 'talkers', 'conversations', 'services'] as const) {
+    for (const n of ['flows', 'devices', 'traffic', 'talkers', 'conversations', 'services', 'applications', 'sni', 'host_names'] as const) {
       const shard = n === 'flows' ? 'cityHash64(sensor, batch)' : 'rand()';
       out.push(`CREATE TABLE IF NOT EXISTS ${t.q(n)} AS ${L(n)} ENGINE = Distributed(${c}, ${str(t.database)}, ${str(`${n}_local`)}, ${shard})`);
+      if (n === 'flows') out.push(...upgrade(t.q('flows')));
     }
   }
   return out;
+}
+
+/** The columns of the database's flows tables (local and Distributed), for schemaStatements()'s `have`: rows of `SELECT table, name`. */
+export function flowsColumnsSql(o: SchemaOptions = {}): string {
+  const t = tables(o);
+  return `SELECT table, name FROM system.columns WHERE database = ${str(t.database)} AND table IN ('flows', 'flows_local')`;
+}
+
+/** The columns by table of flowsColumnsSql()'s rows. */
+export function columnsByTable(rows: readonly { table: unknown; name: unknown }[]): Map<string, Set<string>> {
+  const m = new Map<string, Set<string>>();
+  for (const r of rows) {
+    const table = String(r.table);
+    if (!m.has(table)) m.set(table, new Set());
+    m.get(table)!.add(String(r.name));
+  }
+  return m;
 }
 
 /** The service text as the SQLite roll-ups key it: the name, else 'eth/<ether type>', else '<proto>/<server port>'. */

@@ -30,7 +30,7 @@ import type { ServiceMap } from '../flow/services';
 import { Metrics } from '../metrics/registry';
 import type { LogFn } from '../ops/log';
 import { BlockWriter, type Block } from './rows';
-import { FLOW_COLUMNS, schemaStatements, tables, type SchemaOptions, type Tables } from './schema';
+import { columnsByTable, flowColumnsOf, flowsColumnsSql, ROW_FORMAT, schemaStatements, tables, type SchemaOptions, type Tables } from './schema';
 import { Spool, type SpooledBlock } from './spool';
 import { str, uint } from './sql';
 
@@ -104,9 +104,9 @@ export function runningSql(queryId: string): string {
   return `SELECT count() FROM system.processes WHERE query_id = ${str(queryId)}`;
 }
 
-/** The INSERT of a block (its RowBinary rows follow as the request body). */
-export function insertSql(t: Tables): string {
-  return `INSERT INTO ${t.q('flows')} (${FLOW_COLUMNS.map(([n]) => n).join(', ')}) FORMAT RowBinary`;
+/** The INSERT of a block of rows of `format` (rows.ts; a spooled block may be of an older one), its RowBinary rows following as the request body. */
+export function insertSql(t: Tables, format = ROW_FORMAT): string {
+  return `INSERT INTO ${t.q('flows')} (${flowColumnsOf(format).map(([n]) => n).join(', ')}) FORMAT RowBinary`;
 }
 
 /** The default spool directory of a (server, database, sensor). */
@@ -224,9 +224,20 @@ export class ClickHouseSink {
     return stats;
   }
 
-  /** Creates the schema (idempotent). */
+  /**
+   * Creates the schema (idempotent), giving flows tables of an older
+   * flowmaster the columns they lack (another process adding one meanwhile
+   * is fine).
+   */
   async init(): Promise<void> {
-    for (const sql of schemaStatements(this.#schemaOptions)) await this.#client.command({ query: sql });
+    const rows = (await (await this.#client.query({ query: flowsColumnsSql(this.#schemaOptions), format: 'JSONEachRow' })).json()) as { table: string; name: string }[];
+    for (const sql of schemaStatements(this.#schemaOptions, columnsByTable(rows))) {
+      try {
+        await this.#client.command({ query: sql });
+      } catch (e) {
+        if (!(sql.startsWith('ALTER TABLE') && /already exists/i.test((e as Error).message))) throw e;
+      }
+    }
   }
 
   #inMemory(): number {
@@ -235,7 +246,7 @@ export class ClickHouseSink {
 
   /** Queues a block: in memory, or on disk past `memoryBlocks`; with backpressure (and the server taking blocks) a promise of room instead. */
   #enqueue(b: Block): Promise<void> | undefined {
-    const e: Entry = { meta: { id: b.id, rows: b.rows, minNs: b.minNs, maxNs: b.maxNs, bytes: b.bytes, packets: b.packets }, body: b.body };
+    const e: Entry = { meta: { id: b.id, rows: b.rows, format: b.format, minNs: b.minNs, maxNs: b.maxNs, bytes: b.bytes, packets: b.packets }, body: b.body };
     const full = this.#inMemory() >= this.#o.memoryBlocks;
     const wait = full && this.#o.backpressure && !this.#failing && !this.#stop.signal.aborted;
     if ((full && !wait) || this.#failing) this.#toDisk(e); // while the server fails, to disk at once: a kill then loses nothing queued
@@ -343,7 +354,7 @@ export class ClickHouseSink {
     if (stored === 0) {
       const body = e.body ?? this.spool.body(e.spooled!);
       const r = await this.#client.exec({
-        query: insertSql(this.tables),
+        query: insertSql(this.tables, e.meta.format),
         values: Readable.from([body], { objectMode: false }),
         query_id: qid,
         clickhouse_settings: this.tables.cluster ? { insert_distributed_sync: 1 } : {},

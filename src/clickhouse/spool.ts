@@ -21,6 +21,8 @@ export interface SpooledBlock {
 interface MetaLine {
   id: string;
   rows: number;
+  /** the rows' columns (schema.ts flowColumnsOf()); absent: 1, a block of before the application columns */
+  format?: number;
   minNs: string;
   maxNs: string;
   bytes: number;
@@ -60,7 +62,7 @@ export class Spool {
 
   /** Writes a block; returns its entry. */
   write(b: Block): SpooledBlock {
-    const meta: MetaLine = { id: b.id, rows: b.rows, minNs: String(b.minNs), maxNs: String(b.maxNs), bytes: b.bytes, packets: b.packets };
+    const meta: MetaLine = { id: b.id, rows: b.rows, format: b.format, minNs: String(b.minNs), maxNs: String(b.maxNs), bytes: b.bytes, packets: b.packets };
     const file = path.join(this.dir, `${String(this.#next++).padStart(12, '0')}.block`);
     const tmp = `${file}.tmp`;
     const data = Buffer.concat([Buffer.from(`${JSON.stringify(meta)}\n`), b.body]);
@@ -77,7 +79,7 @@ export class Spool {
       fs.rmSync(tmp, { force: true });
       throw new FlowmasterError('ERR_CLICKHOUSE', `spool ${file}: ${(e as Error).message}`, { path: file, cause: e });
     }
-    return { file, size: data.length, meta: { id: b.id, rows: b.rows, minNs: b.minNs, maxNs: b.maxNs, bytes: b.bytes, packets: b.packets } };
+    return { file, size: data.length, meta: { id: b.id, rows: b.rows, format: b.format, minNs: b.minNs, maxNs: b.maxNs, bytes: b.bytes, packets: b.packets } };
   }
 
   /** A spooled block's rows. */
@@ -97,7 +99,7 @@ export class Spool {
       const n = fs.readSync(fd, head, 0, head.length, 0);
       const line = head.subarray(0, n).toString('utf8').split('\n')[0];
       const m = JSON.parse(line) as MetaLine;
-      return { id: m.id, rows: m.rows, minNs: BigInt(m.minNs), maxNs: BigInt(m.maxNs), bytes: m.bytes, packets: m.packets };
+      return { id: m.id, rows: m.rows, format: m.format ?? 1, minNs: BigInt(m.minNs), maxNs: BigInt(m.maxNs), bytes: m.bytes, packets: m.packets };
     } catch {
       return undefined; // not one of ours: left alone
     } finally {

@@ -18,6 +18,12 @@
  * which the writer replays before its next transaction (Writer#replay), as
  * after a crash. Another process may delete devices (retention):
  * reconcile() forgets the ones it deleted.
+ *
+ * Host names: a DNS answer (A or AAAA) names its address (learnName()),
+ * written in the batch's transaction into host_names, keyed by address alone
+ * (the answer may come before or after the address is seen as a device, on
+ * any VLAN); the latest answer by packet time wins, whatever order flows are
+ * ingested in.
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
@@ -115,6 +121,9 @@ export class DeviceCache {
   readonly #writeArp: Statement;
   readonly #services: Statement;
   readonly #addService: Statement;
+  readonly #learnName: Statement;
+  /** the latest name written per address (hex), so that the same answer again costs no write */
+  readonly #names = new Map<string, { name: string; seenMs: number }>();
 
   constructor(db: Database, options: DeviceCacheOptions = {}) {
     const max = options.max ?? 65536;
@@ -130,6 +139,9 @@ export class DeviceCache {
     this.#byId = db.prepare('SELECT id, addr, vlan, mac, mac_seen_ms, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows FROM devices WHERE id = ?');
     this.#services = db.prepare('SELECT service FROM device_services WHERE device_id = ?').pluck();
     this.#addService = db.prepare('INSERT OR IGNORE INTO device_services (device_id, service) VALUES (?, ?)');
+    // a later answer replaces the name, an earlier one does not (ties: the larger name), in any ingest order
+    this.#learnName = db.prepare(`INSERT INTO host_names (addr, name, seen_ms) VALUES (?, ?, ?) ON CONFLICT (addr) DO UPDATE SET name = excluded.name,
+      seen_ms = excluded.seen_ms WHERE excluded.seen_ms > host_names.seen_ms OR (excluded.seen_ms = host_names.seen_ms AND excluded.name > host_names.name)`);
     this.#update = db.prepare(
       'UPDATE devices SET mac = ?, vendor = ?, mac_seen_ms = ?, first_seen_ms = ?, last_seen_ms = ?, packets = ?, bytes = ?, flows = ? WHERE id = ?',
     );
@@ -170,6 +182,20 @@ export class DeviceCache {
     }
     this.#unsynced.set(key, d);
     return d;
+  }
+
+  /**
+   * A DNS answer gave `addr` (4 or 16 bytes) the name `name` at packet time
+   * `seenMs`: stored unless a later answer (ties: a larger name) named it.
+   * Call inside the batch transaction.
+   */
+  learnName(addr: Buffer, name: string, seenMs: number): void {
+    const key = addr.toString('hex');
+    const known = this.#names.get(key);
+    if (known && (known.seenMs > seenMs || (known.seenMs === seenMs && known.name >= name))) return;
+    this.#learnName.run(addr, name, seenMs);
+    if (this.#names.size >= 65536) this.#names.clear(); // bounded: a miss costs one upsert
+    this.#names.set(key, { name, seenMs });
   }
 
   /** The device with this id (replaying flows after a crash), or undefined if it is not stored. */
@@ -232,6 +258,7 @@ export class DeviceCache {
       gone++;
     }
     this.#lru?.clear();
+    this.#names.clear(); // its retention may have deleted names too
     return gone;
   }
 
@@ -308,6 +335,7 @@ export class DeviceCache {
   /** Forgets every device, unsynced counters too (sync first, or let the flows since the last sync be replayed). */
   invalidate(): void {
     this.#arp.clear();
+    this.#names.clear(); // a rolled-back transaction's names are not stored
     this.#unsynced.clear();
     this.#lru?.clear();
   }

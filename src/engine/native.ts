@@ -133,6 +133,8 @@ export function nativeOptions(o: ResolvedOptions): Record<string, unknown> {
     l2Flows: o.l2Flows,
     accounting: ACCOUNTING_MODES.indexOf(o.accounting),
     statistics: o.statistics,
+    dissect: o.dissect,
+    dissectBytes: o.dissectBytes,
     maxFlows: o.maxFlows,
     maxPackets: o.maxPackets,
     batchSize: o.batchSize,

@@ -9,6 +9,7 @@
  * test/output-format.test.ts holds it to these on every flow.
  */
 import type { Flow } from '../flow/flow';
+import { APP_COLUMNS, appCsvCells, appSummary } from './app-columns';
 
 /** protocolName() of an IP flow by protocol number (others: the number) */
 export const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 50: 'esp', 58: 'icmp6', 132: 'sctp' };
@@ -28,12 +29,14 @@ export const CSV_COLUMNS = [
   'flow_id', 'segment', 'end_reason', 'first', 'last', 'protocol', 'ip_version', 'src', 'src_port', 'dst', 'dst_port',
   'vlan', 'fwd_packets', 'fwd_bytes', 'rev_packets', 'rev_bytes', 'fwd_tcp_flags', 'rev_tcp_flags', 'icmp_type',
   'icmp_code', 'src_mac', 'dst_mac', 'tunnel', 'fragments', 'truncated', 'community_id',
+  // the application area (app-columns.ts): empty for a flow without one
+  ...APP_COLUMNS,
 ] as const;
 
-function csvCell(v: string | number | boolean | null): string {
+export function csvCell(v: string | number | boolean | null): string {
   if (v === null) return '';
   const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 export function csvHeader(): string {
@@ -45,7 +48,7 @@ export function csvRow(f: Flow): string {
     f.flowId, f.segment, f.endReason, nsToSeconds(f.firstNs), nsToSeconds(f.lastNs), protocolName(f), f.ipVersion,
     f.src, f.srcPort, f.dst, f.dstPort, f.vlan, f.fwdPackets, f.fwdBytes, f.revPackets, f.revBytes, f.fwdTcpFlags,
     f.revTcpFlags, f.icmpType, f.icmpCode, f.srcMac, f.dstMac, f.tunnel ? 1 : 0, f.fragments ? 1 : 0,
-    f.truncated ? 1 : 0, f.communityId(),
+    f.truncated ? 1 : 0, f.communityId(), ...appCsvCells(f),
   ]
     .map(csvCell)
     .join(',');
@@ -55,7 +58,7 @@ export function jsonLine(f: Flow): string {
   return JSON.stringify(f.toObject());
 }
 
-export const TABLE_COLUMNS = ['proto', 'src', 'dst', 'packets', 'bytes', 'duration', 'end'] as const;
+export const TABLE_COLUMNS = ['proto', 'src', 'dst', 'packets', 'bytes', 'duration', 'end', 'app'] as const;
 
 export function tableCells(f: Flow): string[] {
   const ep = (a: string, p: number) => (f.l2 || (p === 0 && f.protocol !== 6 && f.protocol !== 17) ? a : a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
@@ -67,6 +70,7 @@ export function tableCells(f: Flow): string[] {
     `${f.fwdBytes}/${f.revBytes}`,
     `${(f.durationMs / 1000).toFixed(3)}s`,
     f.endReason,
+    appSummary(f.app),
   ];
 }
 

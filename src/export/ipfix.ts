@@ -10,7 +10,12 @@
  * ... flows are exported too, not dropped). Counters are 64-bit, times are
  * flowStart/EndMilliseconds (nfdump 1.7 ignores flowStart/EndNanoseconds).
  * The IP templates carry minimumTTL/maximumTTL (the flow's, both directions),
- * every template ingressInterface when the option gives one. Egress interface,
+ * every template ingressInterface when the option gives one. TCP and UDP flows
+ * whose payload showed an application (docs/applications.md) go out with two
+ * more templates, the port ones plus the IANA elements that say it:
+ * applicationName (96), httpRequestMethod (459), httpRequestHost (460),
+ * httpUserAgent (468) — variable-length strings, empty when not seen — and
+ * httpStatusCode (457); records without one are as they always were. Egress interface,
  * flowDirection, DSCP and sampling are not sent (docs/flows.md says why).
  * Messages leave paced, `rate` a second (src/export/pacer.ts): a collector
  * drops what overflows its socket buffer without a sequence error to show.
@@ -36,7 +41,8 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { FlowmasterError } from '../errors';
 import type { Flow } from '../flow/flow';
-import { END_REASONS, Offsets as O } from '../flow/layout';
+import { APP_STRINGS, APPLICATIONS, END_REASONS, Offsets as O } from '../flow/layout';
+import { applicationId, appStringSpans } from './app-columns';
 import { Pacer } from './pacer';
 
 export interface IpfixExporterOptions {
@@ -82,11 +88,25 @@ export const DEFAULT_RATE = 1000;
 /** Enterprise number of the RFC 5103 reverse information elements. */
 export const REVERSE_PEN = 29305;
 
-export const TemplateId = { IPv4: 256, IPv6: 257, IcmpV4: 258, IcmpV6: 259, L2: 260 } as const;
+export const TemplateId = { IPv4: 256, IPv6: 257, IcmpV4: 258, IcmpV6: 259, L2: 260, IPv4App: 261, IPv6App: 262 } as const;
 type Tid = (typeof TemplateId)[keyof typeof TemplateId];
 
 /** [element id, length, enterprise number or 0] */
 type Field = readonly [number, number, number];
+
+/** A field length that says the record gives it (RFC 7011 §7): a length byte before the value (255, then two more, from 255 bytes on). */
+const VARIABLE = 65535;
+/** applicationName, httpRequestMethod, httpRequestHost, httpUserAgent (strings), httpStatusCode */
+const APP_FIELDS: Field[] = [[96, VARIABLE, 0], [459, VARIABLE, 0], [460, VARIABLE, 0], [468, VARIABLE, 0], [457, 2, 0]];
+/** The string ids (layout APP_STRINGS) of httpRequestMethod, httpRequestHost, httpUserAgent. */
+const HTTP_STRINGS = [APP_STRINGS.indexOf('httpMethod'), APP_STRINGS.indexOf('httpHost'), APP_STRINGS.indexOf('userAgent')];
+/**
+ * The most the variable fields of a record take: an application name (at most
+ * 11 bytes) and the three HTTP strings, which share the area's 224 bytes;
+ * each with its length byte (all below 255 bytes).
+ */
+const APP_VARIABLE_MAX = 1 + 11 + 3 + 224;
+const isApp = (tid: Tid) => tid === TemplateId.IPv4App || tid === TemplateId.IPv6App;
 
 /** What the templates hold beyond the fixed fields. */
 interface Shape {
@@ -95,6 +115,7 @@ interface Shape {
 }
 
 function templateFields(tid: Tid, { biflow, ingress }: Shape): Field[] {
+  if (isApp(tid)) return [...templateFields(tid === TemplateId.IPv4App ? TemplateId.IPv4 : TemplateId.IPv6, { biflow, ingress }), ...APP_FIELDS];
   const v6 = tid === TemplateId.IPv6 || tid === TemplateId.IcmpV6;
   const key: Field[] =
     tid === TemplateId.L2
@@ -115,9 +136,13 @@ const TEMPLATE_IDS: readonly Tid[] = Object.values(TemplateId);
 const HEADER = 16;
 const SET_HEADER = 4;
 
-function templateSet(shape: Shape): Buffer {
+/** The templates without an application, sent first and refreshed; the two with one, sent before the first record that uses them. */
+const BASE_TEMPLATES = TEMPLATE_IDS.filter((t) => !isApp(t));
+const APP_TEMPLATES = TEMPLATE_IDS.filter(isApp);
+
+function templateSet(shape: Shape, tids: readonly Tid[]): Buffer {
   const parts: Buffer[] = [];
-  for (const tid of TEMPLATE_IDS) {
+  for (const tid of tids) {
     const fields = templateFields(tid, shape);
     const b = Buffer.alloc(4 + fields.reduce((n, [, , pen]) => n + (pen ? 8 : 4), 0));
     b.writeUInt16BE(tid, 0);
@@ -138,8 +163,9 @@ function templateSet(shape: Shape): Buffer {
   return Buffer.concat([head, body]);
 }
 
+/** The bytes of a record's fixed-length fields (the variable ones add their own). */
 function recordLength(tid: Tid, shape: Shape): number {
-  return templateFields(tid, shape).reduce((n, [, len]) => n + len, 0);
+  return templateFields(tid, shape).reduce((n, [, len]) => n + (len === VARIABLE ? 0 : len), 0);
 }
 
 /** What one data record describes: the whole biflow (rfc5103), or one direction of it (split). */
@@ -185,7 +211,9 @@ export class IpfixExporter {
   readonly #biflow: boolean;
   readonly #ingress: number | undefined;
   readonly #templates: Buffer;
+  readonly #appTemplates: Buffer;
   readonly #recLen: Record<Tid, number>;
+  readonly #spans = new Int32Array(2 * APP_STRINGS.length);
   readonly #buf: Buffer;
   readonly #pacer: Pacer;
   #len = 0; // bytes of the message being built, 0 when none is open
@@ -194,6 +222,7 @@ export class IpfixExporter {
   #msgRecords = 0;
   #sequence = 0;
   #templatesAt = -Infinity;
+  #appTemplatesAt = -Infinity;
   #pending = 0;
   #drained: (() => void)[] = [];
   #error: Error | undefined;
@@ -205,10 +234,15 @@ export class IpfixExporter {
     this.#biflow = biflow === 'rfc5103';
     this.#ingress = ingressInterface;
     const shape = { biflow: this.#biflow, ingress: ingressInterface !== undefined };
-    this.#templates = templateSet(shape);
+    this.#templates = templateSet(shape, BASE_TEMPLATES);
+    this.#appTemplates = templateSet(shape, APP_TEMPLATES);
     this.#recLen = Object.fromEntries(TEMPLATE_IDS.map((t) => [t, recordLength(t, shape)])) as Record<Tid, number>;
-    // the first message must hold the templates and one record of the longest template
-    const least = HEADER + this.#templates.length + SET_HEADER + Math.max(...Object.values(this.#recLen));
+    // a message must hold the templates and one record of the longest template; the application's
+    // templates and one of their records, the longest
+    const least = Math.max(
+      HEADER + this.#templates.length + SET_HEADER + Math.max(...BASE_TEMPLATES.map((t) => this.#recLen[t])),
+      HEADER + this.#appTemplates.length + SET_HEADER + Math.max(...APP_TEMPLATES.map((t) => this.#recLen[t] + APP_VARIABLE_MAX)),
+    );
     if (!Number.isInteger(mtu) || mtu < least || mtu > 65535) throw badOption('mtu', `must be an integer ${least}..65535`);
     this.#host = host;
     this.#port = port;
@@ -274,16 +308,38 @@ export class IpfixExporter {
     const v6 = f.ipVersion === 6;
     // the reverse of an ICMP flow has no known type/code: the port template with zero ports says so
     if ((f.protocol === 1 || f.protocol === 58) && !reverse) return v6 ? TemplateId.IcmpV6 : TemplateId.IcmpV4;
+    if ((f.protocol === 6 || f.protocol === 17) && applicationId(f.raw)) return v6 ? TemplateId.IPv6App : TemplateId.IPv4App;
     return v6 ? TemplateId.IPv6 : TemplateId.IPv4;
+  }
+
+  /** The application's variable fields of `f` (spans into its record, in #spans) and their bytes with their length bytes. */
+  #appStrings(f: Flow): number {
+    const raw = f.raw;
+    appStringSpans(raw, 0, this.#spans);
+    let n = 1 + APPLICATIONS[applicationId(raw)].length;
+    for (const s of HTTP_STRINGS) n += this.#spans[2 * s] < 0 ? 1 : varLength(this.#spans[2 * s + 1] - this.#spans[2 * s]);
+    return n;
   }
 
   /** Appends one data record, opening a message or a data set as needed. */
   #put(f: Flow, dir: Dir, tid: Tid): void {
-    const len = this.#recLen[tid];
+    const app = isApp(tid);
+    const len = this.#recLen[tid] + (app ? this.#appStrings(f) : 0);
     if (this.#len === 0) this.#open();
-    if (this.#len + len + (this.#setId === tid ? 0 : SET_HEADER) > this.#mtu) {
+    // the application's templates go before the first record that uses them (and again once due)
+    const templates = () => (app && Date.now() - this.#appTemplatesAt >= this.#refreshMs ? this.#appTemplates.length : 0);
+    // twice at most: the message opened may carry the other templates, which then go out first
+    for (let i = 0; i < 2 && this.#len + templates() + len + (this.#setId === tid && !templates() ? 0 : SET_HEADER) > this.#mtu; i++) {
       this.#send();
       this.#open();
+    }
+    if (templates()) {
+      this.#closeSet();
+      this.#setId = 0;
+      this.#appTemplates.copy(this.#buf, this.#len);
+      this.#len += this.#appTemplates.length;
+      this.#appTemplatesAt = Date.now();
+      this.#stats.templates += APP_TEMPLATES.length;
     }
     if (this.#setId !== tid) {
       this.#closeSet();
@@ -306,7 +362,7 @@ export class IpfixExporter {
       this.#templates.copy(this.#buf, this.#len);
       this.#len += this.#templates.length;
       this.#templatesAt = now;
-      this.#stats.templates += TEMPLATE_IDS.length;
+      this.#stats.templates += BASE_TEMPLATES.length;
     }
   }
 
@@ -387,6 +443,33 @@ export class IpfixExporter {
       b[o++] = raw[O.kMinTtl];
       b[o++] = raw[O.kMaxTtl];
     }
-    if (this.#ingress !== undefined) b.writeUInt32BE(this.#ingress, o);
+    if (this.#ingress !== undefined) {
+      b.writeUInt32BE(this.#ingress, o);
+      o += 4;
+    }
+    if (isApp(tid)) {
+      // #put() found the strings (#appStrings): the application's name, then the HTTP request's, each with its length
+      const name = APPLICATIONS[applicationId(raw)];
+      b[o++] = name.length;
+      o += b.write(name, o, 'latin1');
+      for (const s of HTTP_STRINGS) {
+        const from = this.#spans[2 * s];
+        const n = from < 0 ? 0 : this.#spans[2 * s + 1] - from;
+        if (n < 255) b[o++] = n;
+        else {
+          b[o++] = 255;
+          b.writeUInt16BE(n, o);
+          o += 2;
+        }
+        if (n) b.set(raw.subarray(from, from + n), o);
+        o += n;
+      }
+      b.writeUInt16BE(raw[O.kHttpStatus] | (raw[O.kHttpStatus + 1] << 8), o);
+    }
   }
+}
+
+/** A variable-length field's bytes with its length prefix. */
+function varLength(n: number): number {
+  return n + (n < 255 ? 1 : 3);
 }

@@ -18,10 +18,16 @@
  *   SHA-1 in JavaScript (the message is at most 40 bytes) and a table base64;
  * - joining lines and encoding the joined string to UTF-8 on write: bytes go
  *   straight into the Buffer that is written.
+ *
+ * The application area's strings are the payload's bytes: ASCII ones are
+ * escaped here as JSON.stringify / csvCell escape them; an area with any other
+ * byte (UTF-8, or not: the reference decodes with replacement characters), or
+ * with an id twice, is written through the reference's own path (rare).
  */
-import { csvHeader, PROTOCOL_NAMES } from './columns';
-import type { FlowBatch } from '../flow/flow';
-import { END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags } from '../flow/layout';
+import { APP_COLUMNS, appCsvCells, appStringSpans } from './app-columns';
+import { csvCell, csvHeader, PROTOCOL_NAMES } from './columns';
+import { Flow, type FlowBatch, tlsVersionName } from '../flow/flow';
+import { APP_STRINGS, APPLICATIONS, AppFlags, END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags } from '../flow/layout';
 
 export type TextFormat = 'jsonl' | 'csv';
 
@@ -32,7 +38,11 @@ export interface TextFormatterOptions {
   chunkSize?: number;
 }
 
-/** The longest line: a JSON record with statistics is below 2 KiB (numbers at most 24 characters each). */
+/**
+ * The longest line: a JSON record with statistics is below 2 KiB (numbers at
+ * most 24 characters each), its `app` object below 1.6 KiB (224 bytes of
+ * strings, each escaped to at most 6).
+ */
 const MAX_LINE = 4096;
 
 /**
@@ -42,7 +52,7 @@ const MAX_LINE = 4096;
  * against layout.ts when this module loads.
  */
 const enum K {
-  Record = 256,
+  Record = 512,
   ArpIp = 12,
   DstAddr = 40,
   DstMac = 80,
@@ -78,6 +88,22 @@ const enum K {
   StatSizeMin = 0,
   StatSizeStddev = 16,
   Vlan = 60,
+  Application = 256,
+  AppFlags = 257,
+  TlsVersion = 258,
+  DnsQtype = 260,
+  DnsRcode = 262,
+  DnsAnswers = 264,
+  HttpStatus = 266,
+  AppCode = 268,
+  DnsAnswerVersion = 270,
+  DnsAnswerAddr = 272,
+  AppStrings = 288,
+}
+const enum AppFlag {
+  CUT = 1,
+  DNS_RESPONSE = 2,
+  CODE = 4,
 }
 const enum Flag {
   L2 = 1,
@@ -88,10 +114,15 @@ const enum Flag {
 }
 {
   if (RECORD_SIZE !== K.Record) throw new Error("text.ts: the record size is not layout.ts's");
-  const k: Record<string, number> = { ArpIp: K.ArpIp, DstAddr: K.DstAddr, DstMac: K.DstMac, DstPort: K.DstPort, EndReason: K.EndReason, EtherType: K.EtherType, FirstNs: K.FirstNs, Flags: K.Flags, FlowId: K.FlowId, FwdBytes: K.FwdBytes, FwdPackets: K.FwdPackets, FwdStats: K.FwdStats, FwdTcpFlags: K.FwdTcpFlags, IcmpCode: K.IcmpCode, IcmpType: K.IcmpType, IpVersion: K.IpVersion, LastNs: K.LastNs, Protocol: K.Protocol, RevBytes: K.RevBytes, RevPackets: K.RevPackets, RevStats: K.RevStats, RevTcpFlags: K.RevTcpFlags, Segment: K.Segment, SrcAddr: K.SrcAddr, SrcMac: K.SrcMac, SrcPort: K.SrcPort, StatIatMax: K.StatIatMax, StatIatMean: K.StatIatMean, StatIatMin: K.StatIatMin, StatIatStddev: K.StatIatStddev, StatSizeMax: K.StatSizeMax, StatSizeMean: K.StatSizeMean, StatSizeMin: K.StatSizeMin, StatSizeStddev: K.StatSizeStddev, Vlan: K.Vlan };
+  const k: Record<string, number> = { ArpIp: K.ArpIp, DstAddr: K.DstAddr, DstMac: K.DstMac, DstPort: K.DstPort, EndReason: K.EndReason, EtherType: K.EtherType, FirstNs: K.FirstNs, Flags: K.Flags, FlowId: K.FlowId, FwdBytes: K.FwdBytes, FwdPackets: K.FwdPackets, FwdStats: K.FwdStats, FwdTcpFlags: K.FwdTcpFlags, IcmpCode: K.IcmpCode, IcmpType: K.IcmpType, IpVersion: K.IpVersion, LastNs: K.LastNs, Protocol: K.Protocol, RevBytes: K.RevBytes, RevPackets: K.RevPackets, RevStats: K.RevStats, RevTcpFlags: K.RevTcpFlags, Segment: K.Segment, SrcAddr: K.SrcAddr, SrcMac: K.SrcMac, SrcPort: K.SrcPort, StatIatMax: K.StatIatMax, StatIatMean: K.StatIatMean, StatIatMin: K.StatIatMin, StatIatStddev: K.StatIatStddev, StatSizeMax: K.StatSizeMax, StatSizeMean: K.StatSizeMean, StatSizeMin: K.StatSizeMin, StatSizeStddev: K.StatSizeStddev, Vlan: K.Vlan, Application: K.Application, AppFlags: K.AppFlags, TlsVersion: K.TlsVersion, DnsQtype: K.DnsQtype, DnsRcode: K.DnsRcode, DnsAnswers: K.DnsAnswers, HttpStatus: K.HttpStatus, AppCode: K.AppCode, DnsAnswerVersion: K.DnsAnswerVersion, DnsAnswerAddr: K.DnsAnswerAddr, AppStrings: K.AppStrings };
   const f: Record<string, number> = { L2: Flag.L2, DROPS: Flag.DROPS, FRAGMENTS: Flag.FRAGMENTS, TUNNEL: Flag.TUNNEL, TRUNCATED: Flag.TRUNCATED };
   for (const [name, at] of Object.entries(k)) if ((O as Record<string, number>)[`k${name}`] !== at) throw new Error(`text.ts: offset ${name} is not layout.ts's`);
   for (const [name, bit] of Object.entries(f)) if ((RecordFlags as Record<string, number>)[name] !== bit) throw new Error(`text.ts: flag ${name} is not layout.ts's`);
+  const a: Record<string, number> = { CUT: AppFlag.CUT, DNS_RESPONSE: AppFlag.DNS_RESPONSE, CODE: AppFlag.CODE };
+  for (const [name, bit] of Object.entries(a)) if ((AppFlags as Record<string, number>)[name] !== bit) throw new Error(`text.ts: app flag ${name} is not layout.ts's`);
+  // putCsvApp writes these columns in this order
+  const csv = 'application app_flags sni alpn ja4 ja3 cert_cn tls_version dns_query dns_qtype dns_rcode dns_answers dns_answer http_method http_host user_agent http_status ssh_client ssh_server app_code';
+  if (APP_COLUMNS.join(' ') !== csv) throw new Error("text.ts: the application columns are not app-columns.ts's");
 }
 
 // ------------------------------------------------------------------ the byte pool
@@ -169,7 +200,22 @@ const L = {
   null: literal('null'),
   ethPrefix: literal('eth:0x'),
   ',,': literal(',,'),
+  tlsVersion: literal(',"tlsVersion":"'),
+  dnsQtype: literal(',"dnsQtype":'),
+  dnsRcode: literal(',"dnsRcode":'),
+  dnsAnswers: literal(',"dnsAnswers":'),
+  dnsAnswer: literal(',"dnsAnswer":"'),
+  httpStatus: literal(',"httpStatus":'),
+  appCode: literal(',"appCode":'),
+  appCut: literal(',"appCut":true'),
+  appNoneCsv: literal(','.repeat(APP_COLUMNS.length)),
 };
+/** `,"app":{"application":"<name>"` by application id (0: none) */
+const APP_JSON = APPLICATIONS.map((name) => literal(`,"app":{"application":"${name}"`));
+/** `,<name>,` by application id: the application column and the comma before app_flags */
+const APP_CSV = APPLICATIONS.map((name) => literal(`,${name},`));
+/** `,"<key>":"` by string id */
+const APP_KEY_JSON = APP_STRINGS.map((name) => literal(`,"${name}":"`));
 
 /**
  * The pool: literal n is LEN[n] bytes at AT[n] of POOL. lit() and num() copy
@@ -1091,6 +1137,7 @@ function putJsonRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o
     p = lit(out, p, L.revStats);
     p = putStats(out, p, v, o + K.RevStats);
   }
+  p = putJsonApp(out, p, b, v, o);
   out[p++] = 125; // }
   out[p++] = 10; // \n
   return p;
@@ -1104,7 +1151,170 @@ function putArpIp(out: Uint8Array, p: number, b: Uint8Array, o: number): number 
   return p;
 }
 
-/** One CSV line (with its '\n') of the record at b[o]: csvRow(flow) + '\n'. No value needs quoting. */
+// ------------------------------------------------------------------ the application area
+
+const SPANS = new Int32Array(2 * APP_STRINGS.length);
+const NAPP = APPLICATIONS.length;
+
+/** Whether every string of the area (the spans appStringSpans() found) is ASCII. */
+function asciiStrings(b: Uint8Array): boolean {
+  const spans = SPANS;
+  for (let id = 1; id < APP_STRINGS.length; id++) {
+    const end = spans[2 * id + 1];
+    for (let i = spans[2 * id]; i >= 0 && i < end; i++) if (b[i] > 0x7f) return false;
+  }
+  return true;
+}
+
+/** ASCII bytes b[from, to) as the inside of a JSON string (JSON.stringify's escapes). */
+function putJsonChars(out: Uint8Array, p: number, b: Uint8Array, from: number, to: number): number {
+  for (let i = from; i < to; i++) {
+    const c = b[i];
+    if (c >= 0x20 && c !== 0x22 && c !== 0x5c) {
+      out[p++] = c;
+      continue;
+    }
+    out[p++] = 92; // \
+    if (c === 0x22 || c === 0x5c) out[p++] = c;
+    else if (c === 8) out[p++] = 98; // b
+    else if (c === 9) out[p++] = 116; // t
+    else if (c === 10) out[p++] = 110; // n
+    else if (c === 12) out[p++] = 102; // f
+    else if (c === 13) out[p++] = 114; // r
+    else {
+      out[p++] = 117; // u
+      out[p++] = 48;
+      out[p++] = 48;
+      out[p++] = HEXDIGIT[c >> 4];
+      out[p++] = HEXDIGIT[c & 15];
+    }
+  }
+  return p;
+}
+
+/** A string as UTF-8 bytes (the reference's path, for areas the fast one does not take). */
+function putUtf8(out: Uint8Array, p: number, s: string): number {
+  const bytes = Buffer.from(s, 'utf8');
+  out.set(bytes, p);
+  return p + bytes.length;
+}
+
+/** The `app` object of the record at b[o], with its key (Flow.toObject()), or nothing when it has no application. */
+function putJsonApp(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number): number {
+  const id = b[o + K.Application];
+  if (id === 0 || id >= NAPP) return p;
+  if (!appStringSpans(b, o, SPANS) || !asciiStrings(b)) return putUtf8(out, p, `,"app":${JSON.stringify(new Flow(v, b, o).app)}`);
+  p = lit(out, p, APP_JSON[id]);
+  // the strings in the order of the area (as Flow.app adds them)
+  const end = o + K.Record;
+  for (let q = o + K.AppStrings; q + 2 <= end && b[q] !== 0; q += 2 + b[q + 1]) {
+    const s = b[q];
+    p = lit(out, p, APP_KEY_JSON[s]);
+    p = putJsonChars(out, p, b, SPANS[2 * s], SPANS[2 * s + 1]);
+    out[p++] = 34;
+  }
+  const tls = v.getUint16(o + K.TlsVersion, true);
+  if (tls) {
+    p = lit(out, p, L.tlsVersion);
+    p = putString(out, p, tlsVersionName(tls));
+    out[p++] = 34;
+  }
+  const qtype = v.getUint16(o + K.DnsQtype, true);
+  if (qtype) {
+    p = lit(out, p, L.dnsQtype);
+    p = num(out, p, qtype);
+  }
+  const flags = b[o + K.AppFlags];
+  if (flags & AppFlag.DNS_RESPONSE) {
+    p = lit(out, p, L.dnsRcode);
+    p = num(out, p, b[o + K.DnsRcode]);
+    p = lit(out, p, L.dnsAnswers);
+    p = num(out, p, v.getUint16(o + K.DnsAnswers, true));
+  }
+  const version = b[o + K.DnsAnswerVersion];
+  if (version === 4 || version === 6) {
+    p = lit(out, p, L.dnsAnswer);
+    p = version === 4 ? putIPv4(out, p, b, o + K.DnsAnswerAddr) : putIPv6(out, p, b, o + K.DnsAnswerAddr);
+    out[p++] = 34;
+  }
+  const status = v.getUint16(o + K.HttpStatus, true);
+  if (status) {
+    p = lit(out, p, L.httpStatus);
+    p = num(out, p, status);
+  }
+  if (flags & AppFlag.CODE) {
+    p = lit(out, p, L.appCode);
+    p = num(out, p, v.getUint16(o + K.AppCode, true));
+  }
+  if (flags & AppFlag.CUT) p = lit(out, p, L.appCut);
+  out[p++] = 125; // }
+  return p;
+}
+
+/** An ASCII string b[from, to) as csvCell writes it: quoted (quotes doubled) when it holds a quote, comma, CR or LF. */
+function putCsvChars(out: Uint8Array, p: number, b: Uint8Array, from: number, to: number): number {
+  let quote = false;
+  for (let i = from; i < to && !quote; i++) {
+    const c = b[i];
+    quote = c === 0x22 || c === 0x2c || c === 0x0d || c === 0x0a;
+  }
+  if (!quote) {
+    for (let i = from; i < to; i++) out[p++] = b[i];
+    return p;
+  }
+  out[p++] = 34;
+  for (let i = from; i < to; i++) {
+    if (b[i] === 0x22) out[p++] = 34;
+    out[p++] = b[i];
+  }
+  out[p++] = 34;
+  return p;
+}
+
+/** A string column: a comma, then the string of id `s` if the area has it. */
+function putCsvString(out: Uint8Array, p: number, b: Uint8Array, s: number): number {
+  out[p++] = 44;
+  return SPANS[2 * s] < 0 ? p : putCsvChars(out, p, b, SPANS[2 * s], SPANS[2 * s + 1]);
+}
+
+/** The application columns of the record at b[o], each after its comma (appCsvCells()). */
+function putCsvApp(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number): number {
+  const id = b[o + K.Application];
+  if (id === 0 || id >= NAPP) return lit(out, p, L.appNoneCsv);
+  appStringSpans(b, o, SPANS);
+  if (!asciiStrings(b)) return putUtf8(out, p, ',' + appCsvCells(new Flow(v, b, o)).map(csvCell).join(','));
+  const flags = b[o + K.AppFlags];
+  const response = (flags & AppFlag.DNS_RESPONSE) !== 0;
+  p = lit(out, p, APP_CSV[id]);
+  p = num(out, p, flags);
+  for (let s = 1; s <= 5; s++) p = putCsvString(out, p, b, s); // sni alpn ja4 ja3 cert_cn
+  out[p++] = 44;
+  const tls = v.getUint16(o + K.TlsVersion, true);
+  if (tls) p = putString(out, p, tlsVersionName(tls));
+  p = putCsvString(out, p, b, 6); // dns_query
+  out[p++] = 44;
+  const qtype = v.getUint16(o + K.DnsQtype, true);
+  if (qtype) p = num(out, p, qtype);
+  out[p++] = 44;
+  if (response) p = num(out, p, b[o + K.DnsRcode]);
+  out[p++] = 44;
+  if (response) p = num(out, p, v.getUint16(o + K.DnsAnswers, true));
+  out[p++] = 44;
+  const version = b[o + K.DnsAnswerVersion];
+  if (version === 4) p = putIPv4(out, p, b, o + K.DnsAnswerAddr);
+  else if (version === 6) p = putIPv6(out, p, b, o + K.DnsAnswerAddr);
+  for (let s = 7; s <= 9; s++) p = putCsvString(out, p, b, s); // http_method http_host user_agent
+  out[p++] = 44;
+  const status = v.getUint16(o + K.HttpStatus, true);
+  if (status) p = num(out, p, status);
+  p = putCsvString(out, p, b, 10); // ssh_client
+  p = putCsvString(out, p, b, 11); // ssh_server
+  out[p++] = 44;
+  if (flags & AppFlag.CODE) p = num(out, p, v.getUint16(o + K.AppCode, true));
+  return p;
+}
+
+/** One CSV line (with its '\n') of the record at b[o]: csvRow(flow) + '\n'. Only the application's strings may need quoting. */
 function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number): number {
   const flags = b[o + K.Flags];
   const l2 = (flags & Flag.L2) !== 0;
@@ -1169,6 +1379,7 @@ function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o:
   p = putMac(out, p, b, o + K.DstMac);
   p = lit(out, p, FLAGS_CSV[flags & 31]);
   if (!l2) p = putCommunityId(out, p, b, v, o, v4, false);
+  p = putCsvApp(out, p, b, v, o);
   out[p++] = 10;
   return p;
 }
@@ -1233,7 +1444,7 @@ export class TextFormatter {
     outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
     const o = index * K.Record;
     const p = this.format === 'jsonl' ? putJsonRecord(out, 0, b, v, o, this.#statistics) : putCsvRecord(out, 0, b, v, o);
-    return out.toString('latin1', 0, p - 1);
+    return out.toString('utf8', 0, p - 1); // ASCII but for the application's strings
   }
 }
 

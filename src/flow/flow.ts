@@ -9,7 +9,10 @@
  */
 import { formatIPv4, formatIPv6, formatMac } from './address';
 import { communityId, type CommunityIdOptions } from './community-id';
-import { END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags, type EndReason } from './layout';
+import {
+  APP_STRINGS, APPLICATIONS, AppFlags, END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags,
+  type AppStringName, type Application, type EndReason,
+} from './layout';
 
 export interface DirectionStats {
   sizeMin: number;
@@ -63,7 +66,48 @@ export interface FlowObject {
   arpDstIp?: string | null;
   fwdStats?: DirectionStats;
   revStats?: DirectionStats;
+  /** what the payload said (docs/applications.md); present when an application was found */
+  app?: AppInfo;
 }
+
+/** The application area of a record; absent fields were not seen. */
+export interface AppInfo {
+  application: Application;
+  sni?: string;
+  alpn?: string;
+  ja4?: string;
+  ja3?: string;
+  certCn?: string;
+  /** the server's TLS version, e.g. '1.3' */
+  tlsVersion?: string;
+  dnsQuery?: string;
+  dnsQtype?: number;
+  dnsRcode?: number;
+  dnsAnswers?: number;
+  /** the first A / AAAA answer of the first response */
+  dnsAnswer?: string;
+  httpMethod?: string;
+  httpHost?: string;
+  userAgent?: string;
+  httpStatus?: number;
+  sshClient?: string;
+  sshServer?: string;
+  /** Modbus / DNP3 function code, S7comm ROSCTR, EtherNet/IP command, BVLC function, MQTT protocol level */
+  appCode?: number;
+  /** a string was cut to fit the record */
+  appCut?: boolean;
+}
+
+const TLS_VERSIONS: Record<number, string> = {
+  0x0300: 'ssl3', 0x0301: '1.0', 0x0302: '1.1', 0x0303: '1.2', 0x0304: '1.3', 0xfeff: 'dtls1.0', 0xfefd: 'dtls1.2', 0xfefc: 'dtls1.3',
+};
+
+/** TLS version number as text ('1.3'); unknown numbers as 0x hex. */
+export function tlsVersionName(v: number): string {
+  return TLS_VERSIONS[v] ?? `0x${v.toString(16).padStart(4, '0')}`;
+}
+
+const utf8 = new TextDecoder();
 
 function u64(v: DataView, o: number): number {
   return v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;
@@ -130,7 +174,81 @@ export class Flow {
   get revTcpFlags(): number { return this.#b[this.#o + O.kRevTcpFlags]; }
   get fwdStats(): DirectionStats { return this.#stats(O.kFwdStats); }
   get revStats(): DirectionStats { return this.#stats(O.kRevStats); }
-  /** The record's raw 256 bytes (a view, not a copy). */
+  /** Protocol the payload showed (docs/applications.md), null if none. */
+  get application(): Application | null { return (APPLICATIONS[this.#b[this.#o + O.kApplication]] || null) as Application | null; }
+  get appFlags(): number { return this.#b[this.#o + O.kAppFlags]; }
+  get sni(): string | null { return this.appString('sni'); }
+  get alpn(): string | null { return this.appString('alpn'); }
+  get ja4(): string | null { return this.appString('ja4'); }
+  get ja3(): string | null { return this.appString('ja3'); }
+  get certCn(): string | null { return this.appString('certCn'); }
+  get dnsQuery(): string | null { return this.appString('dnsQuery'); }
+  get httpMethod(): string | null { return this.appString('httpMethod'); }
+  get httpHost(): string | null { return this.appString('httpHost'); }
+  get userAgent(): string | null { return this.appString('userAgent'); }
+  get sshClient(): string | null { return this.appString('sshClient'); }
+  get sshServer(): string | null { return this.appString('sshServer'); }
+  /** The server's TLS version number (0x0304 = 1.3), null if not seen. */
+  get tlsVersion(): number | null { return this.#v.getUint16(this.#o + O.kTlsVersion, true) || null; }
+  get dnsQtype(): number | null { return this.#v.getUint16(this.#o + O.kDnsQtype, true) || null; }
+  get dnsRcode(): number | null { return this.#dnsResponse() ? this.#b[this.#o + O.kDnsRcode] : null; }
+  get dnsAnswers(): number | null { return this.#dnsResponse() ? this.#v.getUint16(this.#o + O.kDnsAnswers, true) : null; }
+  /** The first A / AAAA answer of the first DNS response. */
+  get dnsAnswer(): string | null {
+    const version = this.#b[this.#o + O.kDnsAnswerVersion];
+    const at = this.#o + O.kDnsAnswerAddr;
+    return version === 4 ? formatIPv4(this.#b, at) : version === 6 ? formatIPv6(this.#b, at) : null;
+  }
+  get httpStatus(): number | null { return this.#v.getUint16(this.#o + O.kHttpStatus, true) || null; }
+  get appCode(): number | null { return this.appFlags & AppFlags.CODE ? this.#v.getUint16(this.#o + O.kAppCode, true) : null; }
+
+  /** One string of the application area (bytes as UTF-8), null if absent. */
+  appString(name: AppStringName): string | null {
+    const raw = this.appStringBytes(name);
+    return raw ? utf8.decode(raw) : null;
+  }
+
+  /** The bytes of one string of the application area (a view), null if absent. */
+  appStringBytes(name: AppStringName): Uint8Array | null {
+    const id = APP_STRINGS.indexOf(name);
+    const b = this.#b;
+    const end = this.#o + RECORD_SIZE;
+    for (let p = this.#o + O.kAppStrings; p + 2 <= end && b[p] !== 0; p += 2 + b[p + 1]) {
+      if (b[p] === id) return b.subarray(p + 2, Math.min(end, p + 2 + b[p + 1]));
+    }
+    return null;
+  }
+
+  /** The application area as an object (undefined when no application was found). */
+  get app(): AppInfo | undefined {
+    const application = this.application;
+    if (!application) return undefined;
+    const a: AppInfo = { application };
+    const b = this.#b;
+    const end = this.#o + RECORD_SIZE;
+    for (let p = this.#o + O.kAppStrings; p + 2 <= end && b[p] !== 0; p += 2 + b[p + 1]) {
+      const name = APP_STRINGS[b[p]];
+      if (name) a[name] = utf8.decode(b.subarray(p + 2, Math.min(end, p + 2 + b[p + 1])));
+    }
+    const tls = this.tlsVersion;
+    if (tls !== null) a.tlsVersion = tlsVersionName(tls);
+    const qtype = this.dnsQtype;
+    if (qtype !== null) a.dnsQtype = qtype;
+    if (this.#dnsResponse()) {
+      a.dnsRcode = this.dnsRcode!;
+      a.dnsAnswers = this.dnsAnswers!;
+    }
+    const answer = this.dnsAnswer;
+    if (answer !== null) a.dnsAnswer = answer;
+    const status = this.httpStatus;
+    if (status !== null) a.httpStatus = status;
+    const code = this.appCode;
+    if (code !== null) a.appCode = code;
+    if (this.appFlags & AppFlags.CUT) a.appCut = true;
+    return a;
+  }
+
+  /** The record's raw RECORD_SIZE bytes (a view, not a copy). */
   get raw(): Uint8Array { return this.#b.subarray(this.#o, this.#o + RECORD_SIZE); }
 
   /** Community ID v1 of the flow (null for layer-2 flows). */
@@ -192,6 +310,8 @@ export class Flow {
       o.fwdStats = this.fwdStats;
       o.revStats = this.revStats;
     }
+    const app = this.app;
+    if (app) o.app = app;
     return o;
   }
 
@@ -204,6 +324,10 @@ export class Flow {
     if (!this.l2 || this.etherType !== 0x0806) return null;
     const b = this.#b;
     return b[o] | b[o + 1] | b[o + 2] | b[o + 3] ? formatIPv4(b, o) : null;
+  }
+
+  #dnsResponse(): boolean {
+    return (this.appFlags & AppFlags.DNS_RESPONSE) !== 0;
   }
 
   #isIcmp(): boolean {

@@ -2,7 +2,7 @@
  * FlowBatch record layout, mirrored from native/flow_record.h (the single
  * definition). test/layout.test.ts checks every offset against the addon.
  */
-export const RECORD_SIZE = 256;
+export const RECORD_SIZE = 512;
 
 export const Offsets = {
   kFlowId: 0,
@@ -47,7 +47,40 @@ export const Offsets = {
   kStatBlockSize: 56,
   /** ARP flows: the IPv4 address of each end, within kSrcAddr / kDstAddr */
   kArpIp: 12,
+  /** the application area (docs/applications.md) */
+  kApp: 256,
+  kApplication: 256,
+  kAppFlags: 257,
+  kTlsVersion: 258,
+  kDnsQtype: 260,
+  kDnsRcode: 262,
+  kDnsAnswers: 264,
+  kHttpStatus: 266,
+  kAppCode: 268,
+  kDnsAnswerVersion: 270,
+  kDnsAnswerAddr: 272,
+  kAppStrings: 288,
+  kAppSize: 256,
 } as const;
+
+/** Application ids (record byte kApplication), index = id; '' for none. */
+export const APPLICATIONS = [
+  '', 'tls', 'quic', 'dns', 'mdns', 'llmnr', 'http', 'ssh', 'modbus', 'dnp3',
+  's7comm', 's7comm-plus', 'mms', 'enip', 'bacnet', 'iec104', 'opcua', 'mqtt',
+] as const;
+export type Application = Exclude<(typeof APPLICATIONS)[number], ''>;
+
+export const AppFlags = {
+  CUT: 1,
+  DNS_RESPONSE: 2,
+  CODE: 4,
+} as const;
+
+/** String ids of the application area, index = id. */
+export const APP_STRINGS = [
+  '', 'sni', 'alpn', 'ja4', 'ja3', 'certCn', 'dnsQuery', 'httpMethod', 'httpHost', 'userAgent', 'sshClient', 'sshServer',
+] as const;
+export type AppStringName = Exclude<(typeof APP_STRINGS)[number], ''>;
 
 /**
  * End reasons: the IPFIX flowEndReason values (RFC 5102) where they exist.

@@ -1,6 +1,7 @@
 /**
  * Aggregates over a time range, served from the roll-ups (src/store/rollups.ts):
- * top talkers, top conversations, top services, and traffic over time in
+ * top talkers, top conversations, top services, top applications and TLS
+ * server names, and traffic over time in
  * buckets. They read pre-summed minute and hour rows, never the flows.
  */
 import type { Database } from 'better-sqlite3';
@@ -94,6 +95,24 @@ export class Analytics {
     const limit = int('limit', req.limit ?? 10, 1, 10_000);
     const rows = this.#timer.run('analytics.topServices', () => rollups.topServices(this.#db, from, to, by, limit));
     return rows.map((r) => ({ service: String(r.service), ...totals(r) }));
+  }
+
+  /** Applications the payload showed (docs/applications.md) by the traffic of their flows; flows without one are not counted. */
+  topApplications(req: RangeRequest & { by?: Measure; limit?: number } = {}): (Totals & { application: string })[] {
+    const [from, to] = range(req);
+    const by = measure(req.by);
+    const limit = int('limit', req.limit ?? 10, 1, 10_000);
+    const rows = this.#timer.run('analytics.topApplications', () => rollups.topApplications(this.#db, from, to, by, limit));
+    return rows.map((r) => ({ application: String(r.application), ...totals(r) }));
+  }
+
+  /** TLS / QUIC server names (SNI, as the clients sent them) by the traffic of their flows. */
+  topSni(req: RangeRequest & { by?: Measure; limit?: number } = {}): (Totals & { sni: string })[] {
+    const [from, to] = range(req);
+    const by = measure(req.by);
+    const limit = int('limit', req.limit ?? 10, 1, 10_000);
+    const rows = this.#timer.run('analytics.topSni', () => rollups.topSni(this.#db, from, to, by, limit));
+    return rows.map((r) => ({ sni: String(r.sni), ...totals(r) }));
   }
 
   /**

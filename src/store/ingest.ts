@@ -17,8 +17,9 @@ import type { ServiceMap } from '../flow/services';
 import type { CaptureRun, FlowRun, Summary } from '../meter';
 import type { Metrics } from '../metrics/registry';
 import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
-import { ROW_WIDTH, type RowSink } from './partitions';
-import { serviceKey, type RollupFlow } from './rollups';
+import { APP_COLUMNS, appRow } from '../export/app-columns';
+import { FLOW_INSERT_COLUMNS, ROW_WIDTH, type RowSink } from './partitions';
+import { rollupFlow, serviceKey, type RollupFlow } from './rollups';
 import { endSource, insertSource, type SourceRemoval, type SourceStatus } from './sources';
 import { dbError } from './sqlite';
 import type { Writer } from './writer';
@@ -78,6 +79,11 @@ export interface IngestContext {
 }
 
 const INT64_MAX = (1n << 63n) - 1n;
+/** where the application columns start in a row (id first) */
+const APP_AT = 1 + FLOW_INSERT_COLUMNS.indexOf(APP_COLUMNS[0]);
+const DNS_ANSWER = APP_COLUMNS.indexOf('dns_answer');
+const DNS_QUERY = APP_COLUMNS.indexOf('dns_query');
+const SNI = APP_COLUMNS.indexOf('sni');
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class IngestJob {
@@ -89,7 +95,9 @@ export class IngestJob {
   readonly #pending: Flow[] = [];
   /** one flow row's values (FLOW_INSERT_COLUMNS after the id), reused: the sink copies them */
   readonly #row: unknown[] = new Array(ROW_WIDTH);
-  readonly #rollupFlow: RollupFlow = { firstNs: 0n, lastNs: 0n, bytes: 0, packets: 0, srcDevice: 0, dstDevice: 0, service: '' };
+  readonly #rollupFlow: RollupFlow = rollupFlow();
+  /** the row's application columns are all NULL (the last flow had none): most flows have none */
+  #appNull = false;
   /** built once per (protocol, port): the service map is fixed */
   readonly #serviceTexts = new Map<number, string | undefined>();
   readonly #cacheSeen: { hits: number; misses: number; evictions: number };
@@ -368,6 +376,18 @@ export class IngestJob {
     r[29] = c.serverIsDst ? 1 : 0;
     r[30] = bytes;
     r[31] = packets;
+    const app = appRow(raw);
+    if (app) {
+      for (let i = 0; i < APP_COLUMNS.length; i++) r[APP_AT + i] = app[i];
+      this.#appNull = false;
+      // a DNS answer names its address (latest answer wins: devices show it)
+      const answer = app[DNS_ANSWER];
+      const query = app[DNS_QUERY];
+      if (answer && query) cache.learnName(answer as Buffer, query as string, lastMs);
+    } else if (!this.#appNull) {
+      r.fill(null, APP_AT);
+      this.#appNull = true;
+    }
     sink.add(r);
     const rf = this.#rollupFlow;
     rf.firstNs = firstNs;
@@ -377,6 +397,8 @@ export class IngestJob {
     rf.srcDevice = src.id;
     rf.dstDevice = dst.id;
     rf.service = serviceKey(r[28] as string | null, r[7] as number, etherType, protocol, c.serverIsDst, r[13] as number, r[14] as number);
+    rf.application = app ? (app[0] as string) : null;
+    rf.sni = app ? (app[SNI] as string | null) : null;
     this.#ctx.writer.book(id, rf);
     return id;
   }

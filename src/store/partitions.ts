@@ -19,7 +19,8 @@
  * come from meta next_flow_id: unique across partitions, never reused.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import { PARTITION_INDEXES } from './schema';
+import { APP_COLUMNS } from '../export/app-columns';
+import { createFlowsView, PARTITION_INDEXES, partitionIndexSql } from './schema';
 
 export type PartitionState = 'hot' | 'sealing' | 'sealed';
 
@@ -40,7 +41,7 @@ export const FLOW_INSERT_COLUMNS = [
   'source_id', 'flow_id', 'segment', 'first_ns', 'last_ns', 'end_reason', 'ip_version', 'protocol', 'ether_type', 'vlan',
   'src_addr', 'dst_addr', 'src_port', 'dst_port', 'src_device', 'dst_device', 'src_mac', 'dst_mac', 'fwd_packets', 'fwd_bytes',
   'rev_packets', 'rev_bytes', 'fwd_tcp_flags', 'rev_tcp_flags', 'icmp_type', 'icmp_code', 'flags', 'service', 'server_is_dst',
-  'bytes', 'packets',
+  'bytes', 'packets', ...APP_COLUMNS,
 ] as const;
 
 /** values per row: id, then FLOW_INSERT_COLUMNS */
@@ -49,8 +50,6 @@ export const ROW_WIDTH = FLOW_INSERT_COLUMNS.length + 1;
 const ROWS_PER_INSERT = 32;
 const LAST_NS = FLOW_INSERT_COLUMNS.indexOf('last_ns') + 1;
 
-/** flows_0 holds the flows of before migration 4, without stored bytes and packets: the view computes them. */
-const LEGACY = 'flows_0';
 const INT64_MAX = (1n << 63n) - 1n;
 const DAY_NS = 86_400_000_000_000n;
 /** SQLite's limit on the arms of one compound SELECT is 500: the seal size grows so that partitions stay fewer */
@@ -252,7 +251,7 @@ export class Partitions {
     if (!p) return false;
     const have = new Set(this.#db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?").pluck().all(p.name) as string[]);
     const next = PARTITION_INDEXES.find(([suffix]) => !have.has(`${p.name}_${suffix}`));
-    if (next) this.#db.exec(`CREATE INDEX ${p.name}_${next[0]} ON ${p.name} (${next[1]})`);
+    if (next) this.#db.exec(partitionIndexSql(p.name, next));
     else {
       this.#db.prepare("UPDATE partitions SET state = 'sealed' WHERE name = ?").run(p.name);
       p.state = 'sealed';
@@ -294,10 +293,7 @@ export class Partitions {
   }
 
   #rebuildView(): void {
-    const arms = ['flow_template', ...this.#list.map((p) => p.name)].map(
-      (n) => `SELECT *${n === LEGACY ? ', fwd_bytes + rev_bytes, fwd_packets + rev_packets' : ''} FROM ${n}`,
-    );
-    this.#db.exec(`DROP VIEW flows; CREATE VIEW flows AS ${arms.join(' UNION ALL ')}`);
+    createFlowsView(this.#db, this.#list.map((p) => p.name));
     this.#schemaVersion = this.#db.pragma('schema_version', { simple: true }) as number;
   }
 

@@ -9,7 +9,10 @@ import type { Database, Statement } from 'better-sqlite3';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { FlowmasterError } from '../errors';
+import { APP_COLUMNS, appInfoOf } from '../export/app-columns';
 import { formatAddress } from '../flow/address';
+import type { AppInfo } from '../flow/flow';
+import { APPLICATIONS } from '../flow/layout';
 import type { Metrics } from '../metrics/registry';
 import { guarded } from './sqlite';
 
@@ -57,6 +60,32 @@ export interface FlowFilter {
   source?: number;
   vlan?: number;
   minBytes?: number;
+  /** what the payload showed: 'tls', 'http', 'dns', ... (docs/applications.md) */
+  application?: string;
+  /** TLS / QUIC server name: a name, or a glob ('*.example.com'; '?' one character), ASCII letters in any case */
+  sni?: string;
+  /** HTTP Host header: a name or a glob, as sni */
+  httpHost?: string;
+  /** DNS question name: a name or a glob, as sni */
+  dnsQuery?: string;
+}
+
+/** The filters on the application's names: their columns. */
+const NAME_FILTERS = [['sni', 'sni'], ['httpHost', 'http_host'], ['dnsQuery', 'dns_query']] as const;
+
+/**
+ * A name or glob as a LIKE pattern (ESCAPE '\'): `*` any characters, `?` one,
+ * the rest as it is; LIKE matches it whole, ASCII letters in any case.
+ */
+export function globPattern(name: string, glob: unknown): string {
+  if (typeof glob !== 'string' || glob.length === 0 || glob.length > 255) bad(`${name}: expected a name or a glob pattern such as '*.example.com'`);
+  return glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%').replace(/\?/g, '_');
+}
+
+/** An application name (APPLICATIONS), else ERR_INVALID_OPTION. */
+export function applicationName(name: string, v: unknown): string {
+  if (typeof v !== 'string' || !v || !(APPLICATIONS as readonly string[]).includes(v)) bad(`${name}: expected one of ${APPLICATIONS.slice(1).join(', ')}`);
+  return v;
 }
 
 export type FlowSort = 'first' | 'last' | 'bytes' | 'packets';
@@ -86,6 +115,8 @@ export interface FlowRow {
   revPackets: number;
   revBytes: number;
   service: string | null;
+  /** what the payload showed, as Flow.toObject() gives it (strings in a fixed order); absent when nothing was found */
+  app?: AppInfo;
 }
 
 export interface Page<T> {
@@ -154,7 +185,7 @@ interface Compiled {
 }
 
 /** Filters an index can serve by equality: when they match many rows, a page is cheaper in sort order (see #strategy). */
-const SELECTIVE_FILTERS = ['host', 'device', 'port', 'service', 'source'] as const;
+const SELECTIVE_FILTERS = ['host', 'device', 'port', 'service', 'source', 'application'] as const;
 
 /**
  * Compiles a filter to SQL. With `sortOrder`, the columns of the selective
@@ -168,7 +199,7 @@ export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false, half?: 
   const ends = (name: keyof FlowFilter, col: string) =>
     name !== split ? `(${c(`src_${col}`)} = ? OR ${c(`dst_${col}`)} = ?)` : half === 'src' ? `src_${col} = ?` : `dst_${col} = ? AND src_${col} != ?`;
   if (f === null || typeof f !== 'object') bad('filter: expected an object');
-  const known = new Set(['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes']);
+  const known = new Set(['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes', 'application', 'sni', 'httpHost', 'dnsQuery']);
   for (const k of Object.keys(f)) if (!known.has(k)) bad(`filter.${k}: unknown filter`);
   const where: string[] = [];
   const params: unknown[] = [];
@@ -213,6 +244,18 @@ export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false, half?: 
     where.push(`${c('service')} = ?`);
     params.push(f.service);
     canon.service = f.service;
+  }
+  if (f.application !== undefined) {
+    // through the partitions' partial index of the flows with an application
+    where.push(`${c('application')} = ?`);
+    params.push(applicationName('filter.application', f.application));
+    canon.application = f.application;
+  }
+  for (const [name, col] of NAME_FILTERS) {
+    if (f[name] === undefined) continue;
+    where.push(`${col} LIKE ? ESCAPE '\\'`);
+    params.push(globPattern(`filter.${name}`, f[name]));
+    canon[name] = f[name];
   }
   return { where: where.length ? where.join(' AND ') : '1', params, canonical: JSON.stringify(canon) };
 }
@@ -281,7 +324,8 @@ export class Cursors {
 }
 
 const FLOW_COLUMNS = `id, source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, src_addr, dst_addr,
-  src_port, dst_port, vlan, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service, bytes, packets`; // bytes, packets: a compound ORDER BY term must be a result column
+  src_port, dst_port, vlan, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service, bytes, packets,
+  ${APP_COLUMNS.join(', ')}`; // bytes, packets: a compound ORDER BY term must be a result column
 
 
 function toFlowRow(r: Record<string, unknown>): FlowRow {
@@ -292,8 +336,14 @@ function toFlowRow(r: Record<string, unknown>): FlowRow {
     ipVersion: n(r.ip_version), protocol: n(r.protocol), src: formatAddress(r.src_addr as Buffer), dst: formatAddress(r.dst_addr as Buffer),
     srcPort: n(r.src_port), dstPort: n(r.dst_port), vlan: n(r.vlan), srcDevice: n(r.src_device), dstDevice: n(r.dst_device),
     fwdPackets: n(r.fwd_packets), fwdBytes: n(r.fwd_bytes), revPackets: n(r.rev_packets), revBytes: n(r.rev_bytes),
-    packets: n(r.packets), bytes: n(r.bytes), service: (r.service as string | null) ?? null,
+    packets: n(r.packets), bytes: n(r.bytes), service: (r.service as string | null) ?? null, ...withApp(r),
   };
+}
+
+/** `{ app }` when the row has an application, else nothing (no key). */
+function withApp(r: Record<string, unknown>): { app?: AppInfo } {
+  const app = appInfoOf(r);
+  return app ? { app } : {};
 }
 
 export interface FlowPageRequest {
@@ -539,6 +589,8 @@ export interface DeviceFilter {
   vlan?: number;
   /** exact vendor name */
   vendor?: string;
+  /** the host name a DNS answer gave its address: a name or a glob ('*.example.com'), ASCII letters in any case */
+  name?: string;
 }
 
 export type DeviceSort = 'last' | 'first' | 'bytes' | 'packets' | 'flows';
@@ -549,6 +601,8 @@ export interface DeviceRow {
   vlan: number;
   mac: string | null;
   vendor: string | null;
+  /** the host name the latest DNS answer for its address gave, if one was seen */
+  name: string | null;
   firstSeen: number;
   lastSeen: number;
   packets: number;
@@ -571,7 +625,7 @@ export interface DevicePageRequest {
 /** Compiles a devices filter to SQL conditions (every value a bound parameter). */
 function compileDeviceFilter(f: DeviceFilter = {}): { where: string[]; params: unknown[] } {
   if (f === null || typeof f !== 'object') bad('filter: expected an object');
-  for (const k of Object.keys(f)) if (!['seenSince', 'host', 'vlan', 'vendor'].includes(k)) bad(`filter.${k}: unknown filter`);
+  for (const k of Object.keys(f)) if (!['seenSince', 'host', 'vlan', 'vendor', 'name'].includes(k)) bad(`filter.${k}: unknown filter`);
   const where: string[] = [];
   const params: unknown[] = [];
   if (f.seenSince !== undefined) {
@@ -591,6 +645,10 @@ function compileDeviceFilter(f: DeviceFilter = {}): { where: string[]; params: u
     if (typeof f.vendor !== 'string' || f.vendor.length > 200) bad('filter.vendor: expected a vendor name');
     where.push('vendor = ?');
     params.push(f.vendor);
+  }
+  if (f.name !== undefined) {
+    where.push("EXISTS (SELECT 1 FROM host_names h WHERE h.addr = devices.addr AND h.name LIKE ? ESCAPE '\\')");
+    params.push(globPattern('filter.name', f.name));
   }
   return { where, params };
 }
@@ -621,7 +679,8 @@ export class DeviceQueries {
       params.push(...after);
     }
     const sql = `SELECT id, addr, vlan, mac, vendor, first_seen_ms, last_seen_ms, packets, bytes, flows,
-      (SELECT json_group_array(service) FROM device_services WHERE device_id = devices.id) AS services FROM devices
+      (SELECT json_group_array(service) FROM device_services WHERE device_id = devices.id) AS services,
+      (SELECT name FROM host_names WHERE host_names.addr = devices.addr) AS name FROM devices
       WHERE ${where.length ? where.join(' AND ') : '1'} ORDER BY ${col} ${dir}, id ${dir} LIMIT ${limit}`;
     return { sql, params, col, limit };
   }
@@ -636,7 +695,7 @@ export class DeviceQueries {
     this.pageSql(req); // validates before the cursor, whose binding names the filter and sort
     const f = req.filter ?? {};
     const sort = req.sort ?? 'last';
-    const binding = `devices|${sort}|${req.order ?? 'desc'}|${JSON.stringify([f.seenSince, f.host, f.vlan, f.vendor])}`;
+    const binding = `devices|${sort}|${req.order ?? 'desc'}|${JSON.stringify([f.seenSince, f.host, f.vlan, f.vendor, ...(f.name === undefined ? [] : [f.name])])}`;
     let after: unknown[] | undefined;
     if (req.cursor !== undefined) {
       after = this.#cursors.decode(binding, req.cursor);
@@ -646,7 +705,7 @@ export class DeviceQueries {
     const rows = this.#timer.run(`devices.page ${sort}`, () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[]);
     const items: DeviceRow[] = rows.map((r) => ({
       id: r.id as number, addr: formatAddress(r.addr as Buffer), vlan: r.vlan as number,
-      mac: r.mac ? formatAddress(r.mac as Buffer) : null, vendor: (r.vendor as string | null) ?? null,
+      mac: r.mac ? formatAddress(r.mac as Buffer) : null, vendor: (r.vendor as string | null) ?? null, name: (r.name as string | null) ?? null,
       firstSeen: r.first_seen_ms as number, lastSeen: r.last_seen_ms as number, packets: r.packets as number,
       bytes: r.bytes as number, flows: r.flows as number, services: JSON.parse(r.services as string) as string[],
     }));

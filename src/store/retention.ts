@@ -23,7 +23,7 @@ export interface RetentionPolicy {
    * without `flows` or these, roll-ups stay
    */
   rollups?: { minutes?: string | number; hours?: string | number };
-  /** keep devices seen within this age (devices referenced by kept flows always stay) */
+  /** keep devices seen within this age (devices referenced by kept flows always stay), and the host names DNS answered within it */
   devices?: string | number;
   /** keep at most this many flows: the oldest partitions go, whole (never the newest) */
   maxRows?: number;
@@ -52,6 +52,8 @@ export interface RetentionReport {
   /** flows past their age that stay because younger flows share their partition (0 with `exact`) */
   flowsPastAge: number;
   devicesDeleted: number;
+  /** host names (from DNS answers) not answered again within the devices' age */
+  hostNamesDeleted: number;
   pagesFreed: number;
   /** wall time, including what other work (an ingest) ran between its transactions */
   ms: number;
@@ -100,6 +102,7 @@ export async function applyRetention(
   let partitionsDropped = 0;
   let flowsPastAge = 0;
   let devicesDeleted = 0;
+  let hostNamesDeleted = 0;
   if (policy.flows !== undefined) {
     const cutoffNs = BigInt(Math.floor(now - parseAge('flows', policy.flows))) * 1_000_000n;
     for (const p of [...partitions.list()]) {
@@ -157,11 +160,20 @@ export async function applyRetention(
       if (n < chunk) break;
       await tick();
     }
+    for (;;) {
+      const n = await tx('retention: deleting host names', () =>
+        db.prepare('DELETE FROM host_names WHERE addr IN (SELECT addr FROM host_names WHERE seen_ms < ? ORDER BY seen_ms LIMIT ?)').run(cutoff, chunk).changes,
+      );
+      if (n) onDevicesDeleted();
+      hostNamesDeleted += n;
+      if (n < chunk) break;
+      await tick();
+    }
   }
   if (policy.vacuum ?? true) await step('retention: incremental vacuum', () => busy(() => db.pragma('incremental_vacuum')));
   const pagesAfter = db.pragma('page_count', { simple: true }) as number;
   return {
-    flowsDeleted, rollupRowsDeleted, partitionsDropped, flowsPastAge, devicesDeleted, pagesFreed: Math.max(0, pagesBefore - pagesAfter),
+    flowsDeleted, rollupRowsDeleted, partitionsDropped, flowsPastAge, devicesDeleted, hostNamesDeleted, pagesFreed: Math.max(0, pagesBefore - pagesAfter),
     ms: performance.now() - t0, busyMs,
   };
 }

@@ -9,6 +9,8 @@
  *   rollup_talkers       (res, t, device)     a flow counts for each distinct device of its two ends
  *   rollup_conversations (res, t, a, b)       a = min(src_device, dst_device), b = max
  *   rollup_services      (res, t, service)    serviceKey(): the service name, or proto/server port
+ *   rollup_applications  (res, t, application) flows whose payload named one (docs/applications.md)
+ *   rollup_sni           (res, t, sni)        flows whose TLS / QUIC ClientHello named a server
  *   rollup_retained      (res) before_ms      buckets before before_ms have been deleted (retainRollups())
  * res is 60000 (minute rows) or 3600000 (hour rows); t is the bucket start,
  * ms since the epoch.
@@ -102,14 +104,40 @@ export const ROLLUP_SCHEMA = `
   );
 `;
 
+/** The roll-ups of what the payload said (migration 9): flows without an application, or a server name, are in neither. */
+export const APP_ROLLUP_SCHEMA = `
+  CREATE TABLE rollup_applications (
+    res           INTEGER NOT NULL,
+    t             INTEGER NOT NULL,
+    application   TEXT NOT NULL,            -- flows.application
+    bytes         INTEGER NOT NULL,
+    packets       INTEGER NOT NULL,
+    flows         INTEGER NOT NULL,
+    PRIMARY KEY (res, t, application)
+  ) WITHOUT ROWID;
+  CREATE TABLE rollup_sni (
+    res           INTEGER NOT NULL,
+    t             INTEGER NOT NULL,
+    sni           TEXT NOT NULL,            -- flows.sni, as the client sent it
+    bytes         INTEGER NOT NULL,
+    packets       INTEGER NOT NULL,
+    flows         INTEGER NOT NULL,
+    PRIMARY KEY (res, t, sni)
+  ) WITHOUT ROWID;
+`;
+
 /** The tables with their key columns after (res, t). */
 const TABLES = [
   { name: 'rollup_traffic', keys: [] as string[] },
   { name: 'rollup_talkers', keys: ['device'] },
   { name: 'rollup_conversations', keys: ['a', 'b'] },
   { name: 'rollup_services', keys: ['service'] },
+  { name: 'rollup_applications', keys: ['application'] },
+  { name: 'rollup_sni', keys: ['sni'] },
 ] as const;
-type TableIndex = 0 | 1 | 2 | 3;
+type TableIndex = 0 | 1 | 2 | 3 | 4 | 5;
+/** The tables of migration 8; the rest came with migration 9. */
+const V8_TABLES = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Services
@@ -202,6 +230,34 @@ export interface RollupFlow {
   dstDevice: number;
   /** serviceKey() of the flow */
   service: string;
+  /** flows.application and flows.sni (null or '': in neither roll-up) */
+  application?: string | null;
+  sni?: string | null;
+}
+
+/**
+ * A flow's RollupFlow columns in SQL over a flows table (in RollupFlow's
+ * order: times, bytes, packets, devices, service key, application, sni).
+ */
+export const ROLLUP_FLOW_SQL = `first_ns, last_ns, fwd_bytes + rev_bytes, fwd_packets + rev_packets, src_device, dst_device, ${SERVICE_KEY_SQL}, application, sni`;
+
+/** A RollupFlow to fill. */
+export function rollupFlow(): RollupFlow {
+  return { firstNs: 0n, lastNs: 0n, bytes: 0, packets: 0, srcDevice: 0, dstDevice: 0, service: '', application: null, sni: null };
+}
+
+/** Fills `f` from a row of ROLLUP_FLOW_SQL (raw, safe integers) whose columns start at `at`. */
+export function readRollupFlow(f: RollupFlow, r: unknown[], at = 0): RollupFlow {
+  f.firstNs = r[at] as bigint;
+  f.lastNs = r[at + 1] as bigint;
+  f.bytes = Number(r[at + 2]);
+  f.packets = Number(r[at + 3]);
+  f.srcDevice = Number(r[at + 4]);
+  f.dstDevice = Number(r[at + 5]);
+  f.service = String(r[at + 6]);
+  f.application = (r[at + 7] as string | null) ?? null;
+  f.sni = (r[at + 8] as string | null) ?? null;
+  return f;
 }
 
 /** One row's counters and its keys: a device (a), a conversation (a, b), or nothing. */
@@ -224,6 +280,8 @@ class Bucket {
   readonly pairs = new Map<number, Entry>();
   readonly widePairs = new Map<number, Map<number, Entry>>();
   readonly services = new Map<string, Entry>();
+  readonly applications = new Map<string, Entry>();
+  readonly snis = new Map<string, Entry>();
   constructor(readonly t: number) {}
 
   conversation(a: number, b: number): Entry {
@@ -453,6 +511,8 @@ export class RollupAccumulator {
     if (dst !== src) addTo(entry(bk.talkers, dst, dst, 0), bytes, packets, flows);
     addTo(src < dst ? bk.conversation(src, dst) : bk.conversation(dst, src), bytes, packets, flows);
     addTo(entry(bk.services, f.service, 0, 0), bytes, packets, flows);
+    if (f.application) addTo(entry(bk.applications, f.application, 0, 0), bytes, packets, flows);
+    if (f.sni) addTo(entry(bk.snis, f.sni, 0, 0), bytes, packets, flows);
   }
 
   /** Forgets what was accumulated. */
@@ -482,7 +542,7 @@ export class RollupAccumulator {
   }
 
   #write(db: Database): number {
-    const out = [0, 1, 2, 3].map((i) => new TableRows(db, i as TableIndex));
+    const out = TABLES.map((_, i) => new TableRows(db, i as TableIndex));
     const hours = new Map<number, Bucket>();
     // in the order of the primary keys: rows written in order append to the b-trees instead of splitting pages
     for (const bk of [...this.#minutes.values()].sort((x, y) => x.t - y.t)) {
@@ -510,10 +570,29 @@ function writeBucket(out: TableRows[], res: number, bk: Bucket, into?: Bucket): 
     out[2].row(res, t, 2, e.a, e.b, e);
     if (into) addTo(into.conversation(e.a, e.b), e.bytes, e.packets, e.flows);
   }
-  for (const [k, e] of [...bk.services].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))) {
+  const byKey = (x: [string, Entry], y: [string, Entry]) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0);
+  for (const [k, e] of [...bk.services].sort(byKey)) {
     out[3].row(res, t, 1, k, 0, e);
     if (into) addTo(entry(into.services, k, 0, 0), e.bytes, e.packets, e.flows);
   }
+  for (const [k, e] of [...bk.applications].sort(byKey)) {
+    out[4].row(res, t, 1, k, 0, e);
+    if (into) addTo(entry(into.applications, k, 0, 0), e.bytes, e.packets, e.flows);
+  }
+  for (const [k, e] of [...bk.snis].sort(byKey)) {
+    out[5].row(res, t, 1, k, 0, e);
+    if (into) addTo(entry(into.snis, k, 0, 0), e.bytes, e.packets, e.flows);
+  }
+}
+
+/** Whether the flows have migration 9's columns (migration 8 rebuilds the roll-ups before they exist). */
+function hasAppColumns(db: Database): boolean {
+  return (db.pragma('table_info(flows)') as { name: string }[]).some((c) => c.name === 'application');
+}
+
+/** The roll-up tables the database has: migration 8's, and migration 9's once it has run. */
+function tablesOf(db: Database): readonly (typeof TABLES)[number][] {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'rollup_applications'").get() ? TABLES : TABLES.slice(0, V8_TABLES);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -540,31 +619,17 @@ export function replayRollups(db: Database, fromId = 0, toId = Number.MAX_SAFE_I
   for (const [k, v] of [['fromId', fromId], ['toId', toId]] as const)
     if (!Number.isSafeInteger(v)) throw new FlowmasterError('ERR_INVALID_OPTION', `${k}: expected an integer flow id`);
   const run = () => {
-    const read = db
-      .prepare(
-        `SELECT id, first_ns, last_ns, fwd_bytes + rev_bytes, fwd_packets + rev_packets, src_device, dst_device, ${SERVICE_KEY_SQL}
-         FROM flows WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?`,
-      )
-      .raw()
-      .safeIntegers();
+    const columns = hasAppColumns(db) ? ROLLUP_FLOW_SQL : ROLLUP_FLOW_SQL.replace(/application, sni$/, 'NULL, NULL');
+    const read = db.prepare(`SELECT id, ${columns} FROM flows WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?`).raw().safeIntegers();
     const acc = new RollupAccumulator();
     const sign = opts.sign ?? 1;
-    const f: RollupFlow = { firstNs: 0n, lastNs: 0n, bytes: 0, packets: 0, srcDevice: 0, dstDevice: 0, service: '' };
+    const f = rollupFlow();
     let from = BigInt(fromId);
     let flows = 0;
     let rowsWritten = 0;
     for (;;) {
-      const rows = read.all(from, BigInt(toId), chunk) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, string][];
-      for (const r of rows) {
-        f.firstNs = r[1];
-        f.lastNs = r[2];
-        f.bytes = Number(r[3]);
-        f.packets = Number(r[4]);
-        f.srcDevice = Number(r[5]);
-        f.dstDevice = Number(r[6]);
-        f.service = String(r[7]);
-        acc.add(f, sign);
-      }
+      const rows = read.all(from, BigInt(toId), chunk) as [bigint, ...unknown[]][];
+      for (const r of rows) acc.add(readRollupFlow(f, r, 1), sign);
       flows += rows.length;
       rowsWritten += acc.flush(db);
       opts.onProgress?.(flows);
@@ -586,7 +651,7 @@ export function replayRollups(db: Database, fromId = 0, toId = Number.MAX_SAFE_I
 export function rebuildRollups(db: Database, opts: RebuildOptions = {}): { flows: number; rowsWritten: number } {
   if (opts.chunk !== undefined && !(Number.isInteger(opts.chunk) && opts.chunk >= 1)) throw new FlowmasterError('ERR_INVALID_OPTION', 'chunk: expected a positive integer');
   const run = () => {
-    for (const { name } of TABLES) db.prepare(`DELETE FROM ${name}`).run();
+    for (const { name } of tablesOf(db)) db.prepare(`DELETE FROM ${name}`).run();
     db.prepare('DELETE FROM rollup_retained').run();
     return replayRollups(db, 0, Number.MAX_SAFE_INTEGER, opts);
   };
@@ -626,7 +691,7 @@ export function retainRollupsChunk(db: Database, cutoffs: RollupCutoffs, chunk =
   );
   let left = chunk;
   let deleted = 0;
-  for (const { name, keys } of TABLES) {
+  for (const { name, keys } of tablesOf(db)) {
     const pk = ['res', 't', ...keys].join(', ');
     for (const res of [MINUTE_MS, HOUR_MS]) {
       if (left === 0) return deleted;
@@ -787,6 +852,23 @@ export function topServices(db: Database, fromMs: number, toMs: number, by: Roll
   const sql = `SELECT service, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_services', 'service')})
     GROUP BY service ${NONZERO} ORDER BY ${m} DESC, service LIMIT ?`;
   return cached(db, sql).all(...planParams(rangePlan(fromMs, toMs, minuteBefore(db))), limit) as never;
+}
+
+/** Applications (the payload's, docs/applications.md) by the traffic of the flows that showed them. */
+export function topApplications(db: Database, fromMs: number, toMs: number, by: RollupMeasure, limit: number): (RollupTotals & { application: string })[] {
+  return topKey(db, 'rollup_applications', 'application', fromMs, toMs, by, limit) as never;
+}
+
+/** TLS / QUIC server names (SNI) by the traffic of the flows that asked for them. */
+export function topSni(db: Database, fromMs: number, toMs: number, by: RollupMeasure, limit: number): (RollupTotals & { sni: string })[] {
+  return topKey(db, 'rollup_sni', 'sni', fromMs, toMs, by, limit) as never;
+}
+
+function topKey(db: Database, table: string, key: string, fromMs: number, toMs: number, by: RollupMeasure, limit: number): unknown[] {
+  const m = measureSql(by);
+  const sql = `SELECT ${key}, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf(table, key)})
+    GROUP BY ${key} ${NONZERO} ORDER BY ${m} DESC, ${key} LIMIT ?`;
+  return cached(db, sql).all(...planParams(rangePlan(fromMs, toMs, minuteBefore(db))), limit);
 }
 
 /**

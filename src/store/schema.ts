@@ -13,14 +13,11 @@
  * recreate the view (Partitions.rebuildView).
  */
 import type { Database } from 'better-sqlite3';
-import { rebuildRollups, ROLLUP_SCHEMA } from './rollups';
+import { APP_COLUMNS, APP_SQLITE_TYPES } from '../export/app-columns';
+import { APP_ROLLUP_SCHEMA, rebuildRollups, ROLLUP_SCHEMA } from './rollups';
 
-/**
- * The indexes of every sealed partition (flows_0, the flows of before migration 4,
- * has the same ones under the names migrations 1 and 2 gave them, on
- * expressions for bytes and packets, which it computes in the view).
- */
-export const PARTITION_INDEXES: readonly [suffix: string, columns: string][] = [
+/** The indexes of the partitions of migration 4 (its flow_template's). */
+const PARTITION_INDEXES_V4: readonly [suffix: string, columns: string][] = [
   ['first', 'first_ns'],
   ['last', 'last_ns'],
   ['src_device', 'src_device, first_ns'],
@@ -32,6 +29,36 @@ export const PARTITION_INDEXES: readonly [suffix: string, columns: string][] = [
   ['packets', 'packets, id'],
   ['service', 'service, first_ns'],
 ];
+
+/**
+ * The indexes of every sealed partition (flows_0, the flows of before migration 4,
+ * has the first ten under the names migrations 1 and 2 gave them, on
+ * expressions for bytes and packets, which it computes in the view). The
+ * application's is partial: only the flows with one are in it.
+ */
+export const PARTITION_INDEXES: readonly [suffix: string, columns: string, where?: string][] = [
+  ...PARTITION_INDEXES_V4,
+  ['application', 'application, first_ns', 'application IS NOT NULL'],
+];
+
+/** CREATE INDEX of a partition's index `suffix` (PARTITION_INDEXES). */
+export function partitionIndexSql(table: string, [suffix, columns, where]: readonly [string, string, string?]): string {
+  return `CREATE INDEX ${table}_${suffix} ON ${table} (${columns})${where ? ` WHERE ${where}` : ''}`;
+}
+
+/**
+ * Recreates the `flows` view over flow_template and the partitions `names`
+ * (UNION ALL). flows_0 (the flows of before migration 4) stores no bytes and
+ * packets, and got the later columns after them: its arm names the template's
+ * columns, computing those two.
+ */
+export function createFlowsView(db: Database, names: readonly string[]): void {
+  const columns = (db.pragma('table_info(flow_template)') as { name: string }[]).map((c) =>
+    c.name === 'bytes' ? 'fwd_bytes + rev_bytes' : c.name === 'packets' ? 'fwd_packets + rev_packets' : c.name,
+  );
+  const arms = ['flow_template', ...names].map((n) => (n === 'flows_0' ? `SELECT ${columns.join(', ')} FROM flows_0` : `SELECT * FROM ${n}`));
+  db.exec(`DROP VIEW flows; CREATE VIEW flows AS ${arms.join(' UNION ALL ')}`);
+}
 
 /** A migration: SQL, or a function for one that must compute (it runs in the migration's transaction). */
 export type Migration = string | ((db: Database) => void);
@@ -163,7 +190,7 @@ export const MIGRATIONS: readonly Migration[] = [
     bytes         INTEGER NOT NULL,         -- fwd_bytes + rev_bytes, stored so that (bytes, id) cursors seek
     packets       INTEGER NOT NULL          -- fwd_packets + rev_packets
   );
-  ${PARTITION_INDEXES.map(([suffix, columns]) => `CREATE INDEX flow_template_${suffix} ON flow_template (${columns});`).join('\n  ')}
+  ${PARTITION_INDEXES_V4.map(([suffix, columns]) => `CREATE INDEX flow_template_${suffix} ON flow_template (${columns});`).join('\n  ')}
   -- a partition holds the flows whose last_ns lies in [lo_ns, hi_ns]
   CREATE TABLE partitions (name TEXT PRIMARY KEY, lo_ns INTEGER NOT NULL, hi_ns INTEGER NOT NULL);
   ALTER TABLE flows RENAME TO flows_0;
@@ -224,6 +251,27 @@ export const MIGRATIONS: readonly Migration[] = [
     db.exec(ROLLUP_SCHEMA);
     rebuildRollups(db);
     db.exec("INSERT INTO meta VALUES ('rollups_synced_id', (SELECT value FROM meta WHERE key = 'next_flow_id'))");
+  },
+  // 9: what the payload said (docs/applications.md): the application columns on flow_template and every
+  // partition (NULL: not seen; ADD COLUMN rewrites no row), a partial index of the flows with an
+  // application on every sealed partition (the others get it when sealed), roll-ups by application
+  // and by TLS server name, and the host names DNS answers gave addresses (latest answer wins)
+  (db) => {
+    const partitions = db.prepare('SELECT name, state FROM partitions ORDER BY rowid').all() as { name: string; state: string }[];
+    for (const table of ['flow_template', ...partitions.map((p) => p.name)])
+      for (const c of APP_COLUMNS) db.exec(`ALTER TABLE ${table} ADD COLUMN ${c} ${APP_SQLITE_TYPES[c]}`);
+    const index = PARTITION_INDEXES.find(([suffix]) => suffix === 'application')!;
+    for (const table of ['flow_template', ...partitions.filter((p) => p.state === 'sealed').map((p) => p.name)]) db.exec(partitionIndexSql(table, index));
+    createFlowsView(db, partitions.map((p) => p.name));
+    db.exec(APP_ROLLUP_SCHEMA);
+    db.exec(`
+      CREATE TABLE host_names (
+        addr          BLOB PRIMARY KEY,         -- an A (4 bytes) or AAAA (16) answer
+        name          TEXT NOT NULL,            -- the question it answered
+        seen_ms       INTEGER NOT NULL          -- time of the flow that gave it: a later answer replaces it, an earlier one does not
+      ) WITHOUT ROWID;
+      CREATE INDEX host_names_seen ON host_names (seen_ms);
+    `);
   },
 ];
 

@@ -11,7 +11,7 @@ import type { Database as DB } from 'better-sqlite3';
 import { FlowmasterError } from '../errors';
 import type { Summary } from '../meter';
 import type { Partitions } from './partitions';
-import { SERVICE_KEY_SQL, type RollupAccumulator } from './rollups';
+import { readRollupFlow, ROLLUP_FLOW_SQL, rollupFlow, type RollupAccumulator } from './rollups';
 
 /** running: an ingest is writing it (or died: the next writer marks it interrupted) */
 export type SourceStatus = 'running' | 'complete' | 'interrupted' | 'failed';
@@ -131,22 +131,20 @@ export function interruptRunning(db: DB): number {
 export function removeSourceChunk(db: DB, partitions: Partitions, sourceId: number, chunk: number, rollups: RollupAccumulator): number {
   for (const p of partitions.list()) {
     const rows = db
-      .prepare(
-        `SELECT id, src_device, dst_device, fwd_packets + rev_packets, fwd_bytes + rev_bytes, first_ns, last_ns, ${SERVICE_KEY_SQL}
-         FROM ${p.name} WHERE source_id = ? ORDER BY id LIMIT ?`,
-      )
+      .prepare(`SELECT id, ${ROLLUP_FLOW_SQL} FROM ${p.name} WHERE source_id = ? ORDER BY id LIMIT ?`)
       .raw(true)
       .safeIntegers(true)
-      .all(sourceId, chunk) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, string][];
+      .all(sourceId, chunk) as [bigint, ...unknown[]][];
     if (!rows.length) continue;
     const per = new Map<number, [packets: number, bytes: number, flows: number]>();
-    for (const [, s, d, p, b, firstNs, lastNs, service] of rows) {
-      const [src, dst, packets, bytes] = [Number(s), Number(d), Number(p), Number(b)];
-      rollups.add({ firstNs, lastNs, bytes, packets, srcDevice: src, dstDevice: dst, service }, -1);
-      for (const dev of [src, dst]) {
+    const f = rollupFlow();
+    for (const r of rows) {
+      readRollupFlow(f, r, 1);
+      rollups.add(f, -1);
+      for (const dev of [f.srcDevice, f.dstDevice]) {
         const t = per.get(dev) ?? per.set(dev, [0, 0, 0]).get(dev)!;
-        t[0] += packets;
-        t[1] += bytes;
+        t[0] += f.packets;
+        t[1] += f.bytes;
         t[2]++;
       }
     }

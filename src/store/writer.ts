@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics/registry';
 import { describe, WriterLease, type LeaseOptions, type WriterInfo } from './lease';
 import type { Partitions, RowSink } from './partitions';
 import { Retrier, type RetryOptions, type StoreLog } from './retry';
-import { RollupAccumulator, SERVICE_KEY_SQL, type RollupFlow } from './rollups';
+import { readRollupFlow, ROLLUP_FLOW_SQL, RollupAccumulator, rollupFlow, type RollupFlow } from './rollups';
 import { deleteSourceRow, interruptRunning, removeSourceChunk, type SourceRemoval } from './sources';
 
 export interface WriterOptions {
@@ -178,24 +178,14 @@ export class Writer {
   /** The flows [from, to) as stored, in the removal accumulator (cleared first). */
   #readBack(from: number, to: number): RollupAccumulator {
     const rows = this.db
-      .prepare(`SELECT first_ns, last_ns, fwd_bytes + rev_bytes, fwd_packets + rev_packets, src_device, dst_device, ${SERVICE_KEY_SQL}
-        FROM flows WHERE id >= ? AND id < ?`)
+      .prepare(`SELECT ${ROLLUP_FLOW_SQL} FROM flows WHERE id >= ? AND id < ?`)
       .raw(true)
       .safeIntegers(true)
-      .iterate(from, to) as IterableIterator<[bigint, bigint, bigint, bigint, bigint, bigint, string]>;
+      .iterate(from, to) as IterableIterator<unknown[]>;
     const acc = this.#rollups;
     acc.clear();
-    const f: RollupFlow = { firstNs: 0n, lastNs: 0n, bytes: 0, packets: 0, srcDevice: 0, dstDevice: 0, service: '' };
-    for (const r of rows) {
-      f.firstNs = r[0];
-      f.lastNs = r[1];
-      f.bytes = Number(r[2]);
-      f.packets = Number(r[3]);
-      f.srcDevice = Number(r[4]);
-      f.dstDevice = Number(r[5]);
-      f.service = r[6];
-      acc.add(f);
-    }
+    const f = rollupFlow();
+    for (const r of rows) acc.add(readRollupFlow(f, r));
     return acc;
   }
 

@@ -49,6 +49,9 @@ export class PacketInfo {
   ipLen = 0; // innermost IP datagram length, or L2 payload
   l4Len = 0; // bytes from the transport header on
   payloadLen = 0; // bytes after the transport header
+  payOff = 0; // TCP/UDP: offset of the payload in the packet buffer
+  payCap = 0; // TCP/UDP: payload bytes captured (0 for other protocols)
+  seq = 0; // TCP sequence number
   kind = 0;
   error = 0; // first decode error met
   ipVersion = 0;
@@ -116,6 +119,9 @@ export class PacketInfo {
     this.srcMacOff = o.srcMacOff;
     this.dstMacOff = o.dstMacOff;
     this.fragId = o.fragId;
+    this.payOff = o.payOff;
+    this.payCap = o.payCap;
+    this.seq = o.seq;
   }
 }
 
@@ -301,6 +307,7 @@ function followTunnel(d: number, len: number, what: number, p: PacketInfo): numb
   inner.icmpCode = 0;
   inner.truncated = 0;
   inner.fragment = 0;
+  inner.payCap = 0;
   DEPTH++;
   const k = what === 0 ? decodeEthernet(d, len, inner) : decodeIp(d, len, what, inner);
   DEPTH--;
@@ -376,6 +383,13 @@ function decodeGtpu(d: number, len: number, p: PacketInfo): number {
   return followTunnel(d + hl, len - hl, v, p);
 }
 
+/** The payload at `at`: what of payloadLen was captured. */
+function setPayload(p: PacketInfo, at: number): void {
+  p.payOff = at;
+  const cap = CAPEND - at;
+  p.payCap = cap <= 0 ? 0 : cap < p.payloadLen ? cap : p.payloadLen;
+}
+
 /** Transport header at d (len captured bytes, l4Len bytes by the IP header). */
 function decodeTransport(d: number, len: number, p: PacketInfo): number {
   switch (p.proto) {
@@ -391,6 +405,8 @@ function decodeTransport(d: number, len: number, p: PacketInfo): number {
       p.dport = be16(d + 2);
       p.tcpFlags = B[d + 13];
       p.payloadLen = p.l4Len > doff ? p.l4Len - doff : 0;
+      p.seq = be32(d + 4);
+      setPayload(p, d + doff);
       return KIND_IP;
     }
     case 17: {
@@ -405,6 +421,7 @@ function decodeTransport(d: number, len: number, p: PacketInfo): number {
       p.sport = be16(d);
       p.dport = be16(d + 2);
       p.payloadLen = ulen - 8;
+      setPayload(p, d + 8);
       if (TUNNELS && p.fragment === 0) {
         if (p.dport === 4789) {
           if (len >= 16 && B[d + 8] & 0x08) return followTunnel(d + 16, len - 16, 0, p);
@@ -749,6 +766,7 @@ export function decodePacket(buf: Uint8Array, data: number, caplen: number, link
   p.proto = 0;
   p.srcMacOff = -1;
   p.dstMacOff = -1;
+  p.payCap = 0;
   let k: number;
   switch (linktype) {
     case 1:

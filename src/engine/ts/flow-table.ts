@@ -9,6 +9,7 @@
  * per packet. 64-bit times are pairs of uint32 Numbers (hi, lo); counters are
  * Numbers (exact below 2^53).
  */
+import { AppFlow } from './app/dissect';
 import { Offsets as O, RECORD_SIZE, RecordFlags } from '../../flow/layout';
 import { KIND_IP, KIND_L2, type PacketInfo } from './decode';
 
@@ -46,6 +47,9 @@ export interface FlowOptions {
   tcpTermination: boolean;
   keyVlan: boolean;
   statistics: boolean;
+  /** application dissection (docs/applications.md), reading at most dissectBytes per direction */
+  dissect: boolean;
+  dissectBytes: number;
   accounting: number;
   maxFlows: number;
   /** a segment ends (reason active) before a direction's packet count passes this (native: 32-bit counters) */
@@ -253,6 +257,8 @@ export class FlowTable {
   private fid = new Float64Array(0);
   private seg = new Uint16Array(0);
   private S = new Float64Array(0);
+  /** application dissection per flow: undefined not started, null done with nothing found */
+  private readonly apps: (AppFlow | null | undefined)[] = [];
   // free list: freed indexes (LIFO) on top of the never-used ones, handed out 0, 1, 2...
   private freeStack = new Int32Array(0);
   private freeTop = 0;
@@ -482,6 +488,20 @@ export class FlowTable {
       idx = this.create(p, qb, h, fromA, buf);
     }
     this.account(idx, p, fromA);
+    if (this.opt.dissect && p.payCap > 0 && (p.proto === 6 || p.proto === 17) && p.fragment === 0 && p.truncated === 0) {
+      this.dissect(idx, p, fromA === (this.K[idx * KS + K_SRC_IS_A] === 1), buf);
+    }
+  }
+
+  /** Feeds a packet's payload to the flow's application dissection (docs/applications.md). */
+  private dissect(idx: number, p: PacketInfo, fwd: boolean, buf: Uint8Array): void {
+    let a = this.apps[idx];
+    if (a === null || a?.done) return;
+    if (a === undefined) {
+      a = new AppFlow(p.proto, p.sport, p.dport, this.opt.dissectBytes);
+      this.apps[idx] = a;
+    }
+    if (a.packet(fwd, buf, p.payOff, p.payCap, p.seq, p.payloadLen) && a.app === null) this.apps[idx] = null;
   }
 
   /** Pool index of the flow with key qs[qb..] and hash h, or -1. */
@@ -598,6 +618,7 @@ export class FlowTable {
     const id = this.nextId++;
     this.fid[idx] = id;
     if (this.opt.statistics) this.S.fill(0, idx * SS, idx * SS + SS);
+    if (this.opt.dissect) this.apps[idx] = undefined;
     this.insertSlot(h, idx);
     if (!queued) {
       U[u + U_QUEUED] = 1;
@@ -841,6 +862,8 @@ export class FlowTable {
         }
       }
     }
+    const app = this.opt.dissect ? this.apps[idx] : null;
+    if (app?.app) b8.set(app.app.b, r + O.kApp);
     this.flowsByReason[reason]++;
   }
 
@@ -848,6 +871,7 @@ export class FlowTable {
     this.emit(idx, reason);
     this.removeSlot(idx);
     this.U[idx * US + U_LIVE] = 0;
+    if (this.opt.dissect) this.apps[idx] = undefined;
     this.freeStack[this.freeTop++] = idx;
     this.active--;
   }

@@ -60,6 +60,8 @@ export function tsRunOptions(o: ResolvedOptions): TsRunOptions {
       tcpTermination: flag('tcpTermination', true),
       keyVlan: flag('keyVlan', true),
       statistics: flag('statistics', false),
+      dissect: flag('dissect', true),
+      dissectBytes: Math.min(65535, Math.max(64, Math.trunc(num('dissectBytes', 4096)))),
       accounting: num('accounting', 0) & 0xff,
       maxFlows: num('maxFlows', 1000000) >>> 0,
       maxPackets: Math.max(1, num('maxPackets', 4294967295) >>> 0),
