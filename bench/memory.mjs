@@ -6,7 +6,11 @@
 // reserved up front and touched only as flows arrive). A measurement, not a
 // test.
 //
-//   node bench/memory.mjs [flows (default 1000000)]
+//   node bench/memory.mjs [flows (default 1000000)] [--no-dissect]
+//
+// Dissection is on by default, as in FlowMeter: each flow's first payload is
+// read, and a flow whose other direction never sends keeps its small
+// dissection state until it ends.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { generate } from '../scripts/gen-pcap.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const flows = Number(process.argv[2] ?? 1_000_000);
+const flows = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 1_000_000);
+const dissect = !process.argv.includes('--no-dissect');
 const dataDir = path.join(here, '.data');
 fs.mkdirSync(dataDir, { recursive: true });
 const many = path.join(dataDir, `memory-${flows}.pcap`);
@@ -27,7 +32,7 @@ const child = (file) => {
     const fs = require('fs');
     const { FlowMeter } = require('./dist/index.js');
     (async () => {
-      const run = new FlowMeter({ engine: 'native', maxFlows: ${flows}, idleTimeout: Infinity, activeTimeout: Infinity, tcpTermination: false }).readFile(process.argv[1]);
+      const run = new FlowMeter({ engine: 'native', maxFlows: ${flows}, idleTimeout: Infinity, activeTimeout: Infinity, tcpTermination: false, dissect: ${dissect} }).readFile(process.argv[1]);
       let rss = 0;
       for await (const b of run) {
         rss = Number(/VmRSS:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
@@ -46,4 +51,4 @@ for (let i = 0; i < 3; i++) {
   process.stderr.write(`#${i + 1}: ${flows} active flows: RSS ${(a.rss / 2 ** 20).toFixed(1)} MiB, one flow: ${(b.rss / 2 ** 20).toFixed(1)} MiB\n`);
 }
 const median = [...runs].sort((x, y) => x - y)[1];
-console.log(`memory per active flow (native table, ${flows} flows, median of 3): ${median.toFixed(0)} bytes`);
+console.log(`memory per active flow (native table, ${flows} flows, dissection ${dissect ? 'on' : 'off'}, median of 3): ${median.toFixed(0)} bytes`);
