@@ -79,12 +79,7 @@ export async function flows(flags: FlowsFlags): Promise<number> {
         : store.flows.page({ filter, sort, order: flags.order, limit: flags.limit, cursor: flags.cursor });
     printPage(page, flags, (items: FlowRow[]) =>
       formatTable(
-        items.map((f) => [
-          String(f.id), iso(Number(f.firstNs / 1_000_000n)), ((Number(f.lastNs - f.firstNs) / 1e9).toFixed(3)),
-          PROTOCOL_NAMES[f.protocol] ?? String(f.protocol), f.srcPort || f.dstPort ? `${f.src}:${f.srcPort}` : f.src,
-          f.srcPort || f.dstPort ? `${f.dst}:${f.dstPort}` : f.dst, `${f.fwdPackets}/${f.revPackets}`, `${f.fwdBytes}/${f.revBytes}`, f.service ?? '',
-          appSummary(f.app),
-        ]),
+        items.map((f) => [String(f.id), ...flowCells(f)]),
         ['id', 'first (UTC)', 'seconds', 'proto', 'src', 'dst', 'packets', 'bytes', 'service', 'app'],
       ),
     );
@@ -254,12 +249,17 @@ export async function retention(flags: RetentionFlags): Promise<number> {
   return 0;
 }
 
-const flowCells = (f: Pick<FlowRow, 'firstNs' | 'lastNs' | 'protocol' | 'src' | 'dst' | 'srcPort' | 'dstPort' | 'fwdPackets' | 'revPackets' | 'fwdBytes' | 'revBytes' | 'service' | 'app'>) => [
-  iso(Number(f.firstNs / 1_000_000n)), (Number(f.lastNs - f.firstNs) / 1e9).toFixed(3),
-  PROTOCOL_NAMES[f.protocol] ?? String(f.protocol), f.srcPort || f.dstPort ? `${f.src}:${f.srcPort}` : f.src,
-  f.srcPort || f.dstPort ? `${f.dst}:${f.dstPort}` : f.dst, `${f.fwdPackets}/${f.revPackets}`, `${f.fwdBytes}/${f.revBytes}`, f.service ?? '',
-  appSummary(f.app),
-];
+/** addr:port, an IPv6 address in brackets (RFC 3986); the address alone for flows without ports. */
+const endpoint = (addr: string, port: number, ports: boolean) => (!ports ? addr : addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
+
+function flowCells(f: Pick<FlowRow, 'firstNs' | 'lastNs' | 'protocol' | 'src' | 'dst' | 'srcPort' | 'dstPort' | 'fwdPackets' | 'revPackets' | 'fwdBytes' | 'revBytes' | 'service' | 'app'>): string[] {
+  const ports = f.srcPort !== 0 || f.dstPort !== 0;
+  return [
+    iso(Number(f.firstNs / 1_000_000n)), (Number(f.lastNs - f.firstNs) / 1e9).toFixed(3),
+    PROTOCOL_NAMES[f.protocol] ?? String(f.protocol), endpoint(f.src, f.srcPort, ports), endpoint(f.dst, f.dstPort, ports),
+    `${f.fwdPackets}/${f.revPackets}`, `${f.fwdBytes}/${f.revBytes}`, f.service ?? '', appSummary(f.app),
+  ];
+}
 const FLOW_HEADER = ['first (UTC)', 'seconds', 'proto', 'src', 'dst', 'packets', 'bytes', 'service', 'app'];
 
 async function fleetFlows(flags: FlowsFlags): Promise<number> {

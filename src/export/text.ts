@@ -24,6 +24,7 @@
  * byte (UTF-8, or not: the reference decodes with replacement characters), or
  * with an id twice, is written through the reference's own path (rare).
  */
+import { isV4Mapped } from '../flow/address';
 import { APP_COLUMNS, appCsvCells, appStringSpans } from './app-columns';
 import { csvCell, csvHeader, PROTOCOL_NAMES } from './columns';
 import { Flow, type FlowBatch, tlsVersionName } from '../flow/flow';
@@ -373,8 +374,14 @@ function putHexWord(out: Uint8Array, p: number, w: number): number {
   return p;
 }
 
-/** RFC 5952 as formatIPv6: the longest run (>= 2) of zero words compressed, the first on ties. */
+const V4_MAPPED = Buffer.from('::ffff:');
+
+/** RFC 5952 as formatIPv6 (IPv4-mapped addresses end in a dotted quad): the longest run (>= 2) of zero words compressed, the first on ties. */
 function putIPv6(out: Uint8Array, p: number, b: Uint8Array, o: number): number {
+  if (isV4Mapped(b, o)) {
+    for (const c of V4_MAPPED) out[p++] = c;
+    return putIPv4(out, p, b, o + 12);
+  }
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
