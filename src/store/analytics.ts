@@ -90,29 +90,31 @@ export class Analytics {
 
   /** Services (named, else protocol/port of the server end, 'eth/<ether type>' at layer 2) by traffic. */
   topServices(req: RangeRequest & { by?: Measure; limit?: number } = {}): (Totals & { service: string })[] {
-    const [from, to] = range(req);
-    const by = measure(req.by);
-    const limit = int('limit', req.limit ?? 10, 1, 10_000);
-    const rows = this.#timer.run('analytics.topServices', () => rollups.topServices(this.#db, from, to, by, limit));
-    return rows.map((r) => ({ service: String(r.service), ...totals(r) }));
+    return this.#topBy('service', 'analytics.topServices', req, rollups.topServices);
   }
 
   /** Applications the payload showed (docs/applications.md) by the traffic of their flows; flows without one are not counted. */
   topApplications(req: RangeRequest & { by?: Measure; limit?: number } = {}): (Totals & { application: string })[] {
-    const [from, to] = range(req);
-    const by = measure(req.by);
-    const limit = int('limit', req.limit ?? 10, 1, 10_000);
-    const rows = this.#timer.run('analytics.topApplications', () => rollups.topApplications(this.#db, from, to, by, limit));
-    return rows.map((r) => ({ application: String(r.application), ...totals(r) }));
+    return this.#topBy('application', 'analytics.topApplications', req, rollups.topApplications);
   }
 
   /** TLS / QUIC server names (SNI, as the clients sent them) by the traffic of their flows. */
   topSni(req: RangeRequest & { by?: Measure; limit?: number } = {}): (Totals & { sni: string })[] {
+    return this.#topBy('sni', 'analytics.topSni', req, rollups.topSni);
+  }
+
+  /** A roll-up keyed by one text column, ranked: the rows as { [key]: text, ...totals }. */
+  #topBy<K extends string>(
+    key: K,
+    timer: string,
+    req: RangeRequest & { by?: Measure; limit?: number },
+    query: (db: Database, from: number, to: number, by: Measure, limit: number) => (rollups.RollupTotals & Record<K, string>)[],
+  ): (Totals & Record<K, string>)[] {
     const [from, to] = range(req);
     const by = measure(req.by);
     const limit = int('limit', req.limit ?? 10, 1, 10_000);
-    const rows = this.#timer.run('analytics.topSni', () => rollups.topSni(this.#db, from, to, by, limit));
-    return rows.map((r) => ({ sni: String(r.sni), ...totals(r) }));
+    const rows = this.#timer.run(timer, () => query(this.#db, from, to, by, limit));
+    return rows.map((r) => ({ [key]: String(r[key]), ...totals(r) }) as Totals & Record<K, string>);
   }
 
   /**
