@@ -11,6 +11,7 @@
         "native/reader.cc",
         "native/decode.cc",
         "native/flow_table.cc",
+        "native/conn_state.cc",
         "native/filter.cc",
         "native/bench.cc",
         "native/app/app_state.cc",

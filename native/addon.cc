@@ -59,7 +59,10 @@ Napi::Object Layout(Napi::Env env) {
   F(kRevStats); F(kStatSizeMin); F(kStatSizeMax); F(kStatSizeMean); F(kStatSizeStddev); F(kStatIatMin);
   F(kStatIatMax); F(kStatIatMean); F(kStatIatStddev); F(kStatBlockSize); F(kArpIp); F(kApp); F(kApplication);
   F(kAppFlags); F(kTlsVersion); F(kDnsQtype); F(kDnsRcode); F(kDnsAnswers); F(kHttpStatus); F(kAppCode);
-  F(kDnsAnswerVersion); F(kDnsAnswerAddr); F(kAppStrings); F(kAppSize);
+  F(kDnsAnswerVersion); F(kDnsAnswerAddr); F(kAppStrings); F(kAppSize); F(kDetails); F(kFwdIpBytes);
+  F(kRevIpBytes); F(kFwdPayloadBytes); F(kRevPayloadBytes); F(kInnerVlan); F(kTunnelType); F(kConnState);
+  F(kTunnelId); F(kHistory); F(kHistorySize); F(kFwdFlagCounts); F(kRevFlagCounts); F(kBiStats); F(kSpltCount);
+  F(kSpltDirections); F(kSpltSizes); F(kSpltIats); F(kSpltMax); F(kDetailsEnd);
 #undef F
   o.Set("recordSize", double(kRecordSize));
   return o;

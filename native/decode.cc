@@ -1,5 +1,7 @@
 #include "decode.h"
 
+#include "flow_record.h"
+
 namespace flowmaster {
 
 const char* const kDecodeErrorNames[kDecodeErrorCount] = {
@@ -68,9 +70,11 @@ PacketKind l2_flow(const uint8_t* payload, uint16_t ethertype, Ctx& c, PacketInf
   return kKindL2;
 }
 
-// Decodes an inner packet of a tunnel into a copy; the outer flow stands
-// unless the inner packet is an IP packet.
-PacketKind follow_tunnel(const uint8_t* d, uint32_t len, int what, Ctx& c, PacketInfo& p) {
+// Decodes an inner packet of a tunnel (TunnelType `type`, id `id`) into a
+// copy; the outer flow stands unless the inner packet is an IP packet, which
+// then also takes the tunnel's type and id (a deeper tunnel overwrites them).
+PacketKind follow_tunnel(const uint8_t* d, uint32_t len, int what, uint8_t type, uint32_t id, Ctx& c,
+                         PacketInfo& p) {
   if (c.depth >= kMaxTunnelDepth) {
     set_error(p, kErrTunnel);
     return kKindIp;
@@ -82,6 +86,9 @@ PacketKind follow_tunnel(const uint8_t* d, uint32_t len, int what, Ctx& c, Packe
   inner.truncated = inner.fragment = 0;
   inner.payload = nullptr;
   inner.payload_cap = inner.tcp_seq = 0;
+  inner.tcp_window = 0;
+  inner.tunnel_type = type;
+  inner.tunnel_id = id;
   c.depth++;
   PacketKind k = what == 0 ? decode_ethernet(d, len, c, inner) : decode_ip(d, len, what, c, inner);
   c.depth--;
@@ -113,11 +120,12 @@ PacketKind decode_gre(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p) {
     set_error(p, kErrTunnel);
     return kKindIp;
   }
+  uint32_t key = (flags & 0x2000) ? be32(d + 4 + ((flags & 0x8000) ? 4 : 0)) : 0;  // after the checksum word
   switch (type) {
-    case 0x0800: return follow_tunnel(d + hl, len - hl, 4, c, p);
-    case 0x86dd: return follow_tunnel(d + hl, len - hl, 6, c, p);
-    case 0x6558:
-    case 0x88be: return follow_tunnel(d + hl, len - hl, 0, c, p);
+    case 0x0800: return follow_tunnel(d + hl, len - hl, 4, kTunnelGre, key, c, p);
+    case 0x86dd: return follow_tunnel(d + hl, len - hl, 6, kTunnelGre, key, c, p);
+    case 0x6558: return follow_tunnel(d + hl, len - hl, 0, kTunnelGre, key, c, p);
+    case 0x88be: return follow_tunnel(d + hl, len - hl, 0, kTunnelErspan, key, c, p);
     default: return kKindIp;
   }
 }
@@ -138,15 +146,14 @@ PacketKind decode_gtpu(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p) {
   }
   int v = ip_version_of(d + hl, len - hl);
   if (v == 0) return kKindIp;
-  return follow_tunnel(d + hl, len - hl, v, c, p);
+  return follow_tunnel(d + hl, len - hl, v, kTunnelGtpu, be32(d + 4), c, p);  // TEID
 }
 
 // The payload of an unfragmented TCP/UDP packet: `cap` bytes captured after
 // the transport header (within the IP datagram), at most payload_len of them.
-inline void set_payload(PacketInfo& p, const uint8_t* d, uint32_t cap, uint32_t seq) {
+inline void set_payload(PacketInfo& p, const uint8_t* d, uint32_t cap) {
   p.payload = d;
   p.payload_cap = cap < p.payload_len ? cap : p.payload_len;
-  p.tcp_seq = seq;
 }
 
 // Transport header at d (len captured bytes, l4_len bytes by the IP header).
@@ -163,8 +170,10 @@ PacketKind decode_transport(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& 
       p.sport = be16(d);
       p.dport = be16(d + 2);
       p.tcp_flags = d[13];
+      p.tcp_seq = be32(d + 4);
+      p.tcp_window = be16(d + 14);
       p.payload_len = p.l4_len > doff ? p.l4_len - doff : 0;
-      if (p.fragment == 0 && len > doff) set_payload(p, d + doff, len - doff, be32(d + 4));
+      if (p.fragment == 0 && len > doff) set_payload(p, d + doff, len - doff);
       return kKindIp;
     }
     case 17: {
@@ -178,10 +187,10 @@ PacketKind decode_transport(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& 
       p.sport = be16(d);
       p.dport = be16(d + 2);
       p.payload_len = ulen - 8u;
-      if (p.fragment == 0 && len > 8) set_payload(p, d + 8, len - 8, 0);
+      if (p.fragment == 0 && len > 8) set_payload(p, d + 8, len - 8);
       if (c.opt.decode_tunnels && p.fragment == 0) {
         if (p.dport == 4789) {
-          if (len >= 16 && (d[8] & 0x08)) return follow_tunnel(d + 16, len - 16, 0, c, p);
+          if (len >= 16 && (d[8] & 0x08)) return follow_tunnel(d + 16, len - 16, 0, kTunnelVxlan, be32(d + 12) >> 8, c, p);
         } else if (p.dport == 2152 || p.sport == 2152) {
           return decode_gtpu(d + 8, len - 8, c, p);
         }
@@ -203,7 +212,7 @@ PacketKind decode_transport(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& 
       return kKindIp;
     case 4:
     case 41:
-      if (c.opt.decode_tunnels) return follow_tunnel(d, len, p.proto == 4 ? 4 : 6, c, p);
+      if (c.opt.decode_tunnels) return follow_tunnel(d, len, p.proto == 4 ? 4 : 6, kTunnelIpip, 0, c, p);
       return kKindIp;
     case 47:
       if (c.opt.decode_tunnels) return decode_gre(d, len, c, p);
@@ -389,6 +398,7 @@ PacketKind decode_ethernet(const uint8_t* d, uint32_t len, Ctx& c, PacketInfo& p
   for (int tags = 0; type == 0x8100 || type == 0x88a8 || type == 0x9100; tags++) {
     if (tags >= kMaxVlanTags || len < off + 4) return set_error(p, kErrTruncatedLink), kKindSkip;
     if (tags == 0 && c.depth == 0) p.vlan = be16(d + off) & 0x0fff;
+    if (tags == 1 && c.depth == 0) p.inner_vlan = be16(d + off) & 0x0fff;
     type = be16(d + off + 2);
     off += 4;
   }
@@ -425,10 +435,11 @@ PacketKind decode_packet(const uint8_t* data, uint32_t caplen, uint32_t linktype
                          const DecodeOptions& opt, FragmentTable& frags, PacketInfo& p) {
   Ctx c{opt, frags, data, p.wire_len > caplen ? p.wire_len : caplen, caplen, 0};
   p.error = kErrNone;
-  p.vlan = 0;
+  p.vlan = p.inner_vlan = 0;
   p.has_mac = 0;
   p.has_arp = 0;
-  p.tunnel = 0;
+  p.tunnel = p.tunnel_type = 0;
+  p.tunnel_id = 0;
   p.fragment = 0;
   p.truncated = 0;
   p.sport = p.dport = 0;
@@ -439,6 +450,7 @@ PacketKind decode_packet(const uint8_t* data, uint32_t caplen, uint32_t linktype
   p.proto = 0;
   p.payload = nullptr;
   p.payload_cap = p.tcp_seq = 0;
+  p.tcp_window = 0;
   PacketKind k;
   switch (linktype) {
     case 1:

@@ -52,6 +52,7 @@ struct PacketInfo {
   uint8_t ip_version;  // 4, 6, or 0 for L2
   uint8_t proto;
   uint16_t vlan;       // outermost 802.1Q/QinQ id, 0 if none
+  uint16_t inner_vlan; // second 802.1Q/802.1ad tag of the outer frame, 0 if none
   uint16_t ethertype;  // 0x0800/0x86dd for IP, else the L2 ethertype
   uint8_t src[16];
   uint8_t dst[16];
@@ -63,6 +64,7 @@ struct PacketInfo {
   uint8_t fragment;    // 0 none, 1 first fragment, 2 later fragment
   uint8_t frag_more;   // more fragments follow (MF / M bit)
   uint8_t tunnel;      // decoded through a tunnel
+  uint8_t tunnel_type; // TunnelType of the innermost tunnel the keyed header came through
   uint8_t truncated;   // transport header missing: accounted without ports
   uint8_t src_mac[6];
   uint8_t dst_mac[6];
@@ -75,7 +77,11 @@ struct PacketInfo {
   // the packet's bytes, valid only while they are (see offline.cc, live.cc).
   const uint8_t* payload;
   uint32_t payload_cap;
-  uint32_t tcp_seq;    // TCP sequence number, else 0
+  uint32_t tunnel_id;  // its GRE key (K bit), VXLAN VNI or GTP-U TEID, else 0
+  // TCP header fields of any packet with a full TCP header (fragment or not),
+  // else 0: Zeek's history and conn_state (conn_state.h) read them.
+  uint32_t tcp_seq;    // sequence number
+  uint16_t tcp_window; // window field as sent (not scaled)
 };
 
 // Bounded table joining later IP fragments to the ports of their first

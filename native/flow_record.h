@@ -8,7 +8,7 @@
 
 namespace flowmaster {
 
-constexpr std::size_t kRecordSize = 512;
+constexpr std::size_t kRecordSize = 1024;
 
 enum EndReason : uint8_t {  // IPFIX flowEndReason values (RFC 5102) where they exist
   kEndIdle = 1,
@@ -91,7 +91,40 @@ constexpr std::size_t kDnsAnswerVersion = 270; // u8, 4 / 6 / 0
 constexpr std::size_t kDnsAnswerAddr = 272;    // 16 bytes
 constexpr std::size_t kAppStrings = 288;       // (u8 id, u8 length, bytes)..., id 0 ends
 constexpr std::size_t kAppSize = 256;
+// Details area (docs/fields.md): always filled unless noted.
+constexpr std::size_t kDetails = 512;
+constexpr std::size_t kFwdIpBytes = 512;       // u64, sum of the keyed IP header's total length (L2 flows: L2 payload)
+constexpr std::size_t kRevIpBytes = 520;       // u64
+constexpr std::size_t kFwdPayloadBytes = 528;  // u64, sum of the bytes after the transport header
+constexpr std::size_t kRevPayloadBytes = 536;  // u64
+constexpr std::size_t kInnerVlan = 544;        // u16, second 802.1Q/802.1ad tag (outer frame) of the first packet, 0 if none
+constexpr std::size_t kTunnelType = 546;       // u8, TunnelType of the innermost tunnel of the first packet
+constexpr std::size_t kConnState = 547;        // u8, ConnState (Zeek's conn_state), 0 for layer-2 flows
+constexpr std::size_t kTunnelId = 548;         // u32, GRE key / VXLAN VNI / GTP-U TEID, 0 if none
+constexpr std::size_t kHistory = 552;          // 16 bytes, Zeek's history letters in order, NUL-padded
+constexpr std::size_t kHistorySize = 16;
+// With `statistics`: packets carrying each TCP flag, per direction, 8 x u32
+// in flag bit order (FIN, SYN, RST, PSH, ACK, URG, ECE, CWR).
+constexpr std::size_t kFwdFlagCounts = 568;
+constexpr std::size_t kRevFlagCounts = 600;
+// With `statistics`: a stat block over both directions (sizes of all packets,
+// inter-arrival between consecutive packets of the flow).
+constexpr std::size_t kBiStats = 632;
+// With `splt` > 0: the first packets of the flow (at most 32, not reset by segments).
+constexpr std::size_t kSpltCount = 688;        // u8, packets recorded
+constexpr std::size_t kSpltDirections = 692;   // u32, bit i set: packet i went dst -> src
+constexpr std::size_t kSpltSizes = 696;        // u16 x 32, accounted bytes (saturating at 65535)
+constexpr std::size_t kSpltIats = 760;         // u32 x 32, us since the previous packet of the flow (0 for the first), saturating
+constexpr std::size_t kSpltMax = 32;
+constexpr std::size_t kDetailsEnd = 888;       // 888..1023 reserved, zero
 }  // namespace off
+
+enum TunnelType : uint8_t { kTunnelNone = 0, kTunnelIpip = 1, kTunnelGre = 2, kTunnelVxlan = 3, kTunnelGtpu = 4, kTunnelErspan = 5 };
+
+enum ConnState : uint8_t {
+  kConnNone = 0, kConnS0, kConnS1, kConnSF, kConnREJ, kConnS2, kConnS3, kConnRSTO, kConnRSTR, kConnRSTOS0, kConnRSTRH,
+  kConnSH, kConnSHR, kConnOTH
+};
 
 enum Application : uint8_t {
   kAppNone = 0, kAppTls, kAppQuic, kAppDns, kAppMdns, kAppLlmnr, kAppHttp, kAppSsh, kAppModbus, kAppDnp3,
@@ -110,6 +143,7 @@ enum AppString : uint8_t {
 };
 
 static_assert(off::kRevStats + off::kStatBlockSize == off::kApp, "flow part");
-static_assert(off::kApp + off::kAppSize == kRecordSize, "record size");
+static_assert(off::kApp + off::kAppSize == off::kDetails, "application area");
+static_assert(off::kSpltIats + 4 * off::kSpltMax == off::kDetailsEnd && off::kDetailsEnd <= kRecordSize, "details area");
 
 }  // namespace flowmaster

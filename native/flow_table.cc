@@ -48,7 +48,13 @@ FlowTable::FlowTable(const FlowOptions& opt, RecordSink& sink)
   slots_bytes_ = cap * sizeof(std::atomic<uint32_t>);
   slots_ = static_cast<std::atomic<uint32_t>*>(table_alloc(slots_bytes_));  // all-zero words: empty
   pool_ = static_cast<Flow*>(table_alloc(size_t(opt_.max_flows) * sizeof(Flow)));
-  if (opt_.statistics) stats_ = static_cast<DirStats*>(table_alloc(size_t(opt_.max_flows) * 2 * sizeof(DirStats)));
+  conn_ = static_cast<conn::Track*>(table_alloc(size_t(opt_.max_flows) * sizeof(conn::Track)));
+  if (opt_.statistics) stats_ = static_cast<FlowStats*>(table_alloc(size_t(opt_.max_flows) * sizeof(FlowStats)));
+  if (opt_.splt > off::kSpltMax) opt_.splt = off::kSpltMax;
+  if (opt_.splt) {
+    splt_stride_ = (sizeof(SpltHead) + opt_.splt * (2 + 4) + 7) & ~size_t(7);
+    splt_ = static_cast<uint8_t*>(table_alloc(size_t(opt_.max_flows) * splt_stride_));
+  }
   if (opt_.dissect) {
     app_ = static_cast<uint32_t*>(table_alloc(size_t(opt_.max_flows) * sizeof(uint32_t)));
     dissector_.reset(new app::Dissector(opt_.dissect_bytes));
@@ -63,7 +69,9 @@ FlowTable::~FlowTable() {
   }
   ::munmap(slots_, slots_bytes_);
   ::munmap(pool_, size_t(opt_.max_flows) * sizeof(Flow));
-  if (stats_) ::munmap(stats_, size_t(opt_.max_flows) * 2 * sizeof(DirStats));
+  ::munmap(conn_, size_t(opt_.max_flows) * sizeof(conn::Track));
+  if (stats_) ::munmap(stats_, size_t(opt_.max_flows) * sizeof(FlowStats));
+  if (splt_) ::munmap(splt_, size_t(opt_.max_flows) * splt_stride_);
 }
 
 uint64_t FlowTable::hash_key(const Key& k) {
@@ -172,11 +180,15 @@ void FlowTable::process(PacketInfo* pkts, size_t n) {
   }
   for (size_t i = 0; i < n; i++) {
     uint32_t w = slots_[uint32_t(pkts[i].hash) & mask_].load(std::memory_order_relaxed);
-    if (w) {  // the per-packet 96 bytes span up to three cache lines
-      const char* f = reinterpret_cast<const char*>(&pool_[word_idx(w, tag_mask_)]);
+    if (w) {  // the per-packet 128 bytes span up to three cache lines, the 52 of conn::Track up to two
+      uint32_t idx = word_idx(w, tag_mask_);
+      const char* f = reinterpret_cast<const char*>(&pool_[idx]);
       __builtin_prefetch(f);
-      __builtin_prefetch(f + 48);
-      __builtin_prefetch(f + 95);
+      __builtin_prefetch(f + 64);
+      __builtin_prefetch(f + 127);
+      const char* t = reinterpret_cast<const char*>(&conn_[idx]);
+      __builtin_prefetch(t);
+      __builtin_prefetch(t + sizeof(conn::Track) - 1);
     }
   }
   for (size_t i = 0; i < n; i++) {
@@ -243,7 +255,12 @@ uint32_t FlowTable::create(const PacketInfo& p, const Key& k, bool src_is_a, uin
     std::memcpy(f.arp, p.arp_spa, 4);
     std::memcpy(f.arp + 4, p.arp_tpa, 4);
   }
-  if (stats_) std::memset(&stats_[size_t(idx) * 2], 0, 2 * sizeof(DirStats));
+  f.inner_vlan = p.inner_vlan;
+  f.tunnel_type = p.tunnel_type;
+  f.tunnel_id = p.tunnel_id;
+  std::memset(static_cast<void*>(&conn_[idx]), 0, sizeof(conn::Track));
+  if (stats_) std::memset(static_cast<void*>(&stats_[idx]), 0, sizeof(FlowStats));
+  if (splt_) std::memset(splt_at(idx), 0, sizeof(SpltHead));
   // Claim the empty slot found by find_slot; on a lost race probe on.
   auto* s = reinterpret_cast<std::atomic<uint32_t>*>(slot_ptr);
   uint32_t expected = 0;
@@ -279,41 +296,30 @@ void FlowTable::account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a)
     if (p.ttl < f.min_ttl) f.min_ttl = p.ttl;
     if (p.ttl > f.max_ttl) f.max_ttl = p.ttl;
   }
+  uint32_t payload = p.truncated ? 0 : p.payload_len;  // no transport header: nothing known to follow it
+  uint64_t prev_flow = f.last_ns();  // of this segment, 0 before its first packet
   uint64_t prev_ts;
   if (fwd) {
-    prev_ts = f.fwd_packets ? f.fwd_last_ns : 0;
+    prev_ts = f.fwd_last_ns;
     f.fwd_packets++;
     f.fwd_bytes += len;
+    f.fwd_ip_bytes += p.ip_len;
+    f.fwd_payload_bytes += payload;
     if (p.ts_ns > f.fwd_last_ns) f.fwd_last_ns = p.ts_ns;
     f.fwd_tcp |= p.tcp_flags;
   } else {
-    prev_ts = f.rev_packets ? f.rev_last_ns : 0;
+    prev_ts = f.rev_last_ns;
     if (f.rev_packets == 0) f.rev_first_ns = p.ts_ns;
     f.rev_packets++;
     f.rev_bytes += len;
+    f.rev_ip_bytes += p.ip_len;
+    f.rev_payload_bytes += payload;
     if (p.ts_ns > f.rev_last_ns) f.rev_last_ns = p.ts_ns;
     f.rev_tcp |= p.tcp_flags;
   }
-  if (stats_) {
-    DirStats& s = stats_[size_t(idx) * 2 + (fwd ? 0 : 1)];
-    uint64_t n = fwd ? f.fwd_packets : f.rev_packets;
-    if (n == 1 || len < s.size_min) s.size_min = len;
-    if (len > s.size_max) s.size_max = len;
-    double x = double(len);
-    double d = x - s.size_mean;
-    s.size_mean += d / double(n);
-    s.size_m2 += d * (x - s.size_mean);
-    if (n > 1) {
-      uint64_t iat = p.ts_ns > prev_ts ? p.ts_ns - prev_ts : 0;
-      s.iat_n++;
-      if (s.iat_n == 1 || iat < s.iat_min) s.iat_min = iat;
-      if (iat > s.iat_max) s.iat_max = iat;
-      double y = double(iat);
-      double e = y - s.iat_mean;
-      s.iat_mean += e / double(s.iat_n);
-      s.iat_m2 += e * (y - s.iat_mean);
-    }
-  }
+  if (stats_) account_stats(f, idx, p, fwd, len, prev_ts, prev_flow);
+  if (splt_) account_splt(idx, p, fwd, len);
+  if (p.kind == kKindIp) conn::packet(conn_[idx], fwd, p);
   if (app_ && !(f.state & kAppDone) && p.payload_cap) dissect(f, idx, p, fwd);
   if (opt_.tcp_termination && p.proto == 6 && p.ip_version != 0 && !(f.state & kClosing)) {
     if (p.tcp_flags & 0x04) {
@@ -331,20 +337,74 @@ void FlowTable::account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a)
   }
 }
 
+namespace {
+// The n-th packet (from 1) of a stat block: its size, and for n > 1 the time
+// since `prev` (the block's last packet time so far; an older packet counts 0).
+// src/engine/ts/flow-table.ts does the same double operations in the same order.
+template <typename S>
+void add_sample(S& s, uint64_t n, uint32_t len, uint64_t ts, uint64_t prev) {
+  if (n == 1 || len < s.size_min) s.size_min = len;
+  if (len > s.size_max) s.size_max = len;
+  double x = double(len);
+  double d = x - s.size_mean;
+  s.size_mean += d / double(n);
+  s.size_m2 += d * (x - s.size_mean);
+  if (n > 1) {
+    uint64_t iat = ts > prev ? ts - prev : 0;
+    uint64_t k = n - 1;
+    if (k == 1 || iat < s.iat_min) s.iat_min = iat;
+    if (iat > s.iat_max) s.iat_max = iat;
+    double y = double(iat);
+    double e = y - s.iat_mean;
+    s.iat_mean += e / double(k);
+    s.iat_m2 += e * (y - s.iat_mean);
+  }
+}
+}  // namespace
+
+// `statistics`: the packet's direction block, the both-directions block and
+// the TCP flag counters (counters of `f` already include the packet).
+void FlowTable::account_stats(const Flow& f, uint32_t idx, const PacketInfo& p, bool fwd, uint32_t len,
+                              uint64_t prev_dir, uint64_t prev_flow) {
+  FlowStats& s = stats_[idx];
+  add_sample(s.dir[fwd ? 0 : 1], fwd ? f.fwd_packets : f.rev_packets, len, p.ts_ns, prev_dir);
+  add_sample(s.bi, uint64_t(f.fwd_packets) + f.rev_packets, len, p.ts_ns, prev_flow);
+  uint32_t* counts = s.flag_counts[fwd ? 0 : 1];
+  for (uint32_t bits = p.tcp_flags; bits; bits &= bits - 1) counts[__builtin_ctz(bits)]++;
+}
+
+// `splt`: the flow's first packets, segments or not. The inter-arrival time
+// is from the flow's last packet time so far (an older packet counts 0).
+void FlowTable::account_splt(uint32_t idx, const PacketInfo& p, bool fwd, uint32_t len) {
+  uint8_t* e = splt_at(idx);
+  SpltHead& h = *reinterpret_cast<SpltHead*>(e);
+  uint32_t i = h.count;
+  if (i >= opt_.splt) return;
+  uint64_t us = i && p.ts_ns > h.last_ns ? (p.ts_ns - h.last_ns) / 1000 : 0;
+  put16(e + sizeof(SpltHead) + 2 * i, uint16_t(len > 0xffff ? 0xffff : len));
+  put32(e + sizeof(SpltHead) + 2 * opt_.splt + 4 * i, uint32_t(us > UINT32_MAX ? UINT32_MAX : us));
+  if (!fwd) h.directions |= 1u << i;
+  h.count = uint8_t(i + 1);
+  if (p.ts_ns > h.last_ns) h.last_ns = p.ts_ns;
+}
+
 // Application dissection of a TCP/UDP packet with payload (docs/applications.md).
 void FlowTable::dissect(Flow& f, uint32_t idx, const PacketInfo& p, bool fwd) {
   const Key& k = f.key;
   if (dissector_->packet(&app_[idx], k.proto, k.pa, k.pb, fwd, p)) f.state |= kAppDone;
 }
 
+// A new record of the same flow: what is per record restarts; the
+// connection's history, conn_state and SPLT go on.
 void FlowTable::reset_segment(Flow& f, uint32_t idx) {
   f.fwd_packets = f.fwd_bytes = f.rev_packets = f.rev_bytes = 0;
+  f.fwd_ip_bytes = f.rev_ip_bytes = f.fwd_payload_bytes = f.rev_payload_bytes = 0;
   f.fwd_last_ns = f.rev_first_ns = f.rev_last_ns = 0;
   f.fwd_tcp = f.rev_tcp = 0;
   f.flags = 0;
   f.min_ttl = 255;
   f.max_ttl = 0;
-  if (stats_) std::memset(&stats_[size_t(idx) * 2], 0, 2 * sizeof(DirStats));
+  if (stats_) std::memset(static_cast<void*>(&stats_[idx]), 0, sizeof(FlowStats));
 }
 
 void FlowTable::emit(const Flow& f, uint32_t idx, EndReason reason) {
@@ -405,26 +465,54 @@ void FlowTable::write_record(uint8_t* r, const Flow& f, uint32_t idx, EndReason 
   put64(r + off::kFwdLastNs, f.fwd_last_ns);
   put64(r + off::kRevFirstNs, f.rev_first_ns);
   put64(r + off::kRevLastNs, f.rev_last_ns);
-  if (stats_) {
-    for (int d = 0; d < 2; d++) {
-      const DirStats& s = stats_[size_t(idx) * 2 + d];
-      uint64_t n = d == 0 ? f.fwd_packets : f.rev_packets;
-      if (n == 0) continue;
-      uint8_t* b = r + (d == 0 ? off::kFwdStats : off::kRevStats);
-      put32(b + off::kStatSizeMin, s.size_min);
-      put32(b + off::kStatSizeMax, s.size_max);
-      putf64(b + off::kStatSizeMean, s.size_mean);
-      putf64(b + off::kStatSizeStddev, std::sqrt(s.size_m2 / double(n)));
-      if (s.iat_n) {
-        put64(b + off::kStatIatMin, s.iat_min);
-        put64(b + off::kStatIatMax, s.iat_max);
-        putf64(b + off::kStatIatMean, s.iat_mean);
-        putf64(b + off::kStatIatStddev, std::sqrt(s.iat_m2 / double(s.iat_n)));
-      }
-    }
-  }
+  put64(r + off::kFwdIpBytes, f.fwd_ip_bytes);
+  put64(r + off::kRevIpBytes, f.rev_ip_bytes);
+  put64(r + off::kFwdPayloadBytes, f.fwd_payload_bytes);
+  put64(r + off::kRevPayloadBytes, f.rev_payload_bytes);
+  put16(r + off::kInnerVlan, f.inner_vlan);
+  r[off::kTunnelType] = f.tunnel_type;
+  put32(r + off::kTunnelId, f.tunnel_id);
+  if (k.version != 0) conn::write(conn_[idx], k.proto, k.version, r);  // conn_state and history
+  if (stats_) write_stats(r, f, idx);
+  if (splt_) write_splt(r, idx);
   if (app_)  // every segment carries the area found so far
     if (const uint8_t* a = dissector_->area(app_[idx])) std::memcpy(r + off::kApp, a, off::kAppSize);
+}
+
+namespace {
+template <typename S>
+void put_stat_block(uint8_t* b, const S& s, uint64_t n) {
+  if (n == 0) return;
+  put32(b + off::kStatSizeMin, s.size_min);
+  put32(b + off::kStatSizeMax, s.size_max);
+  putf64(b + off::kStatSizeMean, s.size_mean);
+  putf64(b + off::kStatSizeStddev, std::sqrt(s.size_m2 / double(n)));
+  if (n < 2) return;
+  put64(b + off::kStatIatMin, s.iat_min);
+  put64(b + off::kStatIatMax, s.iat_max);
+  putf64(b + off::kStatIatMean, s.iat_mean);
+  putf64(b + off::kStatIatStddev, std::sqrt(s.iat_m2 / double(n - 1)));
+}
+}  // namespace
+
+void FlowTable::write_stats(uint8_t* r, const Flow& f, uint32_t idx) const {
+  const FlowStats& s = stats_[idx];
+  put_stat_block(r + off::kFwdStats, s.dir[0], f.fwd_packets);
+  put_stat_block(r + off::kRevStats, s.dir[1], f.rev_packets);
+  put_stat_block(r + off::kBiStats, s.bi, uint64_t(f.fwd_packets) + f.rev_packets);
+  for (int i = 0; i < 8; i++) {
+    put32(r + off::kFwdFlagCounts + 4 * i, s.flag_counts[0][i]);
+    put32(r + off::kRevFlagCounts + 4 * i, s.flag_counts[1][i]);
+  }
+}
+
+void FlowTable::write_splt(uint8_t* r, uint32_t idx) const {
+  const uint8_t* e = splt_at(idx);
+  const SpltHead& h = *reinterpret_cast<const SpltHead*>(e);
+  r[off::kSpltCount] = h.count;
+  put32(r + off::kSpltDirections, h.directions);
+  std::memcpy(r + off::kSpltSizes, e + sizeof(SpltHead), 2 * size_t(h.count));
+  std::memcpy(r + off::kSpltIats, e + sizeof(SpltHead) + 2 * size_t(opt_.splt), 4 * size_t(h.count));
 }
 
 void FlowTable::expire(uint32_t idx, EndReason reason) {

@@ -3,10 +3,15 @@
 // flow state in a preallocated pool (no allocation per packet). Lookups run in
 // groups: hash and prefetch a group's slots, then its flow states, then update.
 // Expiry (idle, active, TCP end, eviction, flush) runs in packet time.
-// Memory per active flow: 144 B of state + 8 B of slots at most half full
-// (bench/memory.mjs); the idle queue and the free list live inside the states.
-// With `dissect`, 4 B more per flow index (its dissection slot) and, outside
-// the table, what app::Dissector holds for the flows it is reading.
+// Memory per active flow: 184 B of state + 52 B of Zeek connection state
+// (conn::Track, a side array) + 8 B of slots at most half full (bench/memory.mjs
+// measured 251 B without dissection, 270 B with it); the idle queue and the
+// free list live inside the states.
+// With `statistics`, 232 B more (FlowStats); with `splt` N > 0,
+// 16 + 6 N B rounded up to 8 (SPLT); with `dissect`, 4 B (its dissection
+// slot) and, outside the table, what app::Dissector holds for the flows it
+// is reading. Side arrays are indexed like the pool and touched only as
+// flows arrive.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -14,6 +19,7 @@
 #include <memory>
 #include <vector>
 
+#include "conn_state.h"
 #include "decode.h"
 #include "flow_record.h"
 
@@ -38,6 +44,8 @@ struct FlowOptions {
   // per-direction buffer bound, 64..65535.
   bool dissect = false;
   uint32_t dissect_bytes = 4096;
+  // SPLT: the first `splt` packets of each flow (0 off, at most off::kSpltMax).
+  uint8_t splt = 0;
   uint32_t max_flows = 1000000;
   // A segment ends (reason active) before a direction's packet count passes
   // this: the counters are 32-bit. Lower only in tests.
@@ -118,15 +126,32 @@ class FlowTable {
     uint8_t version, proto;
   };
   static_assert(sizeof(Key) == 40, "key is 5 words");
+  // Running min/max/mean/M2 (Welford) of sizes and of the n - 1 inter-arrival times of n packets.
   struct DirStats {
     uint32_t size_min, size_max;
     double size_mean, size_m2;
-    uint64_t iat_min, iat_max, iat_n;
+    uint64_t iat_min, iat_max;
     double iat_mean, iat_m2;
   };
+  // With `statistics`, per flow, restarted with each segment: fwd, rev and
+  // both directions' stat blocks, and packets carrying each TCP flag.
+  struct FlowStats {
+    DirStats dir[2];
+    DirStats bi;
+    uint32_t flag_counts[2][8];
+  };
+  static_assert(sizeof(FlowStats) == 232, "statistics per flow (memory per flow)");
+  // With `splt` N > 0, per flow, from its first packet on (segments keep it):
+  // header, then N u16 sizes and N u32 inter-arrival times (splt_stride_ bytes).
+  struct SpltHead {
+    uint64_t last_ns;    // the flow's last packet time so far
+    uint32_t directions;
+    uint8_t count;
+  };
+  static_assert(sizeof(SpltHead) == 16, "SPLT header");
   // kAppDone: dissection has nothing more to read in this flow (one test per packet).
   enum State : uint8_t { kSrcIsA = 1, kFinFwd = 2, kFinRev = 4, kClosing = 8, kLive = 16, kQueued = 32, kAppDone = 64 };
-  // Per-packet fields first (96 bytes, prefetched); the last packet time is
+  // Per-packet fields first (128 bytes, prefetched); the last packet time is
   // max(fwd_last_ns, rev_last_ns).
   struct Flow {
     Key key;
@@ -137,6 +162,8 @@ class FlowTable {
     uint8_t flags, fwd_tcp, rev_tcp, state;
     uint16_t segment;
     uint8_t min_ttl, max_ttl;  // of this segment's IP packets (255 / 0 before the first)
+    uint64_t fwd_ip_bytes, rev_ip_bytes;  // keyed IP datagram lengths (L2: the frame after its header)
+    uint64_t fwd_payload_bytes, rev_payload_bytes;  // after the transport header
     // set at creation or once
     uint64_t rev_first_ns;
     uint64_t id;  // free pool entries: the next free index
@@ -146,14 +173,17 @@ class FlowTable {
       uint8_t icmp[2];    // ICMP/ICMPv6 flows: type and code of the first packet
     };
     uint8_t src_mac[6], dst_mac[6];
+    uint32_t tunnel_id;  // of the first packet, as the MACs, inner VLAN and tunnel type
+    uint16_t inner_vlan;
+    uint8_t tunnel_type;
     // Idle queue link and due time. An index stays queued while free and
     // the next flow there inherits the place (creation keeps these).
     uint32_t qnext;
     uint64_t qdue;
     uint64_t last_ns() const { return fwd_last_ns > rev_last_ns ? fwd_last_ns : rev_last_ns; }
   };
-  static_assert(sizeof(Flow) == 144, "flow state size (memory per flow)");
-  static_assert(offsetof(Flow, rev_first_ns) == 96, "per-packet fields in 96 bytes");
+  static_assert(sizeof(Flow) == 184, "flow state size (memory per flow)");
+  static_assert(offsetof(Flow, rev_first_ns) == 128, "per-packet fields in 128 bytes");
   struct CloseEntry {
     uint32_t idx;
     uint64_t id;
@@ -169,6 +199,12 @@ class FlowTable {
   void update(PacketInfo& p);
   uint32_t create(const PacketInfo& p, const Key& k, bool src_is_a, uint64_t h, uint32_t* slot);
   void account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a);
+  void account_stats(const Flow& f, uint32_t idx, const PacketInfo& p, bool fwd, uint32_t len, uint64_t prev_dir,
+                     uint64_t prev_flow);
+  void account_splt(uint32_t idx, const PacketInfo& p, bool fwd, uint32_t len);
+  void write_stats(uint8_t* r, const Flow& f, uint32_t idx) const;
+  void write_splt(uint8_t* r, uint32_t idx) const;
+  uint8_t* splt_at(uint32_t idx) const { return splt_ + size_t(idx) * splt_stride_; }
   void dissect(Flow& f, uint32_t idx, const PacketInfo& p, bool fwd);
   void expire(uint32_t idx, EndReason reason);
   void emit(const Flow& f, uint32_t idx, EndReason reason);
@@ -188,7 +224,10 @@ class FlowTable {
   uint32_t mask_;
   uint32_t tag_mask_;  // slot word bits not needed for the index
   Flow* pool_;
-  DirStats* stats_ = nullptr;  // 2 per flow, only with statistics
+  FlowStats* stats_ = nullptr;  // per flow, only with statistics
+  uint8_t* splt_ = nullptr;     // per flow splt_stride_ bytes, only with splt > 0
+  size_t splt_stride_ = 0;
+  conn::Track* conn_;           // per flow: Zeek's history and conn_state (IP flows)
   uint32_t* app_ = nullptr;     // per flow: its app::Dissector word (0, a state, or its area), only with dissect
   std::unique_ptr<app::Dissector> dissector_;
   uint32_t free_head_ = kNone;  // freed indexes, last freed first

@@ -47,6 +47,8 @@ void ParseFlowOptions(const Napi::Object& o, FlowOptions& f, DecodeOptions& d) {
   f.dissect = OptionFlag(o, "dissect", true);
   double bytes = OptionNumber(o, "dissectBytes", 4096);  // validated in src/options.ts; clamped here all the same
   f.dissect_bytes = !(bytes >= 64) ? 64 : bytes > 65535 ? 65535 : uint32_t(bytes);
+  double splt = OptionNumber(o, "splt", 0);  // validated in src/options.ts (0..32)
+  f.splt = !(splt >= 0) ? 0 : splt > double(off::kSpltMax) ? uint8_t(off::kSpltMax) : uint8_t(splt);
   d.decode_tunnels = OptionFlag(o, "decodeTunnels", true);
   d.l2_flows = OptionFlag(o, "l2Flows", true);
 }

@@ -1,6 +1,6 @@
 export { FlowMeter, FlowRun, CaptureRun, type Summary } from './meter';
 export { type CaptureStats } from './engine/source';
-export { FlowBatch, Flow, tlsVersionName, type FlowObject, type DirectionStats, type AppInfo } from './flow/flow';
+export { FlowBatch, Flow, tlsVersionName, type FlowObject, type DirectionStats, type AppInfo, type TcpFlagCounts, type Splt } from './flow/flow';
 export { communityId, type CommunityIdOptions } from './flow/community-id';
 export {
   RECORD_SIZE, Offsets, END_REASONS, DECODE_ERRORS, RecordFlags, APPLICATIONS, APP_STRINGS, AppFlags,
@@ -17,7 +17,7 @@ export { vendorOf } from './devices/oui';
 export { AdaptiveBatcher, type BatcherOptions } from './pipeline/batcher';
 export { ServiceMap, defaultServices, type Classification } from './flow/services';
 export { Metrics, type MetricsOptions } from './metrics/registry';
-export { FlowQueries, DeviceQueries, QueryTimer, addressRange, type DeviceFilter, type DeviceSort, type DeviceRow, type FlowFilter, type FlowSort, type FlowRow, type Page, type FlowPageRequest, type FlowOffsetRequest, type DevicePageRequest } from './store/query';
+export { FlowQueries, DeviceQueries, QueryTimer, addressRange, type DeviceFilter, type DeviceSort, type DeviceRow, type FlowFilter, type FlowSort, type FlowRow, type Page, type FlowPageRequest, type FlowOffsetRequest, type DevicePageRequest, type DeviceOffsetRequest, FLOW_ROW_COLUMNS } from './store/query';
 export { type RetentionPolicy, type RetentionReport } from './store/retention';
 export { IpfixExporter, type IpfixExporterOptions, type IpfixStats } from './export/ipfix';
 export { Analytics, type Measure, type Totals, type RangeRequest } from './store/analytics';

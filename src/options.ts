@@ -25,8 +25,10 @@ export interface FlowMeterOptions {
   l2Flows?: boolean;
   /** Which length counts as bytes (default 'link': the original frame length). */
   accounting?: Accounting;
-  /** Per-direction size and inter-arrival statistics (default false). */
+  /** Size and inter-arrival statistics per direction and both together, and TCP flag counters (default false). */
   statistics?: boolean;
+  /** Record the direction, size and inter-arrival time of each flow's first N packets (nfstream's SPLT; default 0: off, at most 32). */
+  splt?: number;
   /** Read the first payload bytes of TCP/UDP flows for the application and its fields: SNI, JA4, DNS, HTTP… (default true; docs/applications.md). */
   dissect?: boolean;
   /** Most payload bytes read per flow direction (default 4096, 64..65535). */
@@ -55,6 +57,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   l2Flows: true,
   accounting: 'link',
   statistics: false,
+  splt: 0,
   dissect: true,
   dissectBytes: 4096,
   maxFlows: 1_000_000,
@@ -107,6 +110,7 @@ export function resolveOptions(options: FlowMeterOptions = {}): ResolvedOptions 
   if (has('l2Flows')) o.l2Flows = bool('l2Flows', given.l2Flows);
   if (has('statistics')) o.statistics = bool('statistics', given.statistics);
   if (has('dissect')) o.dissect = bool('dissect', given.dissect);
+  if (has('splt')) o.splt = integer('splt', given.splt, 0, 32);
   if (has('dissectBytes')) o.dissectBytes = integer('dissectBytes', given.dissectBytes, 64, 65535);
   if (has('accounting')) {
     if (!ACCOUNTING_MODES.includes(given.accounting as Accounting)) bad('accounting', `expected one of ${ACCOUNTING_MODES.join(', ')}, got ${String(given.accounting)}`);

@@ -169,8 +169,10 @@ describe('text exports of the application fields', () => {
     const obj = JSON.parse(new TextFormatter('jsonl').line(new FlowBatch(tls.raw.slice().buffer), 0));
     expect(obj.app).toEqual({ application: 'tls', sni: tls.sni, alpn: 'h2,http/1.1', ja4: tls.ja4, ja3: tls.ja3, tlsVersion: '1.3' });
     expect(Object.keys(obj).at(-1)).toBe('app');
-    expect(csvHeader().split(',').slice(-APP_COLUMNS.length)).toEqual([...APP_COLUMNS]);
-    const cells = (f: Flow) => csvCells(csvRow(f)).slice(-APP_COLUMNS.length);
+    // the application's columns stay where they were; field list v2's come after them
+    const at = csvHeader().split(',').indexOf('application');
+    expect(csvHeader().split(',').slice(at, at + APP_COLUMNS.length)).toEqual([...APP_COLUMNS]);
+    const cells = (f: Flow) => csvCells(csvRow(f)).slice(at, at + APP_COLUMNS.length);
     expect(cells(plain)).toEqual(APP_COLUMNS.map(() => ''));
     expect(Object.fromEntries(APP_COLUMNS.map((c, i) => [c, cells(tls)[i]]))).toMatchObject({ application: 'tls', app_flags: '0', sni: tls.sni, tls_version: '1.3', dns_query: '' });
     const dns = flows.find((f) => f.application === 'dns' && f.dnsAnswer === '2001:db8::1')!;
@@ -352,7 +354,8 @@ describe('the SQLite store: application columns, filters, roll-ups, host names',
       expect(s.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
       for (const t of ['flow_template', 'flows_0', 'flows_p6']) {
         const names = (s.db.pragma(`table_info(${t})`) as { name: string }[]).map((c) => c.name);
-        expect(names.slice(-APP_COLUMNS.length), t).toEqual([...APP_COLUMNS]);
+        const at = names.indexOf(APP_COLUMNS[0]); // migration 10's columns follow
+        expect(names.slice(at, at + APP_COLUMNS.length), t).toEqual([...APP_COLUMNS]);
       }
       const indexes = s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_application'").pluck().all();
       expect(indexes.sort()).toEqual(['flow_template_application', 'flows_0_application', 'flows_p6_application']);

@@ -80,7 +80,7 @@ describe.each(ENGINES)('dissection rules (%s engine)', (engine) => {
     const [f] = await flows([seg(0, true, 1, `GET / HTTP/1.1\r\nUser-Agent: ${ua}\r\nHost: ${host}\r\n\r\n`)], { engine });
     // 224 string bytes: the method (2 + 3), then the user agent cut to the 217 left after its id and length, the host dropped
     expect(f.httpMethod).toBe('GET');
-    expect(f.userAgent).toBe(ua.slice(0, RECORD_SIZE - Offsets.kAppStrings - 5 - 2));
+    expect(f.userAgent).toBe(ua.slice(0, Offsets.kApp + Offsets.kAppSize - Offsets.kAppStrings - 5 - 2));
     expect(f.httpHost).toBeNull();
     expect(f.app!.appCut).toBe(true);
   });
@@ -88,7 +88,7 @@ describe.each(ENGINES)('dissection rules (%s engine)', (engine) => {
   it('dissect: false leaves the application area zero', async () => {
     const [f] = await flows([seg(0, true, 1, REQUEST)], { engine, dissect: false });
     expect(f.application).toBeNull();
-    expect(f.raw.subarray(Offsets.kApp).every((x) => x === 0)).toBe(true);
+    expect(f.raw.subarray(Offsets.kApp, Offsets.kApp + Offsets.kAppSize).every((x) => x === 0)).toBe(true);
   });
 
   it('a flow split by the active timeout carries the application into every segment', async () => {
@@ -109,8 +109,9 @@ describe('dissection options', () => {
     expect(() => new FlowMeter({ dissect: 'yes' as unknown as boolean })).toThrow(/dissect/);
   });
 
-  it('the record is RECORD_SIZE bytes with the application area at its end', () => {
-    expect(Offsets.kApp + Offsets.kAppSize).toBe(RECORD_SIZE);
+  it('the application area ends where the details area starts, inside the record', () => {
+    expect(Offsets.kApp + Offsets.kAppSize).toBe(Offsets.kDetails);
+    expect(Offsets.kDetailsEnd).toBeLessThanOrEqual(RECORD_SIZE);
     expect(new FlowBatch(new ArrayBuffer(RECORD_SIZE)).at(0).app).toBeUndefined();
   });
 });

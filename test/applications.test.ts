@@ -31,7 +31,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FlowMeter, type Flow } from '../src/index';
+import { FlowMeter, Offsets, type Flow } from '../src/index';
 import { DEFAULT_OPTIONS } from '../src/options';
 import { addonError } from './helpers/addon';
 import { corpusFiles, corpusMissing } from './helpers/corpus';
@@ -137,7 +137,7 @@ async function readFlows(file: string, engine: Engine, options: Record<string, u
         }
         flows.push({
           key: flowKey(f.protocol === 6 ? 'tcp' : 'udp', f.src, f.srcPort, f.dst, f.dstPort), fields: fieldsOf(f),
-          area: Buffer.from(f.raw.subarray(256)), cut: (f.appFlags & 1) !== 0, bytes,
+          area: Buffer.from(f.raw.subarray(Offsets.kApp, Offsets.kApp + Offsets.kAppSize)), cut: (f.appFlags & 1) !== 0, bytes,
         });
       }
     }

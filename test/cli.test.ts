@@ -177,6 +177,60 @@ describe('flowmaster ingest, flows, devices, top, retention', () => {
     expect((await flowmaster('top', 'planets', '--db', db)).code).toBe(2);
   });
 
+  it('flows, devices and top --format table|jsonl|csv|json: jsonl the rows, CSV headed by the SQLite columns, --json the alias of --format json', async () => {
+    const store = openStore(db, { readonly: true });
+    try {
+      const want = store.flows.page({ filter: { protocol: 6 }, sort: 'bytes', order: 'desc', limit: 7 });
+      const args = ['flows', '--db', db, '--protocol', 'tcp', '--sort', 'bytes', '--limit', '7'];
+      const jsonl = await flowmaster(...args, '--format', 'jsonl');
+      expect([jsonl.code, jsonl.stderr]).toEqual([0, `more: --cursor ${want.next}\n`]);
+      expect(jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual(JSON.parse(JSON.stringify(want.items)));
+      // --json is --format json: the page object, as it always printed
+      const alias = await flowmaster(...args, '--json');
+      expect(alias.stdout).toBe((await flowmaster(...args, '--format', 'json')).stdout);
+      expect(JSON.parse(alias.stdout)).toEqual(JSON.parse(JSON.stringify(want)));
+      const csv = await flowmaster(...args, '--format', 'csv');
+      const [header, ...lines] = csv.stdout.trim().split('\n');
+      const columns = header.split(',');
+      const sqlite = new Set((store.db.pragma('table_info(flow_template)') as { name: string }[]).map((c) => c.name));
+      expect(columns.filter((c) => !sqlite.has(c))).toEqual([]);
+      expect(columns).toEqual(expect.arrayContaining(['first_ns', 'end_reason', 'community_id', 'conn_state', 'history', 'fwd_ip_bytes', 'stats', 'splt', 'sni']));
+      expect(lines).toHaveLength(7);
+      const cell = (line: string, col: string) => line.split(',')[columns.indexOf(col)];
+      expect(lines.map((l) => [Number(cell(l, 'id')), cell(l, 'first_ns'), cell(l, 'end_reason'), cell(l, 'community_id'), Number(cell(l, 'bytes'))])).toEqual(
+        want.items.map((r) => [r.id, r.firstNs, r.endReason, r.communityId, r.bytes]),
+      );
+      // devices: --page and --format
+      const dev = await flowmaster('devices', '--db', db, '--sort', 'bytes', '--limit', '4', '--page', '2', '--format', 'jsonl');
+      expect(dev.code).toBe(0);
+      const wantDevices = store.devices.offsetPage({ sort: 'bytes', order: 'desc', page: 2, pageSize: 4, total: true });
+      expect(dev.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual(wantDevices.items);
+      expect(dev.stderr).toBe(`page 2 of ${Math.ceil(wantDevices.total! / 4)} (${wantDevices.total} rows)\n`);
+      const devCsv = (await flowmaster('devices', '--db', db, '--limit', '3', '--format', 'csv')).stdout.trim().split('\n');
+      expect(devCsv[0]).toBe('id,addr,vlan,mac,vendor,name,first_seen_ms,last_seen_ms,packets,bytes,flows,services');
+      expect(devCsv).toHaveLength(4);
+      // top
+      const talkers = store.analytics.topTalkers({ limit: 3 });
+      const topCsv = (await flowmaster('top', '--db', db, '--limit', '3', '--format', 'csv')).stdout.trim().split('\n');
+      expect(topCsv[0]).toBe('device,addr,vlan,vendor,bytes,packets,flows');
+      expect(topCsv.slice(1).map((l) => Number(l.split(',')[0]))).toEqual(talkers.map((t) => t.device));
+      const topJsonl = (await flowmaster('top', 'services', '--db', db, '--format', 'jsonl')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(topJsonl).toEqual(store.analytics.topServices());
+      expect((await flowmaster('top', '--db', db, '--json')).stdout).toBe((await flowmaster('top', '--db', db, '--format', 'json')).stdout);
+      expect((await flowmaster('flows', '--db', db, '--format', 'xml')).code).toBe(2);
+      // the new filters
+      const r0 = want.items[0];
+      const byId = await flowmaster('flows', '--db', db, '--community-id', r0.communityId!, '--format', 'jsonl');
+      expect(byId.stdout.trim().split('\n').map((l) => JSON.parse(l).id)).toContain(r0.id);
+      const states = await flowmaster('flows', '--db', db, '--conn-state', 'S0,SF,REJ', '--limit', '10000', '--format', 'jsonl');
+      expect(states.code).toBe(0);
+      expect(states.stdout.trim().split('\n').filter(Boolean).length).toBe(store.flows.offsetPage({ filter: { connState: ['S0', 'SF', 'REJ'] }, pageSize: 10_000 }).items.length);
+      expect((await flowmaster('flows', '--db', db, '--conn-state', 'XX')).code).toBe(2);
+    } finally {
+      store.close();
+    }
+  });
+
   it('retention deletes by age and reports it', async () => {
     const copy = tmpFile('cli-retention.db');
     fs.copyFileSync(db, copy);

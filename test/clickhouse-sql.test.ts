@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseQueries, type Execute } from '../src/clickhouse/query';
 import { BlockWriter, type Block } from '../src/clickhouse/rows';
-import { columnsByTable, FLOW_COLUMNS, FLOW_COLUMNS_V1, flowsColumnsSql, schemaStatements, tables } from '../src/clickhouse/schema';
+import { columnsByTable, FLOW_COLUMNS, FLOW_COLUMNS_V1, flowsColumnsSql, ROW_FORMAT, schemaStatements, tables } from '../src/clickhouse/schema';
 import { insertSql } from '../src/clickhouse/sink';
 import { dissected, mixedArea, withApps } from './helpers/app-area';
 import { runningSql, storedSql } from '../src/clickhouse/sink';
@@ -102,7 +102,7 @@ describe.skipIf(skip)('ClickHouse SQL on a current ClickHouse (chdb)', () => {
     expect(schemaStatements({ database: 'old' }).filter((sql) => sql.startsWith('ALTER'))[0]).toMatch(/^ALTER TABLE old\.flows ADD COLUMN IF NOT EXISTS application String$/);
     // a block of now into the upgraded table; a block spooled before the upgrade names the columns of then
     const [b] = blocks;
-    expect(b.format).toBe(2);
+    expect(b.format).toBe(ROW_FORMAT);
     const path = tmpFile('block.rb');
     fs.writeFileSync(path, b.body);
     await execute(`${insertSql(t, b.format).replace(' FORMAT RowBinary', '')} SELECT * FROM file('${path}', RowBinary, '${FLOW_COLUMNS.map(([n, type]) => `${n} ${type}`).join(', ')}')`, false);

@@ -107,9 +107,9 @@ async function expectSame(file: string, options: RunOptions, filter?: FilterComp
 const CORPUS_OPTIONS: FlowMeterOptions[] = [
   {},
   { idleTimeout: Infinity, activeTimeout: Infinity, tcpTermination: false, keyVlan: false, statistics: true },
-  { idleTimeout: 0.5, activeTimeout: 2, tcpCloseTimeout: 0, accounting: 'ip', statistics: true, batchSize: 7 },
+  { idleTimeout: 0.5, activeTimeout: 2, tcpCloseTimeout: 0, accounting: 'ip', statistics: true, splt: 32, batchSize: 7 },
   { decodeTunnels: false, l2Flows: false, accounting: 'transport', maxFlows: 4, batchSize: 1 },
-  { accounting: 'payload', tcpCloseTimeout: 1, idleTimeout: 30, maxFlows: 64, statistics: true, keyVlan: false },
+  { accounting: 'payload', tcpCloseTimeout: 1, idleTimeout: 30, maxFlows: 64, statistics: true, splt: 5, keyVlan: false },
 ];
 
 describe.skipIf(skipping(corpusMissing, 'native == ts on the shared corpus') || noAddon)('native == ts on the shared corpus', () => {

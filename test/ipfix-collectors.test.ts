@@ -93,6 +93,34 @@ describe.skipIf(skipping(pmacctMissing, 'IPFIX into nfacctd'))("IPFIX into pmacc
     expect([...got].sort()).toEqual([...want].sort());
   }, 120_000);
 
+  it('field list v2 (--statistics): inner VLAN (245), VXLAN segment (351) and SYN packets (218) per record, as custom primitives', async () => {
+    const flows: Flow[] = [];
+    for await (const b of new FlowMeter({ statistics: true }).readFile(demo)) for (const f of b) if (!f.l2) flows.push(f);
+    const nf = await startNfacctd();
+    const ex = new IpfixExporter({ host: '127.0.0.1', port: nf.port, statistics: true });
+    ex.write(flows);
+    await ex.close();
+    const { rows } = await nf.stop();
+    const want = new Map<string, number>();
+    const add = (m: Map<string, number>, key: string, n: number) => m.set(key, (m.get(key) ?? 0) + n);
+    for (const f of flows.filter((x) => x.protocol === 6 || x.protocol === 17)) {
+      const proto = f.protocol === 6 ? 'tcp' : 'udp';
+      const details = f.innerVlan !== 0 || f.tunnelType === 'vxlan';
+      const segment = f.tunnelType === 'vxlan' ? String((1n << 56n) | BigInt(f.tunnelId!)) : '0';
+      const tail = `${details ? f.innerVlan : 0} ${details ? segment : '0'}`;
+      if (f.fwdPackets) add(want, `${proto} ${f.src}:${f.srcPort} > ${f.dst}:${f.dstPort} ${tail} ${f.fwdFlagCounts.syn}`, 1);
+      if (f.revPackets) add(want, `${proto} ${f.dst}:${f.dstPort} > ${f.src}:${f.srcPort} ${tail} ${f.revFlagCounts.syn}`, 1);
+    }
+    const got = new Map<string, number>();
+    for (const r of rows.filter((x) => x.ip_proto === 'tcp' || x.ip_proto === 'udp')) {
+      add(got, `${r.ip_proto} ${r.ip_src}:${r.port_src} > ${r.ip_dst}:${r.port_dst} ${r.inner_vlan} ${r.l2_segment} ${r.syn_packets}`, r.flows);
+    }
+    expect(flows.some((f) => f.innerVlan !== 0 && (f.protocol === 6 || f.protocol === 17))).toBe(true);
+    expect(flows.some((f) => f.tunnelType === 'vxlan' && (f.protocol === 6 || f.protocol === 17))).toBe(true);
+    expect(rows.some((r) => r.syn_packets > 0) && rows.some((r) => r.inner_vlan > 0) && rows.some((r) => r.l2_segment !== '0')).toBe(true);
+    expect([...got].sort()).toEqual([...want].sort());
+  }, 120_000);
+
   it('an RFC 5103 biflow loses its reverse half there (why the default is split)', async () => {
     const flows: Flow[] = [];
     for await (const b of new FlowMeter().readFile(demo)) for (const f of b) if (!f.l2) flows.push(f);

@@ -19,24 +19,24 @@ import { skipping } from './helpers/skip';
 
 // ------------------------------------------------------------------ captures
 
-async function readBatches(file: string): Promise<FlowBatch[]> {
+async function readBatches(file: string, statistics = false): Promise<FlowBatch[]> {
   const out: FlowBatch[] = [];
-  for await (const b of new FlowMeter({ engine: 'native' }).readFile(file)) out.push(b);
+  for await (const b of new FlowMeter({ engine: 'native', statistics }).readFile(file)) out.push(b);
   return out;
 }
 
 const flowsOf = (batches: FlowBatch[]): Flow[] => batches.flatMap((b) => [...b]);
 
-let generated: Promise<FlowBatch[]> | undefined;
-/** IPv4 and IPv6 TCP/UDP/ICMP/SCTP, VLANs, layer-2 flows. */
-function generatedBatches(): Promise<FlowBatch[]> {
-  generated ??= (async () => {
+let generatedFile: Promise<string> | undefined;
+/** IPv4 and IPv6 TCP/UDP/ICMP/SCTP, VLANs (QinQ too), VXLAN, layer-2 flows. */
+function generatedBatches(statistics = false): Promise<FlowBatch[]> {
+  generatedFile ??= (async () => {
     const { generate } = await import('../scripts/gen-pcap.mjs');
     const out = tmpFile('ipfix.pcap');
     await generate({ out, packets: 20_000, flows: 1500, mix: 'full', seed: 11, quiet: true });
-    return readBatches(out);
+    return out;
   })();
-  return generated;
+  return generatedFile.then((file) => readBatches(file, statistics));
 }
 
 /** A copy of `batch` whose first record has counters beyond 32 bits (2^33 bytes forward). */
@@ -199,8 +199,10 @@ describe('IpfixExporter messages', () => {
     rx.close();
 
     const msgs = decode(rx.got);
-    expect(stats).toMatchObject({ flows: flows.length, records: flows.length, templates: 5 });
-    expect(stats.bytes).toBe(rx.got.reduce((n, d) => n + d.length, 0));
+    // QinQ and VXLAN flows: the details twins (263..269), each sent once before its first record
+    const details = (f: Flow) => f.innerVlan !== 0 || f.tunnelType === 'vxlan';
+    expect(flows.some((f) => f.innerVlan !== 0) && flows.some((f) => f.tunnelType === 'vxlan')).toBe(true);
+    const twins = new Set<number>();
     let before = 0;
     for (const [i, m] of msgs.entries()) {
       expect(m.version).toBe(10);
@@ -210,17 +212,21 @@ describe('IpfixExporter messages', () => {
       expect(m.sets.reduce((n, s) => n + s.length, 16)).toBe(m.bytes);
       expect(m.sequence).toBe(before);
       before += m.records.length;
-      // templates first (and only in the first message: the refresh interval has not passed)
-      expect(m.sets.map((s) => s.id).includes(2)).toBe(i === 0);
+      // the base templates first, and only in the first message (the refresh interval has not passed); a twin's before its first record
+      const firstTwins = [...new Set(m.records.map((r) => r.tid).filter((t) => t >= 263 && !twins.has(t)))];
+      firstTwins.forEach((t) => twins.add(t));
+      expect(m.sets.filter((s) => s.id === 2).length).toBe((i === 0 ? 1 : 0) + firstTwins.length);
       if (i === 0) expect(m.sets[0].id).toBe(2);
     }
     expect(before).toBe(flows.length);
+    expect(stats).toMatchObject({ flows: flows.length, records: flows.length, templates: 5 + twins.size });
+    expect(stats.bytes).toBe(rx.got.reduce((n, d) => n + d.length, 0));
 
     const records = msgs.flatMap((m) => m.records);
     const expected = flows.map((f) => {
       const icmp = !f.l2 && (f.protocol === 1 || f.protocol === 58);
       const app = !f.l2 && (f.protocol === 6 || f.protocol === 17) && f.application !== null; // the templates with the application's elements
-      const tid = f.l2 ? 260 : icmp ? (f.ipVersion === 6 ? 259 : 258) : (f.ipVersion === 6 ? 257 : 256) + (app ? 5 : 0);
+      const tid = (f.l2 ? 260 : icmp ? (f.ipVersion === 6 ? 259 : 258) : (f.ipVersion === 6 ? 257 : 256) + (app ? 5 : 0)) + (details(f) ? 7 : 0);
       const a = f.l2 ? ['56', '80'] : f.ipVersion === 6 ? ['27', '28'] : ['8', '12'];
       return {
         tid,
@@ -243,6 +249,9 @@ describe('IpfixExporter messages', () => {
         flowId: BigInt(f.flowId),
         ttl: f.l2 ? [-1n, -1n] : [BigInt(f.minTtl!), BigInt(f.maxTtl!)],
         ingress: 0x01020304n,
+        // dot1qCustomerVlanId; layer2SegmentId: VXLAN (type 1) in the top byte, the VNI below
+        innerVlan: details(f) ? BigInt(f.innerVlan) : -1n,
+        segment: !details(f) ? -1n : f.tunnelType === 'vxlan' ? (1n << 56n) | BigInt(f.tunnelId!) : 0n,
         a,
       };
     });
@@ -269,6 +278,8 @@ describe('IpfixExporter messages', () => {
         flowId: uint(r.v['148']),
         ttl: [uint(r.v['52']), uint(r.v['53'])],
         ingress: uint(r.v['10']),
+        innerVlan: uint(r.v['245']),
+        segment: uint(r.v['351']),
         a,
       };
     });
@@ -319,7 +330,8 @@ describe('IpfixExporter messages', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const t0 = Date.UTC(2026, 0, 1);
     vi.setSystemTime(t0);
-    const flows = flowsOf(await generatedBatches());
+    // flows with the base templates only (no application, no details twin)
+    const flows = flowsOf(await generatedBatches()).filter((f) => f.innerVlan === 0 && f.tunnelType !== 'vxlan');
     const rx = await receiver();
     const ex = new IpfixExporter({ host: '127.0.0.1', port: rx.port, templateRefreshSeconds: 10 });
     const step = async (at: number, n: number) => {
@@ -346,6 +358,43 @@ describe('IpfixExporter messages', () => {
     expect(msgs[0].exportTime).toBe(t0 / 1000);
   });
 
+  it('statistics: the port templates carry each direction\'s TCP flag counters (218..223); details twins of application templates; tshark names them', async () => {
+    const areas: AppArea[] = [{ application: 'http', strings: { httpMethod: 'GET', httpHost: 'a.example' }, httpStatus: 200 }];
+    const batches = await generatedBatches(true);
+    const flows = withApps(FlowBatch.concat(batches.map((b) => b.buffer)), (f, i) => (!f.l2 && f.protocol === 6 && i % 2 === 0 ? areas[0] : undefined));
+    const all = [...flows];
+    expect(all.some((f) => f.fwdFlagCounts.syn > 0)).toBe(true);
+    for (const biflow of ['split', 'rfc5103'] as const) {
+      const rx = await receiver();
+      const ex = new IpfixExporter({ host: '127.0.0.1', port: rx.port, biflow, statistics: true });
+      await exportPaced(ex, all);
+      await ex.close();
+      await rx.waitFor(ex.stats.messages);
+      rx.close();
+      const records = decode(rx.got).flatMap((m) => m.records);
+      const dirs: [Flow, boolean][] = biflow === 'rfc5103' ? all.map((f) => [f, false]) : all.flatMap((f) => [...(f.fwdPackets ? [[f, false] as [Flow, boolean]] : []), ...(f.revPackets ? [[f, true] as [Flow, boolean]] : [])]);
+      expect(records).toHaveLength(dirs.length);
+      const names = ['syn', 'fin', 'rst', 'psh', 'ack', 'urg'] as const;
+      for (const [i, [f, rev]] of dirs.entries()) {
+        const r = records[i];
+        const ports = !f.l2 && (rev || (f.protocol !== 1 && f.protocol !== 58));
+        const c = rev ? f.revFlagCounts : f.fwdFlagCounts;
+        expect(names.map((_, k) => uint(r.v[String(218 + k)])), `record ${i}`).toEqual(names.map((n) => (ports ? BigInt(c[n]) : -1n)));
+        if (r.tid === 268 || r.tid === 269) expect([r.v['96'].toString(), uint(r.v['245'])]).toEqual(['http', BigInt(f.innerVlan)]);
+      }
+      expect(records.some((r) => r.tid === 268 || r.tid === 269)).toBe(true);
+      if (biflow === 'split' && !skipping(!tsharkPresent && 'tshark not installed', 'the IPFIX flag counters through tshark')) {
+        const pcap = writePcap(rx.got.map((d, k) => ({ t: k * 0.001, data: P.ethernet({ src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02', type: 0x0800, payload: P.ipv4({ src: '127.0.0.1', dst: '127.0.0.1', proto: 17, payload: P.udp({ sport: 40000, dport: 4739, payload: d }) }) }) })));
+        const { stdout } = await promisify(execFile)('tshark', ['-r', pcap, '-d', 'udp.port==4739,cflow', '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=|',
+          '-e', 'cflow.total_tcp_syn', '-e', 'cflow.dot1q_customer_vlan_id', '-e', 'cflow.layer2_segment_id'], { maxBuffer: 64 << 20 });
+        const col = (k: number) => stdout.split('\n').flatMap((l) => l.split('\t')[k]?.split('|') ?? []).filter(Boolean).map(Number);
+        const syns = dirs.filter(([f, rev]) => !f.l2 && (rev || (f.protocol !== 1 && f.protocol !== 58))).map(([f, rev]) => (rev ? f.revFlagCounts : f.fwdFlagCounts).syn);
+        expect(col(0).sort()).toEqual(syns.sort());
+        expect(col(1).filter((v) => v > 0).length).toBe(dirs.filter(([f]) => f.innerVlan > 0).length);
+      }
+    }
+  });
+
   it('keeps counters beyond 32 bits (2^33 bytes)', async () => {
     const batch = withHugeCounters((await generatedBatches())[0]);
     const rx = await receiver();
@@ -367,7 +416,7 @@ describe('IpfixExporter messages', () => {
       { application: 'dns', strings: { dnsQuery: 'example.com' }, dnsRcode: 0, dnsAnswers: 1, dnsAnswer: '192.0.2.1' },
     ];
     const batch = withApps((await generatedBatches())[0], (f, i) => (!f.l2 && (f.protocol === 6 || f.protocol === 17) && i % 3 === 0 ? areas[(i / 3) % areas.length] : undefined));
-    const flows = [...batch].slice(0, 600);
+    const flows = [...batch].filter((f) => f.innerVlan === 0 && f.tunnelType !== 'vxlan').slice(0, 600); // no details twins here
     const withApp = flows.filter((f) => f.application);
     expect(withApp.some((f) => f.ipVersion === 6) && withApp.some((f) => f.ipVersion === 4)).toBe(true);
     for (const biflow of ['split', 'rfc5103'] as const) {
@@ -604,6 +653,8 @@ interface Export {
   flows: Flow[];
   biflow: 'rfc5103' | 'split';
   ingress?: number;
+  /** the TCP flag counters (IE 218..223) in the port templates */
+  statistics?: boolean;
 }
 
 /** Exports each capture with its own exporter (observation domain) into one nfcapd, and reads the file back. */
@@ -613,7 +664,7 @@ async function roundTrip(exports: Export[]): Promise<{ expected: string[]; got: 
   let log = '';
   try {
     for (const [i, e] of exports.entries()) {
-      const ex = new IpfixExporter({ host: '127.0.0.1', port: nf.port, observationDomainId: i + 1, biflow: e.biflow, ingressInterface: e.ingress });
+      const ex = new IpfixExporter({ host: '127.0.0.1', port: nf.port, observationDomainId: i + 1, biflow: e.biflow, ingressInterface: e.ingress, statistics: e.statistics });
       await exportPaced(ex, e.flows);
       await ex.close();
       records += ex.stats.records;
@@ -668,6 +719,8 @@ describe.skipIf(!nfdumpPresent)('IPFIX into nfcapd, read back with nfdump', () =
       { name: 'generated-split', flows, biflow: 'split', ingress: 42 },
       { name: 'generated-apps', flows: apps, biflow: 'split' },
       { name: 'generated-apps-rfc5103', flows: apps, biflow: 'rfc5103' },
+      // with the flag counters, which nfdump skips: the rest of each record reads as before
+      { name: 'generated-statistics', flows: flowsOf(await generatedBatches(true)), biflow: 'split', statistics: true },
     ]);
     console.log(`ipfix round trip (generated): ${r.expected.length} records exported, ${r.got.length} read back by nfdump`);
     expect(flows.some((f) => f.ipVersion === 6) && flows.some((f) => f.ipVersion === 4) && flows.some((f) => f.l2)).toBe(true);

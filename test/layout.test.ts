@@ -20,9 +20,13 @@ describe('FlowBatch layout', () => {
       kIcmpCode: 1, kSrcMac: 6, kDstMac: 6, kMinTtl: 1, kMaxTtl: 1, kFwdPackets: 8, kFwdBytes: 8, kRevPackets: 8, kRevBytes: 8,
       kFwdLastNs: 8, kRevFirstNs: 8, kRevLastNs: 8, kFwdStats: Offsets.kStatBlockSize, kRevStats: Offsets.kStatBlockSize,
       kApplication: 1, kAppFlags: 1, kTlsVersion: 2, kDnsQtype: 2, kDnsRcode: 1, pad263: 1, kDnsAnswers: 2, kHttpStatus: 2,
-      kAppCode: 2, kDnsAnswerVersion: 1, pad271: 1, kDnsAnswerAddr: 16, kAppStrings: RECORD_SIZE - Offsets.kAppStrings,
+      kAppCode: 2, kDnsAnswerVersion: 1, pad271: 1, kDnsAnswerAddr: 16, kAppStrings: Offsets.kDetails - Offsets.kAppStrings,
+      kFwdIpBytes: 8, kRevIpBytes: 8, kFwdPayloadBytes: 8, kRevPayloadBytes: 8, kInnerVlan: 2, kTunnelType: 1, kConnState: 1,
+      kTunnelId: 4, kHistory: Offsets.kHistorySize, kFwdFlagCounts: 32, kRevFlagCounts: 32, kBiStats: Offsets.kStatBlockSize,
+      kSpltCount: 1, pad689: 3, kSpltDirections: 4, kSpltSizes: 2 * Offsets.kSpltMax, kSpltIats: 4 * Offsets.kSpltMax,
+      reserved: RECORD_SIZE - Offsets.kDetailsEnd,
     };
-    const pads: Record<string, number> = { pad263: 263, pad271: 271 };
+    const pads: Record<string, number> = { pad263: 263, pad271: 271, pad689: 689, reserved: Offsets.kDetailsEnd };
     const used = new Uint8Array(RECORD_SIZE);
     for (const [k, n] of Object.entries(sizes)) {
       const o = pads[k] ?? Offsets[k as keyof typeof Offsets];

@@ -93,7 +93,9 @@ describe('a database of every address family', () => {
     const lengths = new Set(mixed.devices.map((d) => d.addr.length));
     expect([...lengths].sort()).toEqual([16, 4, 6]);
     const addrs = new Set(mixed.devices.map((d) => d.addr.toString('hex')));
-    expect(addrs.has('ffffffffffff')).toBe(true);
+    // broadcast and multicast MACs are no devices (their flows name device 0)
+    expect([...addrs].filter((a) => a.length === 12 && parseInt(a.slice(0, 2), 16) & 1)).toEqual([]);
+    expect(mixed.flows.some((f) => f.dstDevice === 0)).toBe(true);
     for (const ip of ['32.0.0.0', '::ffff:10.0.0.1', 'ff02::1', '2001:db8::1']) expect(addrs.has(Buffer.from(ipaddr.parse(ip).toByteArray()).toString('hex')), ip).toBe(true);
     expect(MAC_EDGES.some((m) => addrs.has(m.replace(/:/g, '')))).toBe(true);
   });
@@ -335,9 +337,10 @@ describe('top and timeline: the minute buckets whose start lies in their range, 
         const conversations = new Map<string, Totals>();
         const services = new Map<string, Totals>();
         for (const x of parts) {
-          add(talkers, String(x.f.srcDevice), x);
-          if (x.f.dstDevice !== x.f.srcDevice) add(talkers, String(x.f.dstDevice), x);
-          add(conversations, [Math.min(x.f.srcDevice, x.f.dstDevice), Math.max(x.f.srcDevice, x.f.dstDevice)].join(','), x);
+          // device 0 (a group MAC) is no talker and in no conversation
+          if (x.f.srcDevice) add(talkers, String(x.f.srcDevice), x);
+          if (x.f.dstDevice !== x.f.srcDevice && x.f.dstDevice) add(talkers, String(x.f.dstDevice), x);
+          if (x.f.srcDevice && x.f.dstDevice) add(conversations, [Math.min(x.f.srcDevice, x.f.dstDevice), Math.max(x.f.srcDevice, x.f.dstDevice)].join(','), x);
           add(services, serviceName(x.f), x);
         }
         const num = (a: string, b: string) => Number(a) - Number(b);

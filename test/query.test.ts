@@ -56,7 +56,7 @@ describe('keyset pages', () => {
           if (seen.has(r.id)) problems.push(`row ${r.id} twice`);
           seen.add(r.id);
           if (r.protocol !== 6) problems.push(`row ${r.id} outside the filter`);
-          const key = sort === 'first' ? r.firstNs : r.bytes;
+          const key = sort === 'first' ? BigInt(r.firstNs) : r.bytes;
           if (prev) {
             const [pk, pid] = prev;
             const ok = order === 'asc' ? key > pk || (key === pk && r.id > pid) : key < pk || (key === pk && r.id < pid);

@@ -241,10 +241,14 @@ describe('accounting and statistics', () => {
       { statistics: true, accounting: 'payload' },
     );
     const f = r.flows[0];
-    expect(f.fwdStats).toMatchObject({ sizeMin: 0, sizeMax: 20, sizeMean: 10, iatMin: 1e9, iatMax: 2e9, iatMean: 1.5e9 });
+    // inter-arrival times in ms (docs/fields.md: one time unit)
+    expect(f.fwdStats).toMatchObject({ sizeMin: 0, sizeMax: 20, sizeMean: 10, iatMinMs: 1000, iatMaxMs: 2000, iatMeanMs: 1500 });
     expect(f.fwdStats!.sizeStddev).toBeCloseTo(Math.sqrt(200 / 3), 9);
-    expect(f.fwdStats!.iatStddev).toBeCloseTo(0.5e9, 3);
-    expect(f.revStats).toMatchObject({ sizeMin: 0, sizeMax: 0, iatMin: 0, iatMax: 0 });
+    expect(f.fwdStats!.iatStddevMs).toBeCloseTo(500, 9);
+    expect(f.revStats).toMatchObject({ sizeMin: 0, sizeMax: 0, iatMinMs: 0, iatMaxMs: 0 });
+    // both directions: sizes 0, 10, 20, 0; gaps 1, 2, 1 s
+    expect(f.biStats).toMatchObject({ sizeMin: 0, sizeMax: 20, sizeMean: 7.5, iatMinMs: 1000, iatMaxMs: 2000 });
+    expect(f.biStats!.iatMeanMs).toBeCloseTo(4000 / 3, 9);
   });
 });
 

@@ -56,11 +56,17 @@ describe.skipIf(skipping(corpusMissing, 'ingest the corpus'))('ingest the corpus
           expect([r.fwd_packets, r.fwd_bytes, r.rev_packets, r.rev_bytes]).toEqual([f.fwdPackets, f.fwdBytes, f.revPackets, f.revBytes]);
           if (f.l2 || f.ipVersion === 4) expect([String(r.s).toLowerCase(), String(r.d).toLowerCase()]).toEqual([addrHex(f, 'src'), addrHex(f, 'dst')]);
         });
-        // devices: exactly the distinct (address, vlan) endpoints of the flows
+        // devices: exactly the distinct (address, vlan) endpoints of the flows, but broadcast and multicast MACs (the group bit)
         const endpoints = new Set<string>();
+        const group = (hex: string) => hex.length === 12 && (parseInt(hex.slice(0, 2), 16) & 1) === 1;
+        let groupEnds = 0;
+        let groupFlows = 0;
         for (const r of store.db.prepare('SELECT hex(src_addr) s, hex(dst_addr) d, vlan FROM flows').all() as { s: string; d: string; vlan: number }[]) {
-          endpoints.add(`${r.vlan}/${r.s}`);
-          endpoints.add(`${r.vlan}/${r.d}`);
+          if (group(r.s) || group(r.d)) groupFlows++;
+          for (const a of [r.s, r.d]) {
+            if (group(a)) groupEnds++;
+            else endpoints.add(`${r.vlan}/${a}`);
+          }
         }
         // ... and the IPv4 hosts ARP bound to a MAC (the target only when its MAC is unicast)
         const ipHex = (ip: string) => Buffer.from(ip.split('.').map(Number)).toString('hex').toUpperCase();
@@ -75,7 +81,9 @@ describe.skipIf(skipping(corpusMissing, 'ingest the corpus'))('ingest the corpus
         // every flow points at its devices, and the device counters add up
         expect(store.db.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
         const sum = store.db.prepare('SELECT sum(flows) n FROM devices').get() as { n: number | null }; // ARP bindings add no flows
-        expect(sum.n ?? 0).toBe(2 * flows.length);
+        expect(sum.n ?? 0).toBe(2 * flows.length - groupEnds);
+        // a group MAC's flows name device 0
+        expect(store.db.prepare('SELECT count(*) FROM flows WHERE src_device = 0 OR dst_device = 0').pluck().get()).toBe(groupFlows);
         const src = store.db.prepare('SELECT packets, flows, error FROM sources').get() as { packets: number; flows: number; error: string | null };
         expect(src).toMatchObject({ packets: want.summary.packets, flows: flows.length });
         expect(src.error !== null).toBe(Boolean(want.error));

@@ -1,7 +1,8 @@
 /**
  * Unit tests of the TypeScript engine's parts: the reader (records straddling
  * read chunks, timestamps), the BPF interpreter, the decoder and the
- * fragment table, and readFileTs (cancel, filters without libpcap).
+ * fragment table, readFileTs (cancel, filters without libpcap), and the
+ * record's details area (docs/fields.md) as the TypeScript engine fills it.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -12,7 +13,7 @@ import { runBpf, compileBpf, type BpfInstruction } from '../src/engine/ts/bpf';
 import * as D from '../src/engine/ts/decode';
 import { CaptureReader, NEXT_NEED, NEXT_PACKET } from '../src/engine/ts/reader';
 import { readFileTs } from '../src/engine/ts/run';
-import { DECODE_ERRORS, RECORD_SIZE } from '../src/flow/layout';
+import { DECODE_ERRORS, Offsets as O, RECORD_SIZE } from '../src/flow/layout';
 import { resolveOptions } from '../src/options';
 import { MAC_A, MAC_B, P, tcp4, udp4, writePcap, writePcapng } from './helpers/capture';
 // @ts-expect-error plain ESM helper without type declarations
@@ -342,6 +343,35 @@ describe('decoder', () => {
     expect([c.tunnel, c.s0, c.sport, c.srcMacOff]).toEqual([1, ip4('192.168.0.1'), 1, 6]);
   });
 
+  it('details: inner VLAN, the innermost tunnel with its id, TCP seq and window', () => {
+    const inner = (payload = 0) =>
+      P.ipv4({ src: '192.168.0.1', dst: '192.168.0.2', proto: 6, payload: P.tcp({ sport: 1, dport: 2, flags: 'A', seq: 0xfedcba98, window: 517, payload: Buffer.alloc(payload) }) });
+    const outer = (proto: number, payload: Buffer) => P.ethernet({ src: MAC_A, dst: MAC_B, type: 0x800, payload: P.ipv4({ src: '1.1.1.1', dst: '2.2.2.2', proto, payload }) });
+    const fields = (p: D.PacketInfo) => [p.tunnel, p.tunnelType, p.tunnelId, p.innerVlan, p.seq, p.tcpWindow];
+    const qinq = decode(tcp4('1.1.1.1', 1, '2.2.2.2', 2, 'S', 0, [{ id: 100, tpid: 0x88a8 }, { id: 200 }, { id: 300 }])).p;
+    expect([qinq.vlan, qinq.innerVlan, qinq.tunnelType]).toEqual([100, 200, 0]);
+    expect(decode(tcp4('1.1.1.1', 1, '2.2.2.2', 2, 'S', 0, [{ id: 100 }])).p.innerVlan).toBe(0);
+    // the key follows the checksum word
+    expect(fields(decode(outer(47, P.gre({ proto: 0x800, key: 0xabcdef01, seq: 9, checksum: true, payload: inner() }))).p)).toEqual([1, D.TUNNEL_GRE, 0xabcdef01, 0, 0xfedcba98, 517]);
+    expect(fields(decode(outer(47, P.gre({ proto: 0x800, payload: inner() }))).p)).toEqual([1, D.TUNNEL_GRE, 0, 0, 0xfedcba98, 517]);
+    expect(fields(decode(outer(4, inner(3))).p)).toEqual([1, D.TUNNEL_IPIP, 0, 0, 0xfedcba98, 517]);
+    const gtp = outer(17, P.udp({ sport: 2152, dport: 2152, payload: P.gtpu({ teid: 0x80000001, payload: inner() }) }));
+    expect(fields(decode(gtp).p)).toEqual([1, D.TUNNEL_GTPU, 0x80000001, 0, 0xfedcba98, 517]);
+    // VXLAN (VNI 0xabcdef) inside GRE: the innermost tunnel is kept
+    const vx = P.ipv4({ src: '3.3.3.3', dst: '4.4.4.4', proto: 17, payload: P.udp({ sport: 5555, dport: 4789, payload: P.vxlan({ vni: 0xabcdef, payload: P.ethernet({ src: MAC_B, dst: MAC_A, type: 0x800, payload: inner() }) }) }) });
+    expect(fields(decode(outer(47, P.gre({ proto: 0x800, key: 7, payload: vx }))).p)).toEqual([1, D.TUNNEL_VXLAN, 0xabcdef, 0, 0xfedcba98, 517]);
+    // a tunnel whose inner packet is not IP leaves the outer flow as it was
+    const arp = P.ethernet({ src: MAC_B, dst: MAC_A, type: 0x0806, payload: Buffer.alloc(28) });
+    expect(fields(decode(outer(47, P.gre({ proto: 0x6558, key: 7, payload: arp }))).p)).toEqual([0, 0, 0, 0, 0, 0]);
+    // a UDP packet after a TCP one: no stale seq or window
+    const p = new D.PacketInfo();
+    for (const data of [tcp4('1.1.1.1', 1, '2.2.2.2', 2, 'S'), udp4('1.1.1.1', 1, '2.2.2.2', 2)]) {
+      p.wireLen = data.length;
+      D.decodePacket(new Uint8Array(data), 0, data.length, 1, opt, new D.FragmentTable(), p);
+    }
+    expect([p.proto, p.seq, p.tcpWindow]).toEqual([17, 0, 0]);
+  });
+
   it('layer-2 frames: flows keyed by MACs, or skipped with l2Flows off', () => {
     const lldp = P.ethernet({ src: MAC_A, dst: '01:80:c2:00:00:0e', type: 0x88cc, payload: Buffer.alloc(40) });
     const { k, p } = decode(lldp);
@@ -360,6 +390,97 @@ describe('decoder', () => {
     expect(DECODE_ERRORS[bad.p.error]).toBe('unsupported_link_type');
     expect(D.linktypeSupported(147)).toBe(false);
     expect(D.linktypeSupported(276)).toBe(true);
+  });
+});
+
+/** Every record of a TypeScript-engine read, in order. */
+async function tsRecords(file: string, options: Parameters<typeof resolveOptions>[0]): Promise<DataView[]> {
+  const g = readFileTs(file, resolveOptions(options), { cancelled: false });
+  const out: DataView[] = [];
+  for (let r = await g.next(); !r.done; r = await g.next()) {
+    for (let o = 0; o < r.value.byteLength; o += RECORD_SIZE) out.push(new DataView(r.value, o, RECORD_SIZE));
+  }
+  return out;
+}
+
+describe('details area (record bytes 512-1023)', () => {
+  const A = '10.0.0.1';
+  const B = '10.0.0.2';
+  const u64 = (r: DataView, o: number) => Number(r.getBigUint64(o, true));
+  const u32s = (r: DataView, o: number, n: number) => Array.from({ length: n }, (_, i) => r.getUint32(o + 4 * i, true));
+  const u16s = (r: DataView, o: number, n: number) => Array.from({ length: n }, (_, i) => r.getUint16(o + 2 * i, true));
+  const bytes = (r: DataView, o: number, n: number) => Array.from(new Uint8Array(r.buffer, r.byteOffset + o, n));
+  // wire sizes 54, 54, 154, 104, 54; IP lengths 40, 40, 140, 90, 40; payloads 0, 0, 100, 50, 0
+  const conversation = () =>
+    writePcap([
+      { t: 0, data: tcp4(A, 1000, B, 80, 'S') },
+      { t: 0.001, data: tcp4(B, 80, A, 1000, 'SA') },
+      { t: 0.0025, data: tcp4(A, 1000, B, 80, 'PA', 100) },
+      { t: 0.0025, data: tcp4(B, 80, A, 1000, 'A', 50) },
+      { t: 0.01, data: tcp4(A, 1000, B, 80, 'FA') },
+    ]);
+
+  it('IP and payload bytes, flag counters, both-directions statistics and SPLT', async () => {
+    const [r, ...more] = await tsRecords(conversation(), { statistics: true, splt: 8 });
+    expect(more).toHaveLength(0);
+    expect([u64(r, O.kFwdIpBytes), u64(r, O.kRevIpBytes), u64(r, O.kFwdPayloadBytes), u64(r, O.kRevPayloadBytes)]).toEqual([220, 130, 100, 50]);
+    // FIN, SYN, RST, PSH, ACK, URG, ECE, CWR
+    expect(u32s(r, O.kFwdFlagCounts, 8)).toEqual([1, 1, 0, 1, 2, 0, 0, 0]);
+    expect(u32s(r, O.kRevFlagCounts, 8)).toEqual([0, 1, 0, 0, 2, 0, 0, 0]);
+    const b = O.kBiStats;
+    const sizes = [54, 54, 154, 104, 54];
+    const mean = sizes.reduce((a, x) => a + x, 0) / 5;
+    expect([r.getUint32(b + O.kStatSizeMin, true), r.getUint32(b + O.kStatSizeMax, true)]).toEqual([54, 154]);
+    expect(r.getFloat64(b + O.kStatSizeMean, true)).toBeCloseTo(mean, 9);
+    expect(r.getFloat64(b + O.kStatSizeStddev, true)).toBeCloseTo(Math.sqrt(sizes.reduce((a, x) => a + (x - mean) ** 2, 0) / 5), 9);
+    // inter-arrival over the flow: 1 ms, 1.5 ms, 0, 7.5 ms
+    expect([u64(r, b + O.kStatIatMin), u64(r, b + O.kStatIatMax)]).toEqual([0, 7_500_000]);
+    expect(r.getFloat64(b + O.kStatIatMean, true)).toBeCloseTo(2_500_000, 3);
+    expect(r.getUint8(O.kSpltCount)).toBe(5);
+    expect(r.getUint32(O.kSpltDirections, true)).toBe(0b01010);
+    expect(u16s(r, O.kSpltSizes, 6)).toEqual([...sizes, 0]);
+    expect(u32s(r, O.kSpltIats, 6)).toEqual([0, 1000, 1500, 0, 7500, 0]);
+    expect(bytes(r, O.kDetailsEnd, RECORD_SIZE - O.kDetailsEnd).every((x) => x === 0)).toBe(true);
+    // without the options their bytes stay zero; the rest is always filled
+    const [plain] = await tsRecords(conversation(), {});
+    expect(u64(plain, O.kFwdIpBytes)).toBe(220);
+    expect(bytes(plain, O.kFwdFlagCounts, O.kDetailsEnd - O.kFwdFlagCounts).every((x) => x === 0)).toBe(true);
+  });
+
+  it('segments restart bytes and statistics; SPLT keeps the flow from its first packet', async () => {
+    const recs = await tsRecords(conversation(), { statistics: true, splt: 3, activeTimeout: 0.005 });
+    expect(recs.map((r) => r.getUint16(O.kSegment, true))).toEqual([0, 1]);
+    const [a, b] = recs;
+    expect([u64(a, O.kFwdIpBytes), u64(a, O.kRevIpBytes), u64(a, O.kFwdPayloadBytes)]).toEqual([180, 130, 100]);
+    expect([u64(b, O.kFwdIpBytes), u64(b, O.kRevIpBytes), u64(b, O.kFwdPayloadBytes)]).toEqual([40, 0, 0]);
+    expect(u32s(b, O.kFwdFlagCounts, 8)).toEqual([1, 0, 0, 0, 1, 0, 0, 0]);
+    expect([b.getUint32(O.kBiStats + O.kStatSizeMin, true), u64(b, O.kBiStats + O.kStatIatMax)]).toEqual([54, 0]);
+    for (const r of recs) {
+      expect([r.getUint8(O.kSpltCount), r.getUint32(O.kSpltDirections, true)]).toEqual([3, 0b010]);
+      expect(u16s(r, O.kSpltSizes, 4)).toEqual([54, 54, 154, 0]);
+      expect(u32s(r, O.kSpltIats, 4)).toEqual([0, 1000, 1500, 0]);
+    }
+  });
+
+  it('SPLT: an older packet counts 0, sizes saturate; tunnel and inner VLAN come from the first packet', async () => {
+    const gre = (key: number, payload: Buffer) =>
+      P.ethernet({ src: MAC_A, dst: MAC_B, type: 0x800, vlans: [{ id: 10 }, { id: 20 }], payload: P.ipv4({ src: '1.1.1.1', dst: '2.2.2.2', proto: 47, payload: P.gre({ proto: 0x800, key, payload }) }) });
+    const inner = (n: number) => P.ipv4({ src: A, dst: B, proto: 17, payload: P.udp({ sport: 5, dport: 6, payload: Buffer.alloc(n) }) });
+    const f = writePcap([
+      { t: 1, data: gre(0x01020304, inner(10)) },
+      { t: 0.5, data: gre(99, inner(10)) },
+      { t: 1.25, data: gre(99, inner(1000)).subarray(0, 200), origLen: 70000 },
+      { t: 4296.125, data: gre(99, inner(10)) }, // 4294.875 s: just below 2^32 µs
+      { t: 8592.125, data: gre(99, inner(10)) }, // 4296 s: saturates
+    ]);
+    const recs = await tsRecords(f, { splt: 6, idleTimeout: Infinity, activeTimeout: Infinity });
+    expect(recs).toHaveLength(1);
+    const [r] = recs;
+    expect(r.getUint16(O.kInnerVlan, true)).toBe(20);
+    expect([r.getUint8(O.kTunnelType), r.getUint32(O.kTunnelId, true)]).toEqual([2, 0x01020304]);
+    expect(r.getUint8(O.kConnState)).toBe(1); // S0: only src sent
+    expect(u16s(r, O.kSpltSizes, 6)).toEqual([88, 88, 65535, 88, 88, 0]);
+    expect(u32s(r, O.kSpltIats, 6)).toEqual([0, 0, 250_000, 4_294_875_000, 4_294_967_295, 0]);
   });
 });
 

@@ -67,16 +67,17 @@ void check_area(const uint8_t* r, size_t i) {
   if (v != 0 && v != 4 && v != 6) fail("dnsAnswerVersion", i);
   if (!(flags & kAppFlagCode) && (r[off::kAppCode] || r[off::kAppCode + 1])) fail("appCode without its flag", i);
   uint32_t seen = 0;
+  constexpr size_t kEnd = off::kApp + off::kAppSize;  // the details area follows
   size_t p = off::kAppStrings;
-  while (p < kRecordSize && r[p]) {
+  while (p < kEnd && r[p]) {
     uint8_t id = r[p];
     if (id >= kStrCount) fail("string id", i);
     if (seen & (1u << id)) fail("string id twice", i);
     seen |= 1u << id;
-    if (p + 2 > kRecordSize || p + 2 + r[p + 1] > kRecordSize) fail("string entry past the record", i);
+    if (p + 2 > kEnd || p + 2 + r[p + 1] > kEnd) fail("string entry past the area", i);
     p += 2 + r[p + 1];
   }
-  for (; p < kRecordSize; p++)
+  for (; p < kEnd; p++)
     if (r[p]) fail("bytes after the string entries", i);
 }
 

@@ -6,7 +6,7 @@
 // final flush. The options come from a hash of the input, so a crash reproduces
 // from its file alone: about one input in four runs with the filter
 // "tcp or udp", and maxFlows, timeouts, accounting, statistics, keyVlan,
-// tcpTermination, decodeTunnels and l2Flows vary.
+// tcpTermination, decodeTunnels, l2Flows and splt vary.
 //
 // Checked after every run (abort = a fuzzer crash): every record well formed,
 // records per end reason as counted, and — when reading ended without a filter
@@ -92,6 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opt.decode.l2_flows = ((h >> 20) & 3) != 0;
   opt.flow.dissect = ((h >> 22) & 3) != 0;  // payloads read in the reader's buffer (offline.cc's group cut)
   opt.flow.dissect_bytes = 64 + (h >> 24) % 4033;
+  opt.flow.splt = uint8_t((h >> 36) % 34);
 
   Sink sink;
   std::atomic<bool> cancel{false};

@@ -54,9 +54,42 @@ uint64_t u64(const uint8_t* r, size_t off) {
   std::abort();
 }
 
-void check_records(const std::vector<uint8_t>& b, bool snapshot) {
+uint32_t u32(const uint8_t* r, size_t off) {
+  uint32_t v;
+  std::memcpy(&v, r + off, 4);
+  return v;
+}
+
+bool zero(const uint8_t* r, size_t from, size_t to) {
+  for (size_t i = from; i < to; i++)
+    if (r[i]) return false;
+  return true;
+}
+
+// The details area (docs/fields.md): what is off stays zero, counts stay in range.
+void check_details(const uint8_t* r, const FlowOptions& fo, size_t i) {
+  uint64_t fwd = u64(r, off::kFwdPackets), rev = u64(r, off::kRevPackets);
+  if (!zero(r, off::kDetailsEnd, kRecordSize)) fail("reserved bytes set", i);
+  if (r[off::kTunnelType] > kTunnelErspan) fail("tunnel type", i);
+  if (r[off::kTunnelType] == kTunnelNone && u32(r, off::kTunnelId)) fail("tunnel id without a tunnel", i);
+  if (r[off::kConnState] > kConnOTH) fail("conn_state", i);
+  bool l2 = r[off::kIpVersion] == 0;
+  if (l2 && !zero(r, off::kConnState, off::kConnState + 1)) fail("conn_state of a layer-2 flow", i);
+  if (l2 && !zero(r, off::kHistory, off::kHistory + off::kHistorySize)) fail("history of a layer-2 flow", i);
+  if (!fo.statistics && !zero(r, off::kFwdFlagCounts, off::kBiStats + off::kStatBlockSize)) fail("statistics off, set", i);
+  for (int f = 0; f < 8; f++)
+    if (u32(r, off::kFwdFlagCounts + 4 * f) > fwd || u32(r, off::kRevFlagCounts + 4 * f) > rev) fail("flag count > packets", i);
+  if (fo.statistics && u32(r, off::kBiStats + off::kStatSizeMin) > u32(r, off::kBiStats + off::kStatSizeMax)) fail("bi size range", i);
+  uint32_t n = r[off::kSpltCount];
+  if (n > (fo.splt < off::kSpltMax ? fo.splt : off::kSpltMax)) fail("SPLT count > splt", i);
+  if (n < 32 && (u32(r, off::kSpltDirections) >> n)) fail("SPLT direction past the count", i);
+  if (!zero(r, off::kSpltSizes + 2 * n, off::kSpltIats) || !zero(r, off::kSpltIats + 4 * n, off::kDetailsEnd)) fail("SPLT past the count", i);
+}
+
+void check_records(const std::vector<uint8_t>& b, bool snapshot, const FlowOptions& fo) {
   for (size_t i = 0; i * kRecordSize < b.size(); i++) {
     const uint8_t* r = b.data() + i * kRecordSize;
+    check_details(r, fo, i);
     uint8_t reason = r[off::kEndReason];
     if (snapshot ? reason != 0 : (reason < kEndIdle || reason > kEndEvicted)) fail("end reason", i);
     if (u64(r, off::kFwdPackets) + u64(r, off::kRevPackets) == 0) fail("record without packets", i);
@@ -110,6 +143,7 @@ std::vector<uint8_t> run(const uint8_t* pkt, uint32_t caplen, uint32_t wire_len,
   fo.tcp_termination = (caplen & 16) == 0;
   fo.dissect = (caplen & 32) == 0;  // application dissection of the payloads (native/app/, fuzz_app.cc goes deeper)
   fo.dissect_bytes = 64 + (caplen * 97) % 2048;
+  fo.splt = uint8_t((caplen >> 6) % 40);  // past 32: clamped by the table
   fo.id_first = 7;
   fo.id_step = 3;
   {
@@ -166,8 +200,8 @@ std::vector<uint8_t> run(const uint8_t* pkt, uint32_t caplen, uint32_t wire_len,
       packets += u64(sink.bytes.data() + i * kRecordSize, off::kFwdPackets) + u64(sink.bytes.data() + i * kRecordSize, off::kRevPackets);
     if (packets != seq.size() + (seq.empty() ? 0 : 1)) fail("packets in records != packets accounted", 0);
   }
-  check_records(sink.bytes, false);
-  check_records(snap.bytes, true);
+  check_records(sink.bytes, false, fo);
+  check_records(snap.bytes, true, fo);
   // the decoded fields themselves, where the table does not look: kind, error, flags
   std::vector<uint8_t> out = std::move(sink.bytes);
   out.insert(out.end(), snap.bytes.begin(), snap.bytes.end());

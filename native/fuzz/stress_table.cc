@@ -81,6 +81,7 @@ FlowOptions flow_options() {
   fo.active_ns = 300000000ull;  // 300 ms
   fo.close_ns = 5000000ull;     // 5 ms
   fo.statistics = true;
+  fo.splt = 12;  // SPLT spans segments: every record of a flow carries its first packets
   fo.dissect = true;  // each table its own dissector: no state shared between threads
   fo.dissect_bytes = 256;
   fo.max_flows = 1u << 18;  // no eviction (its victim depends on the table's history): checked below

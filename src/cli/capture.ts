@@ -73,7 +73,7 @@ export async function capture(flags: CaptureFlags): Promise<number> {
         await onBatch?.(batch);
         if (sink) continue; // into ClickHouse: stdout stays quiet
         const lines: string[] = [];
-        for (const f of batch) lines.push(jsonLine(f));
+        for (const f of batch) lines.push(jsonLine(f, { statistics: flags.statistics }));
         if (lines.length) stdout.write(lines.join('\n') + '\n');
       }
       const s = await run.summary;

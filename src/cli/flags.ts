@@ -125,11 +125,20 @@ export interface EngineFlags {
   l2Flows: boolean;
   accounting: FlowMeterOptions['accounting'];
   statistics: boolean;
+  /** --splt: the first N packets of each flow (0: off) */
+  splt: number;
   maxFlows: number;
   batchSize: number;
   /** --no-dissect */
   dissect: boolean;
   dissectBytes?: number;
+}
+
+/** --splt: packets recorded per flow, 0..32. */
+export function spltCount(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 32) throw new InvalidArgumentError('expected an integer 0..32');
+  return n;
 }
 
 /** --dissect-bytes: payload bytes kept per flow direction, 64..65535. */
@@ -162,7 +171,8 @@ export function addEngineFlags(c: Command, engines: readonly string[] = ['native
     .option('--no-decode-tunnels', 'key tunnelled packets by the outer header')
     .option('--no-l2-flows', 'ignore non-IP frames instead of making layer-2 flows')
     .addOption(new Option('--accounting <mode>', 'which length counts as bytes').choices(ACCOUNTING_MODES as string[]).default('link'))
-    .option('--statistics', 'per-direction size and inter-arrival statistics', false)
+    .option('--statistics', 'size and inter-arrival statistics per direction and both, packets per TCP flag', false)
+    .option('--splt <n>', 'direction, size and inter-arrival time of the first n packets of each flow, 0..32 (0: off)', spltCount, 0)
     .option('--max-flows <n>', 'flow table capacity (evicts when full)', positiveInt, 1_000_000)
     .option('--batch-size <n>', 'records per batch', positiveInt, 4096)
     .option('--no-dissect', 'do not read the payload for applications (TLS SNI, HTTP host, DNS names, ...: docs/applications.md)')
@@ -182,6 +192,8 @@ export function meterOptions(f: EngineFlags): FlowMeterOptions {
     l2Flows: f.l2Flows,
     accounting: f.accounting,
     statistics: f.statistics,
+    // only when asked: a plain run's options (and the ClickHouse run names derived from them) stay as they were
+    ...(f.splt ? { splt: f.splt } : {}),
     maxFlows: f.maxFlows,
     batchSize: f.batchSize,
     ...dissectOptions(f),
@@ -225,12 +237,12 @@ export function ifindexOf(name: string): number | undefined {
   }
 }
 
-/** The exporter --ipfix asks for, or undefined; `send(batch)` writes and flushes it. */
-export function exporterFor(flags: ExportFlags): { send(batch: FlowBatch): Promise<void>; close(): Promise<void> } | undefined {
+/** The exporter --ipfix asks for, or undefined; `send(batch)` writes and flushes it. With --statistics the records carry the TCP flag counters. */
+export function exporterFor(flags: ExportFlags & { statistics?: boolean }): { send(batch: FlowBatch): Promise<void>; close(): Promise<void> } | undefined {
   if (!flags.ipfix) return undefined;
   const one = flags.interface?.length === 1 && !flags.interface[0].includes('/') ? flags.interface[0] : undefined;
   const ingressInterface = one === undefined ? undefined : ifindexOf(one);
-  const exporter = new IpfixExporter({ ...flags.ipfix, biflow: flags.ipfixBiflow, rate: flags.ipfixRate, ingressInterface });
+  const exporter = new IpfixExporter({ ...flags.ipfix, biflow: flags.ipfixBiflow, rate: flags.ipfixRate, ingressInterface, statistics: flags.statistics === true });
   return {
     send: async (batch) => {
       exporter.write(batch);

@@ -7,17 +7,19 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { FlowmasterError } from '../errors';
 import { bench, type BenchFlags } from './bench';
 import { capture, type CaptureFlags } from './capture';
-import { addEngineFlags, addExportFlag, addWriterFlags, byteSize, dissectBytes, nonNegativeInt, partitionSpanOption, positiveInt, protocol, time } from './flags';
+import { addEngineFlags, addExportFlag, addWriterFlags, byteSize, dissectBytes, nonNegativeInt, partitionSpanOption, positiveInt, time } from './flags';
 import { ingest, type IngestFlags } from './ingest';
 import { addClickHouseFlags, addClickHouseTarget, clickhouseInit } from './clickhouse';
 import { addOpsFlags } from '../ops';
 import { guardOutput } from './output';
 import { addRetainFlags } from './retain';
 import { bucketDuration, devices, flows, retention, timeline, top, TOP_KINDS, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TimelineFlags, type TopFlags, type TopKind } from './query';
-import { APPLICATIONS } from '../flow/layout';
 import { printError, read, type ReadFlags } from './read';
+import { addExportCommand, addFlowFilterFlags } from './export';
 
 const USAGE_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_USAGE', 'ERR_BPF', 'ERR_BAD_CURSOR']);
+
+/** 'SF,S0' as ['SF', 'S0'] (the library checks the values). */
 
 const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
 
@@ -28,7 +30,16 @@ function pageFlags(c: Command, sorts: string[], dflt: string): Command {
     .addOption(new Option('--order <order>', 'sort order').choices(['asc', 'desc']).default('desc'))
     .option('--limit <n>', 'rows per page (1..10000)', positiveInt, 50)
     .option('--cursor <cursor>', 'the next page: the cursor the previous page printed')
-    .option('--json', 'the page as JSON (items and next cursor)', false);
+    .option('--page <n>', 'offset paging: page number (with --limit as page size; prints the total)', positiveInt)
+    .addOption(formatOption())
+    .option('--json', 'alias of --format json: the page as one JSON object (items, next cursor)', false);
+}
+
+/** --format of flows, devices and top (CSV headers: the SQLite column names). */
+function formatOption(): Option {
+  return new Option('--format <format>', 'table, jsonl (a JSON object per row), csv (header: the SQLite column names) or json (the whole page as one object)')
+    .choices(['table', 'jsonl', 'csv', 'json'])
+    .default('table');
 }
 
 /** Which store a query reads: a SQLite file (--db) or the central ClickHouse (--clickhouse; --sensor narrows it to one sensor). */
@@ -106,26 +117,13 @@ export function program(): Command {
       process.exitCode = await capture(flags);
     });
 
-  pageFlags(p.command('flows').description('page through stored flows (filtered, sorted)'), ['first', 'last', 'bytes', 'packets'], 'first')
-    .option('--from <time>', 'flows overlapping from this time (ISO 8601 or ms)', time)
-    .option('--to <time>', 'flows overlapping until this time', time)
-    .option('--host <ip|cidr>', 'either end in this address or network')
-    .option('--device <id>', 'either end is this device', nonNegativeInt)
-    .option('--port <port>', 'either end on this port', nonNegativeInt)
-    .option('--protocol <proto>', 'tcp, udp, icmp, icmp6, sctp, gre or a number', protocol)
-    .option('--service <name>', 'service name (modbus, https, ...)')
-    .option('--source <id>', 'ingested source (file or interface) id', positiveInt)
-    .option('--vlan <id>', 'VLAN id', nonNegativeInt)
-    .option('--min-bytes <n>', 'at least this many bytes (both directions)', nonNegativeInt)
-    .addOption(new Option('--application <name>', 'what the payload showed').choices(APPLICATIONS.slice(1)))
-    .option('--sni <glob>', "TLS/QUIC server name, '*' and '?' as wildcards ('*.example.com'), letters in any case")
-    .option('--http-host <glob>', 'HTTP Host header, as --sni')
-    .option('--dns-query <glob>', 'DNS question name, as --sni')
-    .option('--page <n>', 'offset paging: page number (with --limit as page size; prints the total)', positiveInt)
+  addFlowFilterFlags(pageFlags(p.command('flows').description('page through stored flows (filtered, sorted)'), ['first', 'last', 'bytes', 'packets'], 'first'))
     .addHelpText('after', examples(
       'flowmaster flows --db flows.db --host 10.0.0.0/8 --protocol tcp --sort bytes',
       'flowmaster flows --db flows.db --service modbus --cursor <cursor from the previous page>',
       'flowmaster flows --db flows.db --from 2026-11-27T00:00Z --page 3 --json',
+      'flowmaster flows --db flows.db --conn-state S0,REJ --format csv > attempts.csv',
+      "flowmaster flows --db flows.db --community-id '1:LQU9qZlK+B5F3KDmev6m5PMibrg=' --format jsonl",
       "flowmaster flows --db flows.db --application tls --sni '*.example.com' --sort bytes",
     ))
     .action(async (flags: FlowsFlags) => {
@@ -138,7 +136,7 @@ export function program(): Command {
     .option('--vendor <name>', 'exact vendor name (from the MAC)')
     .option('--seen-since <time>', 'last seen at or after (ISO 8601 or ms)', time)
     .option('--name <glob>', "host name a DNS answer gave the address, '*' and '?' as wildcards ('*.example.com')")
-    .addHelpText('after', examples('flowmaster devices --db flows.db --sort bytes', 'flowmaster devices --db flows.db --host 192.168.1.0/24 --json', "flowmaster devices --db flows.db --name '*.example.com'"))
+    .addHelpText('after', examples('flowmaster devices --db flows.db --sort bytes --page 2', 'flowmaster devices --db flows.db --host 192.168.1.0/24 --format csv', "flowmaster devices --db flows.db --name '*.example.com'"))
     .action(async (flags: DevicesFlags) => {
       process.exitCode = await devices(flags);
     });
@@ -151,7 +149,8 @@ export function program(): Command {
     .option('--from <time>', 'flows overlapping from this time (ISO 8601 or ms)', time)
     .option('--to <time>', 'until this time', time)
     .option('--limit <n>', 'rows', positiveInt, 10)
-    .option('--json', 'as JSON', false)
+    .addOption(new Option('--format <format>', 'table, jsonl (a JSON object per row), csv or json (one JSON array)').choices(['table', 'jsonl', 'csv', 'json']).default('table'))
+    .option('--json', 'alias of --format json: the rows as one JSON array', false)
     .addHelpText('after', examples('flowmaster top --db flows.db', 'flowmaster top services --db flows.db --by flows --from 2026-11-27', 'flowmaster top applications --db flows.db', 'flowmaster top sni --db flows.db --limit 20'))
     .action(async (what: TopKind, flags: TopFlags) => {
       process.exitCode = await top(what, flags);
@@ -171,6 +170,8 @@ export function program(): Command {
     .action(async (flags: TimelineFlags) => {
       process.exitCode = await timeline(flags);
     });
+
+  addExportCommand(p);
 
   p.command('retention')
     .description('delete flows and devices older than an age, then return the space')

@@ -2,7 +2,8 @@
 import { InvalidArgumentError } from 'commander';
 import { appSummary } from '../export/app-columns';
 import { formatTable } from '../export/columns';
-import type { DeviceFilter, DeviceRow, DeviceSort, FlowFilter, FlowRow, FlowSort, Order, Page } from '../store/query';
+import { APP_COLUMNS } from '../export/app-columns';
+import { FLOW_ROW_COLUMNS, type DeviceFilter, type DeviceRow, type DeviceSort, type FlowFilter, type FlowRow, type FlowSort, type Order, type Page } from '../store/query';
 import type { Measure, Totals } from '../store/analytics';
 import { openStore } from '../store/store';
 import { ClickHouseQueries, type FleetDeviceRow, type FleetFlowRow } from '../clickhouse/query';
@@ -22,19 +23,73 @@ interface StoreFlags {
   sensor?: string;
 }
 
+/** Output of flows, devices and top: a table, a JSON object per row, CSV (header: the SQLite column names), or the page as one JSON object (--json). */
+export type QueryFormat = 'table' | 'jsonl' | 'csv' | 'json';
+
 interface PageFlags extends StoreFlags {
   sort?: string;
   order: Order;
   limit: number;
   cursor?: string;
   page?: number;
+  format?: QueryFormat;
+  /** alias of --format json */
   json: boolean;
+}
+
+const formatOf = (flags: { format?: QueryFormat; json: boolean }): QueryFormat => (flags.json ? 'json' : (flags.format ?? 'table'));
+
+/** One CSV cell: empty for null, JSON for objects and lists, quoted when it holds a comma, quote or line break. */
+function csvCell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** A CSV table: [header, value of a row] per column. */
+type CsvColumns<T> = readonly [string, (row: T) => unknown][];
+
+function csvText<T>(columns: CsvColumns<T>, rows: readonly T[]): string {
+  return [columns.map(([h]) => h).join(','), ...rows.map((r) => columns.map(([, get]) => csvCell(get(r))).join(','))].join('\n') + '\n';
+}
+
+/** rows as a table, JSON lines, CSV or one JSON document (`whole`). */
+function formatRows<T>(format: QueryFormat, rows: readonly T[], whole: unknown, table: (items: readonly T[]) => string, csv: CsvColumns<T>): string {
+  if (format === 'json') return json(whole) + '\n';
+  if (format === 'jsonl') return rows.map((r) => JSON.stringify(r) + '\n').join('');
+  if (format === 'csv') return csvText(csv, rows);
+  return table(rows) + '\n';
+}
+
+const STATS_KEYS = ['fwdStats', 'revStats', 'biStats', 'fwdFlagCounts', 'revFlagCounts'] as const;
+const camel = (c: string) => c.replace(/_(\w)/g, (_, x: string) => x.toUpperCase());
+
+/** The flows CSV: FlowRow as the SQLite columns (end_reason its name, addresses as text), stats and splt as JSON, the application's columns. */
+const FLOW_CSV: CsvColumns<Partial<FlowRow> & Pick<FlowRow, 'firstNs'>> = [
+  ...FLOW_ROW_COLUMNS.map(([key, col]): [string, (r: Partial<FlowRow>) => unknown] => [col, (r) => r[key]]),
+  ['stats', (r) => (r.fwdStats ? Object.fromEntries(STATS_KEYS.map((k) => [k, r[k]])) : null)],
+  ['splt', (r) => r.splt ?? null],
+  ...APP_COLUMNS.filter((c) => c !== 'app_flags').map((c): [string, (r: Partial<FlowRow>) => unknown] => [c, (r) => (r.app as Record<string, unknown> | undefined)?.[camel(c)]]),
+];
+
+const DEVICE_CSV: CsvColumns<DeviceRow> = [
+  ['id', (d) => d.id], ['addr', (d) => d.addr], ['vlan', (d) => d.vlan], ['mac', (d) => d.mac], ['vendor', (d) => d.vendor], ['name', (d) => d.name],
+  ['first_seen_ms', (d) => d.firstSeen], ['last_seen_ms', (d) => d.lastSeen], ['packets', (d) => d.packets], ['bytes', (d) => d.bytes],
+  ['flows', (d) => d.flows], ['services', (d) => d.services],
+];
+
+/** CSV columns of plain rows: their keys in snake_case. */
+function keyColumns<T extends object>(rows: readonly T[]): CsvColumns<T> {
+  const keys = rows.length ? Object.keys(rows[0]) : [];
+  return keys.map((k) => [k.replace(/[A-Z]/g, (x) => `_${x.toLowerCase()}`), (r: T) => (r as Record<string, unknown>)[k]]);
 }
 
 export interface FlowsFlags extends PageFlags, FlowFilter {}
 
 /** The filter flags of `flows`, as FlowFilter names them. */
-const FLOW_FILTERS = ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes', 'application', 'sni', 'httpHost', 'dnsQuery'] as const;
+const FLOW_FILTERS = [
+  'from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes', 'application', 'sni', 'httpHost', 'dnsQuery', 'communityId', 'connState', 'endReason',
+] as const;
 /** The filter flags of `devices`. */
 const DEVICE_FILTERS = ['host', 'vlan', 'vendor', 'seenSince', 'name'] as const;
 
@@ -58,12 +113,12 @@ async function fleet<T>(flags: StoreFlags, fn: (q: ClickHouseQueries) => Promise
 const sensorFilter = (flags: StoreFlags) => (flags.sensor === undefined ? {} : { sensor: flags.sensor });
 
 /** Prints a page and how to get the next one (on stderr, so stdout stays data). */
-function printPage<T>(page: Page<T> & { total?: number }, flags: PageFlags, rows: (items: T[]) => string): void {
-  if (flags.json) process.stdout.write(json(page) + '\n');
-  else process.stdout.write(rows(page.items) + '\n');
+function printPage<T>(page: Page<T> & { total?: number }, flags: PageFlags, rows: (items: readonly T[]) => string, csv: CsvColumns<T>): void {
+  const format = formatOf(flags);
+  stdout.write(formatRows(format, page.items, page, rows, csv));
   if (flags.page !== undefined) {
     if (page.total !== undefined) process.stderr.write(`page ${flags.page} of ${Math.max(1, Math.ceil(page.total / flags.limit))} (${page.total} rows)\n`);
-  } else if (page.next && !flags.json) process.stderr.write(`more: --cursor ${page.next}\n`);
+  } else if (page.next && format !== 'json') process.stderr.write(`more: --cursor ${page.next}\n`);
 }
 
 export async function flows(flags: FlowsFlags): Promise<number> {
@@ -77,11 +132,12 @@ export async function flows(flags: FlowsFlags): Promise<number> {
       flags.page !== undefined
         ? { ...store.flows.offsetPage({ filter, sort, order: flags.order, page: flags.page, pageSize: flags.limit, total: true }), next: null }
         : store.flows.page({ filter, sort, order: flags.order, limit: flags.limit, cursor: flags.cursor });
-    printPage(page, flags, (items: FlowRow[]) =>
+    printPage(page, flags, (items: readonly FlowRow[]) =>
       formatTable(
         items.map((f) => [String(f.id), ...flowCells(f)]),
         ['id', 'first (UTC)', 'seconds', 'proto', 'src', 'dst', 'packets', 'bytes', 'service', 'app'],
       ),
+      FLOW_CSV,
     );
   } finally {
     store.close();
@@ -97,8 +153,13 @@ export async function devices(flags: DevicesFlags): Promise<number> {
   try {
     const filter: DeviceFilter = {};
     for (const k of DEVICE_FILTERS) if (flags[k] !== undefined) (filter as Record<string, unknown>)[k] = flags[k];
-    const page = store.devices.page({ filter, sort: flags.sort as DeviceSort | undefined, order: flags.order, limit: flags.limit, cursor: flags.cursor });
-    printPage(page, flags, (items: DeviceRow[]) =>
+    const sort = flags.sort as DeviceSort | undefined;
+    if (flags.page !== undefined && flags.cursor !== undefined) throw new FlowmasterError('ERR_USAGE', 'give --page or --cursor, not both');
+    const page =
+      flags.page !== undefined
+        ? { ...store.devices.offsetPage({ filter, sort, order: flags.order, page: flags.page, pageSize: flags.limit, total: true }), next: null }
+        : store.devices.page({ filter, sort, order: flags.order, limit: flags.limit, cursor: flags.cursor });
+    printPage(page, flags, (items: readonly DeviceRow[]) =>
       formatTable(
         items.map((d) => [
           String(d.id), d.addr, d.name ?? '', d.vlan ? String(d.vlan) : '', d.mac ?? '', d.vendor ?? '', iso(d.lastSeen), String(d.flows),
@@ -106,6 +167,7 @@ export async function devices(flags: DevicesFlags): Promise<number> {
         ]),
         ['id', 'address', 'name', 'vlan', 'mac', 'vendor', 'last seen (UTC)', 'flows', 'packets', 'bytes', 'services'],
       ),
+      DEVICE_CSV,
     );
   } finally {
     store.close();
@@ -118,6 +180,8 @@ export interface TopFlags extends StoreFlags {
   from?: number;
   to?: number;
   limit: number;
+  format?: QueryFormat;
+  /** alias of --format json */
   json: boolean;
 }
 
@@ -156,11 +220,7 @@ export async function top(what: TopKind, flags: TopFlags): Promise<number> {
       [rows, header] = [r, ['sni', 'bytes', 'packets', 'flows']];
       cells = r.map((t) => [t.sni, ...totals(t)]);
     }
-    if (flags.json) {
-      process.stdout.write(json(rows) + '\n');
-      return 0;
-    }
-    process.stdout.write(formatTable(cells, header) + '\n');
+    stdout.write(formatRows(formatOf(flags), rows, rows, () => formatTable(cells, header), keyColumns(rows)));
   } finally {
     store.close();
   }
@@ -252,10 +312,10 @@ export async function retention(flags: RetentionFlags): Promise<number> {
 /** addr:port, an IPv6 address in brackets (RFC 3986); the address alone for flows without ports. */
 const endpoint = (addr: string, port: number, ports: boolean) => (!ports ? addr : addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
 
-function flowCells(f: Pick<FlowRow, 'firstNs' | 'lastNs' | 'protocol' | 'src' | 'dst' | 'srcPort' | 'dstPort' | 'fwdPackets' | 'revPackets' | 'fwdBytes' | 'revBytes' | 'service' | 'app'>): string[] {
+function flowCells(f: Pick<FlowRow, 'first' | 'durationMs' | 'protocol' | 'src' | 'dst' | 'srcPort' | 'dstPort' | 'fwdPackets' | 'revPackets' | 'fwdBytes' | 'revBytes' | 'service' | 'app'>): string[] {
   const ports = f.srcPort !== 0 || f.dstPort !== 0;
   return [
-    iso(Number(f.firstNs / 1_000_000n)), (Number(f.lastNs - f.firstNs) / 1e9).toFixed(3),
+    iso(Math.floor(f.first)), (f.durationMs / 1000).toFixed(3),
     PROTOCOL_NAMES[f.protocol] ?? String(f.protocol), endpoint(f.src, f.srcPort, ports), endpoint(f.dst, f.dstPort, ports),
     `${f.fwdPackets}/${f.revPackets}`, `${f.fwdBytes}/${f.revBytes}`, f.service ?? '', appSummary(f.app),
   ];
@@ -267,19 +327,23 @@ async function fleetFlows(flags: FlowsFlags): Promise<number> {
   const filter: Record<string, unknown> = { ...sensorFilter(flags) };
   for (const k of FLOW_FILTERS) if (flags[k] !== undefined) filter[k] = flags[k];
   const page = await fleet(flags, (q) => q.flowsPage({ filter, sort: flags.sort as FlowSort | undefined, order: flags.order, limit: flags.limit, cursor: flags.cursor }));
-  printPage(page, flags, (items: FleetFlowRow[]) => formatTable(items.map((f) => [f.sensor, ...flowCells(f)]), ['sensor', ...FLOW_HEADER]));
+  printPage(page, flags, (items: readonly FleetFlowRow[]) => formatTable(items.map((f) => [f.sensor, ...flowCells(f)]), ['sensor', ...FLOW_HEADER]), [
+    ['sensor', (f) => f.sensor], ['batch', (f) => f.batch], ['seq', (f) => f.seq], ...FLOW_CSV.filter(([c]) => c !== 'id' && c !== 'source_id'),
+  ]);
   return 0;
 }
 
 async function fleetDevices(flags: DevicesFlags): Promise<number> {
   const filter: Record<string, unknown> = { ...sensorFilter(flags) };
   for (const k of DEVICE_FILTERS) if (flags[k] !== undefined) filter[k] = flags[k];
+  if (flags.page !== undefined) throw new FlowmasterError('ERR_USAGE', '--page (offset paging) reads a --db; the central store pages with --cursor');
   const page = await fleet(flags, (q) => q.devicesPage({ filter, sort: flags.sort as DeviceSort | undefined, order: flags.order, limit: flags.limit, cursor: flags.cursor }));
-  printPage(page, flags, (items: FleetDeviceRow[]) =>
+  printPage(page, flags, (items: readonly FleetDeviceRow[]) =>
     formatTable(
       items.map((d) => [d.sensor, String(d.id), d.addr, d.name ?? '', d.vlan ? String(d.vlan) : '', d.mac ?? '', d.vendor ?? '', iso(d.lastSeen), String(d.flows), String(d.packets), String(d.bytes), d.services.join(', ')]),
       ['sensor', 'id', 'address', 'name', 'vlan', 'mac', 'vendor', 'last seen (UTC)', 'flows', 'packets', 'bytes', 'services'],
     ),
+    [['sensor', (d) => d.sensor], ...DEVICE_CSV],
   );
   return 0;
 }
@@ -307,6 +371,7 @@ async function fleetTop(what: TopKind, flags: TopFlags): Promise<number> {
     const r = await q.topSni(req);
     return [r, ['sni', 'bytes', 'packets', 'flows'], r.map((t) => [t.sni, ...totals(t)])];
   });
-  process.stdout.write(flags.json ? json(rows) + '\n' : formatTable(cells, header) + '\n');
+  const list = rows as object[];
+  stdout.write(formatRows(formatOf(flags), list, list, () => formatTable(cells, header), keyColumns(list)));
   return 0;
 }

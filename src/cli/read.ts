@@ -33,7 +33,8 @@ export async function read(files: string[], flags: ReadFlags): Promise<number> {
   const exporter = exporterFor(flags);
   const format = flags.format ?? (process.stdout.isTTY ? 'table' : 'jsonl');
   // JSON lines and CSV: straight from the batch buffers into ~64 KiB chunks (export/text.ts)
-  const text = format === 'table' ? undefined : new TextFormatter(format, { statistics: flags.statistics });
+  // --statistics: JSON's stats objects, CSV's columns; --splt: CSV's SPLT columns (JSON has `splt` whenever a record holds one)
+  const text = format === 'table' ? undefined : new TextFormatter(format, { statistics: flags.statistics, splt: flags.splt });
   // the CSV header goes out with the first batch (or before an error), as the lines always did
   let header = text?.header() ?? '';
   const flushHeader = () => {

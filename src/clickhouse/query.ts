@@ -13,6 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { FlowmasterError } from '../errors';
 import { ouisOf, vendorOf } from '../devices/oui';
 import { APP_COLUMNS, appInfoOf } from '../export/app-columns';
+import { nsToMs } from '../flow/flow';
+import { CONN_STATES, END_REASONS } from '../flow/layout';
+import { DETAIL_COLUMNS } from '../store/details';
 import { addressRange, applicationName, Cursors, globPattern, int, MAX_TIME_MS, timeNs, type DeviceFilter, type DeviceRow, type DeviceSort, type FlowFilter, type FlowRow, type FlowSort, type Order, type Page } from '../store/query';
 import type { Measure, Totals } from '../store/analytics';
 import { tables, type SchemaOptions, type Tables } from './schema';
@@ -22,8 +25,15 @@ import { str, uint } from './sql';
 export type FleetFlowFilter = Omit<FlowFilter, 'source'> & { sensor?: string };
 export type FleetFlowSort = FlowSort;
 
+/** The FlowRow fields the central store gives (its columns of before field list v2). */
+type FleetFlowField =
+  | 'flowId' | 'segment' | 'endReason' | 'first' | 'last' | 'firstNs' | 'lastNs' | 'durationMs' | 'ipVersion' | 'protocol' | 'src' | 'dst' | 'srcPort' | 'dstPort'
+  | 'vlan' | 'srcDevice' | 'dstDevice' | 'packets' | 'bytes' | 'fwdPackets' | 'fwdBytes' | 'revPackets' | 'revBytes' | 'service' | 'app'
+  | 'communityId' | 'connState' | 'history' | 'fwdIpBytes' | 'revIpBytes' | 'fwdPayloadBytes' | 'revPayloadBytes' | 'innerVlan' | 'tunnelType' | 'tunnelId'
+  | 'minTtl' | 'maxTtl' | 'fwdFirst' | 'fwdLast' | 'revFirst' | 'revLast' | 'fwdStats' | 'revStats' | 'biStats' | 'fwdFlagCounts' | 'revFlagCounts' | 'splt';
+
 /** A stored flow as the SQLite store gives it, with its sensor and its place in its delivery block instead of row and source ids. */
-export type FleetFlowRow = Omit<FlowRow, 'id' | 'sourceId'> & {
+export type FleetFlowRow = Pick<FlowRow, FleetFlowField> & {
   sensor: string;
   /** the delivery block and the row's place in it: with the sensor, unique */
   batch: string;
@@ -35,6 +45,33 @@ export type FleetDeviceRow = DeviceRow & { sensor: string };
 export type FleetDeviceFilter = DeviceFilter & { sensor?: string };
 export type FleetDeviceSort = DeviceSort;
 export type FleetPage<T> = Page<T>;
+
+/**
+ * The details of a row as FlowRow has them: the server's '' and 0 (rows
+ * stored before the columns were added have them too) as null where the
+ * SQLite store has NULL; times as ms.
+ */
+function detailsOf(r: Record<string, unknown>): Pick<FleetFlowRow, Exclude<FleetFlowField, 'flowId' | 'segment' | 'endReason' | 'first' | 'last' | 'firstNs' | 'lastNs' | 'durationMs' | 'ipVersion' | 'protocol' | 'src' | 'dst' | 'srcPort' | 'dstPort' | 'vlan' | 'srcDevice' | 'dstDevice' | 'packets' | 'bytes' | 'fwdPackets' | 'fwdBytes' | 'revPackets' | 'revBytes' | 'service' | 'app' | 'fwdStats' | 'revStats' | 'biStats' | 'fwdFlagCounts' | 'revFlagCounts' | 'splt'>> & Partial<Pick<FleetFlowRow, 'fwdStats' | 'revStats' | 'biStats' | 'fwdFlagCounts' | 'revFlagCounts' | 'splt'>> {
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+  const ms = (v: unknown) => (v === undefined || v === null || String(v) === '0' ? null : nsToMs(BigInt(v as string)));
+  const l2 = Number(r.ip_version) === 0;
+  const tunnel = text(r.tunnel_type);
+  const out = {
+    communityId: text(r.community_id), connState: text(r.conn_state) as FleetFlowRow['connState'], history: typeof r.history === 'string' ? r.history : null,
+    fwdIpBytes: n(r.fwd_ip_bytes), revIpBytes: n(r.rev_ip_bytes), fwdPayloadBytes: n(r.fwd_payload_bytes), revPayloadBytes: n(r.rev_payload_bytes),
+    innerVlan: n(r.inner_vlan), tunnelType: tunnel as FleetFlowRow['tunnelType'], tunnelId: tunnel ? n(r.tunnel_id) : null,
+    minTtl: l2 ? null : n(r.min_ttl), maxTtl: l2 ? null : n(r.max_ttl), fwdFirst: nsToMs(BigInt(r.first_ns as string)), fwdLast: ms(r.fwd_last_ns),
+    revFirst: Number(r.rev_packets) ? ms(r.rev_first_ns) : null, revLast: Number(r.rev_packets) ? ms(r.rev_last_ns) : null,
+  };
+  const stats = text(r.stats);
+  const splt = text(r.splt);
+  return { ...out, ...(stats ? JSON.parse(stats) : {}), ...(splt ? { splt: JSON.parse(splt) } : {}) };
+}
+
+/** A flow's times as FlowRow has them: ms numbers, exact ns as decimal strings. */
+const times = (firstNs: bigint, lastNs: bigint) => ({
+  first: nsToMs(firstNs), last: nsToMs(lastNs), firstNs: firstNs.toString(), lastNs: lastNs.toString(), durationMs: Number(lastNs - firstNs) / 1e6,
+});
 
 const bad = (what: string): never => {
   throw new FlowmasterError('ERR_INVALID_OPTION', what);
@@ -58,7 +95,7 @@ function hostCondition(family: string, cols: string[], host: string): string {
 /** A flows filter as a WHERE condition, and its canonical text (what a cursor is bound to). */
 export function flowWhere(f: FleetFlowFilter = {}): { where: string; canonical: string } {
   if (f === null || typeof f !== 'object') bad('filter: expected an object');
-  const known = ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'vlan', 'minBytes', 'sensor', 'application', 'sni', 'httpHost', 'dnsQuery'];
+  const known = ['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'vlan', 'minBytes', 'sensor', 'application', 'sni', 'httpHost', 'dnsQuery', 'communityId', 'connState', 'endReason'];
   for (const k of Object.keys(f)) if (!known.includes(k)) bad(k === 'source' ? 'filter.source: the central store keeps no sources (filter by sensor)' : `filter.${k}: unknown filter`);
   const w: string[] = [];
   if (f.from !== undefined) w.push(`last_ns >= ${timeNs('filter.from', f.from)}`);
@@ -81,6 +118,21 @@ export function flowWhere(f: FleetFlowFilter = {}): { where: string; canonical: 
   // a glob as the SQLite store reads it: LIKE with \ escapes, ASCII letters in any case
   for (const [name, col] of [['sni', 'sni'], ['httpHost', 'http_host'], ['dnsQuery', 'dns_query']] as const)
     if (f[name] !== undefined) w.push(`lower(${col}) LIKE lower(${str(globPattern(`filter.${name}`, f[name]))})`);
+  if (f.communityId !== undefined) {
+    if (typeof f.communityId !== 'string' || !/^1:[A-Za-z0-9+/]{27}=$/.test(f.communityId)) bad("filter.communityId: expected a Community ID v1 such as '1:LQU9qZlK+B5F3KDmev6m5PMibrg='");
+    w.push(`community_id = ${str(f.communityId)}`);
+  }
+  const oneOf = (name: 'connState' | 'endReason', values: readonly string[]): string[] | undefined => {
+    const given = f[name];
+    if (given === undefined) return undefined;
+    const list = Array.isArray(given) ? given : [given];
+    if (!list.length || list.some((v) => typeof v !== 'string' || !values.includes(v))) bad(`filter.${name}: expected one or several of ${values.join(', ')}`);
+    return list as string[];
+  };
+  const states = oneOf('connState', CONN_STATES.slice(1));
+  if (states) w.push(`conn_state IN (${states.map(str).join(', ')})`);
+  const reasons = oneOf('endReason', END_REASONS.slice(1));
+  if (reasons) w.push(`end_reason IN (${reasons.map((r) => END_REASONS.indexOf(r as 'idle')).join(', ')})`);
   const canon = Object.fromEntries(known.filter((k) => (f as Record<string, unknown>)[k] !== undefined).map((k) => [k, (f as Record<string, unknown>)[k]]));
   return { where: w.length ? w.join(' AND ') : '1', canonical: JSON.stringify(canon) };
 }
@@ -178,17 +230,17 @@ export class ClickHouseQueries {
     }
     const rows = await this.rows(
       `SELECT sensor, batch, seq, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, src, dst, src_port, dst_port, vlan,
-        src_device, dst_device, packets, bytes, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service, ${APP_COLUMNS.join(', ')}
+        src_device, dst_device, packets, bytes, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service, ${APP_COLUMNS.join(', ')}, ${DETAIL_COLUMNS.join(', ')}
        FROM ${this.tables.q('flows')} WHERE ${where} ORDER BY ${key} ${dir}, sensor ${dir}, batch ${dir}, seq ${dir} LIMIT ${limit}`,
     );
     const items = rows.map(
       (r): FleetFlowRow => ({
         sensor: String(r.sensor), batch: String(r.batch), seq: n(r.seq), flowId: n(r.flow_id), segment: n(r.segment),
-        firstNs: BigInt(r.first_ns as string), lastNs: BigInt(r.last_ns as string), endReason: n(r.end_reason), ipVersion: n(r.ip_version),
+        ...times(BigInt(r.first_ns as string), BigInt(r.last_ns as string)), endReason: END_REASONS[n(r.end_reason)] ?? 'flush', ipVersion: n(r.ip_version),
         protocol: n(r.protocol), src: String(r.src), dst: String(r.dst), srcPort: n(r.src_port), dstPort: n(r.dst_port), vlan: n(r.vlan),
         srcDevice: n(r.src_device), dstDevice: n(r.dst_device), packets: n(r.packets), bytes: n(r.bytes), fwdPackets: n(r.fwd_packets),
         fwdBytes: n(r.fwd_bytes), revPackets: n(r.rev_packets), revBytes: n(r.rev_bytes), service: r.service ? String(r.service) : null,
-        ...withApp(r),
+        ...withApp(r), ...detailsOf(r),
       }),
     );
     const last = rows[rows.length - 1];
@@ -229,7 +281,7 @@ export class ClickHouseQueries {
     const rows = await this.rows(
       `SELECT sensor, id, any(addr) AS m_addr, any(vlan) AS m_vlan, anyLastMerge(mac) AS m_mac, minMerge(first_seen) AS m_first, maxMerge(last_seen) AS m_last,
         sumMerge(packets) AS m_packets, sumMerge(bytes) AS m_bytes, sumMerge(flows) AS m_flows, groupUniqArrayMerge(services) AS m_services
-       FROM ${this.tables.q('devices')} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY sensor, id
+       FROM ${this.tables.q('devices')} WHERE id != 0${where.length ? ` AND ${where.join(' AND ')}` : ''} GROUP BY sensor, id
        ${having.length ? `HAVING ${having.join(' AND ')}` : ''} ORDER BY ${col} ${dir}, sensor ${dir}, id ${dir} LIMIT ${limit}`,
     );
     const names = await this.#names(rows.map((r) => [String(r.sensor), String(r.m_addr)]));
@@ -280,7 +332,7 @@ export class ClickHouseQueries {
     const by = this.#measure(req.by);
     const rows = await this.rows(
       `SELECT sensor, device, sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows FROM ${this.tables.q('talkers')}
-       WHERE ${this.#range(req)} GROUP BY sensor, device ORDER BY ${by} DESC, sensor, device LIMIT ${int('limit', req.limit ?? 10, 1, 10_000)}`,
+       WHERE ${this.#range(req)} AND device != 0 GROUP BY sensor, device ORDER BY ${by} DESC, sensor, device LIMIT ${int('limit', req.limit ?? 10, 1, 10_000)}`,
     );
     const at = await this.#addresses(rows.map((r) => n(r.device)));
     return rows.map((r) => {
@@ -296,7 +348,7 @@ export class ClickHouseQueries {
     const by = this.#measure(req.by);
     const rows = await this.rows(
       `SELECT sensor, a, b, sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows FROM ${this.tables.q('conversations')}
-       WHERE ${this.#range(req)} GROUP BY sensor, a, b ORDER BY ${by} DESC, sensor, a, b LIMIT ${int('limit', req.limit ?? 10, 1, 10_000)}`,
+       WHERE ${this.#range(req)} AND a != 0 AND b != 0 GROUP BY sensor, a, b ORDER BY ${by} DESC, sensor, a, b LIMIT ${int('limit', req.limit ?? 10, 1, 10_000)}`,
     );
     const at = await this.#addresses([...new Set(rows.flatMap((r) => [n(r.a), n(r.b)]))]);
     return rows.map((r) => ({

@@ -15,7 +15,8 @@ import { answerText, APP_COLUMNS, APP_STRING_IDS, applicationId, appStringSpans 
 import type { Flow, FlowBatch } from '../flow/flow';
 import { APP_STRINGS, APPLICATIONS, AppFlags, Offsets } from '../flow/layout';
 import { defaultServices, type ServiceMap } from '../flow/services';
-import { deviceService } from '../devices/cache';
+import { deviceService, isGroupMac } from '../devices/cache';
+import { statsJson } from '../store/details';
 import { APP_CLICKHOUSE_TYPES, ROW_FORMAT } from './schema';
 
 export interface Block {
@@ -287,8 +288,11 @@ export class BlockWriter {
     r.u16(f.dstPort);
     this.#mac(r, raw, srcMacAt);
     this.#mac(r, raw, dstMacAt);
-    r.u64(deviceId(this.#sensor, f.srcAddrBytes, vlan));
-    r.u64(deviceId(this.#sensor, f.dstAddrBytes, vlan));
+    // a broadcast or multicast MAC is no device (device 0, as in the SQLite store): the queries skip it
+    const srcAddr = f.srcAddrBytes;
+    const dstAddr = f.dstAddrBytes;
+    r.u64(isGroupMac(srcAddr) ? 0 : deviceId(this.#sensor, srcAddr, vlan));
+    r.u64(isGroupMac(dstAddr) ? 0 : deviceId(this.#sensor, dstAddr, vlan));
     r.raw64(raw, Offsets.kFwdPackets);
     r.raw64(raw, Offsets.kFwdBytes);
     r.raw64(raw, Offsets.kRevPackets);
@@ -309,7 +313,39 @@ export class BlockWriter {
     this.#ip16(r, raw, Offsets.kDstAddr, l2, arp, f.ipVersion);
     this.#arp(r, raw, arp, vlan);
     this.#app(r, raw);
+    this.#details(r, f, raw);
     if (r.n >= this.#blockRows) this.#cut(firstNs / DAY_NS);
+  }
+
+  /** The details of field list v2 (DETAIL_COLUMNS order): '' and 0 where the SQLite store has NULL. */
+  #details(r: Rows, f: Flow, raw: Uint8Array): void {
+    const rev = f.revPackets > 0;
+    const tunnel = f.tunnelType;
+    const stats = statsJson(f);
+    const splt = raw[Offsets.kSpltCount] ? JSON.stringify(f.splt) : '';
+    r.room(160 + (stats ? stats.length : 0) + splt.length);
+    r.ascii(f.communityId() ?? '');
+    r.ascii(f.connState ?? '');
+    r.ascii(f.history);
+    r.raw64(raw, Offsets.kFwdIpBytes);
+    r.raw64(raw, Offsets.kRevIpBytes);
+    r.raw64(raw, Offsets.kFwdPayloadBytes);
+    r.raw64(raw, Offsets.kRevPayloadBytes);
+    r.u16(f.innerVlan);
+    r.ascii(tunnel ?? '');
+    r.u32(tunnel ? (f.tunnelId ?? 0) : 0);
+    r.u8(f.l2 ? 0 : raw[Offsets.kMinTtl]);
+    r.u8(f.l2 ? 0 : raw[Offsets.kMaxTtl]);
+    r.raw64(raw, Offsets.kFwdLastNs);
+    if (rev) {
+      r.raw64(raw, Offsets.kRevFirstNs);
+      r.raw64(raw, Offsets.kRevLastNs);
+    } else {
+      r.u64(0);
+      r.u64(0);
+    }
+    r.bytesStr(Buffer.from(stats ?? ''));
+    r.bytesStr(Buffer.from(splt));
   }
 
   /** The application columns (app-columns.ts order): '' and 0 where nothing was seen, the strings' bytes as they came. */

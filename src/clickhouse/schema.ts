@@ -30,12 +30,26 @@
  * lands whole on one shard. The views sit on the local tables.
  */
 import { APP_COLUMNS, type AppColumn } from '../export/app-columns';
+import { DETAIL_COLUMNS, type DetailColumn } from '../store/details';
 import { ident, str } from './sql';
 
 /** The ClickHouse types of the application columns. */
 export const APP_CLICKHOUSE_TYPES: Record<AppColumn, string> = Object.fromEntries(
   APP_COLUMNS.map((c) => [c, ['app_flags', 'dns_rcode'].includes(c) ? 'UInt8' : ['tls_version', 'dns_qtype', 'dns_answers', 'http_status', 'app_code'].includes(c) ? 'UInt16' : 'String']),
 ) as Record<AppColumn, string>;
+
+/** The ClickHouse types of the details of field list v2 (docs/fields.md): '' and 0 where the SQLite store has NULL. */
+export const DETAIL_CLICKHOUSE_TYPES: Record<DetailColumn, string> = {
+  community_id: 'String', conn_state: 'String', history: 'String', fwd_ip_bytes: 'UInt64', rev_ip_bytes: 'UInt64', fwd_payload_bytes: 'UInt64',
+  rev_payload_bytes: 'UInt64', inner_vlan: 'UInt16', tunnel_type: 'String', tunnel_id: 'UInt32', min_ttl: 'UInt8', max_ttl: 'UInt8', fwd_last_ns: 'UInt64',
+  rev_first_ns: 'UInt64', rev_last_ns: 'UInt64', stats: 'String', splt: 'String',
+};
+
+/** The columns a flows table of an older flowmaster lacks, with their types. */
+const ADDED_COLUMNS: readonly [string, string][] = [
+  ...APP_COLUMNS.map((c): [string, string] => [c, APP_CLICKHOUSE_TYPES[c]]),
+  ...DETAIL_COLUMNS.map((c): [string, string] => [c, DETAIL_CLICKHOUSE_TYPES[c]]),
+];
 
 /** a partition per UTC day of first_ns (an integer: no time zone between sensor and server) */
 const DAY_NS = '86400000000000';
@@ -91,20 +105,24 @@ export const FLOW_COLUMNS = [
   ['arp_dst_device', 'UInt64'],
   // the application (app-columns.ts): '' and 0 when not seen; dns_rcode, dns_answers and app_code hold as app_flags says
   ...APP_COLUMNS.map((c) => [c, APP_CLICKHOUSE_TYPES[c]] as const),
+  // the details of field list v2 (store/details.ts): '' and 0 where the SQLite store has NULL; stats and splt JSON or ''
+  ...DETAIL_COLUMNS.map((c) => [c, DETAIL_CLICKHOUSE_TYPES[c]] as const),
 ] as const;
 
+/** The flows columns of the second schema (blocks spooled by a flowmaster of before the details). */
+export const FLOW_COLUMNS_V2 = FLOW_COLUMNS.slice(0, FLOW_COLUMNS.length - DETAIL_COLUMNS.length);
 /** The flows columns of the first schema (blocks spooled by a flowmaster of before the application columns). */
-export const FLOW_COLUMNS_V1 = FLOW_COLUMNS.slice(0, FLOW_COLUMNS.length - APP_COLUMNS.length);
+export const FLOW_COLUMNS_V1 = FLOW_COLUMNS_V2.slice(0, FLOW_COLUMNS_V2.length - APP_COLUMNS.length);
 
-/** The columns of a block's RowBinary rows by its format: 1 before the application columns, 2 with them. */
+/** The columns of a block's RowBinary rows by its format: 1 before the application columns, 2 with them, 3 with the details. */
 export function flowColumnsOf(format: number): readonly (readonly [string, string])[] {
-  return format >= 2 ? FLOW_COLUMNS : FLOW_COLUMNS_V1;
+  return format >= 3 ? FLOW_COLUMNS : format === 2 ? FLOW_COLUMNS_V2 : FLOW_COLUMNS_V1;
 }
 
 /** The RowBinary format rows.ts writes (a block's, spooled with it). */
-export const ROW_FORMAT = 2;
+export const ROW_FORMAT = 3;
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const MINUTE = 'intDiv(first_ns, 60000000000) * 60000';
 const SUMS = 'sum(bytes) AS bytes, sum(packets) AS packets, count() AS flows';
@@ -146,9 +164,9 @@ export function schemaStatements(o: SchemaOptions = {}, have?: ReadonlyMap<strin
   const t = tables(o);
   /** ALTERs that give an existing flows table (local, or the Distributed one) the application columns */
   const upgrade = (table: string): string[] => {
-    if (!have) return APP_COLUMNS.map((c) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${c} ${APP_CLICKHOUSE_TYPES[c]}`);
+    if (!have) return ADDED_COLUMNS.map(([c, type]) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${c} ${type}`);
     const cols = have.get(table.slice(t.database.length + 1));
-    return cols ? APP_COLUMNS.filter((c) => !cols.has(c)).map((c) => `ALTER TABLE ${table} ADD COLUMN ${c} ${APP_CLICKHOUSE_TYPES[c]}`) : [];
+    return cols ? ADDED_COLUMNS.filter(([c]) => !cols.has(c)).map(([c, type]) => `ALTER TABLE ${table} ADD COLUMN ${c} ${type}`) : [];
   };
   const L = t.local;
   const cols = FLOW_COLUMNS.map(([n, type]) => `${n} ${type}`).join(', ');

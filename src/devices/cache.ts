@@ -49,6 +49,22 @@ export interface Device {
   dirty: boolean;
 }
 
+/**
+ * A broadcast or multicast MAC (the group bit of its first octet:
+ * ff:ff:ff:ff:ff:ff, 01:00:5e:…, 33:33:…, 01:80:c2:…): a layer-2 flow's end
+ * that is no device, and never a device's MAC. Addresses of other lengths
+ * (IP) are not MACs.
+ */
+export function isGroupMac(addr: Uint8Array): boolean {
+  return addr.length === 6 && (addr[0] & 1) === 1;
+}
+
+/** What a flow end that is no device (isGroupMac) resolves to: id 0, never stored, never counted. */
+export const NO_DEVICE: Device = Object.freeze({
+  id: 0, addr: Buffer.alloc(0), vlan: 0, mac: null, macSeenMs: null, vendor: null, firstSeenMs: 0, lastSeenMs: 0, packets: 0, bytes: 0, flows: 0,
+  services: new Set<string>(), dirty: false,
+}) as Device;
+
 /** Accounts one flow end to its device; `mac` is the MAC that end had in the flow, if any. */
 export function touchDevice(d: Device, firstMs: number, lastMs: number, packets: number, bytes: number, mac: Uint8Array | null): void {
   if (firstMs < d.firstSeenMs) d.firstSeenMs = firstMs;
@@ -276,6 +292,7 @@ export class DeviceCache {
    * the order flows are ingested in. Sets the vendor when the MAC changes.
    */
   static bindMac(d: Device, mac: Uint8Array, seenMs: number): void {
+    if (mac[0] & 1) return; // a broadcast or multicast destination is not the device's MAC
     if (d.mac && d.macSeenMs !== null && (seenMs < d.macSeenMs || (seenMs === d.macSeenMs && Buffer.compare(mac, d.mac) <= 0))) return;
     if (d.macSeenMs !== seenMs) {
       d.macSeenMs = seenMs;

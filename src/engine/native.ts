@@ -133,6 +133,7 @@ export function nativeOptions(o: ResolvedOptions): Record<string, unknown> {
     l2Flows: o.l2Flows,
     accounting: ACCOUNTING_MODES.indexOf(o.accounting),
     statistics: o.statistics,
+    splt: o.splt,
     dissect: o.dissect,
     dissectBytes: o.dissectBytes,
     maxFlows: o.maxFlows,

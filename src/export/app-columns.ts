@@ -10,7 +10,7 @@
  */
 import { type AppInfo, type Flow, tlsVersionName } from '../flow/flow';
 import { formatIPv4, formatIPv6 } from '../flow/address';
-import { APP_STRINGS, APPLICATIONS, AppFlags, type Application, type AppStringName, Offsets as O, RECORD_SIZE } from '../flow/layout';
+import { APP_STRINGS, APPLICATIONS, AppFlags, type Application, type AppStringName, Offsets as O } from '../flow/layout';
 
 export const APP_COLUMNS = [
   'application', 'app_flags', 'sni', 'alpn', 'ja4', 'ja3', 'cert_cn', 'tls_version', 'dns_query', 'dns_qtype', 'dns_rcode',
@@ -44,7 +44,7 @@ export function applicationId(raw: Uint8Array, o = 0): number {
 export function appStringSpans(raw: Uint8Array, o: number, spans: Int32Array): boolean {
   spans.fill(-1);
   let plain = true;
-  const end = o + RECORD_SIZE;
+  const end = o + O.kApp + O.kAppSize;
   for (let p = o + O.kAppStrings; p + 2 <= end && raw[p] !== 0; p += 2 + raw[p + 1]) {
     const id = raw[p];
     if (id >= APP_STRINGS.length || spans[2 * id] >= 0) {

@@ -15,7 +15,18 @@
  * more templates, the port ones plus the IANA elements that say it:
  * applicationName (96), httpRequestMethod (459), httpRequestHost (460),
  * httpUserAgent (468) — variable-length strings, empty when not seen — and
- * httpStatusCode (457); records without one are as they always were. Egress interface,
+ * httpStatusCode (457); records without one are as they always were. Flows
+ * with a QinQ inner VLAN or from a VXLAN tunnel go out with the details twin
+ * of their template (its id + 7, 263..269): the same fields then
+ * dot1qCustomerVlanId (245) and layer2SegmentId (351: segment type 1, VXLAN,
+ * in the top 8 bits, the VNI below; 0 for other flows); other flows' records
+ * are unchanged. GRE keys and GTP-U TEIDs have no IANA element and are not
+ * sent. With `statistics` the port templates carry the direction's packets
+ * with SYN, FIN, RST, PSH, ACK and URG (tcpSynTotalCount 218 ..
+ * tcpUrgTotalCount 223: the record's own counts, which restart with each
+ * segment as the delta counters do; in 'rfc5103' mode the forward ones).
+ * minimum/maximumIpTotalLength are not sent: the size statistics count the
+ * `accounting` bytes, not IP total lengths. Egress interface,
  * flowDirection, DSCP and sampling are not sent (docs/flows.md says why).
  * Messages leave paced, `rate` a second (src/export/pacer.ts): a collector
  * drops what overflows its socket buffer without a sequence error to show.
@@ -41,7 +52,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { FlowmasterError } from '../errors';
 import type { Flow } from '../flow/flow';
-import { APP_STRINGS, APPLICATIONS, END_REASONS, Offsets as O } from '../flow/layout';
+import { APP_STRINGS, APPLICATIONS, END_REASONS, Offsets as O, TUNNEL_TYPES } from '../flow/layout';
 import { applicationId, appStringSpans } from './app-columns';
 import { Pacer } from './pacer';
 
@@ -67,6 +78,8 @@ export interface IpfixExporterOptions {
    * captured (the CLI sets it for `capture -i IF`); left out when undefined
    */
   ingressInterface?: number;
+  /** the meter keeps statistics: the port templates carry the TCP flag counters (IE 218..223; default false) */
+  statistics?: boolean;
 }
 
 export interface IpfixStats {
@@ -88,7 +101,13 @@ export const DEFAULT_RATE = 1000;
 /** Enterprise number of the RFC 5103 reverse information elements. */
 export const REVERSE_PEN = 29305;
 
-export const TemplateId = { IPv4: 256, IPv6: 257, IcmpV4: 258, IcmpV6: 259, L2: 260, IPv4App: 261, IPv6App: 262 } as const;
+export const TemplateId = {
+  IPv4: 256, IPv6: 257, IcmpV4: 258, IcmpV6: 259, L2: 260, IPv4App: 261, IPv6App: 262,
+  // the details twins (inner VLAN, VXLAN segment): the template's id + DETAILS
+  IPv4Details: 263, IPv6Details: 264, IcmpV4Details: 265, IcmpV6Details: 266, L2Details: 267, IPv4AppDetails: 268, IPv6AppDetails: 269,
+} as const;
+/** A template's details twin is its id + DETAILS. */
+const DETAILS = 7;
 type Tid = (typeof TemplateId)[keyof typeof TemplateId];
 
 /** [element id, length, enterprise number or 0] */
@@ -106,16 +125,30 @@ const HTTP_STRINGS = [APP_STRINGS.indexOf('httpMethod'), APP_STRINGS.indexOf('ht
  * each with its length byte (all below 255 bytes).
  */
 const APP_VARIABLE_MAX = 1 + 11 + 3 + 224;
-const isApp = (tid: Tid) => tid === TemplateId.IPv4App || tid === TemplateId.IPv6App;
+const hasDetails = (tid: Tid) => tid >= TemplateId.IPv4Details;
+const baseOf = (tid: Tid) => (hasDetails(tid) ? tid - DETAILS : tid) as Tid;
+const isApp = (tid: Tid) => baseOf(tid) === TemplateId.IPv4App || baseOf(tid) === TemplateId.IPv6App;
+/** dot1qCustomerVlanId, layer2SegmentId */
+const DETAIL_FIELDS: Field[] = [[245, 2, 0], [351, 8, 0]];
+/** tcpSynTotalCount, tcpFinTotalCount, tcpRstTotalCount, tcpPshTotalCount, tcpAckTotalCount, tcpUrgTotalCount */
+const FLAG_COUNT_FIELDS: Field[] = [[218, 8, 0], [219, 8, 0], [220, 8, 0], [221, 8, 0], [222, 8, 0], [223, 8, 0]];
+/** Which of the record's flag counters (TCP_FLAG_NAMES order: fin syn rst psh ack urg) FLAG_COUNT_FIELDS carry, in their order. */
+const FLAG_COUNT_BITS = [1, 0, 2, 3, 4, 5];
+/** layer2SegmentId's segment type for VXLAN (IANA: the top 8 bits), and the record's tunnel type byte for it. */
+const VXLAN_SEGMENT = 1n << 56n;
+const VXLAN_TUNNEL = TUNNEL_TYPES.indexOf('vxlan');
 
 /** What the templates hold beyond the fixed fields. */
 interface Shape {
   biflow: boolean;
   ingress: boolean;
+  statistics: boolean;
 }
 
-function templateFields(tid: Tid, { biflow, ingress }: Shape): Field[] {
-  if (isApp(tid)) return [...templateFields(tid === TemplateId.IPv4App ? TemplateId.IPv4 : TemplateId.IPv6, { biflow, ingress }), ...APP_FIELDS];
+function templateFields(tid: Tid, shape: Shape): Field[] {
+  const { biflow, ingress, statistics } = shape;
+  if (hasDetails(tid)) return [...templateFields(baseOf(tid), shape), ...DETAIL_FIELDS];
+  if (isApp(tid)) return [...templateFields(tid === TemplateId.IPv4App ? TemplateId.IPv4 : TemplateId.IPv6, shape), ...APP_FIELDS];
   const v6 = tid === TemplateId.IPv6 || tid === TemplateId.IcmpV6;
   const key: Field[] =
     tid === TemplateId.L2
@@ -129,6 +162,7 @@ function templateFields(tid: Tid, { biflow, ingress }: Shape): Field[] {
   key.push([152, 8, 0], [153, 8, 0], [136, 1, 0], [148, 8, 0]); // flowStart/EndMilliseconds, flowEndReason, flowId
   if (tid !== TemplateId.L2) key.push([52, 1, 0], [53, 1, 0]); // minimumTTL, maximumTTL
   if (ingress) key.push([10, 4, 0]); // ingressInterface
+  if (statistics && (tid === TemplateId.IPv4 || tid === TemplateId.IPv6)) key.push(...FLAG_COUNT_FIELDS);
   return key;
 }
 
@@ -136,9 +170,21 @@ const TEMPLATE_IDS: readonly Tid[] = Object.values(TemplateId);
 const HEADER = 16;
 const SET_HEADER = 4;
 
-/** The templates without an application, sent first and refreshed; the two with one, sent before the first record that uses them. */
-const BASE_TEMPLATES = TEMPLATE_IDS.filter((t) => !isApp(t));
-const APP_TEMPLATES = TEMPLATE_IDS.filter(isApp);
+/**
+ * The templates without an application or details, sent first and refreshed;
+ * the two with an application (together), and each details twin, sent before
+ * the first record that uses them (and refreshed as due).
+ */
+const BASE_TEMPLATES = TEMPLATE_IDS.filter((t) => !isApp(t) && !hasDetails(t));
+const APP_TEMPLATES = TEMPLATE_IDS.filter((t) => isApp(t) && !hasDetails(t));
+const DETAIL_TEMPLATES = TEMPLATE_IDS.filter(hasDetails);
+
+/** A group of templates sent on first use: their template set, when it was last sent. */
+interface LazyTemplates {
+  tids: readonly Tid[];
+  set: Buffer;
+  at: number;
+}
 
 function templateSet(shape: Shape, tids: readonly Tid[]): Buffer {
   const parts: Buffer[] = [];
@@ -190,7 +236,7 @@ const u32 = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as n
 
 /** The options with their defaults, checked (all but mtu, which depends on the templates). */
 function withDefaults(options: IpfixExporterOptions) {
-  const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'split', rate = DEFAULT_RATE, ingressInterface } = options ?? ({} as IpfixExporterOptions);
+  const { host, port, observationDomainId = 1, templateRefreshSeconds = 60, mtu = 1400, biflow = 'split', rate = DEFAULT_RATE, ingressInterface, statistics = false } = options ?? ({} as IpfixExporterOptions);
   if (typeof host !== 'string' || host === '') throw badOption('host', 'must be a non-empty string');
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw badOption('port', 'must be an integer 1..65535');
   if (!u32(observationDomainId)) throw badOption('observationDomainId', 'must be an integer 0..2^32-1');
@@ -198,7 +244,8 @@ function withDefaults(options: IpfixExporterOptions) {
   if (biflow !== 'rfc5103' && biflow !== 'split') throw badOption('biflow', "must be 'rfc5103' or 'split'");
   if (!(typeof rate === 'number' && rate > 0)) throw badOption('rate', 'must be a positive number of messages per second (or Infinity)');
   if (ingressInterface !== undefined && !u32(ingressInterface)) throw badOption('ingressInterface', 'must be an integer 0..2^32-1');
-  return { host, port, observationDomainId, templateRefreshSeconds, mtu, biflow, rate, ingressInterface };
+  if (typeof statistics !== 'boolean') throw badOption('statistics', 'must be a boolean');
+  return { host, port, observationDomainId, templateRefreshSeconds, mtu, biflow, rate, ingressInterface, statistics };
 }
 
 export class IpfixExporter {
@@ -210,8 +257,11 @@ export class IpfixExporter {
   readonly #mtu: number;
   readonly #biflow: boolean;
   readonly #ingress: number | undefined;
+  readonly #statistics: boolean;
   readonly #templates: Buffer;
-  readonly #appTemplates: Buffer;
+  readonly #appTemplates: LazyTemplates;
+  /** each details twin on its own: a record needs one, and a message with all seven would raise the least MTU */
+  readonly #detailTemplates: Map<Tid, LazyTemplates>;
   readonly #recLen: Record<Tid, number>;
   readonly #spans = new Int32Array(2 * APP_STRINGS.length);
   readonly #buf: Buffer;
@@ -222,7 +272,6 @@ export class IpfixExporter {
   #msgRecords = 0;
   #sequence = 0;
   #templatesAt = -Infinity;
-  #appTemplatesAt = -Infinity;
   #pending = 0;
   #drained: (() => void)[] = [];
   #error: Error | undefined;
@@ -230,18 +279,21 @@ export class IpfixExporter {
   readonly #stats: IpfixStats = { flows: 0, records: 0, messages: 0, templates: 0, bytes: 0 };
 
   constructor(options: IpfixExporterOptions) {
-    const { host, port, observationDomainId, templateRefreshSeconds, mtu, biflow, rate, ingressInterface } = withDefaults(options);
+    const { host, port, observationDomainId, templateRefreshSeconds, mtu, biflow, rate, ingressInterface, statistics } = withDefaults(options);
     this.#biflow = biflow === 'rfc5103';
     this.#ingress = ingressInterface;
-    const shape = { biflow: this.#biflow, ingress: ingressInterface !== undefined };
+    this.#statistics = statistics;
+    const shape = { biflow: this.#biflow, ingress: ingressInterface !== undefined, statistics };
     this.#templates = templateSet(shape, BASE_TEMPLATES);
-    this.#appTemplates = templateSet(shape, APP_TEMPLATES);
+    this.#appTemplates = { tids: APP_TEMPLATES, set: templateSet(shape, APP_TEMPLATES), at: -Infinity };
+    this.#detailTemplates = new Map(DETAIL_TEMPLATES.map((t) => [t, { tids: [t], set: templateSet(shape, [t]), at: -Infinity }]));
     this.#recLen = Object.fromEntries(TEMPLATE_IDS.map((t) => [t, recordLength(t, shape)])) as Record<Tid, number>;
-    // a message must hold the templates and one record of the longest template; the application's
-    // templates and one of their records, the longest
+    // a message must hold the templates and one record of the longest template; each group sent on
+    // first use and one of its records, the longest
+    const longest = (tids: readonly Tid[]) => Math.max(...tids.map((t) => this.#recLen[t] + (isApp(t) ? APP_VARIABLE_MAX : 0)));
     const least = Math.max(
-      HEADER + this.#templates.length + SET_HEADER + Math.max(...BASE_TEMPLATES.map((t) => this.#recLen[t])),
-      HEADER + this.#appTemplates.length + SET_HEADER + Math.max(...APP_TEMPLATES.map((t) => this.#recLen[t] + APP_VARIABLE_MAX)),
+      HEADER + this.#templates.length + SET_HEADER + longest(BASE_TEMPLATES),
+      ...[this.#appTemplates, ...this.#detailTemplates.values()].map((g) => HEADER + g.set.length + SET_HEADER + longest(g.tids)),
     );
     if (!Number.isInteger(mtu) || mtu < least || mtu > 65535) throw badOption('mtu', `must be an integer ${least}..65535`);
     this.#host = host;
@@ -304,6 +356,12 @@ export class IpfixExporter {
   }
 
   #template(f: Flow, reverse: boolean): Tid {
+    const tid = this.#baseTemplate(f, reverse);
+    // an inner VLAN or a VXLAN segment: the details twin
+    return f.innerVlan !== 0 || f.raw[O.kTunnelType] === VXLAN_TUNNEL ? ((tid + DETAILS) as Tid) : tid;
+  }
+
+  #baseTemplate(f: Flow, reverse: boolean): Tid {
     if (f.l2) return TemplateId.L2;
     const v6 = f.ipVersion === 6;
     // the reverse of an ICMP flow has no known type/code: the port template with zero ports says so
@@ -326,20 +384,21 @@ export class IpfixExporter {
     const app = isApp(tid);
     const len = this.#recLen[tid] + (app ? this.#appStrings(f) : 0);
     if (this.#len === 0) this.#open();
-    // the application's templates go before the first record that uses them (and again once due)
-    const templates = () => (app && Date.now() - this.#appTemplatesAt >= this.#refreshMs ? this.#appTemplates.length : 0);
+    // the application's and the details templates go before the first record that uses them (and again once due)
+    const lazy = hasDetails(tid) ? this.#detailTemplates.get(tid) : app ? this.#appTemplates : undefined;
+    const templates = () => (lazy && Date.now() - lazy.at >= this.#refreshMs ? lazy.set.length : 0);
     // twice at most: the message opened may carry the other templates, which then go out first
     for (let i = 0; i < 2 && this.#len + templates() + len + (this.#setId === tid && !templates() ? 0 : SET_HEADER) > this.#mtu; i++) {
       this.#send();
       this.#open();
     }
-    if (templates()) {
+    if (lazy && templates()) {
       this.#closeSet();
       this.#setId = 0;
-      this.#appTemplates.copy(this.#buf, this.#len);
-      this.#len += this.#appTemplates.length;
-      this.#appTemplatesAt = Date.now();
-      this.#stats.templates += APP_TEMPLATES.length;
+      lazy.set.copy(this.#buf, this.#len);
+      this.#len += lazy.set.length;
+      lazy.at = Date.now();
+      this.#stats.templates += lazy.tids.length;
     }
     if (this.#setId !== tid) {
       this.#closeSet();
@@ -400,18 +459,19 @@ export class IpfixExporter {
 
   #encode(f: Flow, dir: Dir, tid: Tid, at: number): void {
     const b = this.#buf;
+    const base = baseOf(tid); // the details twin: its template's fields first
     const raw = f.raw;
     const rev = dir === Dir.Rev;
     const [a, z] = rev ? [f.dstAddrBytes, f.srcAddrBytes] : [f.srcAddrBytes, f.dstAddrBytes];
     b.set(a, at);
     b.set(z, at + a.length);
     let o = at + 2 * a.length;
-    if (tid === TemplateId.L2) {
+    if (base === TemplateId.L2) {
       b.writeUInt16BE(f.etherType, o);
       o += 2;
     } else {
       b[o++] = f.protocol;
-      if (tid === TemplateId.IcmpV4 || tid === TemplateId.IcmpV6) {
+      if (base === TemplateId.IcmpV4 || base === TemplateId.IcmpV6) {
         b[o++] = f.icmpType ?? 0;
         b[o++] = f.icmpCode ?? 0;
       } else {
@@ -439,13 +499,22 @@ export class IpfixExporter {
     b[o + 16] = Math.max(0, END_REASONS.indexOf(f.endReason));
     copyU64(raw, O.kFlowId, b, o + 17);
     o += 25;
-    if (tid !== TemplateId.L2) {
+    if (base !== TemplateId.L2) {
       b[o++] = raw[O.kMinTtl];
       b[o++] = raw[O.kMaxTtl];
     }
     if (this.#ingress !== undefined) {
       b.writeUInt32BE(this.#ingress, o);
       o += 4;
+    }
+    if (this.#statistics && base !== TemplateId.IcmpV4 && base !== TemplateId.IcmpV6 && base !== TemplateId.L2) {
+      const counts = rev ? O.kRevFlagCounts : O.kFwdFlagCounts;
+      const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      for (const bit of FLAG_COUNT_BITS) {
+        b.writeUInt32BE(0, o); // unsigned64: the u32 counter's high half
+        b.writeUInt32BE(v.getUint32(counts + 4 * bit, true), o + 4);
+        o += 8;
+      }
     }
     if (isApp(tid)) {
       // #put() found the strings (#appStrings): the application's name, then the HTTP request's, each with its length
@@ -465,6 +534,12 @@ export class IpfixExporter {
         o += n;
       }
       b.writeUInt16BE(raw[O.kHttpStatus] | (raw[O.kHttpStatus + 1] << 8), o);
+      o += 2;
+    }
+    if (hasDetails(tid)) {
+      b.writeUInt16BE(f.innerVlan, o);
+      const vni = raw[O.kTunnelType] === VXLAN_TUNNEL ? VXLAN_SEGMENT | BigInt(f.raw[O.kTunnelId] | (f.raw[O.kTunnelId + 1] << 8) | (f.raw[O.kTunnelId + 2] << 16)) : 0n;
+      b.writeBigUInt64BE(vni, o + 2);
     }
   }
 }

@@ -6,12 +6,16 @@
  * The output is byte-for-byte what the reference formatters in columns.ts
  * print (jsonLine: JSON.stringify(Flow.toObject()), csvRow), which stay the
  * oracle: test/output-format.test.ts compares both on every flow of mixed
- * captures. Everything printed is ASCII, so bytes and UTF-16 code units are
- * the same.
+ * captures. Everything printed is ASCII but MAC vendor names (escaped once per
+ * OUI and kept) and the payload's strings, so bytes and UTF-16 code units are
+ * mostly the same.
  *
  * What the reference spends its time on, and what replaces it here:
- * - toObject() + JSON.stringify: an object of 34 properties per flow, strings
- *   per address: here each value is written where it belongs in the line;
+ * - toObject() + JSON.stringify: an object of 54 properties per flow (more
+ *   with statistics), strings per address: here each value is written where
+ *   it belongs in the line;
+ * - MAC vendors (an OUI registry lookup and a string per MAC): the escaped
+ *   bytes are kept per OUI (VENDOR_JSON / VENDOR_CSV);
  * - BigInt timestamps (firstNs / lastNs, ns to ms): the u64 is split into
  *   whole ms and the ns remainder with exact double arithmetic;
  * - Community ID: createHash('sha1') per flow (about 2 µs): a single-block
@@ -23,28 +27,35 @@
  * escaped here as JSON.stringify / csvCell escape them; an area with any other
  * byte (UTF-8, or not: the reference decodes with replacement characters), or
  * with an id twice, is written through the reference's own path (rare).
+ * So is a history with bytes above 0x7f (only a damaged record has them).
  */
 import { isV4Mapped } from '../flow/address';
+import { vendorOf } from '../devices/oui';
 import { APP_COLUMNS, appCsvCells, appStringSpans } from './app-columns';
-import { csvCell, csvHeader, PROTOCOL_NAMES } from './columns';
+import { csvCell, csvHeader, nsToMsText, PROTOCOL_NAMES } from './columns';
 import { Flow, type FlowBatch, tlsVersionName } from '../flow/flow';
-import { APP_STRINGS, APPLICATIONS, AppFlags, END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags } from '../flow/layout';
+import {
+  APP_STRINGS, APPLICATIONS, AppFlags, CONN_STATES, END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags, TCP_FLAG_NAMES, TUNNEL_TYPES,
+} from '../flow/layout';
 
 export type TextFormat = 'jsonl' | 'csv';
 
 export interface TextFormatterOptions {
-  /** JSON only: the fwdStats / revStats objects, as Flow.toObject({ statistics: true }) (default false, as `read` prints) */
+  /** JSON: the fwdStats … revFlagCounts objects, as Flow.toObject({ statistics: true }); CSV: the statistics columns (default false) */
   statistics?: boolean;
-  /** bytes per chunk (default 64 KiB, at least 8 KiB) */
+  /** CSV only: the SPLT columns when > 0 (the meter's `splt`; JSON has `splt` whenever the record holds one) */
+  splt?: number;
+  /** bytes per chunk (default 64 KiB, at least 16 KiB) */
   chunkSize?: number;
 }
 
 /**
- * The longest line: a JSON record with statistics is below 2 KiB (numbers at
- * most 24 characters each), its `app` object below 1.6 KiB (224 bytes of
- * strings, each escaped to at most 6).
+ * The longest line: a JSON record with statistics and SPLT is below 3.5 KiB
+ * (numbers at most 24 characters each, 16 history bytes escaped to at most 6,
+ * two vendor names), its `app` object below 1.6 KiB (224 bytes of strings,
+ * each escaped to at most 6).
  */
-const MAX_LINE = 4096;
+const MAX_LINE = 8192;
 
 /**
  * The record layout (layout.ts Offsets and RecordFlags) as constants the
@@ -53,7 +64,8 @@ const MAX_LINE = 4096;
  * against layout.ts when this module loads.
  */
 const enum K {
-  Record = 512,
+  Record = 1024,
+  AppEnd = 512,
   ArpIp = 12,
   DstAddr = 40,
   DstMac = 80,
@@ -100,6 +112,29 @@ const enum K {
   DnsAnswerVersion = 270,
   DnsAnswerAddr = 272,
   AppStrings = 288,
+  MinTtl = 86,
+  MaxTtl = 87,
+  FwdLastNs = 120,
+  RevFirstNs = 128,
+  RevLastNs = 136,
+  FwdIpBytes = 512,
+  RevIpBytes = 520,
+  FwdPayloadBytes = 528,
+  RevPayloadBytes = 536,
+  InnerVlan = 544,
+  TunnelType = 546,
+  ConnState = 547,
+  TunnelId = 548,
+  History = 552,
+  HistorySize = 16,
+  FwdFlagCounts = 568,
+  RevFlagCounts = 600,
+  BiStats = 632,
+  SpltCount = 688,
+  SpltDirections = 692,
+  SpltSizes = 696,
+  SpltIats = 760,
+  SpltMax = 32,
 }
 const enum AppFlag {
   CUT = 1,
@@ -115,7 +150,7 @@ const enum Flag {
 }
 {
   if (RECORD_SIZE !== K.Record) throw new Error("text.ts: the record size is not layout.ts's");
-  const k: Record<string, number> = { ArpIp: K.ArpIp, DstAddr: K.DstAddr, DstMac: K.DstMac, DstPort: K.DstPort, EndReason: K.EndReason, EtherType: K.EtherType, FirstNs: K.FirstNs, Flags: K.Flags, FlowId: K.FlowId, FwdBytes: K.FwdBytes, FwdPackets: K.FwdPackets, FwdStats: K.FwdStats, FwdTcpFlags: K.FwdTcpFlags, IcmpCode: K.IcmpCode, IcmpType: K.IcmpType, IpVersion: K.IpVersion, LastNs: K.LastNs, Protocol: K.Protocol, RevBytes: K.RevBytes, RevPackets: K.RevPackets, RevStats: K.RevStats, RevTcpFlags: K.RevTcpFlags, Segment: K.Segment, SrcAddr: K.SrcAddr, SrcMac: K.SrcMac, SrcPort: K.SrcPort, StatIatMax: K.StatIatMax, StatIatMean: K.StatIatMean, StatIatMin: K.StatIatMin, StatIatStddev: K.StatIatStddev, StatSizeMax: K.StatSizeMax, StatSizeMean: K.StatSizeMean, StatSizeMin: K.StatSizeMin, StatSizeStddev: K.StatSizeStddev, Vlan: K.Vlan, Application: K.Application, AppFlags: K.AppFlags, TlsVersion: K.TlsVersion, DnsQtype: K.DnsQtype, DnsRcode: K.DnsRcode, DnsAnswers: K.DnsAnswers, HttpStatus: K.HttpStatus, AppCode: K.AppCode, DnsAnswerVersion: K.DnsAnswerVersion, DnsAnswerAddr: K.DnsAnswerAddr, AppStrings: K.AppStrings };
+  const k: Record<string, number> = { ArpIp: K.ArpIp, DstAddr: K.DstAddr, DstMac: K.DstMac, DstPort: K.DstPort, EndReason: K.EndReason, EtherType: K.EtherType, FirstNs: K.FirstNs, Flags: K.Flags, FlowId: K.FlowId, FwdBytes: K.FwdBytes, FwdPackets: K.FwdPackets, FwdStats: K.FwdStats, FwdTcpFlags: K.FwdTcpFlags, IcmpCode: K.IcmpCode, IcmpType: K.IcmpType, IpVersion: K.IpVersion, LastNs: K.LastNs, Protocol: K.Protocol, RevBytes: K.RevBytes, RevPackets: K.RevPackets, RevStats: K.RevStats, RevTcpFlags: K.RevTcpFlags, Segment: K.Segment, SrcAddr: K.SrcAddr, SrcMac: K.SrcMac, SrcPort: K.SrcPort, StatIatMax: K.StatIatMax, StatIatMean: K.StatIatMean, StatIatMin: K.StatIatMin, StatIatStddev: K.StatIatStddev, StatSizeMax: K.StatSizeMax, StatSizeMean: K.StatSizeMean, StatSizeMin: K.StatSizeMin, StatSizeStddev: K.StatSizeStddev, Vlan: K.Vlan, Application: K.Application, AppFlags: K.AppFlags, TlsVersion: K.TlsVersion, DnsQtype: K.DnsQtype, DnsRcode: K.DnsRcode, DnsAnswers: K.DnsAnswers, HttpStatus: K.HttpStatus, AppCode: K.AppCode, DnsAnswerVersion: K.DnsAnswerVersion, DnsAnswerAddr: K.DnsAnswerAddr, AppStrings: K.AppStrings, MinTtl: K.MinTtl, MaxTtl: K.MaxTtl, FwdLastNs: K.FwdLastNs, RevFirstNs: K.RevFirstNs, RevLastNs: K.RevLastNs, FwdIpBytes: K.FwdIpBytes, RevIpBytes: K.RevIpBytes, FwdPayloadBytes: K.FwdPayloadBytes, RevPayloadBytes: K.RevPayloadBytes, InnerVlan: K.InnerVlan, TunnelType: K.TunnelType, ConnState: K.ConnState, TunnelId: K.TunnelId, History: K.History, HistorySize: K.HistorySize, FwdFlagCounts: K.FwdFlagCounts, RevFlagCounts: K.RevFlagCounts, BiStats: K.BiStats, SpltCount: K.SpltCount, SpltDirections: K.SpltDirections, SpltSizes: K.SpltSizes, SpltIats: K.SpltIats, SpltMax: K.SpltMax };
   const f: Record<string, number> = { L2: Flag.L2, DROPS: Flag.DROPS, FRAGMENTS: Flag.FRAGMENTS, TUNNEL: Flag.TUNNEL, TRUNCATED: Flag.TRUNCATED };
   for (const [name, at] of Object.entries(k)) if ((O as Record<string, number>)[`k${name}`] !== at) throw new Error(`text.ts: offset ${name} is not layout.ts's`);
   for (const [name, bit] of Object.entries(f)) if ((RecordFlags as Record<string, number>)[name] !== bit) throw new Error(`text.ts: flag ${name} is not layout.ts's`);
@@ -145,13 +180,24 @@ const END_REASON_CSV = Array.from({ length: 256 }, (_, i) => literal(`${END_REAS
 /** protocolName() of an IP flow, by protocol number, with the comma after it */
 const PROTOCOL_CSV = Array.from({ length: 256 }, (_, i) => literal(`${PROTOCOL_NAMES[i] ?? String(i)},`));
 const bit = (flags: number, f: number) => ((flags & f) !== 0 ? 'true' : 'false');
-/** "l2" .. "drops" and the icmpType key, by the record's flags & 31 */
-const FLAGS_JSON = Array.from({ length: 32 }, (_, f) =>
-  literal(
-    `","l2":${bit(f, Flag.L2)},"tunnel":${bit(f, Flag.TUNNEL)},"fragments":${bit(f, Flag.FRAGMENTS)},` +
-      `"truncated":${bit(f, Flag.TRUNCATED)},"drops":${bit(f, Flag.DROPS)},"icmpType":`,
-  ),
+/** "l2" and "tunnel", by the record's flags & 31 */
+const FLAGS_JSON = Array.from({ length: 32 }, (_, f) => literal(`,"l2":${bit(f, Flag.L2)},"tunnel":${bit(f, Flag.TUNNEL)}`));
+/** "fragments" .. "drops" and the icmpType key, by the record's flags & 31 */
+const FLAGS2_JSON = Array.from({ length: 32 }, (_, f) =>
+  literal(`,"fragments":${bit(f, Flag.FRAGMENTS)},"truncated":${bit(f, Flag.TRUNCATED)},"drops":${bit(f, Flag.DROPS)},"icmpType":`),
 );
+/** tunnelType and the tunnelId key (its value follows), by the tunnel type byte; none: both null */
+const TUNNEL_JSON = Array.from({ length: 256 }, (_, i) =>
+  literal(TUNNEL_TYPES[i] ? `,"tunnelType":"${TUNNEL_TYPES[i]}","tunnelId":` : ',"tunnelType":null,"tunnelId":null'),
+);
+/** the tunnel_type cell with the comma after it, by the tunnel type byte */
+const TUNNEL_CSV = Array.from({ length: 256 }, (_, i) => literal(`${TUNNEL_TYPES[i] ?? ''},`));
+/** the connState value with the history key after it, by the conn_state byte */
+const CONN_JSON = Array.from({ length: 256 }, (_, i) => literal(`${CONN_STATES[i] ? `"${CONN_STATES[i]}"` : 'null'},"history":"`));
+/** the conn_state cell with the comma after it */
+const CONN_CSV = Array.from({ length: 256 }, (_, i) => literal(`${CONN_STATES[i] ?? ''},`));
+/** `,"<flag>":` of the flag counters ('{"fin":' for the first) */
+const FLAG_COUNT_JSON = TCP_FLAG_NAMES.map((name, i) => literal(`${i ? ',' : '{'}"${name}":`));
 /** tunnel, fragments, truncated as CSV 0/1 with their commas, by flags & 31 */
 const FLAGS_CSV = Array.from({ length: 32 }, (_, f) =>
   literal(`,${f & Flag.TUNNEL ? 1 : 0},${f & Flag.FRAGMENTS ? 1 : 0},${f & Flag.TRUNCATED ? 1 : 0},`),
@@ -174,8 +220,30 @@ const L = {
   etherType: literal(',"etherType":'),
   srcMac: literal(',"srcMac":"'),
   dstMac: literal('","dstMac":"'),
-  nullIcmp: literal('null,"icmpCode":null,"fwdPackets":'),
+  nullIcmp: literal('null,"icmpCode":null,"minTtl":'),
   icmpCode: literal(',"icmpCode":'),
+  minTtl: literal(',"minTtl":'),
+  maxTtl: literal(',"maxTtl":'),
+  nullTtl: literal('null,"maxTtl":null'),
+  srcMacVendor: literal('","srcMacVendor":'),
+  dstMacVendor: literal(',"dstMacVendor":'),
+  innerVlan: literal(',"innerVlan":'),
+  fwdIpBytes: literal(',"fwdIpBytes":'),
+  revIpBytes: literal(',"revIpBytes":'),
+  fwdPayloadBytes: literal(',"fwdPayloadBytes":'),
+  revPayloadBytes: literal(',"revPayloadBytes":'),
+  fwdFirst: literal(',"fwdFirst":'),
+  fwdLast: literal(',"fwdLast":'),
+  revFirst: literal(',"revFirst":'),
+  revLast: literal(',"revLast":'),
+  connState: literal(',"connState":'),
+  biStats: literal(',"biStats":'),
+  fwdFlagCounts: literal(',"fwdFlagCounts":'),
+  revFlagCounts: literal(',"revFlagCounts":'),
+  splt: literal(',"splt":{"direction":['),
+  spltSize: literal('],"size":['),
+  spltIat: literal('],"iatMs":['),
+  spltEnd: literal(']}'),
   fwdPackets: literal(',"fwdPackets":'),
   fwdBytes: literal(',"fwdBytes":'),
   revPackets: literal(',"revPackets":'),
@@ -194,10 +262,10 @@ const L = {
   sizeMax: literal(',"sizeMax":'),
   sizeMean: literal(',"sizeMean":'),
   sizeStddev: literal(',"sizeStddev":'),
-  iatMin: literal(',"iatMin":'),
-  iatMax: literal(',"iatMax":'),
-  iatMean: literal(',"iatMean":'),
-  iatStddev: literal(',"iatStddev":'),
+  iatMin: literal(',"iatMinMs":'),
+  iatMax: literal(',"iatMaxMs":'),
+  iatMean: literal(',"iatMeanMs":'),
+  iatStddev: literal(',"iatStddevMs":'),
   null: literal('null'),
   ethPrefix: literal('eth:0x'),
   ',,': literal(',,'),
@@ -529,18 +597,11 @@ function putNs(out: Uint8Array, p: number, hi: number, lo: number, rem: number):
   return putPad6(putMs(out, p, hi, lo), rem);
 }
 
-/** seconds.nnnnnnnnn (columns.ts nsToSeconds) */
-function putSeconds(out: Uint8Array, p: number, hi: number, lo: number, rem: number): number {
-  const s = (lo / 1000) | 0; // the seconds' last 2 digits
-  if (hi === 0) p = putInt31(out, p, s);
-  else {
-    p = putMsHi(p, hi);
-    outView.setUint16(p, PAD2[s], true);
-    p += 2;
-  }
+/** ms.nnnnnn, the ns exactly (columns.ts nsToMsText) */
+function putMsExact(out: Uint8Array, p: number, hi: number, lo: number, rem: number): number {
+  p = putMs(out, p, hi, lo);
   out[p] = 46;
-  outView.setUint32(p + 1, PAD3[lo - s * 1000], true);
-  return putPad6(p + 4, rem);
+  return putPad6(p + 1, rem);
 }
 
 const F64 = new Float64Array(1);
@@ -1032,15 +1093,92 @@ function putStats(out: Uint8Array, p: number, v: DataView, s: number): number {
   p = lit(out, p, L.sizeStddev);
   p = putNumber(out, p, v.getFloat64(s + K.StatSizeStddev, true));
   p = lit(out, p, L.iatMin);
-  p = putNumber(out, p, u64(v, s + K.StatIatMin));
+  p = putDuration(out, p, u64(v, s + K.StatIatMin));
   p = lit(out, p, L.iatMax);
-  p = putNumber(out, p, u64(v, s + K.StatIatMax));
+  p = putDuration(out, p, u64(v, s + K.StatIatMax));
   p = lit(out, p, L.iatMean);
-  p = putNumber(out, p, v.getFloat64(s + K.StatIatMean, true));
+  p = putNumber(out, p, v.getFloat64(s + K.StatIatMean, true) / 1e6);
   p = lit(out, p, L.iatStddev);
-  p = putNumber(out, p, v.getFloat64(s + K.StatIatStddev, true));
+  p = putNumber(out, p, v.getFloat64(s + K.StatIatStddev, true) / 1e6);
   out[p++] = 125; // }
   return p;
+}
+
+/** The 8 flag counters at o as a JSON object (Flow's TcpFlagCounts). */
+function putFlagCounts(out: Uint8Array, p: number, v: DataView, o: number): number {
+  for (let i = 0; i < 8; i++) {
+    p = lit(out, p, FLAG_COUNT_JSON[i]);
+    p = putUint(out, p, v.getUint32(o + 4 * i, true));
+  }
+  out[p++] = 125; // }
+  return p;
+}
+
+/** An SPLT inter-arrival (µs, u32) as ms: the exact decimal, which is what String() prints of u32 / 1000 (its ulp is far below 10^-3). */
+function putIatUs(out: Uint8Array, p: number, us: number): number {
+  const q = Math.floor(us / 1000);
+  let r = us - q * 1000;
+  p = putUint(out, p, q);
+  if (r === 0) return p;
+  out[p++] = 46;
+  out[p++] = 48 + ((r / 100) | 0);
+  r %= 100;
+  if (r === 0) return p;
+  out[p++] = 48 + ((r / 10) | 0);
+  r %= 10;
+  if (r !== 0) out[p++] = 48 + r;
+  return p;
+}
+
+/** SPLT packets of the record at o (0: none). */
+function spltCount(b: Uint8Array, o: number): number {
+  const n = b[o + K.SpltCount];
+  return n < K.SpltMax ? n : K.SpltMax;
+}
+
+/** The three SPLT arrays' contents: 0 directions, 1 sizes, 2 inter-arrival ms, comma-separated (no brackets). */
+function putSpltList(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number, n: number, which: number): number {
+  const dirs = v.getUint32(o + K.SpltDirections, true);
+  for (let i = 0; i < n; i++) {
+    if (i) out[p++] = 44;
+    if (which === 0) out[p++] = 48 + ((dirs >>> i) & 1);
+    else if (which === 1) p = num(out, p, v.getUint16(o + K.SpltSizes + 2 * i, true));
+    else p = putIatUs(out, p, v.getUint32(o + K.SpltIats + 4 * i, true));
+  }
+  return p;
+}
+
+/** Zeek's history bytes of the record at o, as the Flow getter's string (each byte one char) inside a JSON string or as a CSV cell. */
+function putHistory(out: Uint8Array, p: number, b: Uint8Array, o: number, json: boolean): number {
+  const at = o + K.History;
+  let n = 0;
+  let ascii = true;
+  while (n < K.HistorySize && b[at + n] !== 0) if (b[at + n++] > 0x7f) ascii = false;
+  if (ascii) return json ? putJsonChars(out, p, b, at, at + n) : putCsvChars(out, p, b, at, at + n);
+  // bytes above 0x7f are chars U+0080..U+00FF: two bytes of UTF-8 each (rare: only a damaged record has them)
+  const s = String.fromCharCode(...b.subarray(at, at + n));
+  return putUtf8(out, p, json ? JSON.stringify(s).slice(1, -1) : csvCell(s));
+}
+
+/** The vendors of OUIs seen, as JSON values and as CSV cells (UTF-8 bytes): vendorOf() and its escaping once per OUI, not per flow. */
+const VENDOR_JSON = new Map<number, Uint8Array>();
+const VENDOR_CSV = new Map<number, Uint8Array>();
+const NULL_BYTES = Buffer.from('null');
+const EMPTY = new Uint8Array(0);
+
+function putVendor(out: Uint8Array, p: number, b: Uint8Array, o: number, json: boolean): number {
+  if (b[o] & 0x03) return json ? lit(out, p, L.null) : p; // group or locally administered: vendorOf() says null
+  const oui = (b[o] << 16) | (b[o + 1] << 8) | b[o + 2];
+  const cache = json ? VENDOR_JSON : VENDOR_CSV;
+  let bytes = cache.get(oui);
+  if (bytes === undefined) {
+    const vendor = vendorOf(b.subarray(o, o + 3));
+    bytes = vendor === null ? (json ? NULL_BYTES : EMPTY) : Buffer.from(json ? JSON.stringify(vendor) : csvCell(vendor), 'utf8');
+    if (cache.size >= 65536) cache.clear(); // random MACs: bounded
+    cache.set(oui, bytes);
+  }
+  out.set(bytes, p);
+  return p + bytes.length;
 }
 
 /** Number(lastNs - firstNs), exact while below 2^53 ns (104 days) */
@@ -1095,19 +1233,36 @@ function putJsonRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o
   p = num(out, p, v.getUint16(o + K.DstPort, true));
   p = lit(out, p, L.vlan);
   p = num(out, p, v.getUint16(o + K.Vlan, true));
+  p = lit(out, p, L.innerVlan);
+  p = num(out, p, v.getUint16(o + K.InnerVlan, true));
   p = lit(out, p, L.etherType);
   p = num(out, p, etherType);
   p = lit(out, p, L.srcMac);
   p = putMac(out, p, b, o + K.SrcMac);
   p = lit(out, p, L.dstMac);
   p = putMac(out, p, b, o + K.DstMac);
+  p = lit(out, p, L.srcMacVendor);
+  p = putVendor(out, p, b, o + K.SrcMac, true);
+  p = lit(out, p, L.dstMacVendor);
+  p = putVendor(out, p, b, o + K.DstMac, true);
   p = lit(out, p, FLAGS_JSON[flags & 31]);
+  const tunnelType = b[o + K.TunnelType];
+  p = lit(out, p, TUNNEL_JSON[tunnelType]);
+  if (tunnelType !== 0 && tunnelType < TUNNEL_TYPES.length) p = putUint(out, p, v.getUint32(o + K.TunnelId, true));
+  p = lit(out, p, FLAGS2_JSON[flags & 31]);
   if (!l2 && (proto === 1 || proto === 58)) {
     p = num(out, p, b[o + K.IcmpType]);
     p = lit(out, p, L.icmpCode);
     p = num(out, p, b[o + K.IcmpCode]);
-    p = lit(out, p, L.fwdPackets);
+    p = lit(out, p, L.minTtl);
   } else p = lit(out, p, L.nullIcmp);
+  if (l2) p = lit(out, p, L.nullTtl);
+  else {
+    p = num(out, p, b[o + K.MinTtl]);
+    p = lit(out, p, L.maxTtl);
+    p = num(out, p, b[o + K.MaxTtl]);
+  }
+  p = lit(out, p, L.fwdPackets);
   const fwdPackets = u64(v, o + K.FwdPackets);
   const fwdBytes = u64(v, o + K.FwdBytes);
   const revPackets = u64(v, o + K.RevPackets);
@@ -1123,10 +1278,30 @@ function putJsonRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o
   p = putNumber(out, p, fwdPackets + revPackets);
   p = lit(out, p, L.bytes);
   p = putNumber(out, p, fwdBytes + revBytes);
+  p = lit(out, p, L.fwdIpBytes);
+  p = putNumber(out, p, u64(v, o + K.FwdIpBytes));
+  p = lit(out, p, L.revIpBytes);
+  p = putNumber(out, p, u64(v, o + K.RevIpBytes));
+  p = lit(out, p, L.fwdPayloadBytes);
+  p = putNumber(out, p, u64(v, o + K.FwdPayloadBytes));
+  p = lit(out, p, L.revPayloadBytes);
+  p = putNumber(out, p, u64(v, o + K.RevPayloadBytes));
+  p = lit(out, p, L.fwdFirst);
+  p = putMsTime(out, p, fMs, fHi, fLo, fRem);
+  p = lit(out, p, L.fwdLast);
+  p = putMsTimeAt(out, p, v, o + K.FwdLastNs);
+  p = lit(out, p, L.revFirst);
+  p = revPackets !== 0 ? putMsTimeAt(out, p, v, o + K.RevFirstNs) : lit(out, p, L.null);
+  p = lit(out, p, L.revLast);
+  p = revPackets !== 0 ? putMsTimeAt(out, p, v, o + K.RevLastNs) : lit(out, p, L.null);
   p = lit(out, p, L.fwdTcpFlags);
   p = num(out, p, b[o + K.FwdTcpFlags]);
   p = lit(out, p, L.revTcpFlags);
   p = num(out, p, b[o + K.RevTcpFlags]);
+  p = lit(out, p, L.connState);
+  p = lit(out, p, CONN_JSON[b[o + K.ConnState]]);
+  p = putHistory(out, p, b, o, true);
+  out[p++] = 34; // "
   if (l2) p = lit(out, p, L.communityIdNull);
   else {
     p = lit(out, p, L.communityId);
@@ -1143,11 +1318,39 @@ function putJsonRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o
     p = putStats(out, p, v, o + K.FwdStats);
     p = lit(out, p, L.revStats);
     p = putStats(out, p, v, o + K.RevStats);
+    p = lit(out, p, L.biStats);
+    p = putStats(out, p, v, o + K.BiStats);
+    p = lit(out, p, L.fwdFlagCounts);
+    p = putFlagCounts(out, p, v, o + K.FwdFlagCounts);
+    p = lit(out, p, L.revFlagCounts);
+    p = putFlagCounts(out, p, v, o + K.RevFlagCounts);
+  }
+  const n = spltCount(b, o);
+  if (n !== 0) {
+    p = lit(out, p, L.splt);
+    p = putSpltList(out, p, b, v, o, n, 0);
+    p = lit(out, p, L.spltSize);
+    p = putSpltList(out, p, b, v, o, n, 1);
+    p = lit(out, p, L.spltIat);
+    p = putSpltList(out, p, b, v, o, n, 2);
+    p = lit(out, p, L.spltEnd);
   }
   p = putJsonApp(out, p, b, v, o);
   out[p++] = 125; // }
   out[p++] = 10; // \n
   return p;
+}
+
+/** The u64 ns at o as Flow's ms (nsToMs). */
+function putMsTimeAt(out: Uint8Array, p: number, v: DataView, o: number): number {
+  splitNs(v, o);
+  return putMsTime(out, p, tMs, tHi, tLo, tRem);
+}
+
+/** The u64 ns at o as CSV's exact ms. */
+function putMsExactAt(out: Uint8Array, p: number, v: DataView, o: number): number {
+  splitNs(v, o);
+  return putMsExact(out, p, tHi, tLo, tRem);
 }
 
 function putArpIp(out: Uint8Array, p: number, b: Uint8Array, o: number): number {
@@ -1213,7 +1416,7 @@ function putJsonApp(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: n
   if (!appStringSpans(b, o, SPANS) || !asciiStrings(b)) return putUtf8(out, p, `,"app":${JSON.stringify(new Flow(v, b, o).app)}`);
   p = lit(out, p, APP_JSON[id]);
   // the strings in the order of the area (as Flow.app adds them)
-  const end = o + K.Record;
+  const end = o + K.AppEnd;
   for (let q = o + K.AppStrings; q + 2 <= end && b[q] !== 0; q += 2 + b[q + 1]) {
     const s = b[q];
     p = lit(out, p, APP_KEY_JSON[s]);
@@ -1321,8 +1524,8 @@ function putCsvApp(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: nu
   return p;
 }
 
-/** One CSV line (with its '\n') of the record at b[o]: csvRow(flow) + '\n'. Only the application's strings may need quoting. */
-function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number): number {
+/** One CSV line (with its '\n') of the record at b[o]: csvRow(flow, { statistics, splt }) + '\n'. Only the application's strings, the vendors, the history and SPLT may need quoting. */
+function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o: number, statistics: boolean, splt: boolean): number {
   const flags = b[o + K.Flags];
   const l2 = (flags & Flag.L2) !== 0;
   const ipVersion = b[o + K.IpVersion];
@@ -1335,10 +1538,14 @@ function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o:
   out[p++] = 44;
   p = lit(out, p, END_REASON_CSV[b[o + K.EndReason]]);
   splitNs(v, o + K.FirstNs);
-  p = putSeconds(out, p, tHi, tLo, tRem);
+  const fMs = tMs;
+  const fRem = tRem;
+  p = putMsExact(out, p, tHi, tLo, tRem);
   out[p++] = 44;
   splitNs(v, o + K.LastNs);
-  p = putSeconds(out, p, tHi, tLo, tRem);
+  const lMs = tMs;
+  const lRem = tRem;
+  p = putMsExact(out, p, tHi, tLo, tRem);
   out[p++] = 44;
   if (l2) {
     p = lit(out, p, L.ethPrefix);
@@ -1387,8 +1594,103 @@ function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o:
   p = lit(out, p, FLAGS_CSV[flags & 31]);
   if (!l2) p = putCommunityId(out, p, b, v, o, v4, false);
   p = putCsvApp(out, p, b, v, o);
+  // field list v2 (columns.ts CSV_V2_COLUMNS)
+  out[p++] = 44;
+  p = num(out, p, v.getUint16(o + K.InnerVlan, true));
+  out[p++] = 44;
+  p = putVendor(out, p, b, o + K.SrcMac, false);
+  out[p++] = 44;
+  p = putVendor(out, p, b, o + K.DstMac, false);
+  out[p++] = 44;
+  const tunnelType = b[o + K.TunnelType];
+  p = lit(out, p, TUNNEL_CSV[tunnelType]);
+  if (tunnelType !== 0 && tunnelType < TUNNEL_TYPES.length) p = putUint(out, p, v.getUint32(o + K.TunnelId, true));
+  out[p++] = 44;
+  if (!l2) p = num(out, p, b[o + K.MinTtl]);
+  out[p++] = 44;
+  if (!l2) p = num(out, p, b[o + K.MaxTtl]);
+  out[p++] = 44;
+  out[p++] = flags & Flag.DROPS ? 49 : 48;
+  for (let k = K.FwdIpBytes; k <= K.RevPayloadBytes; k += 8) {
+    out[p++] = 44;
+    p = putNumber(out, p, u64(v, o + k));
+  }
+  out[p++] = 44;
+  p = putMsExactAt(out, p, v, o + K.FirstNs);
+  out[p++] = 44;
+  p = putMsExactAt(out, p, v, o + K.FwdLastNs);
+  out[p++] = 44;
+  const rev = u64(v, o + K.RevPackets) !== 0;
+  if (rev) p = putMsExactAt(out, p, v, o + K.RevFirstNs);
+  out[p++] = 44;
+  if (rev) p = putMsExactAt(out, p, v, o + K.RevLastNs);
+  out[p++] = 44;
+  p = lit(out, p, CONN_CSV[b[o + K.ConnState]]);
+  p = putHistory(out, p, b, o, false);
+  out[p++] = 44;
+  p = putCsvDuration(out, p, v, o, fMs, fRem, lMs, lRem);
+  if (statistics) {
+    p = putCsvStats(out, p, v, o + K.FwdStats);
+    p = putCsvStats(out, p, v, o + K.RevStats);
+    p = putCsvStats(out, p, v, o + K.BiStats);
+    // fwd then rev counters: 16 u32 in a row
+    for (let c = o + K.FwdFlagCounts; c < o + K.RevFlagCounts + 32; c += 4) {
+      out[p++] = 44;
+      p = putUint(out, p, v.getUint32(c, true));
+    }
+  }
+  if (splt) {
+    const n = spltCount(b, o);
+    for (let which = 0; which < 3; which++) {
+      out[p++] = 44;
+      if (n === 0) continue;
+      if (n > 1) out[p++] = 34; // the commas between elements: csvCell quotes
+      out[p++] = 91; // [
+      p = putSpltList(out, p, b, v, o, n, which);
+      out[p++] = 93; // ]
+      if (n > 1) out[p++] = 34;
+    }
+  }
   out[p++] = 10;
   return p;
+}
+
+/** A statistics block as 8 CSV cells, each after its comma: numbers as String() prints them (NaN, Infinity too). */
+function putCsvStats(out: Uint8Array, p: number, v: DataView, s: number): number {
+  out[p++] = 44;
+  p = putUint(out, p, v.getUint32(s + K.StatSizeMin, true));
+  out[p++] = 44;
+  p = putUint(out, p, v.getUint32(s + K.StatSizeMax, true));
+  out[p++] = 44;
+  p = putCsvNumber(out, p, v.getFloat64(s + K.StatSizeMean, true));
+  out[p++] = 44;
+  p = putCsvNumber(out, p, v.getFloat64(s + K.StatSizeStddev, true));
+  out[p++] = 44;
+  p = putDuration(out, p, u64(v, s + K.StatIatMin));
+  out[p++] = 44;
+  p = putDuration(out, p, u64(v, s + K.StatIatMax));
+  out[p++] = 44;
+  p = putCsvNumber(out, p, v.getFloat64(s + K.StatIatMean, true) / 1e6);
+  out[p++] = 44;
+  return putCsvNumber(out, p, v.getFloat64(s + K.StatIatStddev, true) / 1e6);
+}
+
+/** String(n): putNumber but for NaN and the infinities, which CSV prints as words. */
+function putCsvNumber(out: Uint8Array, p: number, n: number): number {
+  return n === n && n !== Infinity && n !== -Infinity ? putNumber(out, p, n) : putString(out, p, String(n));
+}
+
+/** duration_ms: lastNs - firstNs as exact ms (columns.ts nsToMsText). */
+function putCsvDuration(out: Uint8Array, p: number, v: DataView, o: number, fMs: number, fRem: number, lMs: number, lRem: number): number {
+  let ms = lMs - fMs; // exact: both below 2^45
+  let rem = lRem - fRem;
+  if (rem < 0) {
+    rem += 1e6;
+    ms--;
+  }
+  if (ms >= 0) return putMsExact(out, p, Math.floor(ms / 1e5), ms % 1e5, rem);
+  // negative (last before first: a damaged record)
+  return putString(out, p, nsToMsText(v.getBigUint64(o + K.LastNs, true) - v.getBigUint64(o + K.FirstNs, true)));
 }
 
 // ------------------------------------------------------------------ the formatter
@@ -1402,26 +1704,28 @@ function putCsvRecord(out: Uint8Array, p: number, b: Uint8Array, v: DataView, o:
 export class TextFormatter {
   readonly format: TextFormat;
   readonly #statistics: boolean;
+  readonly #splt: boolean;
   readonly #chunkSize: number;
 
   constructor(format: TextFormat, options: TextFormatterOptions = {}) {
     if (format !== 'jsonl' && format !== 'csv') throw new TypeError(`unknown text format '${String(format)}'`);
     this.format = format;
     this.#statistics = options.statistics === true;
+    this.#splt = (options.splt ?? 0) > 0;
     this.#chunkSize = Math.max(MAX_LINE * 2, options.chunkSize ?? 64 * 1024);
     tables();
   }
 
   /** The CSV header line with its '\n' ('' for JSON lines). */
   header(): string {
-    return this.format === 'csv' ? csvHeader() + '\n' : '';
+    return this.format === 'csv' ? csvHeader({ statistics: this.#statistics, splt: this.#splt ? 1 : 0 }) + '\n' : '';
   }
 
   /**
    * Lines of the records `start`.. of `batch`, as many as fit in one chunk
    * (at least one): the chunk and the index of the first record not in it.
    * The chunk is a new Buffer of chunkSize, or part of `into` when given (a
-   * Buffer the caller reuses once it is written; at least 8 KiB).
+   * Buffer the caller reuses once it is written; at least 16 KiB).
    */
   chunk(batch: FlowBatch, start = 0, into?: Buffer): { chunk: Buffer; next: number } {
     const b = new Uint8Array(batch.buffer);
@@ -1433,11 +1737,12 @@ export class TextFormatter {
     const limit = out.length - MAX_LINE;
     const json = this.format === 'jsonl';
     const stats = this.#statistics;
+    const splt = this.#splt;
     let p = 0;
     let i = start;
     for (; i < n && p <= limit; i++) {
       const o = i * K.Record;
-      p = json ? putJsonRecord(out, p, b, v, o, stats) : putCsvRecord(out, p, b, v, o);
+      p = json ? putJsonRecord(out, p, b, v, o, stats) : putCsvRecord(out, p, b, v, o, stats, splt);
     }
     return { chunk: out.subarray(0, p), next: i };
   }
@@ -1450,8 +1755,8 @@ export class TextFormatter {
     const out = scratch();
     outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
     const o = index * K.Record;
-    const p = this.format === 'jsonl' ? putJsonRecord(out, 0, b, v, o, this.#statistics) : putCsvRecord(out, 0, b, v, o);
-    return out.toString('utf8', 0, p - 1); // ASCII but for the application's strings
+    const p = this.format === 'jsonl' ? putJsonRecord(out, 0, b, v, o, this.#statistics) : putCsvRecord(out, 0, b, v, o, this.#statistics, this.#splt);
+    return out.toString('utf8', 0, p - 1); // ASCII but for vendors and the application's strings
   }
 }
 

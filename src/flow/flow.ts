@@ -9,23 +9,39 @@
  */
 import { formatIPv4, formatIPv6, formatMac } from './address';
 import { communityId, type CommunityIdOptions } from './community-id';
+import { vendorOf } from '../devices/oui';
 import {
-  APP_STRINGS, APPLICATIONS, AppFlags, END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags,
-  type AppStringName, type Application, type EndReason,
+  APP_STRINGS, APPLICATIONS, AppFlags, CONN_STATES, END_REASONS, Offsets as O, RECORD_SIZE, RecordFlags, TCP_FLAG_NAMES, TUNNEL_TYPES,
+  type AppStringName, type Application, type ConnState, type EndReason, type TunnelType,
 } from './layout';
 
+/** Sizes (accounted bytes) and inter-arrival times (ms) of a direction's packets, or of both directions'; standard deviations are population ones. */
 export interface DirectionStats {
   sizeMin: number;
   sizeMax: number;
   sizeMean: number;
   sizeStddev: number;
-  /** inter-arrival times in ns */
-  iatMin: number;
-  iatMax: number;
-  iatMean: number;
-  iatStddev: number;
+  iatMinMs: number;
+  iatMaxMs: number;
+  iatMeanMs: number;
+  iatStddevMs: number;
 }
 
+/** Packets that carried each TCP flag, in one direction. */
+export type TcpFlagCounts = Record<(typeof TCP_FLAG_NAMES)[number], number>;
+
+/** The first packets of a flow (nfstream's SPLT), in order: direction 0 src -> dst, 1 dst -> src; size in accounted bytes; ms since the flow's previous packet (0 for the first). */
+export interface Splt {
+  direction: number[];
+  size: number[];
+  iatMs: number[];
+}
+
+/**
+ * A flow as plain data (field list v2, docs/fields.md): times in ms since the
+ * epoch (firstNs/lastNs: the exact ns as strings), durations and
+ * inter-arrival times in ms.
+ */
 export interface FlowObject {
   flowId: number;
   segment: number;
@@ -42,30 +58,53 @@ export interface FlowObject {
   srcPort: number;
   dstPort: number;
   vlan: number;
+  innerVlan: number;
   etherType: number;
   srcMac: string;
   dstMac: string;
+  srcMacVendor: string | null;
+  dstMacVendor: string | null;
   l2: boolean;
   tunnel: boolean;
+  tunnelType: TunnelType | null;
+  tunnelId: number | null;
   fragments: boolean;
   truncated: boolean;
   drops: boolean;
   icmpType: number | null;
   icmpCode: number | null;
+  minTtl: number | null;
+  maxTtl: number | null;
   fwdPackets: number;
   fwdBytes: number;
   revPackets: number;
   revBytes: number;
   packets: number;
   bytes: number;
+  fwdIpBytes: number;
+  revIpBytes: number;
+  fwdPayloadBytes: number;
+  revPayloadBytes: number;
+  fwdFirst: number;
+  fwdLast: number;
+  revFirst: number | null;
+  revLast: number | null;
   fwdTcpFlags: number;
   revTcpFlags: number;
+  connState: ConnState | null;
+  history: string;
   communityId: string | null;
   /** ARP flows only */
   arpSrcIp?: string | null;
   arpDstIp?: string | null;
+  /** with `statistics` */
   fwdStats?: DirectionStats;
   revStats?: DirectionStats;
+  biStats?: DirectionStats;
+  fwdFlagCounts?: TcpFlagCounts;
+  revFlagCounts?: TcpFlagCounts;
+  /** with `splt` > 0 */
+  splt?: Splt;
   /** what the payload said (docs/applications.md); present when an application was found */
   app?: AppInfo;
 }
@@ -174,6 +213,53 @@ export class Flow {
   get revTcpFlags(): number { return this.#b[this.#o + O.kRevTcpFlags]; }
   get fwdStats(): DirectionStats { return this.#stats(O.kFwdStats); }
   get revStats(): DirectionStats { return this.#stats(O.kRevStats); }
+  /** Both directions together (with `statistics`): all packets' sizes, inter-arrival between consecutive packets of the flow. */
+  get biStats(): DirectionStats { return this.#stats(O.kBiStats); }
+  /** Packets carrying each TCP flag (with `statistics`, else zeros). */
+  get fwdFlagCounts(): TcpFlagCounts { return this.#flagCounts(O.kFwdFlagCounts); }
+  get revFlagCounts(): TcpFlagCounts { return this.#flagCounts(O.kRevFlagCounts); }
+  /** Bytes of the keyed (inner) IP datagrams, whatever `accounting` is (Zeek's orig_ip_bytes / resp_ip_bytes). */
+  get fwdIpBytes(): number { return u64(this.#v, this.#o + O.kFwdIpBytes); }
+  get revIpBytes(): number { return u64(this.#v, this.#o + O.kRevIpBytes); }
+  /** Bytes after the transport header (Zeek's orig_bytes counts TCP sequence space instead). */
+  get fwdPayloadBytes(): number { return u64(this.#v, this.#o + O.kFwdPayloadBytes); }
+  get revPayloadBytes(): number { return u64(this.#v, this.#o + O.kRevPayloadBytes); }
+  /** ms since the epoch of each direction's first and last packet (rev: null without a reverse packet). */
+  get fwdFirst(): number { return this.first; }
+  get fwdLast(): number { return nsToMs(this.#v.getBigUint64(this.#o + O.kFwdLastNs, true)); }
+  get revFirst(): number | null { return this.revPackets ? nsToMs(this.#v.getBigUint64(this.#o + O.kRevFirstNs, true)) : null; }
+  get revLast(): number | null { return this.revPackets ? nsToMs(this.#v.getBigUint64(this.#o + O.kRevLastNs, true)) : null; }
+  /** Second VLAN tag of the first packet (QinQ inner), 0 if none. */
+  get innerVlan(): number { return this.#v.getUint16(this.#o + O.kInnerVlan, true); }
+  /** The innermost tunnel the first packet came through, null if none. */
+  get tunnelType(): TunnelType | null { return (TUNNEL_TYPES[this.#b[this.#o + O.kTunnelType]] || null) as TunnelType | null; }
+  /** GRE key, VXLAN VNI or GTP-U TEID of that tunnel; null without a tunnel. */
+  get tunnelId(): number | null { return this.tunnelType ? this.#v.getUint32(this.#o + O.kTunnelId, true) : null; }
+  /** Zeek's conn_state of the connection so far, null for layer-2 flows. */
+  get connState(): ConnState | null { return (CONN_STATES[this.#b[this.#o + O.kConnState]] || null) as ConnState | null; }
+  /** Zeek's history letters of the connection so far ('' when none). */
+  get history(): string {
+    const at = this.#o + O.kHistory;
+    let n = 0;
+    while (n < O.kHistorySize && this.#b[at + n] !== 0) n++;
+    return n ? String.fromCharCode(...this.#b.subarray(at, at + n)) : '';
+  }
+  /** The first packets (with `splt` > 0), null when none were recorded. */
+  get splt(): Splt | null {
+    const n = Math.min(this.#b[this.#o + O.kSpltCount], O.kSpltMax);
+    if (n === 0) return null;
+    const dirs = this.#v.getUint32(this.#o + O.kSpltDirections, true);
+    const out: Splt = { direction: [], size: [], iatMs: [] };
+    for (let i = 0; i < n; i++) {
+      out.direction.push((dirs >>> i) & 1);
+      out.size.push(this.#v.getUint16(this.#o + O.kSpltSizes + 2 * i, true));
+      out.iatMs.push(this.#v.getUint32(this.#o + O.kSpltIats + 4 * i, true) / 1000);
+    }
+    return out;
+  }
+  /** IEEE registered vendor of the MACs (null for group, locally administered or unknown OUIs). */
+  get srcMacVendor(): string | null { return vendorOf(this.#b.subarray(this.#o + O.kSrcMac, this.#o + O.kSrcMac + 3)); }
+  get dstMacVendor(): string | null { return vendorOf(this.#b.subarray(this.#o + O.kDstMac, this.#o + O.kDstMac + 3)); }
   /** Protocol the payload showed (docs/applications.md), null if none. */
   get application(): Application | null { return (APPLICATIONS[this.#b[this.#o + O.kApplication]] || null) as Application | null; }
   get appFlags(): number { return this.#b[this.#o + O.kAppFlags]; }
@@ -212,7 +298,7 @@ export class Flow {
   appStringBytes(name: AppStringName): Uint8Array | null {
     const id = APP_STRINGS.indexOf(name);
     const b = this.#b;
-    const end = this.#o + RECORD_SIZE;
+    const end = this.#o + O.kApp + O.kAppSize;
     for (let p = this.#o + O.kAppStrings; p + 2 <= end && b[p] !== 0; p += 2 + b[p + 1]) {
       if (b[p] === id) return b.subarray(p + 2, Math.min(end, p + 2 + b[p + 1]));
     }
@@ -225,7 +311,7 @@ export class Flow {
     if (!application) return undefined;
     const a: AppInfo = { application };
     const b = this.#b;
-    const end = this.#o + RECORD_SIZE;
+    const end = this.#o + O.kApp + O.kAppSize;
     for (let p = this.#o + O.kAppStrings; p + 2 <= end && b[p] !== 0; p += 2 + b[p + 1]) {
       const name = APP_STRINGS[b[p]];
       if (name) a[name] = utf8.decode(b.subarray(p + 2, Math.min(end, p + 2 + b[p + 1])));
@@ -282,24 +368,41 @@ export class Flow {
       srcPort: this.srcPort,
       dstPort: this.dstPort,
       vlan: this.vlan,
+      innerVlan: this.innerVlan,
       etherType: this.etherType,
       srcMac: this.srcMac,
       dstMac: this.dstMac,
+      srcMacVendor: this.srcMacVendor,
+      dstMacVendor: this.dstMacVendor,
       l2: this.l2,
       tunnel: this.tunnel,
+      tunnelType: this.tunnelType,
+      tunnelId: this.tunnelId,
       fragments: this.fragments,
       truncated: this.truncated,
       drops: this.drops,
       icmpType: this.icmpType,
       icmpCode: this.icmpCode,
+      minTtl: this.minTtl,
+      maxTtl: this.maxTtl,
       fwdPackets: this.fwdPackets,
       fwdBytes: this.fwdBytes,
       revPackets: this.revPackets,
       revBytes: this.revBytes,
       packets: this.packets,
       bytes: this.bytes,
+      fwdIpBytes: this.fwdIpBytes,
+      revIpBytes: this.revIpBytes,
+      fwdPayloadBytes: this.fwdPayloadBytes,
+      revPayloadBytes: this.revPayloadBytes,
+      fwdFirst: this.fwdFirst,
+      fwdLast: this.fwdLast,
+      revFirst: this.revFirst,
+      revLast: this.revLast,
       fwdTcpFlags: this.fwdTcpFlags,
       revTcpFlags: this.revTcpFlags,
+      connState: this.connState,
+      history: this.history,
       communityId: this.communityId(),
     };
     if (this.l2 && this.etherType === 0x0806) {
@@ -309,7 +412,12 @@ export class Flow {
     if (options.statistics) {
       o.fwdStats = this.fwdStats;
       o.revStats = this.revStats;
+      o.biStats = this.biStats;
+      o.fwdFlagCounts = this.fwdFlagCounts;
+      o.revFlagCounts = this.revFlagCounts;
     }
+    const splt = this.splt;
+    if (splt) o.splt = splt;
     const app = this.app;
     if (app) o.app = app;
     return o;
@@ -353,11 +461,17 @@ export class Flow {
       sizeMax: v.getUint32(b + O.kStatSizeMax, true),
       sizeMean: v.getFloat64(b + O.kStatSizeMean, true),
       sizeStddev: v.getFloat64(b + O.kStatSizeStddev, true),
-      iatMin: u64(v, b + O.kStatIatMin),
-      iatMax: u64(v, b + O.kStatIatMax),
-      iatMean: v.getFloat64(b + O.kStatIatMean, true),
-      iatStddev: v.getFloat64(b + O.kStatIatStddev, true),
+      iatMinMs: u64(v, b + O.kStatIatMin) / 1e6,
+      iatMaxMs: u64(v, b + O.kStatIatMax) / 1e6,
+      iatMeanMs: v.getFloat64(b + O.kStatIatMean, true) / 1e6,
+      iatStddevMs: v.getFloat64(b + O.kStatIatStddev, true) / 1e6,
     };
+  }
+
+  #flagCounts(off: number): TcpFlagCounts {
+    const out = {} as TcpFlagCounts;
+    TCP_FLAG_NAMES.forEach((name, i) => { out[name] = this.#v.getUint32(this.#o + off + 4 * i, true); });
+    return out;
   }
 }
 

@@ -2,7 +2,7 @@
  * FlowBatch record layout, mirrored from native/flow_record.h (the single
  * definition). test/layout.test.ts checks every offset against the addon.
  */
-export const RECORD_SIZE = 512;
+export const RECORD_SIZE = 1024;
 
 export const Offsets = {
   kFlowId: 0,
@@ -61,7 +61,39 @@ export const Offsets = {
   kDnsAnswerAddr: 272,
   kAppStrings: 288,
   kAppSize: 256,
+  /** the details area (docs/fields.md) */
+  kDetails: 512,
+  kFwdIpBytes: 512,
+  kRevIpBytes: 520,
+  kFwdPayloadBytes: 528,
+  kRevPayloadBytes: 536,
+  kInnerVlan: 544,
+  kTunnelType: 546,
+  kConnState: 547,
+  kTunnelId: 548,
+  kHistory: 552,
+  kHistorySize: 16,
+  kFwdFlagCounts: 568,
+  kRevFlagCounts: 600,
+  kBiStats: 632,
+  kSpltCount: 688,
+  kSpltDirections: 692,
+  kSpltSizes: 696,
+  kSpltIats: 760,
+  kSpltMax: 32,
+  kDetailsEnd: 888,
 } as const;
+
+/** Tunnel types (record byte kTunnelType), index = id; '' for none. */
+export const TUNNEL_TYPES = ['', 'ipip', 'gre', 'vxlan', 'gtp-u', 'erspan'] as const;
+export type TunnelType = Exclude<(typeof TUNNEL_TYPES)[number], ''>;
+
+/** Zeek's conn_state values (record byte kConnState), index = id; '' for none (layer-2 flows). */
+export const CONN_STATES = ['', 'S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH'] as const;
+export type ConnState = Exclude<(typeof CONN_STATES)[number], ''>;
+
+/** TCP flags in bit order, as the flag counters hold them. */
+export const TCP_FLAG_NAMES = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ece', 'cwr'] as const;
 
 /** Application ids (record byte kApplication), index = id; '' for none. */
 export const APPLICATIONS = [

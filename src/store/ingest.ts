@@ -9,7 +9,7 @@
  * the coded error and everything before it committed.
  */
 import type { Statement } from 'better-sqlite3';
-import { addService, deviceService, touchDevice, type DeviceCache } from '../devices/cache';
+import { addService, deviceService, isGroupMac, NO_DEVICE, touchDevice, type DeviceCache } from '../devices/cache';
 import type { CaptureStats } from '../engine/source';
 import type { Flow, FlowBatch } from '../flow/flow';
 import { Offsets } from '../flow/layout';
@@ -18,6 +18,7 @@ import type { CaptureRun, FlowRun, Summary } from '../meter';
 import type { Metrics } from '../metrics/registry';
 import { AdaptiveBatcher, type BatcherOptions } from '../pipeline/batcher';
 import { APP_COLUMNS, appRow } from '../export/app-columns';
+import { DETAIL_COLUMNS, writeDetails } from './details';
 import { FLOW_INSERT_COLUMNS, ROW_WIDTH, type RowSink } from './partitions';
 import { rollupFlow, serviceKey, type RollupFlow } from './rollups';
 import { endSource, insertSource, type SourceRemoval, type SourceStatus } from './sources';
@@ -81,6 +82,8 @@ export interface IngestContext {
 const INT64_MAX = (1n << 63n) - 1n;
 /** where the application columns start in a row (id first) */
 const APP_AT = 1 + FLOW_INSERT_COLUMNS.indexOf(APP_COLUMNS[0]);
+/** where the detail columns start in a row */
+const DETAILS_AT = 1 + FLOW_INSERT_COLUMNS.indexOf(DETAIL_COLUMNS[0]);
 const DNS_ANSWER = APP_COLUMNS.indexOf('dns_answer');
 const DNS_QUERY = APP_COLUMNS.indexOf('dns_query');
 const SNI = APP_COLUMNS.indexOf('sni');
@@ -321,8 +324,11 @@ export class IngestJob {
     const firstMs = Number(firstNs / 1_000_000n);
     const lastMs = Number(lastNs / 1_000_000n);
     const vlan = f.vlan;
-    const src = cache.resolve(f.srcAddrBytes, vlan, firstMs);
-    const dst = cache.resolve(f.dstAddrBytes, vlan, firstMs);
+    // a broadcast or multicast MAC (a layer-2 flow's end) is no device: the flow names device 0
+    const srcAddr = f.srcAddrBytes;
+    const dstAddr = f.dstAddrBytes;
+    const src = isGroupMac(srcAddr) ? NO_DEVICE : cache.resolve(srcAddr, vlan, firstMs);
+    const dst = isGroupMac(dstAddr) ? NO_DEVICE : cache.resolve(dstAddr, vlan, firstMs);
     const srcMac = l2 ? null : macOrNull(raw, Offsets.kSrcMac);
     const dstMac = l2 ? null : macOrNull(raw, Offsets.kDstMac);
     const fwdPackets = f.fwdPackets;
@@ -332,16 +338,18 @@ export class IngestJob {
     const packets = fwdPackets + revPackets;
     const bytes = fwdBytes + revBytes;
     // layer-2 devices are their MAC
-    touchDevice(src, firstMs, lastMs, packets, bytes, l2 ? src.addr : srcMac);
-    touchDevice(dst, firstMs, lastMs, packets, bytes, l2 ? dst.addr : dstMac);
+    if (src !== NO_DEVICE) touchDevice(src, firstMs, lastMs, packets, bytes, l2 ? src.addr : srcMac);
+    if (dst !== NO_DEVICE) touchDevice(dst, firstMs, lastMs, packets, bytes, l2 ? dst.addr : dstMac);
     const etherType = f.etherType;
-    if (l2 && etherType === 0x0806) this.#bindArp(raw, src.addr, dst.addr, vlan, firstMs, lastMs);
+    if (l2 && etherType === 0x0806) this.#bindArp(raw, srcAddr, dstAddr, vlan, firstMs, lastMs);
     const protocol = f.protocol;
     const icmp = !l2 && (protocol === 1 || protocol === 58);
     const key = l2 ? -1 - etherType : protocol * 65536 + c.serverPort;
     let svc = this.#serviceTexts.get(key);
     if (svc === undefined && !this.#serviceTexts.has(key)) this.#serviceTexts.set(key, (svc = deviceService(l2, protocol, etherType, c.serverPort, c.service ?? null)));
-    if (svc) addService(c.serverIsDst ? dst : src, svc);
+    // a protocol sent to a group (GOOSE, LLDP, DCP): its sender speaks it
+    const server = c.serverIsDst ? (dst !== NO_DEVICE ? dst : src) : src !== NO_DEVICE ? src : dst;
+    if (svc && server !== NO_DEVICE) addService(server, svc);
     const id = nextId();
     const r = this.#row;
     r[0] = id;
@@ -355,8 +363,8 @@ export class IngestJob {
     r[8] = protocol;
     r[9] = etherType;
     r[10] = vlan;
-    r[11] = src.addr;
-    r[12] = dst.addr;
+    r[11] = src !== NO_DEVICE ? src.addr : Buffer.from(srcAddr);
+    r[12] = dst !== NO_DEVICE ? dst.addr : Buffer.from(dstAddr);
     r[13] = f.srcPort;
     r[14] = f.dstPort;
     r[15] = src.id;
@@ -385,9 +393,10 @@ export class IngestJob {
       const query = app[DNS_QUERY];
       if (answer && query) cache.learnName(answer as Buffer, query as string, lastMs);
     } else if (!this.#appNull) {
-      r.fill(null, APP_AT);
+      r.fill(null, APP_AT, APP_AT + APP_COLUMNS.length);
       this.#appNull = true;
     }
+    writeDetails(f, r, DETAILS_AT);
     sink.add(r);
     const rf = this.#rollupFlow;
     rf.firstNs = firstNs;
@@ -404,7 +413,7 @@ export class IngestJob {
   }
 
   /** ARP: binds each end's IPv4 address to its MAC (the target's only when unicast). */
-  #bindArp(raw: Uint8Array, srcMac: Buffer, dstMac: Buffer, vlan: number, firstMs: number, lastMs: number): void {
+  #bindArp(raw: Uint8Array, srcMac: Uint8Array, dstMac: Uint8Array, vlan: number, firstMs: number, lastMs: number): void {
     const cache = this.#ctx.cache;
     for (let side = 0; side < 2; side++) {
       const at = (side === 0 ? Offsets.kSrcAddr : Offsets.kDstAddr) + Offsets.kArpIp;

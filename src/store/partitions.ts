@@ -20,6 +20,7 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { APP_COLUMNS } from '../export/app-columns';
+import { DETAIL_COLUMNS } from './details';
 import { createFlowsView, PARTITION_INDEXES, partitionIndexSql } from './schema';
 
 export type PartitionState = 'hot' | 'sealing' | 'sealed';
@@ -41,7 +42,7 @@ export const FLOW_INSERT_COLUMNS = [
   'source_id', 'flow_id', 'segment', 'first_ns', 'last_ns', 'end_reason', 'ip_version', 'protocol', 'ether_type', 'vlan',
   'src_addr', 'dst_addr', 'src_port', 'dst_port', 'src_device', 'dst_device', 'src_mac', 'dst_mac', 'fwd_packets', 'fwd_bytes',
   'rev_packets', 'rev_bytes', 'fwd_tcp_flags', 'rev_tcp_flags', 'icmp_type', 'icmp_code', 'flags', 'service', 'server_is_dst',
-  'bytes', 'packets', ...APP_COLUMNS,
+  'bytes', 'packets', ...APP_COLUMNS, ...DETAIL_COLUMNS,
 ] as const;
 
 /** values per row: id, then FLOW_INSERT_COLUMNS */

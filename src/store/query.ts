@@ -10,9 +10,11 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { FlowmasterError } from '../errors';
 import { APP_COLUMNS, appInfoOf } from '../export/app-columns';
-import { formatAddress } from '../flow/address';
-import type { AppInfo } from '../flow/flow';
-import { APPLICATIONS } from '../flow/layout';
+import { vendorOf } from '../devices/oui';
+import { formatAddress, formatMac } from '../flow/address';
+import { nsToMs, type AppInfo, type DirectionStats, type Splt, type TcpFlagCounts } from '../flow/flow';
+import { APPLICATIONS, CONN_STATES, END_REASONS, type ConnState, type EndReason, type TunnelType } from '../flow/layout';
+import { DETAIL_COLUMNS } from './details';
 import type { Metrics } from '../metrics/registry';
 import { guarded } from './sqlite';
 
@@ -68,6 +70,12 @@ export interface FlowFilter {
   httpHost?: string;
   /** DNS question name: a name or a glob, as sni */
   dnsQuery?: string;
+  /** Community ID v1 ('1:…', as Zeek and Suricata log it), exact */
+  communityId?: string;
+  /** Zeek's conn_state: one ('SF') or several (['S0', 'REJ']) */
+  connState?: ConnState | ConnState[];
+  /** end reason: one ('idle') or several */
+  endReason?: EndReason | EndReason[];
 }
 
 /** The filters on the application's names: their columns. */
@@ -91,33 +99,100 @@ export function applicationName(name: string, v: unknown): string {
 export type FlowSort = 'first' | 'last' | 'bytes' | 'packets';
 export type Order = 'asc' | 'desc';
 
-export interface FlowRow {
+/**
+ * A stored flow as plain JSON data (JSON.stringify works): the names and
+ * units of Flow.toObject() (docs/fields.md): times as ms since the epoch
+ * (numbers with the ns fraction the double keeps), `firstNs`/`lastNs` the
+ * exact ns as decimal strings, or as bigint with the page request's
+ * `safeIntegers: true` (better-sqlite3's name). Fields stored from
+ * migration 10 on are null for flows stored before it.
+ */
+export interface FlowRow<Ns extends string | bigint = string> {
   id: number;
   sourceId: number;
   flowId: number;
   segment: number;
-  firstNs: bigint;
-  lastNs: bigint;
-  endReason: number;
+  /** 'idle', 'active', 'tcp-end', 'flush', 'evicted' (Flow.endReason) */
+  endReason: EndReason | 'open';
+  /** ms since the epoch */
+  first: number;
+  last: number;
+  firstNs: Ns;
+  lastNs: Ns;
+  durationMs: number;
   ipVersion: number;
   protocol: number;
+  etherType: number;
   src: string;
   dst: string;
   srcPort: number;
   dstPort: number;
   vlan: number;
+  innerVlan: number | null;
+  /** the MACs of an IP flow's first packet (a layer-2 flow's ends are src/dst), null when none */
+  srcMac: string | null;
+  dstMac: string | null;
+  srcMacVendor: string | null;
+  dstMacVendor: string | null;
+  /** device ids; 0 for a broadcast or multicast MAC (no device) */
   srcDevice: number;
   dstDevice: number;
+  tunnelType: TunnelType | null;
+  tunnelId: number | null;
+  icmpType: number | null;
+  icmpCode: number | null;
+  minTtl: number | null;
+  maxTtl: number | null;
   packets: number;
   bytes: number;
   fwdPackets: number;
   fwdBytes: number;
   revPackets: number;
   revBytes: number;
+  fwdIpBytes: number | null;
+  revIpBytes: number | null;
+  fwdPayloadBytes: number | null;
+  revPayloadBytes: number | null;
+  /** ms since the epoch of each direction's first and last packet (rev: null without a reverse packet) */
+  fwdFirst: number;
+  fwdLast: number | null;
+  revFirst: number | null;
+  revLast: number | null;
+  fwdTcpFlags: number;
+  revTcpFlags: number;
+  /** Zeek's conn_state and history ('' when none) */
+  connState: ConnState | null;
+  history: string | null;
+  communityId: string | null;
   service: string | null;
+  /** with `statistics` at ingest */
+  fwdStats?: DirectionStats;
+  revStats?: DirectionStats;
+  biStats?: DirectionStats;
+  fwdFlagCounts?: TcpFlagCounts;
+  revFlagCounts?: TcpFlagCounts;
+  /** with `splt` > 0 at ingest */
+  splt?: Splt;
   /** what the payload showed, as Flow.toObject() gives it (strings in a fixed order); absent when nothing was found */
   app?: AppInfo;
 }
+
+/**
+ * FlowRow's fields (without app, stats and splt) and their SQLite columns, in
+ * the order the CLI's CSV writes them; stats and splt follow as JSON, then
+ * the application's columns.
+ */
+export const FLOW_ROW_COLUMNS: readonly [keyof FlowRow, string][] = [
+  ['id', 'id'], ['sourceId', 'source_id'], ['flowId', 'flow_id'], ['segment', 'segment'], ['endReason', 'end_reason'],
+  ['firstNs', 'first_ns'], ['lastNs', 'last_ns'], ['ipVersion', 'ip_version'], ['protocol', 'protocol'], ['etherType', 'ether_type'],
+  ['src', 'src_addr'], ['dst', 'dst_addr'], ['srcPort', 'src_port'], ['dstPort', 'dst_port'], ['vlan', 'vlan'], ['innerVlan', 'inner_vlan'],
+  ['srcMac', 'src_mac'], ['dstMac', 'dst_mac'], ['srcDevice', 'src_device'], ['dstDevice', 'dst_device'], ['tunnelType', 'tunnel_type'],
+  ['tunnelId', 'tunnel_id'], ['icmpType', 'icmp_type'], ['icmpCode', 'icmp_code'], ['minTtl', 'min_ttl'], ['maxTtl', 'max_ttl'],
+  ['packets', 'packets'], ['bytes', 'bytes'], ['fwdPackets', 'fwd_packets'], ['fwdBytes', 'fwd_bytes'], ['revPackets', 'rev_packets'],
+  ['revBytes', 'rev_bytes'], ['fwdIpBytes', 'fwd_ip_bytes'], ['revIpBytes', 'rev_ip_bytes'], ['fwdPayloadBytes', 'fwd_payload_bytes'],
+  ['revPayloadBytes', 'rev_payload_bytes'], ['fwdTcpFlags', 'fwd_tcp_flags'], ['revTcpFlags', 'rev_tcp_flags'], ['connState', 'conn_state'],
+  ['history', 'history'], ['communityId', 'community_id'], ['service', 'service'],
+];
 
 export interface Page<T> {
   items: T[];
@@ -185,7 +260,7 @@ interface Compiled {
 }
 
 /** Filters an index can serve by equality: when they match many rows, a page is cheaper in sort order (see #strategy). */
-const SELECTIVE_FILTERS = ['host', 'device', 'port', 'service', 'source', 'application'] as const;
+const SELECTIVE_FILTERS = ['host', 'device', 'port', 'service', 'source', 'application', 'communityId'] as const;
 
 /**
  * Compiles a filter to SQL. With `sortOrder`, the columns of the selective
@@ -199,7 +274,7 @@ export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false, half?: 
   const ends = (name: keyof FlowFilter, col: string) =>
     name !== split ? `(${c(`src_${col}`)} = ? OR ${c(`dst_${col}`)} = ?)` : half === 'src' ? `src_${col} = ?` : `dst_${col} = ? AND src_${col} != ?`;
   if (f === null || typeof f !== 'object') bad('filter: expected an object');
-  const known = new Set(['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes', 'application', 'sni', 'httpHost', 'dnsQuery']);
+  const known = new Set(['from', 'to', 'host', 'device', 'port', 'protocol', 'service', 'source', 'vlan', 'minBytes', 'application', 'sni', 'httpHost', 'dnsQuery', 'communityId', 'connState', 'endReason']);
   for (const k of Object.keys(f)) if (!known.has(k)) bad(`filter.${k}: unknown filter`);
   const where: string[] = [];
   const params: unknown[] = [];
@@ -257,6 +332,26 @@ export function compileFlowFilter(f: FlowFilter = {}, sortOrder = false, half?: 
     params.push(globPattern(`filter.${name}`, f[name]));
     canon[name] = f[name];
   }
+  if (f.communityId !== undefined) {
+    // through the partitions' community_id index
+    if (typeof f.communityId !== 'string' || !/^1:[A-Za-z0-9+/]{27}=$/.test(f.communityId)) bad("filter.communityId: expected a Community ID v1 such as '1:LQU9qZlK+B5F3KDmev6m5PMibrg='");
+    where.push(`${c('community_id')} = ?`);
+    params.push(f.communityId);
+    canon.communityId = f.communityId;
+  }
+  // few values, every flow has one: a test on each row the page reads, no index
+  const oneOf = (name: 'connState' | 'endReason', col: string, values: readonly string[], code: (v: string) => unknown) => {
+    const given = f[name];
+    if (given === undefined) return;
+    const list = Array.isArray(given) ? given : [given];
+    if (!list.length || list.length > values.length || list.some((v) => typeof v !== 'string' || !values.includes(v))) bad(`filter.${name}: expected one or several of ${values.join(', ')}`);
+    const set = [...new Set(list as string[])].sort();
+    where.push(`${col} IN (${set.map(() => '?').join(', ')})`);
+    params.push(...set.map(code));
+    canon[name] = set;
+  };
+  oneOf('connState', 'conn_state', CONN_STATES.slice(1), (v) => v);
+  oneOf('endReason', 'end_reason', END_REASONS.slice(1), (v) => END_REASONS.indexOf(v as EndReason));
   return { where: where.length ? where.join(' AND ') : '1', params, canonical: JSON.stringify(canon) };
 }
 
@@ -323,27 +418,44 @@ export class Cursors {
   }
 }
 
-const FLOW_COLUMNS = `id, source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, src_addr, dst_addr,
-  src_port, dst_port, vlan, src_device, dst_device, fwd_packets, fwd_bytes, rev_packets, rev_bytes, service, bytes, packets,
-  ${APP_COLUMNS.join(', ')}`; // bytes, packets: a compound ORDER BY term must be a result column
+const FLOW_COLUMNS = `id, source_id, flow_id, segment, first_ns, last_ns, end_reason, ip_version, protocol, ether_type, src_addr, dst_addr,
+  src_port, dst_port, vlan, src_device, dst_device, src_mac, dst_mac, fwd_packets, fwd_bytes, rev_packets, rev_bytes, fwd_tcp_flags, rev_tcp_flags,
+  icmp_type, icmp_code, service, bytes, packets, ${APP_COLUMNS.join(', ')}, ${DETAIL_COLUMNS.join(', ')}`; // bytes, packets: a compound ORDER BY term must be a result column
 
-
-function toFlowRow(r: Record<string, unknown>): FlowRow {
+/** A row read with safeIntegers(true) as a FlowRow; `big`: firstNs/lastNs as bigint. */
+function toFlowRow(r: Record<string, unknown>, big = false): FlowRow<string | bigint> {
   const n = (v: unknown) => Number(v);
-  return {
-    id: n(r.id), sourceId: n(r.source_id), flowId: n(r.flow_id), segment: n(r.segment),
-    firstNs: BigInt(r.first_ns as bigint), lastNs: BigInt(r.last_ns as bigint), endReason: n(r.end_reason),
-    ipVersion: n(r.ip_version), protocol: n(r.protocol), src: formatAddress(r.src_addr as Buffer), dst: formatAddress(r.dst_addr as Buffer),
-    srcPort: n(r.src_port), dstPort: n(r.dst_port), vlan: n(r.vlan), srcDevice: n(r.src_device), dstDevice: n(r.dst_device),
-    fwdPackets: n(r.fwd_packets), fwdBytes: n(r.fwd_bytes), revPackets: n(r.rev_packets), revBytes: n(r.rev_bytes),
-    packets: n(r.packets), bytes: n(r.bytes), service: (r.service as string | null) ?? null, ...withApp(r),
+  const nn = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  const ms = (v: unknown) => (v === null || v === undefined ? null : nsToMs(v as bigint));
+  const firstNs = r.first_ns as bigint;
+  const lastNs = r.last_ns as bigint;
+  const srcMac = r.src_mac ? formatMac(r.src_mac as Buffer, 0) : null;
+  const dstMac = r.dst_mac ? formatMac(r.dst_mac as Buffer, 0) : null;
+  const row: FlowRow<string | bigint> = {
+    id: n(r.id), sourceId: n(r.source_id), flowId: n(r.flow_id), segment: n(r.segment), endReason: endReasonOf(n(r.end_reason)),
+    first: nsToMs(firstNs), last: nsToMs(lastNs), firstNs: big ? firstNs : firstNs.toString(), lastNs: big ? lastNs : lastNs.toString(),
+    durationMs: Number(lastNs - firstNs) / 1e6, ipVersion: n(r.ip_version), protocol: n(r.protocol), etherType: n(r.ether_type),
+    src: formatAddress(r.src_addr as Buffer), dst: formatAddress(r.dst_addr as Buffer), srcPort: n(r.src_port), dstPort: n(r.dst_port),
+    vlan: n(r.vlan), innerVlan: nn(r.inner_vlan), srcMac, dstMac,
+    srcMacVendor: r.src_mac ? vendorOf(r.src_mac as Buffer) : null, dstMacVendor: r.dst_mac ? vendorOf(r.dst_mac as Buffer) : null,
+    srcDevice: n(r.src_device), dstDevice: n(r.dst_device), tunnelType: (r.tunnel_type as TunnelType | null) ?? null, tunnelId: nn(r.tunnel_id),
+    icmpType: nn(r.icmp_type), icmpCode: nn(r.icmp_code), minTtl: nn(r.min_ttl), maxTtl: nn(r.max_ttl),
+    packets: n(r.packets), bytes: n(r.bytes), fwdPackets: n(r.fwd_packets), fwdBytes: n(r.fwd_bytes), revPackets: n(r.rev_packets), revBytes: n(r.rev_bytes),
+    fwdIpBytes: nn(r.fwd_ip_bytes), revIpBytes: nn(r.rev_ip_bytes), fwdPayloadBytes: nn(r.fwd_payload_bytes), revPayloadBytes: nn(r.rev_payload_bytes),
+    fwdFirst: nsToMs(firstNs), fwdLast: ms(r.fwd_last_ns), revFirst: ms(r.rev_first_ns), revLast: ms(r.rev_last_ns),
+    fwdTcpFlags: n(r.fwd_tcp_flags), revTcpFlags: n(r.rev_tcp_flags), connState: (r.conn_state as ConnState | null) ?? null,
+    history: (r.history as string | null) ?? null, communityId: (r.community_id as string | null) ?? null, service: (r.service as string | null) ?? null,
   };
+  if (typeof r.stats === 'string') Object.assign(row, JSON.parse(r.stats) as Pick<FlowRow, 'fwdStats' | 'revStats' | 'biStats' | 'fwdFlagCounts' | 'revFlagCounts'>);
+  if (typeof r.splt === 'string') row.splt = JSON.parse(r.splt) as Splt;
+  const app = appInfoOf(r);
+  if (app) row.app = app;
+  return row;
 }
 
-/** `{ app }` when the row has an application, else nothing (no key). */
-function withApp(r: Record<string, unknown>): { app?: AppInfo } {
-  const app = appInfoOf(r);
-  return app ? { app } : {};
+/** The end reason's name (the store keeps the record's byte). */
+function endReasonOf(code: number): EndReason | 'open' {
+  return END_REASONS[code] ?? 'flush';
 }
 
 export interface FlowPageRequest {
@@ -353,6 +465,8 @@ export interface FlowPageRequest {
   /** 1..10000 (default 100) */
   limit?: number;
   cursor?: string;
+  /** firstNs/lastNs as bigint instead of decimal strings (better-sqlite3's name for it) */
+  safeIntegers?: boolean;
 }
 
 export interface FlowOffsetRequest {
@@ -365,6 +479,8 @@ export interface FlowOffsetRequest {
   pageSize?: number;
   /** also count the matching rows */
   total?: boolean;
+  /** firstNs/lastNs as bigint instead of decimal strings */
+  safeIntegers?: boolean;
 }
 
 type Strategy = 'f' | 's';
@@ -536,8 +652,10 @@ export class FlowQueries {
     }
   }
 
-  /** One keyset page: stable under inserts, the same cost at any depth. */
-  page(req: FlowPageRequest = {}): Page<FlowRow> {
+  /** One keyset page: stable under inserts, the same cost at any depth. Plain JSON data; `safeIntegers`: firstNs/lastNs as bigint. */
+  page(req: FlowPageRequest & { safeIntegers: true }): Page<FlowRow<bigint>>;
+  page(req?: FlowPageRequest): Page<FlowRow>;
+  page(req: FlowPageRequest = {}): Page<FlowRow<string | bigint>> {
     const f = compileFlowFilter(req.filter);
     this.#sort(req.sort, req.order); // validated before the cursor, whose binding names them
     const sort = req.sort ?? 'first';
@@ -553,7 +671,7 @@ export class FlowQueries {
       strategy = this.#strategy(req, limit, this.#arms(), !position);
       return this.#timer.run(shape, () => this.#pageRows(req, limit, strategy, position));
     });
-    const items = rows.map(toFlowRow);
+    const items = rows.map((r) => toFlowRow(r, req.safeIntegers === true));
     let next: string | null = null;
     if (items.length === limit) {
       const last = rows[rows.length - 1];
@@ -564,7 +682,9 @@ export class FlowQueries {
   }
 
   /** A numbered page (offset pagination), with the total count on request. */
-  offsetPage(req: FlowOffsetRequest = {}): { items: FlowRow[]; page: number; pageSize: number; total?: number } {
+  offsetPage(req: FlowOffsetRequest & { safeIntegers: true }): { items: FlowRow<bigint>[]; page: number; pageSize: number; total?: number };
+  offsetPage(req?: FlowOffsetRequest): { items: FlowRow[]; page: number; pageSize: number; total?: number };
+  offsetPage(req: FlowOffsetRequest = {}): { items: FlowRow<string | bigint>[]; page: number; pageSize: number; total?: number } {
     const { expr, dir } = this.#sort(req.sort, req.order);
     const page = req.page === undefined ? 1 : int('page', req.page, 1, 2 ** 31);
     const pageSize = req.pageSize === undefined ? 100 : int('pageSize', req.pageSize, 1, MAX_LIMIT);
@@ -575,7 +695,7 @@ export class FlowQueries {
       const sql = `${q.sql} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ? OFFSET ?`;
       return this.#timer.run(shape, () => this.#all({ sql, params: [...q.params, pageSize, (page - 1) * pageSize] }));
     });
-    const out: { items: FlowRow[]; page: number; pageSize: number; total?: number } = { items: rows.map(toFlowRow), page, pageSize };
+    const out: { items: FlowRow<string | bigint>[]; page: number; pageSize: number; total?: number } = { items: rows.map((r) => toFlowRow(r, req.safeIntegers === true)), page, pageSize };
     if (req.total) out.total = this.#timer.guard(`${shape} total`, () => Number(this.#db.prepare(`SELECT count(*) FROM flows WHERE ${indexed.where}`).pluck().get(...indexed.params)));
     return out;
   }
@@ -620,6 +740,27 @@ export interface DevicePageRequest {
   /** 1..10000 (default 100) */
   limit?: number;
   cursor?: string;
+}
+
+export interface DeviceOffsetRequest {
+  filter?: DeviceFilter;
+  sort?: DeviceSort;
+  order?: Order;
+  /** 1-based page number */
+  page?: number;
+  /** 1..10000 (default 100) */
+  pageSize?: number;
+  /** also count the matching devices */
+  total?: boolean;
+}
+
+function toDeviceRow(r: Record<string, unknown>): DeviceRow {
+  return {
+    id: r.id as number, addr: formatAddress(r.addr as Buffer), vlan: r.vlan as number,
+    mac: r.mac ? formatAddress(r.mac as Buffer) : null, vendor: (r.vendor as string | null) ?? null, name: (r.name as string | null) ?? null,
+    firstSeen: r.first_seen_ms as number, lastSeen: r.last_seen_ms as number, packets: r.packets as number,
+    bytes: r.bytes as number, flows: r.flows as number, services: JSON.parse(r.services as string) as string[],
+  };
 }
 
 /** Compiles a devices filter to SQL conditions (every value a bound parameter). */
@@ -690,6 +831,21 @@ export class DeviceQueries {
     return this.#timer.guard('devices.count', () => this.#db.prepare('SELECT count(*) FROM devices').pluck().get() as number);
   }
 
+  /** A numbered page of devices (offset pagination), with the total count on request. */
+  offsetPage(req: DeviceOffsetRequest = {}): { items: DeviceRow[]; page: number; pageSize: number; total?: number } {
+    const page = req.page === undefined ? 1 : int('page', req.page, 1, 2 ** 31);
+    const pageSize = req.pageSize === undefined ? 100 : int('pageSize', req.pageSize, 1, MAX_LIMIT);
+    const { sql, params } = this.pageSql({ filter: req.filter, sort: req.sort, order: req.order, limit: pageSize });
+    const sort = req.sort ?? 'last';
+    const rows = this.#timer.run(`devices.offset ${sort}`, () => this.#db.prepare(`${sql} OFFSET ?`).all(...params, (page - 1) * pageSize) as Record<string, unknown>[]);
+    const out: { items: DeviceRow[]; page: number; pageSize: number; total?: number } = { items: rows.map(toDeviceRow), page, pageSize };
+    if (req.total) {
+      const { where, params: p } = compileDeviceFilter(req.filter);
+      out.total = this.#timer.guard(`devices.offset ${sort} total`, () => this.#db.prepare(`SELECT count(*) FROM devices WHERE ${where.length ? where.join(' AND ') : '1'}`).pluck().get(...p) as number);
+    }
+    return out;
+  }
+
   /** One keyset page of devices. */
   page(req: DevicePageRequest = {}): Page<DeviceRow> {
     this.pageSql(req); // validates before the cursor, whose binding names the filter and sort
@@ -703,12 +859,7 @@ export class DeviceQueries {
     }
     const { sql, params, col, limit } = this.pageSql(req, after);
     const rows = this.#timer.run(`devices.page ${sort}`, () => this.#db.prepare(sql).all(...params) as Record<string, unknown>[]);
-    const items: DeviceRow[] = rows.map((r) => ({
-      id: r.id as number, addr: formatAddress(r.addr as Buffer), vlan: r.vlan as number,
-      mac: r.mac ? formatAddress(r.mac as Buffer) : null, vendor: (r.vendor as string | null) ?? null, name: (r.name as string | null) ?? null,
-      firstSeen: r.first_seen_ms as number, lastSeen: r.last_seen_ms as number, packets: r.packets as number,
-      bytes: r.bytes as number, flows: r.flows as number, services: JSON.parse(r.services as string) as string[],
-    }));
+    const items = rows.map(toDeviceRow);
     const last = rows[rows.length - 1];
     const next = items.length === limit ? this.#cursors.encode(binding, [last[col] as number, last.id as number]) : null;
     return { items, next };

@@ -507,9 +507,10 @@ export class RollupAccumulator {
     addTo(bk.traffic, bytes, packets, flows);
     const src = f.srcDevice;
     const dst = f.dstDevice;
-    addTo(entry(bk.talkers, src, src, 0), bytes, packets, flows);
-    if (dst !== src) addTo(entry(bk.talkers, dst, dst, 0), bytes, packets, flows);
-    addTo(src < dst ? bk.conversation(src, dst) : bk.conversation(dst, src), bytes, packets, flows);
+    // device 0: a broadcast or multicast MAC, no device (isGroupMac): no talker, no conversation
+    if (src) addTo(entry(bk.talkers, src, src, 0), bytes, packets, flows);
+    if (dst !== src && dst) addTo(entry(bk.talkers, dst, dst, 0), bytes, packets, flows);
+    if (src && dst) addTo(src < dst ? bk.conversation(src, dst) : bk.conversation(dst, src), bytes, packets, flows);
     addTo(entry(bk.services, f.service, 0, 0), bytes, packets, flows);
     if (f.application) addTo(entry(bk.applications, f.application, 0, 0), bytes, packets, flows);
     if (f.sni) addTo(entry(bk.snis, f.sni, 0, 0), bytes, packets, flows);

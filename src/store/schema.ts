@@ -14,6 +14,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { APP_COLUMNS, APP_SQLITE_TYPES } from '../export/app-columns';
+import { DETAIL_COLUMNS, DETAIL_SQLITE_TYPES } from './details';
 import { APP_ROLLUP_SCHEMA, rebuildRollups, ROLLUP_SCHEMA } from './rollups';
 
 /** The indexes of the partitions of migration 4 (its flow_template's). */
@@ -39,6 +40,7 @@ const PARTITION_INDEXES_V4: readonly [suffix: string, columns: string][] = [
 export const PARTITION_INDEXES: readonly [suffix: string, columns: string, where?: string][] = [
   ...PARTITION_INDEXES_V4,
   ['application', 'application, first_ns', 'application IS NOT NULL'],
+  ['community_id', 'community_id'],
 ];
 
 /** CREATE INDEX of a partition's index `suffix` (PARTITION_INDEXES). */
@@ -272,6 +274,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
       CREATE INDEX host_names_seen ON host_names (seen_ms);
     `);
+  },
+  // 10: the details of field list v2 (docs/fields.md): Community ID (indexed on every sealed partition:
+  // a Zeek or Suricata community_id is looked up), Zeek's conn_state and history, IP and payload bytes,
+  // inner VLAN, tunnel type and id, TTLs, per-direction times, statistics and SPLT as JSON. Added to
+  // flow_template and every partition (the flows of before have NULL: not recorded), as migration 9 did
+  (db) => {
+    const partitions = db.prepare('SELECT name, state FROM partitions ORDER BY rowid').all() as { name: string; state: string }[];
+    for (const table of ['flow_template', ...partitions.map((p) => p.name)])
+      for (const c of DETAIL_COLUMNS) db.exec(`ALTER TABLE ${table} ADD COLUMN ${c} ${DETAIL_SQLITE_TYPES[c]}`);
+    const index = PARTITION_INDEXES.find(([suffix]) => suffix === 'community_id')!;
+    for (const table of ['flow_template', ...partitions.filter((p) => p.state === 'sealed').map((p) => p.name)]) db.exec(partitionIndexSql(table, index));
+    createFlowsView(db, partitions.map((p) => p.name));
   },
 ];
 

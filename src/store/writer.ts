@@ -254,7 +254,8 @@ export class Writer {
       const dst = cache.resolveId(Number(dstId));
       if (src) touchDevice(src, firstMs, lastMs, Number(packets), Number(bytes), l2 ? src.addr : srcMac);
       if (dst) touchDevice(dst, firstMs, lastMs, Number(packets), Number(bytes), l2 ? dst.addr : dstMac);
-      const server = serverIsDst ? dst : src;
+      // device 0: a group MAC (no device), whose protocol its sender speaks (as IngestJob#writeFlow)
+      const server = serverIsDst ? (dstId === 0n ? src : dst) : srcId === 0n ? dst : src;
       const icmp = !l2 && (protocol === 1n || protocol === 58n);
       const svc = deviceService(l2, Number(protocol), Number(etherType), l2 || icmp ? 0 : Number(serverIsDst ? dstPort : srcPort), service);
       if (server && svc) addService(server, svc);

@@ -45,7 +45,7 @@ export function writeApp(buffer: ArrayBuffer, index: number, a: AppArea): void {
   const o = index * RECORD_SIZE;
   const b = new Uint8Array(buffer, o, RECORD_SIZE);
   const v = new DataView(buffer, o, RECORD_SIZE);
-  b.fill(0, O.kApp);
+  b.fill(0, O.kApp, O.kApp + O.kAppSize); // the area only: the details after it stay
   let flags = a.flags ?? 0;
   b[O.kApplication] = APPLICATIONS.indexOf(a.application);
   if (a.tlsVersion) v.setUint16(O.kTlsVersion, a.tlsVersion, true);
@@ -72,7 +72,7 @@ export function writeApp(buffer: ArrayBuffer, index: number, a: AppArea): void {
       bytes = bytes.subarray(0, 255);
       flags |= AppFlags.CUT;
     }
-    const left = RECORD_SIZE - p;
+    const left = O.kApp + O.kAppSize - p;
     if (left < 3) {
       flags |= AppFlags.CUT;
       continue;

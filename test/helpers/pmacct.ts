@@ -2,7 +2,8 @@
  * pmacct's IPFIX collector for tests: nfacctd (Debian package pmacct) on a free
  * loopback port with the print plugin appending JSON to a file every second,
  * aggregated by 5-tuple, input interface (IE 10) and minimum/maximum TTL
- * (IEs 52/53, as custom primitives), with a flows (records) counter.
+ * (IEs 52/53, as custom primitives), inner VLAN, layer-2 segment and SYN
+ * packets (IEs 245, 351, 218: field list v2), with a flows (records) counter.
  * nfacctd keeps its default socket buffer (net.core.rmem_default), as nfcapd does without -B.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -25,6 +26,12 @@ export interface PmRecord {
   iface_in: number;
   min_ttl: number;
   max_ttl: number;
+  /** dot1qCustomerVlanId (0 when the record has none) */
+  inner_vlan: number;
+  /** layer2SegmentId as a decimal string (64 bits) */
+  l2_segment: string;
+  /** tcpSynTotalCount (0 when the record has none) */
+  syn_packets: number;
   flows: number;
   packets: number;
   bytes: number;
@@ -41,7 +48,11 @@ export function totals(rows: PmRecord[]): Totals {
 }
 
 function config(port: number, dir: string, out: string): string {
-  fs.writeFileSync(path.join(dir, 'primitives.lst'), 'name=min_ttl field_type=52 len=1 semantics=u_int\nname=max_ttl field_type=53 len=1 semantics=u_int\n');
+  fs.writeFileSync(
+    path.join(dir, 'primitives.lst'),
+    ['name=min_ttl field_type=52 len=1 semantics=u_int', 'name=max_ttl field_type=53 len=1 semantics=u_int', 'name=inner_vlan field_type=245 len=2 semantics=u_int',
+      'name=l2_segment field_type=351 len=8 semantics=u_int', 'name=syn_packets field_type=218 len=8 semantics=u_int', ''].join('\n'),
+  );
   return [
     'daemonize: false',
     'nfacctd_ip: 127.0.0.1',
@@ -53,7 +64,7 @@ function config(port: number, dir: string, out: string): string {
     'print_output_file_append: true',
     'print_refresh_time: 1',
     `aggregate_primitives: ${path.join(dir, 'primitives.lst')}`,
-    'aggregate: src_host, dst_host, src_port, dst_port, proto, in_iface, min_ttl, max_ttl, flows',
+    'aggregate: src_host, dst_host, src_port, dst_port, proto, in_iface, min_ttl, max_ttl, inner_vlan, l2_segment, syn_packets, flows',
   ].join('\n');
 }
 
@@ -62,7 +73,7 @@ function readRows(file: string): PmRecord[] {
   const text = fs.readFileSync(file, 'utf8').trim();
   const row = (l: string) => {
     const r = JSON.parse(l) as PmRecord; // custom primitives come as strings
-    return { ...r, min_ttl: Number(r.min_ttl), max_ttl: Number(r.max_ttl) };
+    return { ...r, min_ttl: Number(r.min_ttl), max_ttl: Number(r.max_ttl), inner_vlan: Number(r.inner_vlan ?? 0), l2_segment: String(r.l2_segment ?? '0'), syn_packets: Number(r.syn_packets ?? 0) };
   };
   return text ? text.split('\n').map(row) : [];
 }

@@ -26,6 +26,13 @@ export const KIND_SKIP = 0; // counted, not accounted to a flow
 export const KIND_IP = 1;
 export const KIND_L2 = 2;
 
+/** Tunnel types (record byte kTunnelType, src/flow/layout.ts TUNNEL_TYPES) */
+export const TUNNEL_IPIP = 1;
+export const TUNNEL_GRE = 2;
+export const TUNNEL_VXLAN = 3;
+export const TUNNEL_GTPU = 4;
+export const TUNNEL_ERSPAN = 5;
+
 const MAX_TUNNEL_DEPTH = 4;
 const MAX_VLAN_TAGS = 8;
 const MAX_MPLS_LABELS = 16;
@@ -51,12 +58,14 @@ export class PacketInfo {
   payloadLen = 0; // bytes after the transport header
   payOff = 0; // TCP/UDP: offset of the payload in the packet buffer
   payCap = 0; // TCP/UDP: payload bytes captured (0 for other protocols)
-  seq = 0; // TCP sequence number
+  seq = 0; // TCP sequence number of a packet with a full TCP header, else 0
+  tcpWindow = 0; // its window field as sent (not scaled), else 0
   kind = 0;
   error = 0; // first decode error met
   ipVersion = 0;
   proto = 0;
   vlan = 0;
+  innerVlan = 0; // second 802.1Q/802.1ad tag of the outer frame, 0 if none
   ethertype = 0;
   s0 = 0;
   s1 = 0;
@@ -76,6 +85,8 @@ export class PacketInfo {
   fragment = 0; // 0 none, 1 first fragment, 2 later fragment
   fragMore = 0;
   tunnel = 0;
+  tunnelType = 0; // TUNNEL_* of the innermost tunnel the keyed header came through
+  tunnelId = 0; // its GRE key (K bit), VXLAN VNI or GTP-U TEID, else 0
   truncated = 0;
   srcMacOff = -1;
   dstMacOff = -1;
@@ -95,6 +106,7 @@ export class PacketInfo {
     this.ipVersion = o.ipVersion;
     this.proto = o.proto;
     this.vlan = o.vlan;
+    this.innerVlan = o.innerVlan;
     this.ethertype = o.ethertype;
     this.s0 = o.s0;
     this.s1 = o.s1;
@@ -115,6 +127,8 @@ export class PacketInfo {
     this.fragment = o.fragment;
     this.fragMore = o.fragMore;
     this.tunnel = o.tunnel;
+    this.tunnelType = o.tunnelType;
+    this.tunnelId = o.tunnelId;
     this.truncated = o.truncated;
     this.srcMacOff = o.srcMacOff;
     this.dstMacOff = o.dstMacOff;
@@ -122,6 +136,7 @@ export class PacketInfo {
     this.payOff = o.payOff;
     this.payCap = o.payCap;
     this.seq = o.seq;
+    this.tcpWindow = o.tcpWindow;
   }
 }
 
@@ -291,8 +306,12 @@ function l2Flow(payload: number, ethertype: number, p: PacketInfo): number {
   return KIND_L2;
 }
 
-/** Decodes an inner packet of a tunnel into a copy; the outer flow stands unless the inner packet is an IP packet. */
-function followTunnel(d: number, len: number, what: number, p: PacketInfo): number {
+/**
+ * Decodes an inner packet of a tunnel (type, id) into a copy; the outer flow
+ * stands unless the inner packet is an IP packet. A deeper tunnel overwrites
+ * type and id of the copy, so the innermost one is kept.
+ */
+function followTunnel(d: number, len: number, what: number, type: number, id: number, p: PacketInfo): number {
   if (DEPTH >= MAX_TUNNEL_DEPTH) {
     setError(p, ERR_TUNNEL);
     return KIND_IP;
@@ -303,6 +322,10 @@ function followTunnel(d: number, len: number, what: number, p: PacketInfo): numb
   inner.sport = 0;
   inner.dport = 0;
   inner.tcpFlags = 0;
+  inner.seq = 0;
+  inner.tcpWindow = 0;
+  inner.tunnelType = type;
+  inner.tunnelId = id;
   inner.icmpType = 0;
   inner.icmpCode = 0;
   inner.truncated = 0;
@@ -342,14 +365,16 @@ function decodeGre(d: number, len: number, p: PacketInfo): number {
     setError(p, ERR_TUNNEL);
     return KIND_IP;
   }
+  const key = flags & 0x2000 ? be32(d + (flags & 0x8000 ? 8 : 4)) : 0; // after the checksum word, if any
   switch (type) {
     case 0x0800:
-      return followTunnel(d + hl, len - hl, 4, p);
+      return followTunnel(d + hl, len - hl, 4, TUNNEL_GRE, key, p);
     case 0x86dd:
-      return followTunnel(d + hl, len - hl, 6, p);
+      return followTunnel(d + hl, len - hl, 6, TUNNEL_GRE, key, p);
     case 0x6558:
+      return followTunnel(d + hl, len - hl, 0, TUNNEL_GRE, key, p);
     case 0x88be:
-      return followTunnel(d + hl, len - hl, 0, p);
+      return followTunnel(d + hl, len - hl, 0, TUNNEL_ERSPAN, key, p);
     default:
       return KIND_IP;
   }
@@ -380,7 +405,7 @@ function decodeGtpu(d: number, len: number, p: PacketInfo): number {
   }
   const v = ipVersionOf(d + hl, len - hl);
   if (v === 0) return KIND_IP;
-  return followTunnel(d + hl, len - hl, v, p);
+  return followTunnel(d + hl, len - hl, v, TUNNEL_GTPU, be32(d + 4), p);
 }
 
 /** The payload at `at`: what of payloadLen was captured. */
@@ -404,8 +429,9 @@ function decodeTransport(d: number, len: number, p: PacketInfo): number {
       p.sport = be16(d);
       p.dport = be16(d + 2);
       p.tcpFlags = B[d + 13];
-      p.payloadLen = p.l4Len > doff ? p.l4Len - doff : 0;
       p.seq = be32(d + 4);
+      p.tcpWindow = be16(d + 14);
+      p.payloadLen = p.l4Len > doff ? p.l4Len - doff : 0;
       setPayload(p, d + doff);
       return KIND_IP;
     }
@@ -424,7 +450,7 @@ function decodeTransport(d: number, len: number, p: PacketInfo): number {
       setPayload(p, d + 8);
       if (TUNNELS && p.fragment === 0) {
         if (p.dport === 4789) {
-          if (len >= 16 && B[d + 8] & 0x08) return followTunnel(d + 16, len - 16, 0, p);
+          if (len >= 16 && B[d + 8] & 0x08) return followTunnel(d + 16, len - 16, 0, TUNNEL_VXLAN, be32(d + 12) >>> 8, p);
         } else if (p.dport === 2152 || p.sport === 2152) {
           return decodeGtpu(d + 8, len - 8, p);
         }
@@ -446,7 +472,7 @@ function decodeTransport(d: number, len: number, p: PacketInfo): number {
       return KIND_IP;
     case 4:
     case 41:
-      if (TUNNELS) return followTunnel(d, len, p.proto === 4 ? 4 : 6, p);
+      if (TUNNELS) return followTunnel(d, len, p.proto === 4 ? 4 : 6, TUNNEL_IPIP, 0, p);
       return KIND_IP;
     case 47:
       if (TUNNELS) return decodeGre(d, len, p);
@@ -693,7 +719,10 @@ function decodeEthernet(d: number, len: number, p: PacketInfo): number {
       setError(p, ERR_TRUNCATED_LINK);
       return KIND_SKIP;
     }
-    if (tags === 0 && DEPTH === 0) p.vlan = be16(d + off) & 0x0fff;
+    if (DEPTH === 0) {
+      if (tags === 0) p.vlan = be16(d + off) & 0x0fff;
+      else if (tags === 1) p.innerVlan = be16(d + off) & 0x0fff;
+    }
     type = be16(d + off + 2);
     off += 4;
   }
@@ -751,9 +780,14 @@ export function decodePacket(buf: Uint8Array, data: number, caplen: number, link
   FRAGS = frags;
   p.error = ERR_NONE;
   p.vlan = 0;
+  p.innerVlan = 0;
   p.hasMac = 0;
   p.arpOff = -1;
   p.tunnel = 0;
+  p.tunnelType = 0;
+  p.tunnelId = 0;
+  p.seq = 0;
+  p.tcpWindow = 0;
   p.fragment = 0;
   p.truncated = 0;
   p.sport = 0;

@@ -7,10 +7,13 @@
  * demand up to maxFlows; an open-addressing hash table (Int32Array, numeric
  * hash of the key words) that grows with the number of flows. No allocation
  * per packet. 64-bit times are pairs of uint32 Numbers (hi, lo); counters are
- * Numbers (exact below 2^53).
+ * Numbers (exact below 2^53). The details area (docs/fields.md): IP and
+ * payload bytes always; statistics and SPLT columns exist only when their
+ * options are on; Zeek's history and conn_state come from conn-state.ts.
  */
 import { AppFlow } from './app/dissect';
 import { Offsets as O, RECORD_SIZE, RecordFlags } from '../../flow/layout';
+import { ConnTrack, connPacket, connWrite } from './conn-state';
 import { KIND_IP, KIND_L2, type PacketInfo } from './decode';
 
 export { RECORD_SIZE };
@@ -54,6 +57,8 @@ export interface FlowOptions {
   maxFlows: number;
   /** a segment ends (reason active) before a direction's packet count passes this (native: 32-bit counters) */
   maxPackets: number;
+  /** the first `splt` packets of each flow (0..32, 0 off): directions, sizes, inter-arrival times */
+  splt: number;
 }
 
 /** Receives expired records: FileJob::reserve of native/meter.cc. */
@@ -216,8 +221,8 @@ const F_REVFIRST_HI = 12;
 const F_REVFIRST_LO = 13;
 const F_CLOSE_HI = 14;
 const F_CLOSE_LO = 15;
-// U: Uint8Array, 28 per flow
-const US = 28;
+// U: Uint8Array, 36 per flow
+const US = 36;
 const U_FINS = 0;
 const U_QUEUED = 1;
 const U_LIVE = 2;
@@ -227,9 +232,22 @@ const U_TTL_MIN = 5; // of this segment's IP packets (255 / 0 before the first)
 const U_TTL_MAX = 6;
 const U_MACS = 8; // src MAC 8-13, dst MAC 14-19
 const U_ARP = 20; // ARP flows: sender IPv4 20-23, target IPv4 24-27
-// S: Float64Array, statistics, 2 directions x 12 per flow
+// the first packet's inner VLAN, tunnel type and id as record bytes kInnerVlan..+8 hold them
+// (28-29 inner VLAN LE, 30 tunnel type, 31 unused: conn_state, 32-35 tunnel id LE)
+const U_DETAILS = 28;
+const DETAILS_BYTES = 8;
+// D: Float64Array, this segment's IP and payload bytes, 4 per flow
+const DS = 4;
+const D_FWD_IP = 0;
+const D_REV_IP = 1;
+const D_FWD_PAY = 2;
+const D_REV_PAY = 3;
+// FC (statistics): Uint32Array, packets carrying each TCP flag, fwd 0-7, rev 8-15
+const FCS = 16;
+// S: Float64Array, statistics, 3 blocks (fwd, rev, both directions) x 12 per flow
 const SD = 12;
-const SS = 2 * SD;
+const SS = 3 * SD;
+const S_BI = 2 * SD;
 const S_SIZE_MIN = 0;
 const S_SIZE_MAX = 1;
 const S_SIZE_MEAN = 2;
@@ -241,6 +259,14 @@ const S_IAT_MAX_LO = 7;
 const S_IAT_N = 8;
 const S_IAT_MEAN = 9;
 const S_IAT_M2 = 10;
+// P (splt): Uint8Array, per flow the record's bytes kSpltCount..kDetailsEnd; PT: Float64Array,
+// per flow the latest packet time so far (hi, lo), not reset by segments
+const P_BASE = O.kSpltCount;
+const PS = O.kDetailsEnd - P_BASE;
+const P_COUNT = 0;
+const P_DIRS = O.kSpltDirections - P_BASE;
+const P_SIZES = O.kSpltSizes - P_BASE;
+const P_IATS = O.kSpltIats - P_BASE;
 
 export class FlowTable {
   readonly opt: FlowOptions;
@@ -257,6 +283,12 @@ export class FlowTable {
   private fid = new Float64Array(0);
   private seg = new Uint16Array(0);
   private S = new Float64Array(0);
+  private D = new Float64Array(0);
+  private FC = new Uint32Array(0);
+  private P = new Uint8Array(0);
+  private PT = new Float64Array(0);
+  /** Zeek history / conn_state per IP flow (null: layer-2 flow) */
+  private readonly conns: (ConnTrack | null)[] = [];
   /** application dissection per flow: undefined not started, null done with nothing found */
   private readonly apps: (AppFlow | null | undefined)[] = [];
   // free list: freed indexes (LIFO) on top of the never-used ones, handed out 0, 1, 2...
@@ -317,10 +349,24 @@ export class FlowTable {
     seg.set(this.seg);
     const free = new Int32Array(cap);
     free.set(this.freeStack);
+    const D = new Float64Array(cap * DS);
+    D.set(this.D);
+    this.D = D;
     if (this.opt.statistics) {
       const S = new Float64Array(cap * SS);
       S.set(this.S);
       this.S = S;
+      const FC = new Uint32Array(cap * FCS);
+      FC.set(this.FC);
+      this.FC = FC;
+    }
+    if (this.opt.splt > 0) {
+      const P = new Uint8Array(cap * PS);
+      P.set(this.P);
+      this.P = P;
+      const PT = new Float64Array(cap * 2);
+      PT.set(this.PT);
+      this.PT = PT;
     }
     this.K = K;
     this.F = F;
@@ -614,10 +660,28 @@ export class FlowTable {
         U[u + U_ARP + 4 + i] = buf[a + 10 + i]; // target protocol address
       }
     }
+    const t = u + U_DETAILS;
+    U[t] = p.innerVlan & 0xff;
+    U[t + 1] = p.innerVlan >>> 8;
+    U[t + 2] = p.tunnelType;
+    const tid = p.tunnelId;
+    U[t + 4] = tid & 0xff;
+    U[t + 5] = (tid >>> 8) & 0xff;
+    U[t + 6] = (tid >>> 16) & 0xff;
+    U[t + 7] = tid >>> 24;
+    this.D.fill(0, idx * DS, idx * DS + DS);
+    const track = this.conns[idx]; // a slot's track outlives its flows: no garbage per flow
+    if (p.kind !== KIND_IP) this.conns[idx] = null;
+    else if (track) track.reset();
+    else this.conns[idx] = new ConnTrack();
     this.seg[idx] = 0;
     const id = this.nextId++;
     this.fid[idx] = id;
-    if (this.opt.statistics) this.S.fill(0, idx * SS, idx * SS + SS);
+    if (this.opt.statistics) {
+      this.S.fill(0, idx * SS, idx * SS + SS);
+      this.FC.fill(0, idx * FCS, idx * FCS + FCS);
+    }
+    if (this.opt.splt > 0) this.P.fill(0, idx * PS, idx * PS + PS);
     if (this.opt.dissect) this.apps[idx] = undefined;
     this.insertSlot(h, idx);
     if (!queued) {
@@ -653,10 +717,17 @@ export class FlowTable {
     const tsHi = p.tsHi;
     const tsLo = p.tsLo;
     const fwd = fromA === (K[kb + K_SRC_IS_A] === 1);
-    if (tsHi > F[o + F_LAST_HI] || (tsHi === F[o + F_LAST_HI] && tsLo > F[o + F_LAST_LO])) {
+    // the flow's latest packet time before this one: the previous packet of the both-directions statistics
+    const lastHi = F[o + F_LAST_HI];
+    const lastLo = F[o + F_LAST_LO];
+    if (tsHi > lastHi || (tsHi === lastHi && tsLo > lastLo)) {
       F[o + F_LAST_HI] = tsHi;
       F[o + F_LAST_LO] = tsLo;
     }
+    const D = this.D;
+    const db = idx * DS + (fwd ? 0 : 1);
+    D[db + D_FWD_IP] += p.ipLen;
+    if (!p.truncated) D[db + D_FWD_PAY] += p.payloadLen; // no transport header: no payload
     let flags = K[kb + K_FLAGS];
     if (p.fragment) flags |= FLAG_FRAGMENTS;
     if (p.tunnel) flags |= FLAG_TUNNEL;
@@ -702,7 +773,19 @@ export class FlowTable {
       }
       K[kb + K_TCP] |= p.tcpFlags << 8;
     }
-    if (opt.statistics) this.updateStats(idx * SS + (fwd ? 0 : SD), n, len, tsHi, tsLo, prevHi, prevLo);
+    if (opt.statistics) {
+      this.updateStats(idx * SS + (fwd ? 0 : SD), n, len, tsHi, tsLo, prevHi, prevLo);
+      this.updateStats(idx * SS + S_BI, F[o + F_FWD_PKTS] + F[o + F_REV_PKTS], len, tsHi, tsLo, lastHi, lastLo);
+      const tf = p.tcpFlags;
+      if (tf !== 0) {
+        const FC = this.FC;
+        const c = idx * FCS + (fwd ? 0 : 8);
+        for (let b = 0; b < 8; b++) if (tf & (1 << b)) FC[c + b]++;
+      }
+    }
+    if (opt.splt > 0 && this.P[idx * PS + P_COUNT] < opt.splt) this.splt(idx, fwd, len, tsHi, tsLo);
+    const conn = this.conns[idx];
+    if (conn) connPacket(conn, fwd, p);
     if (opt.tcpTermination && p.proto === 6 && p.ipVersion !== 0 && !K[kb + K_CLOSING]) {
       if (p.tcpFlags & 0x04) {
         K[kb + K_CLOSING] = 1;
@@ -761,6 +844,38 @@ export class FlowTable {
     }
   }
 
+  /** Records packet P_COUNT of the flow in its SPLT (the caller checks that there is room). */
+  private splt(idx: number, fwd: boolean, len: number, tsHi: number, tsLo: number): void {
+    const P = this.P;
+    const PT = this.PT;
+    const b = idx * PS;
+    const i = P[b + P_COUNT];
+    P[b + P_COUNT] = i + 1;
+    if (!fwd) P[b + P_DIRS + (i >>> 3)] |= 1 << (i & 7); // the u32's bit i, little-endian
+    const size = len > 0xffff ? 0xffff : len;
+    P[b + P_SIZES + 2 * i] = size & 0xff;
+    P[b + P_SIZES + 2 * i + 1] = size >>> 8;
+    const t = idx * 2;
+    if (i === 0) {
+      PT[t] = tsHi;
+      PT[t + 1] = tsLo;
+      return;
+    }
+    const prevHi = PT[t];
+    const prevLo = PT[t + 1];
+    if (!(tsHi > prevHi || (tsHi === prevHi && tsLo > prevLo))) return; // older than the latest packet: 0
+    PT[t] = tsHi;
+    PT[t + 1] = tsLo;
+    // µs, floor, saturating at 2^32 - 1 (from 1000 * 2^32 ns on; below 2^53 ns the double is exact)
+    const ns = (tsHi - prevHi) * TWO32 + (tsLo - prevLo);
+    const us = ns >= 1000 * TWO32 ? MAX32 : Math.floor(ns / 1000);
+    const q = b + P_IATS + 4 * i;
+    P[q] = us & 0xff;
+    P[q + 1] = (us >>> 8) & 0xff;
+    P[q + 2] = (us >>> 16) & 0xff;
+    P[q + 3] = us >>> 24;
+  }
+
   private resetSegment(idx: number): void {
     const F = this.F;
     const o = idx * FS;
@@ -770,7 +885,11 @@ export class FlowTable {
     this.K[kb + K_FLAGS] = 0;
     this.U[idx * US + U_TTL_MIN] = 255;
     this.U[idx * US + U_TTL_MAX] = 0;
-    if (this.opt.statistics) this.S.fill(0, idx * SS, idx * SS + SS);
+    this.D.fill(0, idx * DS, idx * DS + DS);
+    if (this.opt.statistics) {
+      this.S.fill(0, idx * SS, idx * SS + SS);
+      this.FC.fill(0, idx * FCS, idx * FCS + FCS);
+    }
   }
 
   private emit(idx: number, reason: number): void {
@@ -840,13 +959,26 @@ export class FlowTable {
     dv.setUint32(r + O.kRevFirstNs + 4, F[o + F_REVFIRST_HI], true);
     dv.setUint32(r + O.kRevLastNs, F[o + F_REVLAST_LO], true);
     dv.setUint32(r + O.kRevLastNs + 4, F[o + F_REVLAST_HI], true);
+    const D = this.D;
+    const db = idx * DS;
+    putU64(dv, r + O.kFwdIpBytes, D[db + D_FWD_IP]);
+    putU64(dv, r + O.kRevIpBytes, D[db + D_REV_IP]);
+    putU64(dv, r + O.kFwdPayloadBytes, D[db + D_FWD_PAY]);
+    putU64(dv, r + O.kRevPayloadBytes, D[db + D_REV_PAY]);
+    for (let i = 0; i < DETAILS_BYTES; i++) b8[r + O.kInnerVlan + i] = U[u + U_DETAILS + i];
+    const conn = this.conns[idx];
+    if (conn) connWrite(conn, vp & 0xff, vp >>> 8, b8, r); // layer-2 flows leave both zero
+    if (this.opt.splt > 0) b8.set(this.P.subarray(idx * PS, idx * PS + PS), r + P_BASE);
     if (this.opt.statistics) {
+      const FC = this.FC;
+      const c = idx * FCS;
+      for (let i = 0; i < 16; i++) dv.setUint32(r + O.kFwdFlagCounts + 4 * i, FC[c + i], true);
       const S = this.S;
-      for (let d = 0; d < 2; d++) {
-        const n = d === 0 ? fwdPkts : revPkts;
+      for (let d = 0; d < 3; d++) {
+        const n = d === 0 ? fwdPkts : d === 1 ? revPkts : fwdPkts + revPkts;
         if (n === 0) continue;
         const s = idx * SS + d * SD;
-        const b = r + (d === 0 ? O.kFwdStats : O.kRevStats);
+        const b = r + (d === 0 ? O.kFwdStats : d === 1 ? O.kRevStats : O.kBiStats);
         dv.setUint32(b + O.kStatSizeMin, S[s + S_SIZE_MIN], true);
         dv.setUint32(b + O.kStatSizeMax, S[s + S_SIZE_MAX], true);
         dv.setFloat64(b + O.kStatSizeMean, S[s + S_SIZE_MEAN], true);
@@ -871,6 +1003,7 @@ export class FlowTable {
     this.emit(idx, reason);
     this.removeSlot(idx);
     this.U[idx * US + U_LIVE] = 0;
+    // conns[idx] stays, reset by the slot's next IP flow
     if (this.opt.dissect) this.apps[idx] = undefined;
     this.freeStack[this.freeTop++] = idx;
     this.active--;

@@ -65,6 +65,7 @@ export function tsRunOptions(o: ResolvedOptions): TsRunOptions {
       accounting: num('accounting', 0) & 0xff,
       maxFlows: num('maxFlows', 1000000) >>> 0,
       maxPackets: Math.max(1, num('maxPackets', 4294967295) >>> 0),
+      splt: Math.min(32, Math.max(0, Math.trunc(num('splt', 0)))) || 0,
     },
     decode: { decodeTunnels: flag('decodeTunnels', true), l2Flows: flag('l2Flows', true) },
     filter: typeof r.filter === 'string' ? r.filter : undefined,
