@@ -485,8 +485,10 @@ describe('IpfixExporter messages', () => {
     // 500/s in bursts of 10 ms worth (5): the first burst at once, the rest at the rate
     expect(took).toBeGreaterThanOrEqual(((n - 5) / 500) * 1000 - 20);
     expect(ticks).toBeGreaterThan(took / 5 / 3);
+    // receive times are taken on this event loop, so a late turn bunches two
+    // bursts into one window (61 seen once in CI): allow two bursts beyond the rate
     const inWindow = (ms: number) => Math.max(...rx.at.map((t) => rx.at.filter((u) => u >= t && u < t + ms).length));
-    expect(inWindow(100)).toBeLessThanOrEqual(5 + 50 + 5);
+    expect(inWindow(100)).toBeLessThanOrEqual(5 + 50 + 2 * 5);
     expect(decode(rx.got).flatMap((m) => m.records)).toHaveLength(ex.stats.records);
   });
 
