@@ -11,15 +11,29 @@
 namespace flowmaster {
 namespace {
 
-// compileFilter(expr, linktype): throws an Error with code ERR_BPF when libpcap refuses.
+// ERR_BPF when libpcap refused the filter, ERR_LIBPCAP_MISSING when it is not installed.
+[[noreturn]] void ThrowFilterError(Napi::Env env, const std::string& err) {
+  std::string unused;
+  Napi::Error e = Napi::Error::New(env, err);
+  e.Set("code", Napi::String::New(env, lpcap::api(unused) ? "ERR_BPF" : "ERR_LIBPCAP_MISSING"));
+  throw e;
+}
+
+// pcapVersion(): libpcap's version string, or null when it is not installed.
+Napi::Value PcapVersion(const Napi::CallbackInfo& info) {
+  std::string err;
+  const lpcap::Api* pcap = lpcap::api(err);
+  return pcap ? Napi::String::New(info.Env(), pcap->lib_version()) : info.Env().Null();
+}
+
+// compileFilter(expr, linktype): throws an Error with code ERR_BPF when libpcap refuses
+// (or ERR_NO_LIBPCAP when it is not installed).
 Napi::Value CompileFilter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PacketFilter f(info[0].As<Napi::String>().Utf8Value());
   std::string err;
   if (!f.prepare(info.Length() > 1 ? info[1].As<Napi::Number>().Uint32Value() : 1, err)) {
-    Napi::Error e = Napi::Error::New(env, err);
-    e.Set("code", Napi::String::New(env, "ERR_BPF"));
-    throw e;
+    ThrowFilterError(env, err);
   }
   return env.Undefined();
 }
@@ -28,13 +42,11 @@ Napi::Value CompileFilter(const Napi::CallbackInfo& info) {
 // for the TypeScript engine's BPF interpreter.
 Napi::Value BpfProgram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  bpf_program prog;
+  lpcap::program prog;
   std::string err;
   if (!PacketFilter::compile(info[0].As<Napi::String>().Utf8Value(), info.Length() > 1 ? info[1].As<Napi::Number>().Uint32Value() : 1,
                              prog, err)) {
-    Napi::Error e = Napi::Error::New(env, err);
-    e.Set("code", Napi::String::New(env, "ERR_BPF"));
-    throw e;
+    ThrowFilterError(env, err);
   }
   Napi::Array out = Napi::Array::New(env, prog.bf_len);
   for (uint32_t i = 0; i < prog.bf_len; i++) {
@@ -45,7 +57,7 @@ Napi::Value BpfProgram(const Napi::CallbackInfo& info) {
     ins.Set("k", double(prog.bf_insns[i].k));
     out.Set(i, ins);
   }
-  pcap_freecode(&prog);
+  PacketFilter::free(prog);
   return out;
 }
 
@@ -92,7 +104,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decodeErrorNames", names);
   exports.Set("applicationNames", Names(env, kApplicationNames, kAppCount));
   exports.Set("appStringNames", Names(env, kAppStringNames, kStrCount));
-  exports.Set("pcapVersion", Napi::String::New(env, pcap_lib_version()));
+  exports.Set("pcapVersion", Napi::Function::New(env, PcapVersion));
   InitBench(env, exports);
   return exports;
 }

@@ -15,7 +15,7 @@
 namespace flowmaster {
 
 LiveHandle::~LiveHandle() {
-  if (pcap) pcap_close(pcap);
+  if (pcap) api->close(pcap);
   if (wake_fd >= 0) ::close(wake_fd);
 }
 
@@ -33,7 +33,7 @@ constexpr const char* kPermissionHint =
 // pcap_datalink gives DLT_ values; the decoder takes LINKTYPE_ values. They
 // differ only for raw IP among the link types we decode.
 uint32_t dlt_to_linktype(int dlt) {
-  return dlt == DLT_RAW ? 101u : uint32_t(dlt);
+  return dlt == lpcap::kDltRaw ? 101u : uint32_t(dlt);
 }
 
 uint64_t wall_ns() {
@@ -60,26 +60,29 @@ bool fail(ReadError& error, const char* code, const std::string& message) {
 }
 
 bool open_one(const std::string& iface, const LiveOptions& opt, int fanout_id, LiveHandle& h, ReadError& error) {
-  char errbuf[PCAP_ERRBUF_SIZE] = "";
+  std::string missing;
+  h.api = lpcap::api(missing);
+  if (!h.api) return fail(error, "ERR_LIBPCAP_MISSING", missing);
+  char errbuf[lpcap::kErrbufSize] = "";
   h.iface = iface;
-  h.pcap = pcap_create(iface.c_str(), errbuf);
+  h.pcap = h.api->create(iface.c_str(), errbuf);
   if (!h.pcap) return fail(error, "ERR_CAPTURE", "cannot capture on " + iface + ": " + errbuf);
-  pcap_set_snaplen(h.pcap, opt.snaplen);
-  pcap_set_promisc(h.pcap, opt.promisc ? 1 : 0);
-  pcap_set_timeout(h.pcap, opt.timeout_ms);
-  if (opt.buffer_bytes > 0) pcap_set_buffer_size(h.pcap, opt.buffer_bytes);
-  if (opt.immediate) pcap_set_immediate_mode(h.pcap, 1);
-  pcap_set_tstamp_precision(h.pcap, PCAP_TSTAMP_PRECISION_NANO);  // falls back to µs where unsupported
-  int rc = pcap_activate(h.pcap);
+  h.api->set_snaplen(h.pcap, opt.snaplen);
+  h.api->set_promisc(h.pcap, opt.promisc ? 1 : 0);
+  h.api->set_timeout(h.pcap, opt.timeout_ms);
+  if (opt.buffer_bytes > 0) h.api->set_buffer_size(h.pcap, opt.buffer_bytes);
+  if (opt.immediate) h.api->set_immediate_mode(h.pcap, 1);
+  h.api->set_tstamp_precision(h.pcap, lpcap::kTstampNano);  // falls back to µs where unsupported
+  int rc = h.api->activate(h.pcap);
   if (rc < 0) {
-    std::string why = rc == PCAP_ERROR ? pcap_geterr(h.pcap) : pcap_statustostr(rc);
+    std::string why = rc == lpcap::kError ? h.api->geterr(h.pcap) : h.api->statustostr(rc);
     switch (rc) {
-      case PCAP_ERROR_NO_SUCH_DEVICE:
+      case lpcap::kErrorNoSuchDevice:
         return fail(error, "ERR_NO_INTERFACE", "no such interface: " + iface + " (" + why + ")");
-      case PCAP_ERROR_PERM_DENIED:
-      case PCAP_ERROR_PROMISC_PERM_DENIED:
+      case lpcap::kErrorPermDenied:
+      case lpcap::kErrorPromiscPermDenied:
         return fail(error, "ERR_PERMISSION", "no permission to capture on " + iface + " (" + why + "): " + kPermissionHint);
-      case PCAP_ERROR_IFACE_NOT_UP:
+      case lpcap::kErrorIfaceNotUp:
         return fail(error, "ERR_INTERFACE_DOWN", "interface " + iface + " is down (ip link set " + iface + " up)");
       default:
         return fail(error, "ERR_CAPTURE", "cannot capture on " + iface + ": " + why);
@@ -89,22 +92,22 @@ bool open_one(const std::string& iface, const LiveOptions& opt, int fanout_id, L
   bool up = true;
   if (interface_up(iface, up) && !up)
     return fail(error, "ERR_INTERFACE_DOWN", "interface " + iface + " is down (ip link set " + iface + " up)");
-  h.linktype = dlt_to_linktype(pcap_datalink(h.pcap));
+  h.linktype = dlt_to_linktype(h.api->datalink(h.pcap));
   if (!linktype_supported(h.linktype))
     return fail(error, "ERR_CAPTURE", "cannot decode link type " + std::to_string(h.linktype) + " of " + iface);
-  h.nano = pcap_get_tstamp_precision(h.pcap) == PCAP_TSTAMP_PRECISION_NANO;
+  h.nano = h.api->get_tstamp_precision(h.pcap) == lpcap::kTstampNano;
   if (!opt.filter.empty()) {
-    bpf_program prog;
-    if (pcap_compile(h.pcap, &prog, opt.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
-      return fail(error, "ERR_BPF", "bad BPF filter \"" + opt.filter + "\": " + pcap_geterr(h.pcap));
-    rc = pcap_setfilter(h.pcap, &prog);
-    pcap_freecode(&prog);
-    if (rc != 0) return fail(error, "ERR_BPF", "cannot set BPF filter on " + iface + ": " + pcap_geterr(h.pcap));
+    lpcap::program prog;
+    if (h.api->compile(h.pcap, &prog, opt.filter.c_str(), 1, lpcap::kNetmaskUnknown) != 0)
+      return fail(error, "ERR_BPF", "bad BPF filter \"" + opt.filter + "\": " + h.api->geterr(h.pcap));
+    rc = h.api->setfilter(h.pcap, &prog);
+    h.api->freecode(&prog);
+    if (rc != 0) return fail(error, "ERR_BPF", "cannot set BPF filter on " + iface + ": " + h.api->geterr(h.pcap));
   }
-  if (pcap_setnonblock(h.pcap, 1, errbuf) != 0) return fail(error, "ERR_CAPTURE", iface + ": " + errbuf);
+  if (h.api->setnonblock(h.pcap, 1, errbuf) != 0) return fail(error, "ERR_CAPTURE", iface + ": " + errbuf);
   if (fanout_id >= 0) {
     int arg = (fanout_id & 0xffff) | (PACKET_FANOUT_HASH << 16);
-    if (::setsockopt(pcap_fileno(h.pcap), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
+    if (::setsockopt(h.api->fileno(h.pcap), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
       return fail(error, "ERR_CAPTURE", "PACKET_FANOUT on " + iface + ": " + std::strerror(errno));
   }
   h.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -125,7 +128,7 @@ struct Reading {
   uint64_t packets = 0, bytes = 0, skipped = 0, first_ns = UINT64_MAX, last_ns = 0;
 };
 
-void on_packet(u_char* user, const pcap_pkthdr* hdr, const u_char* data) {
+void on_packet(u_char* user, const lpcap::pkthdr* hdr, const u_char* data) {
   Reading& r = *reinterpret_cast<Reading*>(user);
   uint64_t ts = uint64_t(hdr->ts.tv_sec) * 1000000000ull + uint64_t(hdr->ts.tv_usec) * r.ts_frac_ns;
   r.packets++;
@@ -151,8 +154,8 @@ void on_packet(u_char* user, const pcap_pkthdr* hdr, const u_char* data) {
 }
 
 void poll_stats(LiveHandle& h) {
-  pcap_stat s{};
-  if (pcap_stats(h.pcap, &s) != 0) return;
+  lpcap::stats s{};
+  if (h.api->stats(h.pcap, &s) != 0) return;
   h.received.store(s.ps_recv, std::memory_order_relaxed);
   h.dropped.store(s.ps_drop, std::memory_order_relaxed);
   h.if_dropped.store(s.ps_ifdrop, std::memory_order_relaxed);
@@ -180,11 +183,11 @@ void publish(LiveHandle& h, const Reading& r, const FlowTable& table, const Live
 // link still lets the loop tick). False on a read error, with `error` set.
 bool read_ready(LiveHandle& h, Reading& r, ReadError& error) {
   for (int round = 0; round < 64; round++) {
-    int got = pcap_dispatch(h.pcap, -1, on_packet, reinterpret_cast<u_char*>(&r));
+    int got = h.api->dispatch(h.pcap, -1, on_packet, reinterpret_cast<u_char*>(&r));
     if (got == 0) break;
     if (got > 0) continue;
     error.code = "ERR_CAPTURE";
-    error.message = "reading " + h.iface + ": " + (got == PCAP_ERROR ? pcap_geterr(h.pcap) : pcap_statustostr(got));
+    error.message = "reading " + h.iface + ": " + (got == lpcap::kError ? h.api->geterr(h.pcap) : h.api->statustostr(got));
     if (std::strstr(error.message.c_str(), "went down")) error.code = "ERR_INTERFACE_DOWN";
     if (std::strstr(error.message.c_str(), "disappeared")) error.code = "ERR_NO_INTERFACE";
     return false;
@@ -206,7 +209,7 @@ bool all_read(LiveHandle& h, uint64_t packets) {
 // (capped at 1 s each) plus a margin: a busy link cannot hold the stop.
 void drain(LiveHandle& h, Reading& r, int timeout_ms, ReadError& error) {
   const uint64_t deadline = mono_ms() + 2 * uint64_t(timeout_ms < 1000 ? timeout_ms : 1000) + 50;
-  pollfd fd = {pcap_get_selectable_fd(h.pcap), POLLIN, 0};
+  pollfd fd = {h.api->get_selectable_fd(h.pcap), POLLIN, 0};
   for (;;) {
     if (!read_ready(h, r, error)) return;
     uint64_t now = mono_ms();
@@ -245,7 +248,7 @@ void run_live(LiveHandle& h, const LiveOptions& opt, LiveControl& ctl, LiveSink&
   r->stats = &stats;
   r->ts_frac_ns = h.nano ? 1 : 1000;
   r->dissect = opt.flow.dissect;
-  pollfd fds[2] = {{pcap_get_selectable_fd(h.pcap), POLLIN, 0}, {h.wake_fd, POLLIN, 0}};
+  pollfd fds[2] = {{h.api->get_selectable_fd(h.pcap), POLLIN, 0}, {h.wake_fd, POLLIN, 0}};
   const int tick_ms = opt.timeout_ms > 0 && opt.timeout_ms < 1000 ? opt.timeout_ms : 1000;
   uint32_t snapshot_seen = 0;
   uint64_t last_stats = 0;

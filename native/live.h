@@ -5,7 +5,6 @@
 // same thread and each flow is updated by exactly one thread (no atomics on
 // the per-packet path). Pure C++ (no Node-API).
 #pragma once
-#include <pcap/pcap.h>
 
 #include <atomic>
 #include <cstdint>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "offline.h"
+#include "pcap_api.h"
 
 namespace flowmaster {
 
@@ -33,7 +33,8 @@ struct LiveOptions {
 // One pcap handle and what other threads may read of it while it runs.
 struct LiveHandle {
   std::string iface;
-  pcap_t* pcap = nullptr;
+  const lpcap::Api* api = nullptr;  // libpcap, loaded by open_one
+  lpcap::handle* pcap = nullptr;
   uint32_t linktype = 0;  // LINKTYPE_ value, as decode_packet takes
   bool nano = false;      // timestamps in ns (else µs)
   int wake_fd = -1;       // eventfd: stop and snapshot requests wake the thread

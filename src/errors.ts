@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'ERR_BPF'
   | 'ERR_NO_MEMORY'
   | 'ERR_ADDON_MISSING'
+  | 'ERR_LIBPCAP_MISSING'
   | 'ERR_INTERNAL'
   | 'ERR_DB_OPEN'
   | 'ERR_DB_VERSION'
@@ -34,7 +35,9 @@ export type ErrorCode =
   | 'ERR_UNSUPPORTED'
   | 'ERR_EXPORT'
   | 'ERR_METRICS_PORT'
-  | 'ERR_CLICKHOUSE';
+  | 'ERR_CLICKHOUSE'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_UNAUTHORIZED';
 
 export class FlowmasterError extends Error {
   readonly code: ErrorCode;

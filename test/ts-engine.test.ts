@@ -498,14 +498,25 @@ describe('readFileTs', () => {
     expect(s.cancelled).toBe(true);
   });
 
-  it('a filter without a compiler ends with ERR_BPF at the first packet', async () => {
-    const f = writePcap([{ t: 0, data: udp4('1.1.1.1', 1, '2.2.2.2', 2) }, { t: 1, data: udp4('1.1.1.1', 1, '2.2.2.2', 2) }]);
-    const g = readFileTs(f, resolveOptions({ filter: 'udp' }), { cancelled: false });
-    let r = await g.next();
-    while (!r.done) r = await g.next();
-    expect(r.value.error?.code).toBe('ERR_BPF');
-    expect(r.value.error?.message).toContain(f);
-    expect(r.value.packets).toBe(1);
+  it("without the caller's compiler the TypeScript pcap-filter compiler filters; a bad filter ends with ERR_BPF at the first packet", async () => {
+    const f = writePcap([
+      { t: 0, data: udp4('1.1.1.1', 1, '2.2.2.2', 2) },
+      { t: 1, data: tcp4('1.1.1.1', 1, '2.2.2.2', 2, 'S') },
+      { t: 2, data: udp4('1.1.1.1', 1, '2.2.2.2', 2) },
+    ]);
+    const run = async (filter: string) => {
+      const g = readFileTs(f, resolveOptions({ filter }), { cancelled: false });
+      let r = await g.next();
+      while (!r.done) r = await g.next();
+      return r.value;
+    };
+    const ok = await run('tcp');
+    expect(ok.error).toBeUndefined();
+    expect(ok.filtered).toBe(2);
+    const bad = await run('udp and gateway x');
+    expect(bad.error?.code).toBe('ERR_BPF');
+    expect(bad.error?.message).toContain(f);
+    expect(bad.packets).toBe(1);
   });
 
   it('a filter program from the compiler filters', async () => {

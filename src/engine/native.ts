@@ -42,7 +42,8 @@ export interface NativeAddon {
   bpfProgram(filter: string, linktype?: number): { code: number; jt: number; jf: number; k: number }[];
   layout: Record<string, number>;
   decodeErrorNames: string[];
-  pcapVersion: string;
+  /** libpcap's version string, or null when libpcap is not installed (it is loaded on first use). */
+  pcapVersion(): string | null;
 }
 
 function packageRoot(): string {
@@ -69,28 +70,31 @@ export function loadNative(): NativeAddon {
     loadError = new FlowmasterError('ERR_ADDON_MISSING', 'the flowmaster native addon is disabled by FLOWMASTER_NO_NATIVE=1');
     throw loadError;
   }
-  const root = packageRoot();
   // FLOWMASTER_ADDON=/path/to/flowmaster.node loads that build only (e.g. the
-  // sanitizer build in build-cmake-asan/, see docs/robustness.md): no fallback.
+  // sanitizer build in build-cmake-asan/, see docs/robustness.md).
   const override = process.env.FLOWMASTER_ADDON;
-  const candidates = override
-    ? [path.resolve(override)]
-    : [path.join(root, 'build', 'Release', 'flowmaster.node'), path.join(root, 'build', 'Debug', 'flowmaster.node')];
-  const failures: string[] = [];
-  for (const file of candidates) {
-    try {
-      cached = require(file) as NativeAddon;
-      return cached;
-    } catch (e) {
-      failures.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
-    }
+  let file: string | undefined;
+  try {
+    // node-gyp-build: build/Release (built from source) if present, else the
+    // prebuilt binary for this platform, arch and libc in prebuilds/.
+    file = override ? path.resolve(override) : (require('node-gyp-build') as { path(dir: string): string }).path(packageRoot());
+    cached = require(file) as NativeAddon;
+    return cached;
+  } catch (e) {
+    loadError = new FlowmasterError('ERR_ADDON_MISSING', addonMissingMessage(file, e as Error), { cause: e });
+    throw loadError;
   }
-  loadError = new FlowmasterError(
-    'ERR_ADDON_MISSING',
-    `the flowmaster native addon is not built (${failures.join('; ')}). ` +
-      'Install libpcap-dev (apt-get install libpcap-dev) and a C++ compiler, then run `npm run build:native`.',
+}
+
+/** Why the addon is missing and what to do, for someone who installed the package (not a developer of it). */
+function addonMissingMessage(file: string | undefined, e: Error): string {
+  const where = `${process.platform}-${process.arch}`;
+  const why = file ? `${file} does not load: ${e.message.split('\n')[0]}` : `no prebuilt binary for ${where} and none built from source`;
+  return (
+    `the flowmaster native addon is not available (${why}). ` +
+    'Prebuilt binaries cover linux-x64 and linux-arm64 (glibc); elsewhere build it: ' +
+    'install a C++ compiler (Debian/Ubuntu: apt-get install g++ make python3), then `npm rebuild flowmaster --build-from-source`.'
   );
-  throw loadError;
 }
 
 /** True when the addon loads (never throws). */

@@ -1,63 +1,46 @@
 /**
  * Engine choice: 'native' needs the addon (ERR_ADDON_MISSING otherwise),
- * 'ts' never touches it except to compile a BPF filter with libpcap, 'auto'
- * takes native when the addon loads and otherwise warns once and takes ts.
+ * 'ts' never touches it (BPF filters are compiled by its own pcap-filter
+ * compiler, with or without libpcap), 'auto' takes native when the addon
+ * loads (and libpcap too, for a filter) and otherwise warns once and takes ts.
  */
-import { FlowmasterError } from '../errors';
 import type { ResolvedOptions } from '../options';
 import { loadNative, nativeSource } from './native';
 import { tsSource } from './pure';
+import { pcapFilterCompiler } from './ts/pcap-filter';
 import type { BatchSource, EngineName } from './source';
 
 let warned = false;
 
 export function selectEngine(options: ResolvedOptions): { name: EngineName; open: (path: string) => BatchSource } {
-  let name: EngineName;
-  if (options.engine === 'ts') {
-    name = 'ts';
-  } else if (options.engine === 'native') {
-    loadNative();
-    name = 'native';
-  } else {
-    try {
-      loadNative();
-      name = 'native';
-    } catch (e) {
-      if (!warned) {
-        warned = true;
-        process.emitWarning(`${(e as Error).message} Using the pure TypeScript engine (same flows, slower).`, { code: 'FLOWMASTER_NO_NATIVE' });
-      }
-      name = 'ts';
-    }
-  }
+  const name = options.engine === 'auto' ? autoEngine(options) : options.engine;
   if (name === 'native') {
-    if (options.filter !== undefined) loadNative().compileFilter(options.filter, 1);
+    const addon = loadNative();
+    if (options.filter !== undefined) addon.compileFilter(options.filter, 1);
     return { name, open: (path) => nativeSource(path, options) };
   }
-  const program = options.filter === undefined ? undefined : bpfCompiler(options.filter);
+  // a bad or unsupported filter fails here, at construction, as the native engine's does
+  const program = options.filter === undefined ? undefined : pcapFilterCompiler(options.filter);
   return { name, open: (path) => tsSource(path, options, program) };
 }
 
-/** libpcap compiles BPF (through the addon) for the TypeScript engine's interpreter. */
-function bpfCompiler(filter: string): (linktype: number) => ReturnType<ReturnType<typeof loadNative>['bpfProgram']> | Error {
-  let addon;
+/**
+ * 'auto': native when the addon loads and can run the filter (the native
+ * engine compiles it with libpcap, which may not be installed), else ts with
+ * one warning saying why.
+ */
+function autoEngine(options: ResolvedOptions): EngineName {
   try {
-    addon = loadNative();
-  } catch (e) {
-    throw new FlowmasterError('ERR_BPF', `BPF filters are compiled by libpcap through the native addon, which is not available: ${(e as Error).message}`);
-  }
-  addon.compileFilter(filter, 1); // a bad filter fails here, at construction
-  const programs = new Map<number, ReturnType<typeof addon.bpfProgram> | Error>();
-  return (linktype) => {
-    let p = programs.get(linktype);
-    if (!p) {
-      try {
-        p = addon.bpfProgram(filter, linktype);
-      } catch (e) {
-        p = e as Error;
-      }
-      programs.set(linktype, p);
+    const addon = loadNative();
+    if (options.filter !== undefined && addon.pcapVersion() === null) {
+      throw new Error('libpcap is not installed, and the native engine compiles filters with it (Debian/Ubuntu: apt-get install libpcap0.8).');
     }
-    return p;
-  };
+    return 'native';
+  } catch (e) {
+    if (!warned) {
+      warned = true;
+      process.emitWarning(`${(e as Error).message} Using the pure TypeScript engine (same flows, slower).`, { code: 'FLOWMASTER_NO_NATIVE' });
+    }
+    return 'ts';
+  }
 }

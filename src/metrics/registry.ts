@@ -112,7 +112,8 @@ const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_req
 /** libpcap's version from pcap_lib_version() ('libpcap version 1.10.3 (with TPACKET_V3)' -> '1.10.3'), or 'none'. */
 function libpcapVersion(): string {
   if (!nativeAvailable()) return 'none';
-  const v = loadNative().pcapVersion;
+  const v = loadNative().pcapVersion();
+  if (v === null) return 'none';
   return /libpcap version (\S+)/.exec(v)?.[1] ?? v;
 }
 

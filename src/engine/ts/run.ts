@@ -8,6 +8,7 @@ import type { NativeSummary } from '../native';
 import { nativeOptions } from '../native';
 import type { ResolvedOptions } from '../../options';
 import { compileBpf, runBpfAt, type BpfInstruction, type BpfProgram } from './bpf';
+import { compilePcapFilter } from './pcap-filter';
 import { DECODE_ERROR_COUNT, FragmentTable, KIND_SKIP, PacketInfo, decodePacket, type DecodeOptions } from './decode';
 import { BatchSink, END_FLUSH, FlowTable, GROUP, type FlowOptions } from './flow-table';
 import { CaptureReader, NEXT_NEED, NEXT_PACKET, secToNsHi, secToNsLo, type ReadError, type ReaderTuning } from './reader';
@@ -15,7 +16,7 @@ import { CaptureReader, NEXT_NEED, NEXT_PACKET, secToNsHi, secToNsLo, type ReadE
 const TWO32 = 4294967296;
 const MAX32 = 4294967295;
 
-/** Compiles the filter for a link type: the program, or an Error (libpcap's message). */
+/** Compiles the filter for a link type: the program, or an Error saying why not. */
 export type FilterCompiler = (linktype: number) => BpfInstruction[] | Error;
 
 export interface TsRunOptions {
@@ -96,7 +97,7 @@ class OfflineRun {
   lastHi = 0;
   lastLo = 0;
   error: ReadError | undefined;
-  readonly filterCompiler: FilterCompiler | undefined;
+  readonly filterCompiler: FilterCompiler;
   readonly programs = new Map<number, BpfProgram>();
   lastLinktype = -1;
   lastProgram: BpfProgram | undefined;
@@ -108,32 +109,26 @@ class OfflineRun {
     this.opt = opt;
     this.sink = new BatchSink(opt.batchSize);
     this.table = new FlowTable(opt.flow, this.sink);
-    this.filterCompiler = filterCompiler;
+    // without a compiler of the caller's, the TypeScript pcap-filter compiler (no libpcap)
+    this.filterCompiler = filterCompiler ?? ((linktype) => compilePcapFilter(opt.filter as string, linktype));
     for (let i = 0; i < GROUP; i++) this.group.push(new PacketInfo());
   }
 
-  /** PacketFilter::prepare: false with this.error set (ERR_BPF) when the filter cannot be compiled. */
+  /** PacketFilter::prepare: false with this.error set (ERR_BPF) when the filter cannot be compiled for the link type. */
   private prepareFilter(linktype: number): boolean {
     if (this.programs.has(linktype)) return true;
-    const expr = this.opt.filter as string;
-    let msg: string;
-    if (this.filterCompiler) {
-      let r: BpfInstruction[] | Error;
-      try {
-        r = this.filterCompiler(linktype);
-      } catch (e) {
-        r = e instanceof Error ? e : new Error(String(e));
-      }
-      if (!(r instanceof Error)) {
-        this.programs.set(linktype, compileBpf(r));
-        this.lastLinktype = -1;
-        return true;
-      }
-      msg = r.message;
-    } else {
-      msg = `bad BPF filter "${expr}": the TypeScript engine needs libpcap (the native addon) to compile filters`;
+    let r: BpfInstruction[] | Error;
+    try {
+      r = this.filterCompiler(linktype);
+    } catch (e) {
+      r = e instanceof Error ? e : new Error(String(e));
     }
-    this.error = { code: 'ERR_BPF', message: `${msg} (${this.reader.path})`, offset: -1 };
+    if (!(r instanceof Error)) {
+      this.programs.set(linktype, compileBpf(r));
+      this.lastLinktype = -1;
+      return true;
+    }
+    this.error = { code: 'ERR_BPF', message: `${r.message} (${this.reader.path})`, offset: -1 };
     return false;
   }
 
@@ -323,7 +318,8 @@ export interface ReadControl {
  * partial one; returns the summary. A damaged capture ends the read with the
  * flows before the damage flushed and delivered and summary.error set. When
  * control.cancelled becomes true reading stops without a flush.
- * filterProgram compiles options.filter for a link type (libpcap via the addon).
+ * filterProgram compiles options.filter for a link type (default: the
+ * TypeScript pcap-filter compiler, src/engine/ts/pcap-filter).
  */
 export async function* readFileTs(
   path: string,
