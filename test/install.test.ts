@@ -16,7 +16,7 @@ import { addonError } from './helpers/addon';
 import { betterSqliteMirror, currentNode, installTarball, noCompilerEnv, officialNode, packOnce, readmeBlocks, root, type NodeBuild } from './helpers/package';
 
 /** What a published tarball may hold: nothing for tests, fuzzing, benchmarks or builds, no source maps. */
-const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^binding\.gyp$/, /^scripts\/native-missing\.mjs$/, /^dist\/.+\.(js|d\.ts)$/, /^native\/(app\/)?[a-z_0-9]+\.(cc|h)$/, /^prebuilds\/linux-(x64|arm64)\/flowmaster\.glibc\.node$/];
+const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^binding\.gyp$/, /^scripts\/native-missing\.mjs$/, /^dist\/.+\.(js|d\.ts)$/, /^dist\/serve\/dashboard\/public\/.+\.(html|css|js)$/, /^native\/(app\/)?[a-z_0-9]+\.(cc|h)$/, /^prebuilds\/linux-(x64|arm64)\/flowmaster\.glibc\.node$/];
 const MAX_TARBALL_BYTES = 1_500_000;
 
 function tarList(tgz: string): string[] {

@@ -16,6 +16,7 @@ import { addRetainFlags } from './retain';
 import { bucketDuration, devices, flows, retention, timeline, top, TOP_KINDS, type DevicesFlags, type FlowsFlags, type RetentionFlags, type TimelineFlags, type TopFlags, type TopKind } from './query';
 import { printError, read, type ReadFlags } from './read';
 import { addExportCommand, addFlowFilterFlags } from './export';
+import { addServeCommand } from './serve';
 
 const USAGE_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_USAGE', 'ERR_BPF', 'ERR_BAD_CURSOR']);
 
@@ -172,6 +173,7 @@ export function program(): Command {
     });
 
   addExportCommand(p);
+  addServeCommand(p);
 
   p.command('retention')
     .description('delete flows and devices older than an age, then return the space')

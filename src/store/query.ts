@@ -681,6 +681,18 @@ export class FlowQueries {
     return { items, next };
   }
 
+  /**
+   * One flow by id, or undefined: the flows view's arms each look it up by
+   * their primary key (SQLite pushes the id into every UNION ALL arm).
+   */
+  get(id: number): FlowRow | undefined {
+    const flowId = int('id', id, 1, 2 ** 53);
+    const row = this.#retrying(() =>
+      this.#timer.run('flows.get', () => this.#prepare(`SELECT ${FLOW_COLUMNS} FROM flows WHERE id = ?`).safeIntegers(true).get(flowId) as Record<string, unknown> | undefined),
+    );
+    return row ? (toFlowRow(row) as FlowRow) : undefined;
+  }
+
   /** A numbered page (offset pagination), with the total count on request. */
   offsetPage(req: FlowOffsetRequest & { safeIntegers: true }): { items: FlowRow<bigint>[]; page: number; pageSize: number; total?: number };
   offsetPage(req?: FlowOffsetRequest): { items: FlowRow[]; page: number; pageSize: number; total?: number };

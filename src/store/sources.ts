@@ -91,6 +91,11 @@ export function getSource(db: DB, id: number): SourceInfo | undefined {
   return db.prepare(`SELECT ${COLUMNS} FROM sources WHERE id = ?`).get(id) as SourceInfo | undefined;
 }
 
+/** Sources in id order after `afterId` (keyset), at most `limit`: the sources table's primary key, never a scan. */
+export function listSources(db: DB, afterId: number, limit: number): SourceInfo[] {
+  return db.prepare(`SELECT ${COLUMNS} FROM sources WHERE id > ? ORDER BY id LIMIT ?`).all(afterId, limit) as SourceInfo[];
+}
+
 /** A new source row, 'running', with an id no removed source had; returns it. */
 export function insertSource(db: DB, s: { name: string; kind: string; sensor: string; engine: string; fingerprint: string | null }): number {
   return Number(

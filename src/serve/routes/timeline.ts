@@ -1,0 +1,38 @@
+/** GET /api/timeline: bytes, packets and flows per time bucket, from the roll-ups (as `flowmaster timeline`). */
+import { InvalidArgumentError } from 'commander';
+import type { FastifyInstance } from 'fastify';
+import { bucketDuration } from '../../cli/query';
+import type { RangeRequest } from '../../store/analytics';
+import { parseParams, TIME_PARAM, type Param } from '../params';
+import type { Reader } from '../reader';
+import { errorReplies, TIMELINE_SCHEMA } from '../schemas';
+import { rangeSchema } from './top';
+
+const BUCKET: Param = {
+  schema: { type: 'string', maxLength: 32, default: '1h', description: "bucket size: whole minutes, hours or days ('1m', '5m', '1h', '1d')" },
+  parse: (v) => {
+    try {
+      return bucketDuration(v);
+    } catch (e) {
+      throw e instanceof InvalidArgumentError ? e : new InvalidArgumentError(String(e));
+    }
+  },
+};
+
+const PARAMS = { bucket: BUCKET, from: TIME_PARAM, to: TIME_PARAM };
+
+export function timelineRoutes(app: FastifyInstance, reader: Reader): void {
+  app.get('/api/timeline', {
+    schema: {
+      summary: 'Traffic per time bucket (buckets with traffic only, in time order), from the roll-ups',
+      tags: ['timeline'],
+      querystring: { type: 'object', additionalProperties: false, properties: { bucket: BUCKET.schema, ...rangeSchema } },
+      response: { 200: TIMELINE_SCHEMA, ...errorReplies(400) },
+    },
+  }, async (req) => {
+    const p = parseParams<RangeRequest & { bucket: number }>(PARAMS, req.query as Record<string, unknown>);
+    const range = { bucketMs: p.bucket, ...(p.from !== undefined ? { from: p.from } : {}), ...(p.to !== undefined ? { to: p.to } : {}) };
+    const items = await reader.read('timeline', (s) => s.analytics.timeline(range));
+    return { bucketMs: p.bucket, items };
+  });
+}
