@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-export function startServer(db) {
-  const proc = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), 'serve', '--db', db, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+export function startServer(db, extra = []) {
+  const proc = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), 'serve', '--db', db, '--port', '0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout.on('data', (d) => {

@@ -29,6 +29,8 @@ const FLOWS = Number(flag('flows', 200_000));
 const DURATION = Number(flag('duration', 3));
 const CONNECTIONS = Number(flag('connections', 50));
 const ONLY = flag('routes', '').split(',').filter(Boolean);
+// --no-cache: every request queries (the server's reply cache off), the routes' own cost
+const NO_CACHE = process.argv.includes('--no-cache');
 const T0 = 1_767_225_600_000n * 1_000_000n; // 2026-01-01
 const DAY_NS = 86_400_000_000_000n;
 const DEVICES = 4096;
@@ -129,10 +131,10 @@ async function drain(base) {
 
 async function main() {
   const db = database();
-  const { proc, url } = await startServer(db);
+  const { proc, url } = await startServer(db, NO_CACHE ? ['--cache-mb', '0'] : []);
   try {
     const list = await routes(url);
-    console.log(`${db}: ${CONNECTIONS} connections, ${DURATION} s per route, node ${process.version}\n`);
+    console.log(`${db}: ${CONNECTIONS} connections, ${DURATION} s per route, reply cache ${NO_CACHE ? 'off' : 'on'}, node ${process.version}\n`);
     const rows = [['route', '1 conn p50', 'p95', `${CONNECTIONS} conn req/s`, 'p50 ms', 'p95 ms', 'p99 ms', 'non-2xx', 'errors']];
     for (const [name, route] of list) {
       // one connection: the route's own cost; then CONNECTIONS: throughput, and latency with the queue in front of it

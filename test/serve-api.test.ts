@@ -467,6 +467,44 @@ describe.skipIf(noEngine)('requests while another process ingests into the same 
   }, 180_000);
 });
 
+describe.skipIf(noEngine)('replies kept until the database changes', () => {
+  it('a repeated request is answered from the cache; a commit by another connection makes the next one query again', async () => {
+    const { db, pcap } = await makeDb('serve-cache', 9, 4000, 400);
+    const app = await buildServer({ db });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    try {
+      const urls = ['/api/sources', '/api/flows?limit=50&sort=bytes', '/api/top/talkers', '/api/timeline?bucket=1m'];
+      for (const url of urls) {
+        const first = await get(base, url);
+        const second = await get(base, url);
+        expect([first.status, first.headers.get('x-flowmaster-cache'), second.headers.get('x-flowmaster-cache')], url).toEqual([200, 'miss', 'hit']);
+        expect(second.text, url).toBe(first.text);
+        expect(second.headers.get('content-type')).toBe(first.headers.get('content-type'));
+      }
+      expect((await get(base, '/api/flows?limit=oops')).headers.get('x-flowmaster-cache')).toBeNull(); // errors are not kept
+      const writer = openStore(db);
+      await writer.ingest(new FlowMeter({ engine: TEST_ENGINE }).readFile(pcap));
+      writer.close();
+      const after = await get(base, '/api/sources');
+      expect(after.headers.get('x-flowmaster-cache')).toBe('miss');
+      expect(after.body.items.length).toBe(2);
+      const flows = await get(base, '/api/flows?limit=50&sort=bytes');
+      expect(flows.headers.get('x-flowmaster-cache')).toBe('miss');
+    } finally {
+      await app.close();
+    }
+    const uncached = await buildServer({ db, cache: { maxBytes: 0 } });
+    try {
+      const r = await uncached.inject({ method: 'GET', url: '/api/sources' });
+      const again = await uncached.inject({ method: 'GET', url: '/api/sources' });
+      expect([r.headers['x-flowmaster-cache'], again.headers['x-flowmaster-cache']]).toEqual([undefined, undefined]);
+    } finally {
+      await uncached.close();
+    }
+  }, 120_000);
+});
+
 describe.skipIf(noEngine)('store failures as replies', () => {
   // A WAL reader holds a shared lock on the file for as long as it is open, so no other connection can lock it
   // out; its SQLITE_BUSY comes from rarer moments (WAL recovery, a migration). SQLite's own errors are thrown here instead.

@@ -16,6 +16,7 @@ export interface ServeFlags {
   host: string;
   port: number;
   tokenFile?: string;
+  cacheMb: number;
 }
 
 export function addServeCommand(p: Command): Command {
@@ -25,6 +26,7 @@ export function addServeCommand(p: Command): Command {
     .option('--host <address>', 'listen on this address (a non-loopback one wants --token-file)', '127.0.0.1')
     .option('--port <port>', 'TCP port (0: any free one)', nonNegativeInt, 8080)
     .option('--token-file <file>', 'require Authorization: Bearer <the token in this file> on every route but /healthz')
+    .option('--cache-mb <n>', 'MiB of API replies kept until the database changes (0: off)', nonNegativeInt, 32)
     .addHelpText('after', [
       '\nExamples:',
       '  $ flowmaster serve --db flows.db',
@@ -57,7 +59,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   const { buildServer } = await import('../serve/server'); // fastify loads for this command only: the others start as fast as before
   const { dashboardPlugin, DASHBOARD_PUBLIC_PATHS } = await import('../serve/dashboard'); // the page at /, public: it holds no data
   // warnings and failed requests (500s: the client gets no details) as JSON lines on stderr; stdout says where it listens
-  const app = await buildServer({ db: flags.db, token, plugins: [dashboardPlugin], publicPaths: DASHBOARD_PUBLIC_PATHS, logger: { level: 'warn', stream: process.stderr } });
+  const app = await buildServer({ db: flags.db, token, cache: { maxBytes: flags.cacheMb * 1024 * 1024 }, plugins: [dashboardPlugin], publicPaths: DASHBOARD_PUBLIC_PATHS, logger: { level: 'warn', stream: process.stderr } });
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= app.close().then(() => undefined));
   try {

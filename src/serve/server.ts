@@ -7,6 +7,7 @@
  */
 import fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { installAuth } from './auth';
+import { installReplyCache, type ReplyCacheOptions } from './cache';
 import { installErrorHandlers } from './errors';
 import { installHttpMetrics } from './metrics';
 import { openApiRoute, registerOpenApi } from './openapi';
@@ -30,6 +31,8 @@ export interface ServerOptions {
   logger?: FastifyServerOptions['logger'];
   /** read retries and SQLite's busy wait */
   reader?: ReaderOptions;
+  /** replies kept until the database changes (cache.ts) */
+  cache?: ReplyCacheOptions;
   /**
    * registered after the API routes, in order (fastify plugins: static
    * files, the dashboard's routes); they share the instance's hooks, so the
@@ -60,6 +63,7 @@ export async function buildServer(options: ServerOptions): Promise<FlowmasterSer
     installErrorHandlers(app);
     installHttpMetrics(app, reader.metrics);
     if (options.token !== undefined) installAuth(app, options.token, ['/healthz', ...(options.publicPaths ?? [])]);
+    installReplyCache(app, reader, options.cache);
     await registerOpenApi(app, VERSION);
     app.addHook('onSend', async (_req, reply, payload) => {
       reply.header('Cache-Control', 'no-store'); // live data: a proxy or browser must not answer from a copy
