@@ -338,6 +338,13 @@ void FlowTable::account(Flow& f, uint32_t idx, const PacketInfo& p, bool from_a)
 }
 
 namespace {
+// One step of Welford's running mean and sum of squared deviations for the n-th value x.
+inline void welford(double& mean, double& m2, double x, uint64_t n) {
+  double d = x - mean;
+  mean += d / double(n);
+  m2 += d * (x - mean);
+}
+
 // The n-th packet (from 1) of a stat block: its size, and for n > 1 the time
 // since `prev` (the block's last packet time so far; an older packet counts 0).
 // src/engine/ts/flow-table.ts does the same double operations in the same order.
@@ -345,19 +352,13 @@ template <typename S>
 void add_sample(S& s, uint64_t n, uint32_t len, uint64_t ts, uint64_t prev) {
   if (n == 1 || len < s.size_min) s.size_min = len;
   if (len > s.size_max) s.size_max = len;
-  double x = double(len);
-  double d = x - s.size_mean;
-  s.size_mean += d / double(n);
-  s.size_m2 += d * (x - s.size_mean);
+  welford(s.size_mean, s.size_m2, double(len), n);
   if (n > 1) {
     uint64_t iat = ts > prev ? ts - prev : 0;
     uint64_t k = n - 1;
     if (k == 1 || iat < s.iat_min) s.iat_min = iat;
     if (iat > s.iat_max) s.iat_max = iat;
-    double y = double(iat);
-    double e = y - s.iat_mean;
-    s.iat_mean += e / double(k);
-    s.iat_m2 += e * (y - s.iat_mean);
+    welford(s.iat_mean, s.iat_m2, double(iat), k);
   }
 }
 }  // namespace

@@ -6,7 +6,6 @@
  * migration, filters, roll-ups, host names from DNS answers) and the CLI.
  */
 import { execFile } from 'node:child_process';
-import * as path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -23,20 +22,9 @@ import { APP_CAPTURE } from './helpers/app-payloads';
 import { tmpFile } from './helpers/capture';
 import { TEST_ENGINE } from './helpers/read';
 import { rng } from './helpers/rng';
+import { flowmaster } from './helpers/cli';
 
 const genPcap = () => import('../scripts/gen-pcap.mjs');
-const root = path.resolve(__dirname, '..');
-const cli = path.join(root, 'dist', 'cli', 'main.js');
-
-async function flowmaster(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { cwd: root, maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 /** One CSV line's cells (quoted cells with doubled quotes). */
 function csvCells(line: string): string[] {

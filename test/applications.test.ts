@@ -25,7 +25,6 @@
  * reason: EXCLUSIONS below for the corpus (none so far), the manifest's
  * `tsharkDiffers` for the generated captures (scripts/gen-app-pcaps.mjs).
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -35,7 +34,7 @@ import { FlowMeter, Offsets, type Flow } from '../src/index';
 import { DEFAULT_OPTIONS } from '../src/options';
 import { addonError } from './helpers/addon';
 import { corpusFiles, corpusMissing } from './helpers/corpus';
-import { skipping } from './helpers/skip';
+import { skipping, tsharkMissing } from './helpers/skip';
 // @ts-expect-error plain ESM helper without type declarations
 import { appOracle, flowKey, normalizeAddr, ORACLE_FIELDS } from '../scripts/app-oracle.mjs';
 // @ts-expect-error plain ESM helper without type declarations
@@ -68,15 +67,6 @@ type Engine = (typeof ENGINES)[number];
 const EXCLUSIONS: Record<string, { key?: string; fields: string[]; why: string }[]> = {};
 
 // ------------------------------------------------------------------ tshark and the oracle
-
-const tsharkMissing: string | undefined = (() => {
-  try {
-    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'tshark is not installed (apt-get install tshark)';
-  }
-})();
 
 const ORACLE_SOURCES = ['scripts/app-oracle.mjs', 'scripts/lib/fingerprint.mjs'].map((f) => fs.readFileSync(path.join(__dirname, '..', f)));
 const CACHE = path.join(os.tmpdir(), 'flowmaster-app-oracle');

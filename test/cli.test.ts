@@ -3,29 +3,20 @@ import { execFile, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Database from 'better-sqlite3';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tcp4, tmpFile, udp4, writePcap } from './helpers/capture';
 import { openStore } from '../src/store/store';
 import { nfdumpPresent, readNfdump, startNfcapd } from './helpers/nfdump';
 import { notRoot, skipping } from './helpers/skip';
+import { flowmaster } from './helpers/cli';
 
 const genPcap = () => import('../scripts/gen-pcap.mjs');
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
-
-async function flowmaster(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd: root });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 describe('flowmaster read', () => {
   let file: string;

@@ -5,9 +5,9 @@
  * IPFIX against nfcapd/nfdump and against `read --ipfix` of the same
  * capture; filters and time range; coded errors; bounded memory.
  */
-import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -20,20 +20,10 @@ import { openStore } from '../src/store/store';
 import { tmpFile } from './helpers/capture';
 import { nfdumpPresent, readNfdump, startNfcapd, type NfRecord } from './helpers/nfdump';
 import { skipping } from './helpers/skip';
+import { flowmaster } from './helpers/cli';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
-const cli = path.join(root, 'dist', 'cli', 'main.js');
-
-async function flowmaster(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd: root, maxBuffer: 1 << 28 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 async function ok(...args: string[]): Promise<string> {
   const r = await flowmaster(...args);

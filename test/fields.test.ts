@@ -19,7 +19,6 @@
  * to tshark's conversation statistics (the corpus' *.oracle.json): packets and
  * frame bytes per direction of every TCP/UDP flow.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -30,7 +29,7 @@ import { nsToMs } from '../src/flow/flow';
 import { addonError } from './helpers/addon';
 import { CORPUS_DIR, corpusMissing, type Oracle as ConvOracle } from './helpers/corpus';
 import { normalizeAddr } from './helpers/conversations';
-import { skipping } from './helpers/skip';
+import { skipping, tsharkMissing } from './helpers/skip';
 // @ts-expect-error plain ESM helper without type declarations
 import { fieldsOracle } from '../scripts/fields-oracle.mjs';
 // @ts-expect-error plain ESM helper without type declarations
@@ -73,15 +72,6 @@ const GENERATED = {
 };
 
 // ------------------------------------------------------------------ tshark, cached
-
-const tsharkMissing: string | undefined = (() => {
-  try {
-    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'tshark is not installed (apt-get install tshark)';
-  }
-})();
 
 interface Stats { sizeMin: number; sizeMax: number; sizeMean: number; sizeStddev: number; iatMinNs: string; iatMaxNs: string; iatMeanNs: number; iatStddevNs: number }
 interface Direction { packets: number; ipBytes: number; payloadBytes: number; firstNs: string | null; lastNs: string | null; flagCounts: Record<string, number>; stats: Stats }

@@ -5,31 +5,20 @@
  * sent. Also why the default is 'split': nfacctd reads only the forward half
  * of an RFC 5103 biflow.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FlowMeter, IpfixExporter, type Flow, type FlowObject } from '../src/index';
 import { tmpFile } from './helpers/capture';
 import { nfdumpPresent, readNfdump, startNfcapd } from './helpers/nfdump';
 import { pmacctPresent, startNfacctd, totals } from './helpers/pmacct';
 import { notRoot, skipping } from './helpers/skip';
+import { flowmaster } from './helpers/cli';
 
-const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
-
-async function flowmaster(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd: root, maxBuffer: 1 << 28 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 /** `read --ipfix` with `args`: the flows it printed. */
 async function readExporting(port: number, file: string, ...args: string[]): Promise<FlowObject[]> {

@@ -9,7 +9,7 @@ import { FlowMeter, Offsets, type Flow, type FlowMeterOptions } from '../src/ind
 import { addonError } from './helpers/addon';
 import { MAC_A, MAC_B, P, writePcap } from './helpers/capture';
 import { corpusFiles, corpusMissing } from './helpers/corpus';
-import { skipping } from './helpers/skip';
+import { skipping, tsharkMissing } from './helpers/skip';
 
 const engines = addonError ? (['ts'] as const) : (['native', 'ts'] as const);
 const eth = (payload: Buffer, type = 0x0800) => P.ethernet({ src: MAC_A, dst: MAC_B, type, payload }) as Buffer;
@@ -59,7 +59,6 @@ describe('min/max TTL', () => {
     }
   });
 
-  const tsharkMissing = spawnSync('tshark', ['-v'], { stdio: 'ignore' }).status === 0 ? undefined : 'tshark not installed';
   it.skipIf(skipping(corpusMissing ?? tsharkMissing, 'min/max TTL against tshark'))('equal tshark ip.ttl / ipv6.hlim over the corpus (TCP/UDP flows outside tunnels and fragments, 16 captures)', async () => {
     let compared = 0;
     let candidates = 0;

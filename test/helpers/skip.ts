@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 /**
  * Skipping with a reason the default reporter shows: the reason goes to
  * stderr (vitest prints it under the file's name), since the names of
@@ -18,3 +19,7 @@ export function skipping(why: string | false | undefined | null, what: string): 
 
 /** The reason root-only tests skip here, or undefined as root. */
 export const notRoot: string | undefined = process.getuid?.() === 0 ? undefined : 'needs root (CI runs it as root)';
+
+/** The reason tshark-oracle tests skip here, or undefined when tshark runs. */
+export const tsharkMissing: string | undefined =
+  spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0 ? undefined : 'tshark is not installed (apt-get install tshark)';

@@ -259,6 +259,12 @@ const S_IAT_MAX_LO = 7;
 const S_IAT_N = 8;
 const S_IAT_MEAN = 9;
 const S_IAT_M2 = 10;
+/** One step of Welford's running mean (S[at]) and sum of squared deviations (S[at + 1]) for the n-th value x: native/flow_table.cc's welford(), the same double operations. */
+function welford(S: Float64Array, at: number, x: number, n: number): void {
+  const d = x - S[at];
+  S[at] += d / n;
+  S[at + 1] += d * (x - S[at]);
+}
 // P (splt): Uint8Array, per flow the record's bytes kSpltCount..kDetailsEnd; PT: Float64Array,
 // per flow the latest packet time so far (hi, lo), not reset by segments
 const P_BASE = O.kSpltCount;
@@ -812,10 +818,7 @@ export class FlowTable {
     const S = this.S;
     if (n === 1 || len < S[s + S_SIZE_MIN]) S[s + S_SIZE_MIN] = len;
     if (len > S[s + S_SIZE_MAX]) S[s + S_SIZE_MAX] = len;
-    const x = len;
-    const d = x - S[s + S_SIZE_MEAN];
-    S[s + S_SIZE_MEAN] += d / n;
-    S[s + S_SIZE_M2] += d * (x - S[s + S_SIZE_MEAN]);
+    welford(S, s + S_SIZE_MEAN, len, n);
     if (n > 1) {
       // iat = ts > prev ? ts - prev : 0
       let iHi = 0;
@@ -837,10 +840,7 @@ export class FlowTable {
         S[s + S_IAT_MAX_HI] = iHi;
         S[s + S_IAT_MAX_LO] = iLo;
       }
-      const y = iHi * TWO32 + iLo; // one rounding, as double(uint64)
-      const e = y - S[s + S_IAT_MEAN];
-      S[s + S_IAT_MEAN] += e / k;
-      S[s + S_IAT_M2] += e * (y - S[s + S_IAT_MEAN]);
+      welford(S, s + S_IAT_MEAN, iHi * TWO32 + iLo, k); // one rounding, as double(uint64)
     }
   }
 
