@@ -8,7 +8,7 @@
 // one), cached in bench/.data/serve-N.db; or --db FILE (read-only, e.g. the
 // 50M-flow database bench/flat.mjs leaves).
 //
-//   npm run build:ts && node bench/serve.mjs [--flows 200000] [--db FILE] [--duration 5] [--connections 50] [--routes flows,top]
+//   npm run build:ts && node bench/serve.mjs [--flows 200000] [--db FILE] [--duration 5] [--connections 50] [--routes flows,top] [--no-cache] [--threads 0,2]
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -31,6 +31,8 @@ const CONNECTIONS = Number(flag('connections', 50));
 const ONLY = flag('routes', '').split(',').filter(Boolean);
 // --no-cache: every request queries (the server's reply cache off), the routes' own cost
 const NO_CACHE = process.argv.includes('--no-cache');
+// --threads 0,2: one server per reader-thread count, each route measured on each, side by side (default: the server's default)
+const THREADS = flag('threads', '').split(',').filter(Boolean);
 const T0 = 1_767_225_600_000n * 1_000_000n; // 2026-01-01
 const DAY_NS = 86_400_000_000_000n;
 const DEVICES = 4096;
@@ -91,8 +93,8 @@ async function routes(base) {
     ['flows', '/api/flows?limit=100'],
     ['flows-deep', `/api/flows?limit=100&cursor=${cursor}`],
     ['flows-bytes', '/api/flows?limit=100&sort=bytes'],
-    ['flows-host', '/api/flows?limit=100&host=10.0.3.0/24'],
-    ['flows-port', '/api/flows?limit=100&port=502'],
+    ['flows-host', `/api/flows?limit=100&host=${first.items[0]?.src ?? '10.0.3.0'}/24`],
+    ['flows-port', `/api/flows?limit=100&port=${first.items[0]?.dstPort ?? 502}`],
     ['flows-range', `/api/flows?limit=100&from=${hour(5)}&to=${hour(6)}`],
     ['flows-offset', '/api/flows?page=10&pageSize=100'],
     ['flow-id', `/api/flows/${first.items[0]?.id ?? 1}`],
@@ -129,27 +131,42 @@ async function drain(base) {
   }
 }
 
+async function measure(url, route) {
+  // one connection: the route's own cost; then CONNECTIONS: throughput, and latency with the queue in front of it
+  const one = await load(url + route, 1, 1);
+  await drain(url);
+  const { result, latencies } = await load(url + route, CONNECTIONS, DURATION);
+  await drain(url);
+  return { one: one.latencies, latencies, rps: result.requests.average, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+}
+
 async function main() {
   const db = database();
-  const { proc, url } = await startServer(db, NO_CACHE ? ['--cache-mb', '0'] : []);
+  const settings = THREADS.length ? THREADS : [undefined];
+  const servers = [];
   try {
-    const list = await routes(url);
-    console.log(`${db}: ${CONNECTIONS} connections, ${DURATION} s per route, reply cache ${NO_CACHE ? 'off' : 'on'}, node ${process.version}\n`);
-    const rows = [['route', '1 conn p50', 'p95', `${CONNECTIONS} conn req/s`, 'p50 ms', 'p95 ms', 'p99 ms', 'non-2xx', 'errors']];
+    for (const t of settings) servers.push(await startServer(db, [...(NO_CACHE ? ['--cache-mb', '0'] : []), ...(t === undefined ? [] : ['--threads', t])]));
+    const list = await routes(servers[0].url);
+    console.log(`${db}: ${CONNECTIONS} connections, ${DURATION} s per route, reply cache ${NO_CACHE ? 'off' : 'on'}, reader threads ${THREADS.length ? THREADS.join(' vs ') : 'default'}, node ${process.version}\n`);
+    const head = ['route', ...(THREADS.length ? ['threads'] : []), '1 conn p50', 'p95', `${CONNECTIONS} conn req/s`, 'p50 ms', 'p95 ms', 'p99 ms', 'non-2xx', 'errors'];
+    if (THREADS.length > 1) head.push(`req/s vs ${THREADS[0]}`);
+    const rows = [head];
+    const ms = (xs, p) => (xs.length ? pct(xs, p).toFixed(1) : '-');
     for (const [name, route] of list) {
-      // one connection: the route's own cost; then CONNECTIONS: throughput, and latency with the queue in front of it
-      const one = await load(url + route, 1, 1);
-      await drain(url);
-      const { result, latencies } = await load(url + route, CONNECTIONS, DURATION);
-      await drain(url);
-      const ms = (xs, p) => (xs.length ? pct(xs, p).toFixed(1) : '-');
-      rows.push([name, ms(one.latencies, 50), ms(one.latencies, 95), result.requests.average.toFixed(0), ms(latencies, 50), ms(latencies, 95), ms(latencies, 99), String(result.non2xx), String(result.errors + result.timeouts)]);
-      console.log(rows[rows.length - 1].join('\t'));
+      let base;
+      for (const [i, t] of settings.entries()) {
+        const m = await measure(servers[i].url, route);
+        base ??= m.rps;
+        const row = [name, ...(THREADS.length ? [t] : []), ms(m.one, 50), ms(m.one, 95), m.rps.toFixed(0), ms(m.latencies, 50), ms(m.latencies, 95), ms(m.latencies, 99), String(m.non2xx), String(m.errors)];
+        if (THREADS.length > 1) row.push(`${(m.rps / base).toFixed(2)}x`);
+        rows.push(row);
+        console.log(row.join('\t'));
+      }
     }
-    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
     console.log('\n' + rows.map((r) => r.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')).join('\n'));
   } finally {
-    proc.kill('SIGTERM');
+    for (const s of servers) s.proc.kill('SIGTERM');
   }
 }
 

@@ -37,7 +37,8 @@ export type ErrorCode =
   | 'ERR_METRICS_PORT'
   | 'ERR_CLICKHOUSE'
   | 'ERR_NOT_FOUND'
-  | 'ERR_UNAUTHORIZED';
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_TIMEOUT';
 
 export class FlowmasterError extends Error {
   readonly code: ErrorCode;

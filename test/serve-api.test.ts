@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowMeter, openStore, type Store } from '../src/index';
-import { buildServer, tokenMatches, type FlowmasterServer } from '../src/serve';
+import { buildServer, tokenMatches, type FlowmasterServer, type Reader } from '../src/serve';
 import { isLoopback } from '../src/cli/serve';
 import { tmpFile } from './helpers/capture';
 import { TEST_ENGINE } from './helpers/read';
@@ -99,8 +99,9 @@ describe.skipIf(noEngine)('the HTTP API', () => {
   });
 
   it('opens the database read-only: a write through its connection fails', () => {
-    expect(app.reader.store.db.readonly).toBe(true);
-    expect(() => app.reader.store.db.exec('CREATE TABLE x (a)')).toThrow(/readonly/i);
+    const { store: served } = app.reader as Reader;
+    expect(served.db.readonly).toBe(true);
+    expect(() => served.db.exec('CREATE TABLE x (a)')).toThrow(/readonly/i);
   });
 
   describe('/api/flows', () => {
@@ -385,7 +386,7 @@ describe.skipIf(noEngine)('the bearer token', () => {
     const { db } = await makeDb('serve-token', 5, 2000, 200);
     app = await buildServer({
       db, token, publicPaths: ['/', '/static/'],
-      plugins: [(scope, reader) => void scope.get('/extra/devices', async () => ({ devices: await reader.read('counting devices', (s) => s.devices.count()) }))],
+      plugins: [(scope, reader) => void scope.get('/extra/devices', async () => ({ devices: (await reader.run('devicesOffsetPage', { filter: {}, sort: 'last', order: 'desc', page: 1, pageSize: 1, total: true })).total }))],
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -407,7 +408,7 @@ describe.skipIf(noEngine)('the bearer token', () => {
     // a plugin's route (the dashboard's way in) is behind the same token, error replies and metrics
     expectError(await get(base, '/extra/devices'), 401, 'ERR_UNAUTHORIZED');
     const extra = await get(base, '/extra/devices', { authorization: `Bearer ${token}` });
-    expect(extra.body).toEqual({ devices: app.reader.store.devices.count() });
+    expect(extra.body).toEqual({ devices: (app.reader as Reader).store.devices.count() });
     expect((await get(base, '/metrics', { authorization: `Bearer ${token}` })).text).toMatch(/route="\/extra\/devices",status="200"/);
     expect((await get(base, '/static/x')).status).toBe(404); // public: no token asked, and nothing there
     expect((await get(base, '/')).status).toBe(404); // '/' is public as a path, not as a prefix of every path
@@ -508,8 +509,9 @@ describe.skipIf(noEngine)('replies kept until the database changes', () => {
 describe.skipIf(noEngine)('store failures as replies', () => {
   // A WAL reader holds a shared lock on the file for as long as it is open, so no other connection can lock it
   // out; its SQLITE_BUSY comes from rarer moments (WAL recovery, a migration). SQLite's own errors are thrown here instead.
+  // (on the event loop, threads: 0: a reader thread's store is out of reach)
   const failing = (app: FlowmasterServer, code: string, times: number) => {
-    const flows = app.reader.store.flows;
+    const flows = (app.reader as Reader).store.flows;
     const real = flows.page.bind(flows);
     let left = times;
     flows.page = ((req: never) => {
@@ -520,8 +522,8 @@ describe.skipIf(noEngine)('store failures as replies', () => {
 
   it('a busy database is read again (asynchronously) until it answers; past the retries: 503, Retry-After, ERR_DB_BUSY, no SQLite text', async () => {
     const { db } = await makeDb('serve-busy', 11, 2000, 200);
-    const patient = await buildServer({ db });
-    const hasty = await buildServer({ db, reader: { retryMs: 200 } });
+    const patient = await buildServer({ db, reader: { threads: 0 } });
+    const hasty = await buildServer({ db, reader: { retryMs: 200, threads: 0 } });
     try {
       failing(patient, 'SQLITE_BUSY', 4);
       const ok = await patient.inject({ url: '/api/flows?limit=5' });
@@ -538,7 +540,7 @@ describe.skipIf(noEngine)('store failures as replies', () => {
       const corrupt = await hasty.inject({ url: '/api/flows?limit=5' });
       expect(corrupt.statusCode).toBe(500);
       expect(corrupt.json()).toEqual({ code: 'ERR_DB_CORRUPT', message: 'the database is damaged' });
-      hasty.reader.store.flows.page = () => {
+      (hasty.reader as Reader).store.flows.page = () => {
         throw new TypeError('secret internals at /home/x.ts:1');
       };
       const internal = await hasty.inject({ url: '/api/flows' });
@@ -547,6 +549,59 @@ describe.skipIf(noEngine)('store failures as replies', () => {
     } finally {
       await patient.close();
       await hasty.close();
+    }
+  }, 60_000);
+});
+
+describe.skipIf(noEngine)('reader threads', () => {
+  it('queries run in reader threads: their store timings reach /metrics, and a failure there keeps its code', async () => {
+    const { db } = await makeDb('serve-threads', 12, 2000, 200);
+    const app = await buildServer({ db, reader: { threads: 2 }, cache: { maxBytes: 0 } });
+    try {
+      expect((app.reader as Reader).threads).toBe(2);
+      const before = (app.reader as Reader).store.db.prepare('SELECT 1').get(); // the server's own connection still works
+      expect(before).toBeDefined();
+      const tops = await Promise.all(['talkers', 'conversations', 'services'].map((k) => app.inject({ url: `/api/top/${k}?limit=3` })));
+      expect(tops.map((r) => r.statusCode)).toEqual([200, 200, 200]);
+      const metrics = (await app.inject({ url: '/metrics' })).body;
+      expect(metrics).toMatch(/^flowmaster_query_duration_seconds_count\{shape="analytics.topTalkers"\} 1$/m);
+      expect(metrics).toMatch(/^flowmaster_query_duration_seconds_count\{shape="analytics.topConversations"\} 1$/m);
+      expect(metrics).toMatch(/^flowmaster_http_query_timeouts_total 0$/m);
+    } finally {
+      await app.close();
+    }
+    // a damaged file: SQLite's error in the thread comes back as the coded error, then the reply's fixed text
+    const broken = tmpFile('serve-threads-broken.db');
+    fs.copyFileSync(db, broken);
+    const app2 = await buildServer({ db: broken, reader: { threads: 1 }, cache: { maxBytes: 0 } });
+    try {
+      const size = fs.statSync(broken).size;
+      const fd = fs.openSync(broken, 'r+');
+      for (let at = 8192; at < size; at += 4096) fs.writeSync(fd, Buffer.alloc(4096, 0xa5), 0, 4096, at);
+      fs.closeSync(fd);
+      const r = await app2.inject({ url: '/api/top/conversations' });
+      expect(r.statusCode, r.body).toBe(500);
+      expect(r.json()).toEqual({ code: 'ERR_DB_CORRUPT', message: 'the database is damaged' });
+    } finally {
+      await app2.close();
+    }
+  }, 60_000);
+
+  it('a query past the query timeout is stopped: 503 ERR_TIMEOUT with Retry-After, counted, and the server goes on', async () => {
+    const { db } = await makeDb('serve-timeout', 13, 2000, 200);
+    // 1 ms: shorter than a thread takes to open its connection, so every query is stopped
+    const app = await buildServer({ db, reader: { threads: 1, queryTimeoutMs: 1 } });
+    try {
+      for (const url of ['/api/top/conversations', '/api/flows?limit=5']) {
+        const r = await app.inject({ url });
+        expect(r.statusCode, r.body).toBe(503);
+        expect(r.headers['retry-after']).toBe('1');
+        expect(r.json()).toEqual({ code: 'ERR_TIMEOUT', message: expect.stringMatching(/longer than the server allows.*narrow/) });
+      }
+      expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+      expect((await app.inject({ url: '/metrics' })).body).toMatch(/^flowmaster_http_query_timeouts_total 2$/m);
+    } finally {
+      await app.close();
     }
   }, 60_000);
 });

@@ -5,11 +5,12 @@
  * who talks to whom, which is not for every host on the network.
  */
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import type { Command } from 'commander';
 import ipaddr from 'ipaddr.js';
 import { FlowmasterError } from '../errors';
 import { readTokenFile } from '../serve/auth';
-import { nonNegativeInt } from './flags';
+import { nonNegativeInt, positiveInt } from './flags';
 
 export interface ServeFlags {
   db?: string;
@@ -17,6 +18,8 @@ export interface ServeFlags {
   port: number;
   tokenFile?: string;
   cacheMb: number;
+  threads: number;
+  queryTimeout: number;
 }
 
 export function addServeCommand(p: Command): Command {
@@ -27,6 +30,8 @@ export function addServeCommand(p: Command): Command {
     .option('--port <port>', 'TCP port (0: any free one)', nonNegativeInt, 8080)
     .option('--token-file <file>', 'require Authorization: Bearer <the token in this file> on every route but /healthz')
     .option('--cache-mb <n>', 'MiB of API replies kept until the database changes (0: off)', nonNegativeInt, 32)
+    .option('--threads <n>', 'reader threads, each with its own connection (0: queries on the event loop)', nonNegativeInt, os.availableParallelism())
+    .option('--query-timeout <ms>', 'stop a query running longer than this (503 ERR_TIMEOUT)', positiveInt, 30_000)
     .addHelpText('after', [
       '\nExamples:',
       '  $ flowmaster serve --db flows.db',
@@ -59,7 +64,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
   const { buildServer } = await import('../serve/server'); // fastify loads for this command only: the others start as fast as before
   const { dashboardPlugin, DASHBOARD_PUBLIC_PATHS } = await import('../serve/dashboard'); // the page at /, public: it holds no data
   // warnings and failed requests (500s: the client gets no details) as JSON lines on stderr; stdout says where it listens
-  const app = await buildServer({ db: flags.db, token, cache: { maxBytes: flags.cacheMb * 1024 * 1024 }, plugins: [dashboardPlugin], publicPaths: DASHBOARD_PUBLIC_PATHS, logger: { level: 'warn', stream: process.stderr } });
+  const reader = { threads: flags.threads, queryTimeoutMs: flags.queryTimeout };
+  const app = await buildServer({ db: flags.db, reader, token, cache: { maxBytes: flags.cacheMb * 1024 * 1024 }, plugins: [dashboardPlugin], publicPaths: DASHBOARD_PUBLIC_PATHS, logger: { level: 'warn', stream: process.stderr } });
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= app.close().then(() => undefined));
   try {

@@ -8,10 +8,10 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
-import type { Reader } from './reader';
+import type { Backend } from './reader';
 
 interface Entry {
-  version: number;
+  version: string | number;
   body: string;
   type: string;
 }
@@ -21,17 +21,17 @@ export interface ReplyCacheOptions {
   maxBytes?: number;
 }
 
-export function installReplyCache(app: FastifyInstance, reader: Reader, options: ReplyCacheOptions = {}): void {
+export function installReplyCache(app: FastifyInstance, reader: Backend, options: ReplyCacheOptions = {}): void {
   const maxBytes = options.maxBytes ?? 32 << 20;
   if (maxBytes <= 0) return;
   const cache = new LRUCache<string, Entry>({ maxSize: maxBytes, sizeCalculation: (e) => e.body.length + 64 });
-  const versionSeen = new WeakMap<FastifyRequest, number>();
+  const versionSeen = new WeakMap<FastifyRequest, string | number>();
   const cacheable = (req: FastifyRequest) => req.method === 'GET' && req.url.startsWith('/api/');
 
   // onRequest hooks run in order: the token check (auth.ts) comes first
   app.addHook('onRequest', async (req, reply) => {
     if (!cacheable(req)) return;
-    const version = await reader.read('checking for changes', (store) => store.db.pragma('data_version', { simple: true }) as number);
+    const version = await reader.version();
     const hit = cache.get(req.url);
     if (hit && hit.version === version) {
       void reply.header('X-Flowmaster-Cache', 'hit').type(hit.type).send(hit.body);

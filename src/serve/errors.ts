@@ -22,6 +22,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   // another process holds the write lock longer than the retries waited, or is migrating
   ERR_DB_BUSY: 503,
   ERR_DB_LOCKED: 503,
+  // a query ran past --query-timeout; its thread was stopped
+  ERR_TIMEOUT: 503,
+  // the server closes with the request in a reader thread
+  ERR_CANCELLED: 503,
 };
 
 /** What the client reads for a database failure: its kind, not SQLite's words (they name files and statements). */
@@ -32,6 +36,8 @@ const DB_MESSAGES: Partial<Record<ErrorCode, string>> = {
   ERR_DB_CORRUPT: 'the database is damaged',
   ERR_DB_VERSION: 'the database schema does not match this flowmaster',
   ERR_NO_MEMORY: 'out of memory',
+  ERR_CANCELLED: 'the server is closing',
+  ERR_TIMEOUT: 'the query ran longer than the server allows (--query-timeout): narrow the range or the filters',
 };
 
 /** Seconds a client waits before trying a 503 again. */
@@ -65,7 +71,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     const ours = replyOf(e);
     if (ours) {
       if (ours.status === 503) reply.header('Retry-After', String(RETRY_AFTER_S));
-      if (ours.status >= 500) req.log.error({ err: e }, 'request failed');
+      if (ours.status >= 500 && ours.body.code !== 'ERR_CANCELLED') req.log.error({ err: e }, 'request failed');
       return reply.code(ours.status).send(ours.body);
     }
     // fastify's own 4xx (a malformed URL, a body on a GET, ...): its message names no internals

@@ -1,17 +1,19 @@
 /**
- * buildServer(): the HTTP API over one flowmaster database, read-only, as a
- * fastify instance that is not yet listening. The dashboard and anything
+ * buildServer(): the HTTP API over one flowmaster database (or a ClickHouse
+ * server's central store), read-only, as a fastify instance that is not yet
+ * listening. The dashboard and anything
  * else add themselves through `plugins` (after the API, inside the same
  * auth, error handling and metrics) and `publicPaths` (what the token does
  * not guard).
  */
 import fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { FlowmasterError } from '../errors';
 import { installAuth } from './auth';
 import { installReplyCache, type ReplyCacheOptions } from './cache';
 import { installErrorHandlers } from './errors';
 import { installHttpMetrics } from './metrics';
 import { openApiRoute, registerOpenApi } from './openapi';
-import { Reader, type ReaderOptions } from './reader';
+import { Reader, type Backend, type ReaderOptions } from './reader';
 import { deviceRoutes } from './routes/devices';
 import { flowRoutes } from './routes/flows';
 import { opsRoutes } from './routes/ops';
@@ -22,14 +24,16 @@ import { SHARED_SCHEMAS } from './schemas';
 
 export interface ServerOptions {
   /** the flowmaster database: opened read-only (it must exist) */
-  db: string;
+  db?: string;
+  /** or another store to read (a ClickHouse server: clickhouse.ts); the server closes it */
+  backend?: Backend;
   /** when set, every request outside `publicPaths` needs `Authorization: Bearer <token>` */
   token?: string;
   /** paths the token does not guard: exact, or a prefix ending in '/' ('/' is the root page alone); /healthz always is */
   publicPaths?: string[];
   /** fastify's logger option (default: off) */
   logger?: FastifyServerOptions['logger'];
-  /** read retries and SQLite's busy wait */
+  /** read retries, SQLite's busy wait, reader threads and the query timeout (with `db`) */
   reader?: ReaderOptions;
   /** replies kept until the database changes (cache.ts) */
   cache?: ReplyCacheOptions;
@@ -38,16 +42,17 @@ export interface ServerOptions {
    * files, the dashboard's routes); they share the instance's hooks, so the
    * token, the error replies and the HTTP metrics apply to them too
    */
-  plugins?: ((app: FastifyInstance, reader: Reader) => void | Promise<void>)[];
+  plugins?: ((app: FastifyInstance, reader: Backend) => void | Promise<void>)[];
 }
 
-/** The server and the connection it reads; close() closes both. */
-export type FlowmasterServer = FastifyInstance & { reader: Reader };
+/** The server and the store it reads; close() closes both. */
+export type FlowmasterServer = FastifyInstance & { reader: Backend };
 
 const VERSION: string = require('../../package.json').version;
 
 export async function buildServer(options: ServerOptions): Promise<FlowmasterServer> {
-  const reader = new Reader(options.db, options.reader);
+  if ((options.db === undefined) === (options.backend === undefined)) throw new FlowmasterError('ERR_USAGE', 'buildServer: give db or backend, one of them');
+  const reader = options.backend ?? new Reader(options.db!, options.reader);
   const app = fastify({
     logger: options.logger ?? false,
     // unknown parameters are errors, not silently dropped; defaults fill what is left out
@@ -58,7 +63,7 @@ export async function buildServer(options: ServerOptions): Promise<FlowmasterSer
   });
   try {
     app.decorate('reader', reader);
-    app.addHook('onClose', async () => reader.close());
+    app.addHook('onClose', () => reader.close());
     for (const s of SHARED_SCHEMAS) app.addSchema(s);
     installErrorHandlers(app);
     installHttpMetrics(app, reader.metrics);
@@ -80,7 +85,7 @@ export async function buildServer(options: ServerOptions): Promise<FlowmasterSer
     await app.ready();
   } catch (e) {
     await app.close().catch(() => undefined);
-    reader.close();
+    await reader.close();
     throw e;
   }
   return app as unknown as FlowmasterServer;

@@ -57,12 +57,12 @@ export class Retrier {
    * Throws the failure as a coded error (dbError) when it cannot pass or the
    * time is up.
    */
-  async run<T>(doing: string, attempt: () => T): Promise<T> {
+  async run<T>(doing: string, attempt: () => T | Promise<T>): Promise<T> {
     const t0 = performance.now();
     let delay = this.initialMs;
     for (let attempts = 1; ; attempts++) {
       try {
-        const out = attempt();
+        const out = await attempt();
         if (attempts > 1) this.#log({ level: 'info', event: 'write_recovered', path: this.#path, doing, attempts, ms: Math.round(performance.now() - t0) });
         return out;
       } catch (e) {

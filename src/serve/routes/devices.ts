@@ -2,13 +2,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { DeviceSort } from '../../store/query';
 import { DEVICE_FILTER_PARAMS, deviceFilterOf, schemasOf } from '../params';
-import type { Reader } from '../reader';
+import type { Backend } from '../reader';
 import { errorReplies, pageOf, pagingParams } from '../schemas';
 import { paging, type PagingQuery } from './paging';
 
 export const DEVICE_SORTS = ['last', 'first', 'bytes', 'packets', 'flows'] as const;
 
-export function deviceRoutes(app: FastifyInstance, reader: Reader): void {
+export function deviceRoutes(app: FastifyInstance, reader: Backend): void {
   app.get('/api/devices', {
     schema: {
       summary: 'The device inventory (address, MAC, vendor, DNS name, services, traffic): keyset or numbered pages',
@@ -19,7 +19,6 @@ export function deviceRoutes(app: FastifyInstance, reader: Reader): void {
   }, async (req) => {
     const q = req.query as PagingQuery<DeviceSort> & Record<string, unknown>;
     const p = paging(q, deviceFilterOf(q));
-    if ('offset' in p) return { ...(await reader.read('reading a devices page', (s) => s.devices.offsetPage(p.offset))), next: null };
-    return reader.read('reading a devices page', (s) => s.devices.page(p.keyset));
+    return 'offset' in p ? reader.run('devicesOffsetPage', p.offset) : reader.run('devicesPage', p.keyset);
   });
 }

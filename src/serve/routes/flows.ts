@@ -3,13 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import type { FlowSort } from '../../store/query';
 import { httpError } from '../errors';
 import { FLOW_FILTER_PARAMS, flowFilterOf, schemasOf } from '../params';
-import type { Reader } from '../reader';
+import type { Backend } from '../reader';
 import { errorReplies, pageOf, pagingParams } from '../schemas';
 import { paging, type PagingQuery } from './paging';
 
 export const FLOW_SORTS = ['first', 'last', 'bytes', 'packets'] as const;
 
-export function flowRoutes(app: FastifyInstance, reader: Reader): void {
+export function flowRoutes(app: FastifyInstance, reader: Backend): void {
   app.get('/api/flows', {
     schema: {
       summary: 'Stored flows: filtered, sorted, in keyset pages (cursor) or numbered pages (page)',
@@ -20,8 +20,7 @@ export function flowRoutes(app: FastifyInstance, reader: Reader): void {
   }, async (req) => {
     const q = req.query as PagingQuery<FlowSort> & Record<string, unknown>;
     const p = paging(q, flowFilterOf(q));
-    if ('offset' in p) return { ...(await reader.read('reading a flows page', (s) => s.flows.offsetPage(p.offset))), next: null };
-    return reader.read('reading a flows page', (s) => s.flows.page(p.keyset));
+    return 'offset' in p ? reader.run('flowsOffsetPage', p.offset) : reader.run('flowsPage', p.keyset);
   });
 
   app.get('/api/flows/:id', {
@@ -33,7 +32,7 @@ export function flowRoutes(app: FastifyInstance, reader: Reader): void {
     },
   }, async (req) => {
     const { id } = req.params as { id: number };
-    const flow = await reader.read('reading a flow', (s) => s.flows.get(id));
+    const flow = await reader.run('flow', id);
     if (!flow) throw httpError('ERR_NOT_FOUND', `no flow ${id}`);
     return flow;
   });

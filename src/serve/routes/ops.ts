@@ -1,8 +1,8 @@
 /** GET /healthz (liveness, never behind the token) and GET /metrics (Prometheus text: the store's metrics and the HTTP ones). */
 import type { FastifyInstance } from 'fastify';
-import type { Reader } from '../reader';
+import type { Backend } from '../reader';
 
-export function opsRoutes(app: FastifyInstance, reader: Reader): void {
+export function opsRoutes(app: FastifyInstance, reader: Backend): void {
   app.get('/healthz', {
     schema: {
       summary: 'Liveness: 200 while the process serves and its database is open',
@@ -10,7 +10,7 @@ export function opsRoutes(app: FastifyInstance, reader: Reader): void {
       response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } }, 503: { $ref: 'Error#' } },
     },
   }, async (_req, reply) => {
-    if (!reader.store.db.open) return reply.code(503).send({ code: 'ERR_DB_OPEN', message: 'the database is closed' });
+    if (!reader.isOpen()) return reply.code(503).send({ code: 'ERR_DB_OPEN', message: 'the database is closed' });
     return { status: 'ok' };
   });
 

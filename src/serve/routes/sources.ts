@@ -1,11 +1,9 @@
 /** GET /api/sources: the ingests (files and interfaces) the database holds, in id order, paged by id. */
 import type { FastifyInstance } from 'fastify';
-import { guarded } from '../../store/sqlite';
-import { listSources } from '../../store/sources';
-import type { Reader } from '../reader';
+import type { Backend } from '../reader';
 import { errorReplies } from '../schemas';
 
-export function sourceRoutes(app: FastifyInstance, reader: Reader): void {
+export function sourceRoutes(app: FastifyInstance, reader: Backend): void {
   app.get('/api/sources', {
     schema: {
       summary: 'Ingested sources (files, interfaces): status, counters, error; paged by id',
@@ -25,7 +23,7 @@ export function sourceRoutes(app: FastifyInstance, reader: Reader): void {
     },
   }, async (req) => {
     const { after, limit } = req.query as { after: number; limit: number };
-    const items = await reader.read('listing the sources', (s) => guarded(s.path, 'listing the sources', () => listSources(s.db, after, limit)));
+    const items = await reader.run('sources', { after, limit });
     return { items, next: items.length === limit ? items[items.length - 1].id : null };
   });
 }

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { bucketDuration } from '../../cli/query';
 import type { RangeRequest } from '../../store/analytics';
 import { parseParams, TIME_PARAM, type Param } from '../params';
-import type { Reader } from '../reader';
+import type { Backend } from '../reader';
 import { errorReplies, TIMELINE_SCHEMA } from '../schemas';
 import { rangeSchema } from './top';
 
@@ -21,7 +21,7 @@ const BUCKET: Param = {
 
 const PARAMS = { bucket: BUCKET, from: TIME_PARAM, to: TIME_PARAM };
 
-export function timelineRoutes(app: FastifyInstance, reader: Reader): void {
+export function timelineRoutes(app: FastifyInstance, reader: Backend): void {
   app.get('/api/timeline', {
     schema: {
       summary: 'Traffic per time bucket (buckets with traffic only, in time order), from the roll-ups',
@@ -32,7 +32,7 @@ export function timelineRoutes(app: FastifyInstance, reader: Reader): void {
   }, async (req) => {
     const p = parseParams<RangeRequest & { bucket: number }>(PARAMS, req.query as Record<string, unknown>);
     const range = { bucketMs: p.bucket, ...(p.from !== undefined ? { from: p.from } : {}), ...(p.to !== undefined ? { to: p.to } : {}) };
-    const items = await reader.read('timeline', (s) => s.analytics.timeline(range));
+    const items = await reader.run('timeline', range);
     return { bucketMs: p.bucket, items };
   });
 }

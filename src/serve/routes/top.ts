@@ -4,28 +4,26 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Measure, RangeRequest } from '../../store/analytics';
-import type { Store } from '../../store/store';
 import { parseParams, TIME_PARAM } from '../params';
-import type { Reader } from '../reader';
+import type { TopArg } from '../queries';
+import type { Backend } from '../reader';
 import { CONVERSATIONS_SCHEMA, errorReplies, rankedOf, TALKERS_SCHEMA } from '../schemas';
 
-type TopRequest = RangeRequest & { by: Measure; limit: number };
-
-/** The rankings: what each ranks, its store call and its reply's row. */
-const KINDS: [kind: string, summary: string, run: (s: Store, r: TopRequest) => unknown, schema: unknown][] = [
-  ['talkers', 'Devices by the traffic they took part in (either end)', (s, r) => s.analytics.topTalkers(r), TALKERS_SCHEMA],
-  ['conversations', 'Device pairs (either direction) by the traffic between them', (s, r) => s.analytics.topConversations(r), CONVERSATIONS_SCHEMA],
-  ['services', "Services (named, else protocol/port of the server end) by traffic", (s, r) => s.analytics.topServices(r), rankedOf({ service: { type: 'string' } })],
-  ['applications', 'Applications the payload showed, by the traffic of their flows', (s, r) => s.analytics.topApplications(r), rankedOf({ application: { type: 'string' } })],
-  ['sni', 'TLS / QUIC server names, by the traffic of their flows', (s, r) => s.analytics.topSni(r), rankedOf({ sni: { type: 'string' } })],
-];
+/** The rankings: what each ranks, its query and its reply's row. */
+const KINDS = [
+  ['talkers', 'Devices by the traffic they took part in (either end)', 'topTalkers', TALKERS_SCHEMA],
+  ['conversations', 'Device pairs (either direction) by the traffic between them', 'topConversations', CONVERSATIONS_SCHEMA],
+  ['services', 'Services (named, else protocol/port of the server end) by traffic', 'topServices', rankedOf({ service: { type: 'string' } })],
+  ['applications', 'Applications the payload showed, by the traffic of their flows', 'topApplications', rankedOf({ application: { type: 'string' } })],
+  ['sni', 'TLS / QUIC server names, by the traffic of their flows', 'topSni', rankedOf({ sni: { type: 'string' } })],
+] as const;
 
 const RANGE_PARAMS = { from: TIME_PARAM, to: TIME_PARAM };
 
 export const rangeSchema = { from: TIME_PARAM.schema, to: TIME_PARAM.schema };
 
-export function topRoutes(app: FastifyInstance, reader: Reader): void {
-  for (const [kind, summary, run, schema] of KINDS) {
+export function topRoutes(app: FastifyInstance, reader: Backend): void {
+  for (const [kind, summary, query, schema] of KINDS) {
     app.get(`/api/top/${kind}`, {
       schema: {
         summary: `${summary} over [from, to] (roll-up minutes; default: everything)`,
@@ -43,8 +41,8 @@ export function topRoutes(app: FastifyInstance, reader: Reader): void {
       },
     }, async (req) => {
       const q = req.query as { by: Measure; limit: number } & Record<string, unknown>;
-      const r: TopRequest = { by: q.by, limit: q.limit, ...parseParams<RangeRequest>(RANGE_PARAMS, q) };
-      return reader.read(`top ${kind}`, (s) => run(s, r));
+      const r: TopArg = { by: q.by, limit: q.limit, ...parseParams<RangeRequest>(RANGE_PARAMS, q) };
+      return reader.run(query, r);
     });
   }
 }
