@@ -10,10 +10,15 @@ import type { Command } from 'commander';
 import ipaddr from 'ipaddr.js';
 import { FlowmasterError } from '../errors';
 import { readTokenFile } from '../serve/auth';
+import { addClickHouseTarget } from './clickhouse';
 import { nonNegativeInt, positiveInt } from './flags';
 
 export interface ServeFlags {
   db?: string;
+  clickhouse?: string;
+  clickhouseDatabase: string;
+  clickhouseCluster?: string;
+  sensor?: string;
   host: string;
   port: number;
   tokenFile?: string;
@@ -23,9 +28,11 @@ export interface ServeFlags {
 }
 
 export function addServeCommand(p: Command): Command {
-  return p.command('serve')
+  const c = p.command('serve')
     .description('serve the database read-only over HTTP: flows, devices, top, timeline, sources (JSON), /metrics, /openapi.json')
-    .option('--db <file>', 'the flowmaster database (opened read-only)')
+    .option('--db <file>', 'the flowmaster database (opened read-only)');
+  return addClickHouseTarget(c)
+    .option('--sensor <name>', "with --clickhouse: only this sensor's rows")
     .option('--host <address>', 'listen on this address (a non-loopback one wants --token-file)', '127.0.0.1')
     .option('--port <port>', 'TCP port (0: any free one)', nonNegativeInt, 8080)
     .option('--token-file <file>', 'require Authorization: Bearer <the token in this file> on every route but /healthz')
@@ -37,6 +44,7 @@ export function addServeCommand(p: Command): Command {
       '  $ flowmaster serve --db flows.db',
       '  $ curl -s "http://127.0.0.1:8080/api/flows?host=10.0.0.0/8&sort=bytes&limit=5"',
       '  $ flowmaster serve --db flows.db --host 0.0.0.0 --port 8443 --token-file /etc/flowmaster/token',
+      '  $ flowmaster serve --clickhouse http://ch.example:8123 --sensor plant-a',
       '\nRoutes and parameters: docs/api.md, or GET /openapi.json.',
     ].join('\n'))
     .action(async (flags: ServeFlags) => {
@@ -56,7 +64,9 @@ function listenError(e: NodeJS.ErrnoException, host: string, port: number): Flow
 }
 
 export async function serve(flags: ServeFlags): Promise<number> {
-  if (!flags.db) throw new FlowmasterError('ERR_USAGE', 'which store: give --db FILE (see flowmaster serve --help)');
+  if (flags.db && flags.clickhouse) throw new FlowmasterError('ERR_USAGE', 'give --db or --clickhouse, not both');
+  if (!flags.db && !flags.clickhouse) throw new FlowmasterError('ERR_USAGE', 'which store: give --db FILE or --clickhouse URL (see flowmaster serve --help)');
+  if (flags.sensor !== undefined && !flags.clickhouse) throw new FlowmasterError('ERR_USAGE', '--sensor reads the central store: it needs --clickhouse');
   if (flags.port > 65535) throw new FlowmasterError('ERR_INVALID_OPTION', '--port: expected 0..65535');
   const token = flags.tokenFile === undefined ? undefined : readTokenFile(flags.tokenFile);
   if (token === undefined && !isLoopback(flags.host))
@@ -64,8 +74,10 @@ export async function serve(flags: ServeFlags): Promise<number> {
   const { buildServer } = await import('../serve/server'); // fastify loads for this command only: the others start as fast as before
   const { dashboardPlugin, DASHBOARD_PUBLIC_PATHS } = await import('../serve/dashboard'); // the page at /, public: it holds no data
   // warnings and failed requests (500s: the client gets no details) as JSON lines on stderr; stdout says where it listens
-  const reader = { threads: flags.threads, queryTimeoutMs: flags.queryTimeout };
-  const app = await buildServer({ db: flags.db, reader, token, cache: { maxBytes: flags.cacheMb * 1024 * 1024 }, plugins: [dashboardPlugin], publicPaths: DASHBOARD_PUBLIC_PATHS, logger: { level: 'warn', stream: process.stderr } });
+  const store = flags.clickhouse
+    ? { backend: new (await import('../serve/clickhouse')).ClickHouseBackend({ url: flags.clickhouse, database: flags.clickhouseDatabase, cluster: flags.clickhouseCluster, sensor: flags.sensor, requestTimeoutMs: flags.queryTimeout }) }
+    : { db: flags.db, reader: { threads: flags.threads, queryTimeoutMs: flags.queryTimeout } };
+  const app = await buildServer({ ...store, token, cache: { maxBytes: flags.cacheMb * 1024 * 1024 }, plugins: [dashboardPlugin], publicPaths: DASHBOARD_PUBLIC_PATHS, logger: { level: 'warn', stream: process.stderr } });
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= app.close().then(() => undefined));
   try {
@@ -73,7 +85,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
       throw listenError(e, flags.host, flags.port);
     });
     const { address, port } = app.server.address() as AddressInfo;
-    process.stdout.write(`flowmaster serve: http://${address.includes(':') ? `[${address}]` : address}:${port}/ (${flags.db}, read-only${token ? ', bearer token' : ''})\n`);
+    process.stdout.write(`flowmaster serve: http://${address.includes(':') ? `[${address}]` : address}:${port}/ (${app.reader.describe}, read-only${token ? ', bearer token' : ''})\n`);
     await new Promise<void>((resolve) => {
       const done = () => {
         process.off('SIGINT', done);

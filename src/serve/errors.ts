@@ -19,6 +19,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   ERR_BAD_CURSOR: 400,
   ERR_UNAUTHORIZED: 401,
   ERR_NOT_FOUND: 404,
+  // what the central store (--clickhouse) does not keep: flow ids, sources, numbered pages
+  ERR_UNSUPPORTED: 400,
+  // the ClickHouse server failed or did not answer
+  ERR_CLICKHOUSE: 502,
   // another process holds the write lock longer than the retries waited, or is migrating
   ERR_DB_BUSY: 503,
   ERR_DB_LOCKED: 503,
@@ -37,6 +41,7 @@ const DB_MESSAGES: Partial<Record<ErrorCode, string>> = {
   ERR_DB_VERSION: 'the database schema does not match this flowmaster',
   ERR_NO_MEMORY: 'out of memory',
   ERR_CANCELLED: 'the server is closing',
+  ERR_CLICKHOUSE: 'the ClickHouse server failed the query or did not answer',
   ERR_TIMEOUT: 'the query ran longer than the server allows (--query-timeout): narrow the range or the filters',
 };
 

@@ -99,7 +99,7 @@ export class KeysetTable {
   }
 
   #row(r) {
-    return el('tr', { dataset: { id: String(r.id) }, onclick: this.#onRow ? () => this.#onRow(r) : undefined },
+    return el('tr', { dataset: { id: String(r.id ?? `${r.sensor}/${r.batch}/${r.seq}`) }, onclick: this.#onRow ? () => this.#onRow(r) : undefined },
       this.#columns.map((c) => el('td', { className: c.num ? 'num' : undefined }, c.cell(r))));
   }
 

@@ -47,7 +47,7 @@ const tops = new TopTables({ talkers: $('top-talkers'), services: $('top-service
 const flows = new KeysetTable($('flows'), {
   path: 'api/flows',
   columns: FLOW_COLUMNS,
-  onRow: (r) => showFlow(r.id),
+  onRow: showFlow,
   onSort: (sort) => {
     const p = current();
     const same = (p.get('sort') ?? 'first') === sort;
@@ -141,11 +141,13 @@ async function moved() {
   return true;
 }
 
-async function showFlow(id) {
+/** A row's whole record: read again by id, or as it came where the store has no ids (the central store: sensor, batch, seq). */
+async function showFlow(row) {
   const dialog = $('flow-detail');
   try {
-    const flow = await api(`api/flows/${encodeURIComponent(id)}`);
-    dialog.querySelector('h3').textContent = `flow ${id}: ${endpoint(flow.src, flow.srcPort)} → ${endpoint(flow.dst, flow.dstPort)}`;
+    const flow = row.id === undefined ? row : await api(`api/flows/${encodeURIComponent(row.id)}`);
+    const name = row.id === undefined ? `${row.sensor} ${row.batch}/${row.seq}` : row.id;
+    dialog.querySelector('h3').textContent = `flow ${name}: ${endpoint(flow.src, flow.srcPort)} → ${endpoint(flow.dst, flow.dstPort)}`;
     dialog.querySelector('pre').textContent = JSON.stringify(flow, null, 2);
     dialog.showModal();
   } catch (e) {
