@@ -307,6 +307,12 @@ describe.skipIf(noEngine)('the HTTP API', () => {
       const total = (await get(base, '/api/timeline?bucket=1d')).body.items.reduce((a: number, b: { flows: number }) => a + b.flows, 0);
       expect(total).toBe(allIds.length);
       for (const qs of ['bucket=7s', 'bucket=0m', 'bucket=1w', 'bucket=', 'from=x', 'step=1m']) expectError(await get(base, `/api/timeline?${qs}`), 400, 'ERR_INVALID_OPTION');
+      // at most 10,000 buckets a reply: a range of 10,000 minutes has 10,001 bucket starts in [from, to]
+      const from = Date.parse('2026-01-01T00:00Z');
+      expect((await get(base, `/api/timeline?bucket=1m&from=${from}&to=${from + 9_999 * 60_000}`)).status).toBe(200);
+      const tooMany = await get(base, `/api/timeline?bucket=1m&from=${from}&to=${from + 10_000 * 60_000}`);
+      expectError(tooMany, 400, 'ERR_INVALID_OPTION');
+      expect(tooMany.body.message).toMatch(/^bucket: 10001 buckets over this range, more than 10000/);
     });
 
     it('sources: the ingests, paged by id', async () => {
