@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3');
-const { RollupAccumulator, ROLLUP_SCHEMA, serviceKey } = require('../dist/store/rollups.js');
+const { RollupAccumulator, ROLLUP_SCHEMA, ALL_INDEX_SCHEMA, serviceKey } = require('../dist/store/rollups.js');
 const { Analytics } = require('../dist/store/analytics.js');
 const { QueryTimer } = require('../dist/store/query.js');
 const { Metrics } = require('../dist/metrics/registry.js');
@@ -60,7 +60,7 @@ function openRollups(file) {
   db.pragma('wal_autocheckpoint = 16384'); // as a store has them
   db.pragma('cache_size = -65536');
   if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'rollup_traffic'").get()) {
-    db.exec(ROLLUP_SCHEMA);
+    db.exec(ROLLUP_SCHEMA + ALL_INDEX_SCHEMA);
     db.exec('CREATE TABLE devices (id INTEGER PRIMARY KEY, addr BLOB NOT NULL, vlan INTEGER NOT NULL, vendor TEXT)');
     const dev = db.prepare('INSERT INTO devices VALUES (?, ?, 0, NULL)');
     db.transaction(() => {

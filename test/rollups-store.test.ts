@@ -13,14 +13,17 @@ import { TEST_ENGINE } from './helpers/read';
 const genPcap = () => import('../scripts/gen-pcap.mjs');
 const TABLES = ['rollup_traffic', 'rollup_talkers', 'rollup_conversations', 'rollup_services'];
 
-/** Every roll-up row whose bucket starts at or after `fromMs` (minute rows) / `fromHourMs` (hour rows), in key order. */
+/**
+ * Every roll-up row whose bucket starts at or after `fromMs` (minute rows) / `fromHourMs` (hour rows), in
+ * key order; from the start, the ALL rows (res 0) too.
+ */
 function rollupRows(db: Database.Database, fromMs = -Infinity, fromHourMs = fromMs): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const t of TABLES)
     out[t] = db
-      .prepare(`SELECT * FROM ${t} WHERE (res = 60000 AND t >= ?) OR (res = 3600000 AND t >= ?) ORDER BY 1, 2, 3, 4, 5`)
+      .prepare(`SELECT * FROM ${t} WHERE (res = 60000 AND t >= ?) OR (res = 3600000 AND t >= ?) OR (res = 0 AND ?) ORDER BY 1, 2, 3, 4, 5`)
       .raw()
-      .all(Number.isFinite(fromMs) ? fromMs : -(2 ** 53), Number.isFinite(fromHourMs) ? fromHourMs : -(2 ** 53));
+      .all(Number.isFinite(fromMs) ? fromMs : -(2 ** 53), Number.isFinite(fromHourMs) ? fromHourMs : -(2 ** 53), Number.isFinite(fromMs) ? 0 : 1);
   return out;
 }
 
@@ -131,6 +134,34 @@ describe('roll-ups maintained at ingest', () => {
     expect(store.db.prepare('SELECT min(id) FROM devices').pluck().get()).toBe(max + 1);
     store.close();
   }, 60_000);
+
+  it('migration 11 sums the ALL rows of a version-10 database from its hour rows; a whole-store ranking by bytes reads the first rows of its index', async () => {
+    const file = tmpFile('rollups-v10.db');
+    const store = openStore(file, { sealRows: 2000 });
+    await store.ingest(meter().readFile(a));
+    const want = rollupRows(store.db);
+    // back to version 10: no ALL rows, no indexes, no mark
+    store.db.exec(`DELETE FROM rollup_retained WHERE res = 0; DROP INDEX rollup_talkers_all_bytes; DROP INDEX rollup_conversations_all_bytes;
+      ${TABLES.map((t) => `DELETE FROM ${t} WHERE res = 0;`).join(' ')} PRAGMA user_version = 10;`);
+    store.close();
+    const migrated = openStore(file);
+    try {
+      expect(migrated.db.pragma('user_version', { simple: true })).toBe(11);
+      const got = rollupRows(migrated.db);
+      for (const t of TABLES) {
+        expect(got[t].filter((r) => r[0] === 0).length, t).toBeGreaterThan(0);
+        expect(got[t], t).toEqual(want[t]);
+      }
+      const plan = (sql: string) => (migrated.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('\n');
+      const talkers = plan('SELECT device, bytes FROM rollup_talkers INDEXED BY rollup_talkers_all_bytes WHERE res = 0 AND t = 0 AND (bytes <> 0 OR packets <> 0 OR flows <> 0) ORDER BY bytes DESC, device LIMIT 10');
+      expect(talkers).toMatch(/USING INDEX rollup_talkers_all_bytes/);
+      expect(talkers).not.toMatch(/TEMP B-TREE/);
+      expect(plan('SELECT a, b FROM rollup_conversations INDEXED BY rollup_conversations_all_bytes WHERE res = 0 AND t = 0 AND (bytes <> 0 OR packets <> 0 OR flows <> 0) ORDER BY bytes DESC, a, b LIMIT 10')).toMatch(/USING INDEX rollup_conversations_all_bytes/);
+      expect(migrated.analytics.topTalkers({ limit: 5 })).toEqual(migrated.analytics.topTalkers({ from: 0, to: 9_223_372_036_854, limit: 5 }));
+    } finally {
+      migrated.close();
+    }
+  });
 
   it('a writer killed (SIGKILL) mid-ingest: the roll-ups equal those of the flows it committed', async () => {
     const file = tmpFile('ru-killed.db');

@@ -9,7 +9,7 @@ import { QueryTimer } from '../src/store/query';
 import { Metrics } from '../src/metrics/registry';
 import { openStore } from '../src/store/store';
 import {
-  apportion, HOUR_MS, HOUR_NS, MAX_SPREAD_MINUTES, MINUTE_MS, MINUTE_NS, rangePlan, rebuildRollups, replayRollups, retainRollups, RollupAccumulator, ROLLUP_SCHEMA,
+  apportion, HOUR_MS, HOUR_NS, MAX_SPREAD_MINUTES, MINUTE_MS, MINUTE_NS, rangePlan, rebuildRollups, replayRollups, retainRollups, RollupAccumulator, ROLLUP_SCHEMA, ALL_INDEX_SCHEMA,
   SERVICE_KEY_SQL, serviceKey, type RollupFlow,
 } from '../src/store/rollups';
 import { tmpFile } from './helpers/capture';
@@ -165,7 +165,7 @@ const rollupFlow = (f: TestFlow): RollupFlow => ({
 /** A database with the roll-up tables and the flows and devices columns they read (plain better-sqlite3, until the store has them). */
 function rollupDb(flows: TestFlow[] = []): Database.Database {
   const db = new Database(':memory:');
-  db.exec(ROLLUP_SCHEMA);
+  db.exec(ROLLUP_SCHEMA + ALL_INDEX_SCHEMA);
   db.exec(`CREATE TABLE devices (id INTEGER PRIMARY KEY, addr BLOB NOT NULL, vlan INTEGER NOT NULL, vendor TEXT);
     CREATE TABLE flows (id INTEGER PRIMARY KEY, first_ns INTEGER, last_ns INTEGER, fwd_bytes INTEGER, rev_bytes INTEGER, fwd_packets INTEGER,
       rev_packets INTEGER, src_device INTEGER, dst_device INTEGER, service TEXT, ip_version INTEGER, ether_type INTEGER, protocol INTEGER,
@@ -215,7 +215,8 @@ function bruteForce(flows: TestFlow[]): Tables {
   };
   for (const f of flows) {
     for (const s of shares(f)) {
-      for (const [res, t] of [[MINUTE_MS, s[0]], [HOUR_MS, Math.floor(s[0] / HOUR_MS) * HOUR_MS]]) {
+      // minute, hour, and the ALL rows (res 0, t 0: everything)
+      for (const [res, t] of [[MINUTE_MS, s[0]], [HOUR_MS, Math.floor(s[0] / HOUR_MS) * HOUR_MS], [0, 0]]) {
         add(tables.traffic, `${res}|${t}`, s);
         add(tables.talkers, `${res}|${t}|${f.srcDevice}`, s);
         if (f.dstDevice !== f.srcDevice) add(tables.talkers, `${res}|${t}|${f.dstDevice}`, s);
@@ -238,6 +239,22 @@ function dump(db: Database.Database): Tables {
     traffic: read('rollup_traffic', ''), talkers: read('rollup_talkers', 'device'), conversations: read('rollup_conversations', 'a, b'),
     services: read('rollup_services', 'service'),
   };
+}
+
+/** `tables` with their ALL rows (res 0) recomputed from their hour rows. */
+function allOf(tables: Tables): Tables {
+  const out = {} as Tables;
+  for (const [name, rows] of Object.entries(tables) as [keyof Tables, Rows][]) {
+    const m: Rows = new Map([...rows].filter(([k]) => !k.startsWith('0|')));
+    for (const [k, v] of rows) {
+      if (!k.startsWith(`${HOUR_MS}|`)) continue;
+      const key = ['0', '0', ...k.split('|').slice(2)].join('|');
+      const w = m.get(key) ?? [0, 0, 0];
+      m.set(key, [w[0] + v[0], w[1] + v[1], w[2] + v[2]]);
+    }
+    out[name] = m;
+  }
+  return out;
 }
 
 /** The rows that differ between two sets of tables (the first 10): [] when equal. */
@@ -296,7 +313,7 @@ describe('RollupAccumulator', () => {
     expect(db.prepare('SELECT count(*) FROM rollup_traffic').pluck().get()).toBe(0);
     const f = { ...flows[1], lastNs: flows[1].firstNs, srcDevice: 1, dstDevice: 2, service: 'x' };
     acc.add(rollupFlow(f));
-    expect(acc.flush(db)).toBe(2 * (1 + 2 + 1 + 1)); // minute and hour: traffic, two talkers, a conversation, a service
+    expect(acc.flush(db)).toBe(3 * (1 + 2 + 1 + 1)); // minute, hour and ALL: traffic, two talkers, a conversation, a service
     db.close();
   });
 
@@ -341,6 +358,9 @@ describe('RollupAccumulator', () => {
     expect(db.prepare('SELECT count(*) FROM rollup_talkers WHERE res = 60000 AND t >= ? AND t < ?').pluck().get(cut, cut + HOUR_MS)).toBeGreaterThan(0);
     expect(db.prepare('SELECT count(*) FROM rollup_services WHERE res = 3600000 AND t < ?').pluck().get(cut - 2 * HOUR_MS)).toBe(0);
     const left = dump(db);
+    // the ALL rows sum the hour rows retention left (res 0 is marked with the hour cutoff)
+    expect(differences(allOf(left), left)).toEqual([]);
+    expect(db.prepare('SELECT before_ms FROM rollup_retained WHERE res = 0').pluck().get()).toBe(cut - 2 * HOUR_MS);
     feed(db, flows, -1, 6);
     const after = dump(db);
     for (const [name, rows] of Object.entries(after)) {
@@ -450,6 +470,13 @@ describe('Analytics from the roll-ups', () => {
         if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`timeline ${from - t0}..${to - t0} ${bucketMs}`);
       }
     }
+    // without from and to: everything stored, read from the ALL rows; the same as the widest range
+    for (const by of ['bytes', 'packets', 'flows'] as const) {
+      const widest = { from: 0, to: 9_223_372_036_854, by, limit: 10_000 };
+      for (const kind of ['topTalkers', 'topConversations', 'topServices'] as const)
+        if (JSON.stringify(a[kind]({ by, limit: 10_000 })) !== JSON.stringify(a[kind](widest))) wrong.push(`${kind} of everything by ${by}`);
+      if (JSON.stringify(a.topTalkers({ by, limit: 4 })) !== JSON.stringify(a.topTalkers(widest).slice(0, 4))) wrong.push(`topTalkers of everything, limit 4, by ${by}`);
+    }
     expect(wrong.slice(0, 10)).toEqual([]);
     expect(nonEmpty).toBeGreaterThan(25);
   };
@@ -470,7 +497,7 @@ describe('Analytics from the roll-ups', () => {
     check(db, t0 + 3 * HOUR_MS, t0 + HOUR_MS);
     // cutoffs only move forward
     retainRollups(db, { minuteBeforeMs: t0, hourBeforeMs: t0 });
-    expect(db.prepare('SELECT res, before_ms FROM rollup_retained ORDER BY res').raw().all()).toEqual([[MINUTE_MS, t0 + 3 * HOUR_MS], [HOUR_MS, t0 + HOUR_MS]]);
+    expect(db.prepare('SELECT res, before_ms FROM rollup_retained ORDER BY res').raw().all()).toEqual([[0, t0 + HOUR_MS], [MINUTE_MS, t0 + 3 * HOUR_MS], [HOUR_MS, t0 + HOUR_MS]]);
     db.close();
   });
 

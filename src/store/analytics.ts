@@ -35,6 +35,12 @@ function range(r: RangeRequest): [number, number] {
   return [from, to];
 }
 
+/** A ranking's buckets: without from and to, everything stored (the roll-ups' ALL rows: one per key). */
+function rankRange(r: RangeRequest): rollups.RollupRange {
+  const [fromMs, toMs] = range(r);
+  return r.from === undefined && r.to === undefined ? rollups.ALL : { fromMs, toMs };
+}
+
 function measure(by: unknown): Measure {
   if (by !== undefined && by !== 'bytes' && by !== 'packets' && by !== 'flows')
     throw new FlowmasterError('ERR_INVALID_OPTION', "by: expected 'bytes', 'packets' or 'flows'");
@@ -68,10 +74,10 @@ export class Analytics {
 
   /** Devices by traffic they took part in (either end; once when both ends are the device). */
   topTalkers(req: RangeRequest & { by?: Measure; limit?: number } = {}): (Totals & { device: number; addr: string; vlan: number; vendor: string | null })[] {
-    const [from, to] = range(req);
+    const r = rankRange(req);
     const by = measure(req.by);
     const limit = int('limit', req.limit ?? 10, 1, 10_000);
-    const rows = this.#timer.run('analytics.topTalkers', () => rollups.topTalkers(this.#db, from, to, by, limit));
+    const rows = this.#timer.run('analytics.topTalkers', () => rollups.topTalkers(this.#db, r, by, limit));
     return rows.map((r) => ({
       device: r.device, addr: r.addr ? formatAddress(r.addr) : '', vlan: r.vlan ?? 0, vendor: r.vendor ?? null, ...totals(r),
     }));
@@ -79,10 +85,10 @@ export class Analytics {
 
   /** Device pairs (either direction) by traffic between them. */
   topConversations(req: RangeRequest & { by?: Measure; limit?: number } = {}): (Totals & { a: string; b: string; aDevice: number; bDevice: number })[] {
-    const [from, to] = range(req);
+    const r = rankRange(req);
     const by = measure(req.by);
     const limit = int('limit', req.limit ?? 10, 1, 10_000);
-    const rows = this.#timer.run('analytics.topConversations', () => rollups.topConversations(this.#db, from, to, by, limit));
+    const rows = this.#timer.run('analytics.topConversations', () => rollups.topConversations(this.#db, r, by, limit));
     return rows.map((r) => ({
       aDevice: r.a, bDevice: r.b, a: r.aAddr ? formatAddress(r.aAddr) : '', b: r.bAddr ? formatAddress(r.bAddr) : '', ...totals(r),
     }));
@@ -108,12 +114,12 @@ export class Analytics {
     key: K,
     timer: string,
     req: RangeRequest & { by?: Measure; limit?: number },
-    query: (db: Database, from: number, to: number, by: Measure, limit: number) => (rollups.RollupTotals & Record<K, string>)[],
+    query: (db: Database, range: rollups.RollupRange, by: Measure, limit: number) => (rollups.RollupTotals & Record<K, string>)[],
   ): (Totals & Record<K, string>)[] {
-    const [from, to] = range(req);
+    const r = rankRange(req);
     const by = measure(req.by);
     const limit = int('limit', req.limit ?? 10, 1, 10_000);
-    const rows = this.#timer.run(timer, () => query(this.#db, from, to, by, limit));
+    const rows = this.#timer.run(timer, () => query(this.#db, r, by, limit));
     return rows.map((r) => ({ [key]: String(r[key]), ...totals(r) }) as Totals & Record<K, string>);
   }
 

@@ -13,7 +13,15 @@
  *   rollup_sni           (res, t, sni)        flows whose TLS / QUIC ClientHello named a server
  *   rollup_retained      (res) before_ms      buckets before before_ms have been deleted (retainRollups())
  * res is 60000 (minute rows) or 3600000 (hour rows); t is the bucket start,
- * ms since the epoch.
+ * ms since the epoch. res 0 (ALL, t 0) rows are the sums of a key's hour
+ * rows: everything stored, so a ranking over the whole store reads one row
+ * per key, and by bytes only its first rows through a partial index
+ * (migration 11), instead of summing millions of hour rows per request.
+ * Precisely, they sum the hours from rollup_retained's res 0 mark on (the
+ * hour cutoff of the last retention pass that completed): a flow older than
+ * that, ingested late, is in its hour rows (until retention deletes them
+ * again) but not in the ALL rows, so that a removal never lowers an ALL row
+ * by a share whose hour row retention had deleted.
  *
  * Apportioning. A flow's bytes and packets are spread over the minutes its
  * [first_ns, last_ns] spans in proportion to the overlap, as exact integers
@@ -48,12 +56,15 @@
  * traffic; a writer that does so keeps the first flow id not yet flushed
  * beside the flows and, after a crash, replayRollups() from it.
  * rebuildRollups() recomputes everything from the flows; retainRollups() ages
- * buckets out (minute rows by whole hours).
+ * buckets out (minute rows by whole hours; the hour rows it deletes leave the
+ * ALL rows too).
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { FlowmasterError } from '../errors';
 
 export const MINUTE_MS = 60_000;
+/** The res of the rows that sum a key over everything stored (t 0). */
+export const ALL = 0;
 export const HOUR_MS = 3_600_000;
 export const MINUTE_NS = 60_000_000_000n;
 export const HOUR_NS = 3_600_000_000_000n;
@@ -124,6 +135,12 @@ export const APP_ROLLUP_SCHEMA = `
     flows         INTEGER NOT NULL,
     PRIMARY KEY (res, t, sni)
   ) WITHOUT ROWID;
+`;
+
+/** The ALL rows of the tables with many keys in rank order by bytes (migration 11): a whole-store ranking reads its first rows. */
+export const ALL_INDEX_SCHEMA = `
+  CREATE INDEX rollup_talkers_all_bytes ON rollup_talkers (bytes DESC, device) WHERE res = 0;
+  CREATE INDEX rollup_conversations_all_bytes ON rollup_conversations (bytes DESC, a, b) WHERE res = 0;
 `;
 
 /** The tables with their key columns after (res, t). */
@@ -447,7 +464,8 @@ class TableRows {
 
 /**
  * Roll-up rows accumulated in memory, per minute bucket, for flush() to add
- * into the tables (minute rows, and the hour rows as their sums) in one go.
+ * into the tables (minute rows, the hour rows as their sums, and the ALL rows
+ * as theirs) in one go.
  * add() books a flow's share into its minute buckets; with sign -1 it takes
  * a flow out again (a removed source): flush() then lowers the rows the flow
  * went into and deletes those whose counters all reach 0. Keep additions and
@@ -552,12 +570,15 @@ export class RollupAccumulator {
       if (hb === undefined) hours.set(ht, (hb = new Bucket(ht)));
       writeBucket(out, MINUTE_MS, bk, hb);
     }
-    for (const hb of [...hours.values()].sort((x, y) => x.t - y.t)) writeBucket(out, HOUR_MS, hb);
+    const all = new Bucket(0);
+    const allFrom = allSince(db);
+    for (const hb of [...hours.values()].sort((x, y) => x.t - y.t)) writeBucket(out, HOUR_MS, hb, hb.t >= allFrom ? all : undefined);
+    writeBucket(out, ALL, all);
     return out.reduce((n, t) => n + t.finish(), 0);
   }
 }
 
-/** The rows of one bucket, in key order; with `into`, also sums them into that (hour) bucket. */
+/** The rows of one bucket, in key order; with `into`, also sums them into that (hour, or ALL) bucket. */
 function writeBucket(out: TableRows[], res: number, bk: Bucket, into?: Bucket): void {
   const t = bk.t;
   const tr = bk.traffic;
@@ -692,18 +713,34 @@ export function retainRollupsChunk(db: Database, cutoffs: RollupCutoffs, chunk =
   );
   let left = chunk;
   let deleted = 0;
+  const allFrom = allSince(db);
   for (const { name, keys } of tablesOf(db)) {
     const pk = ['res', 't', ...keys].join(', ');
     for (const res of [MINUTE_MS, HOUR_MS]) {
       if (left === 0) return deleted;
-      const n = db
-        .prepare(`DELETE FROM ${name} WHERE (${pk}) IN (SELECT ${pk} FROM ${name} WHERE res = ? AND t < ? LIMIT ?)`)
-        .run(res, before.get(res) ?? 0, left).changes;
+      // the oldest rows first: the chunk the ALL rows give up is the chunk deleted
+      const doomed = `SELECT * FROM ${name} WHERE res = ? AND t < ? ORDER BY ${pk} LIMIT ?`;
+      const params = [res, before.get(res) ?? 0, left];
+      if (res === HOUR_MS) leaveAll(db, name, keys, `SELECT * FROM (${doomed}) WHERE t >= ${allFrom}`, params);
+      const n = db.prepare(`DELETE FROM ${name} WHERE (${pk}) IN (SELECT ${pk} FROM (${doomed}))`).run(...params).changes;
       deleted += n;
       left -= n;
     }
   }
+  // every row before the cutoffs is gone (the last delete was not cut short): the ALL rows now sum the hours from the hour cutoff on
+  if (left > 0) mark.run(ALL, hour);
   return deleted;
+}
+
+/** Takes hour rows (the rows of `doomed`) out of the ALL rows of their keys, and deletes those that reach 0. */
+function leaveAll(db: Database, name: string, keys: readonly string[], doomed: string, params: unknown[]): void {
+  const v = (k: string) => `v.${k}`;
+  const sums = `SELECT ${[...keys, 'sum(bytes) bytes', 'sum(packets) packets', 'sum(flows) flows'].join(', ')} FROM (${doomed})
+    ${keys.length ? `GROUP BY ${keys.join(', ')}` : 'HAVING count(*) > 0'}`;
+  const same = ['r.res = 0', 'r.t = 0', ...keys.map((k) => `r.${k} = ${v(k)}`)].join(' AND ');
+  db.prepare(`UPDATE ${name} AS r SET bytes = r.bytes - v.bytes, packets = r.packets - v.packets, flows = r.flows - v.flows FROM (${sums}) AS v WHERE ${same}`).run(...params);
+  const pk = ['res', 't', ...keys].join(', ');
+  db.prepare(`DELETE FROM ${name} WHERE (${pk}) IN (SELECT 0, 0${keys.map((k) => `, ${k}`).join('')} FROM (${doomed})) AND bytes = 0 AND packets = 0 AND flows = 0`).run(...params);
 }
 
 /**
@@ -783,6 +820,10 @@ export function rangePlan(fromMs: number, toMs: number, minuteBeforeMs: number, 
   return { minutes: [minutes1, minutes2], hours, minus };
 }
 
+/** The first hour the ALL rows sum (rollup_retained res 0: where the last completed retention pass left the hour rows). */
+const allSince = (db: Database): number =>
+  (cached(db, 'SELECT before_ms FROM rollup_retained WHERE res = 0').pluck().get() as number | undefined) ?? 0;
+
 const minuteBefore = (db: Database): number =>
   (cached(db, 'SELECT before_ms FROM rollup_retained WHERE res = 60000').pluck().get() as number | undefined) ?? 0;
 
@@ -823,53 +864,70 @@ export interface RollupTotals {
   flows: number;
 }
 
+/** The tables whose ALL rows have a partial index by bytes (ALL_INDEX_SCHEMA): those with many keys. */
+const ALL_BYTES_INDEXED = new Set(['rollup_talkers', 'rollup_conversations']);
+
+/** The buckets a ranking sums: those whose start lies in [fromMs, toMs] (rangePlan()), or everything stored (the ALL rows). */
+export type RollupRange = { fromMs: number; toMs: number } | typeof ALL;
+
+/**
+ * The `limit` keys of a table with the most of measure `m` in the range, and
+ * the parameters: over a range, the sums of its rows (every row of every
+ * key); over everything, the ALL rows, whose bytes a partial index keeps in
+ * order (migration 11: the first `limit` entries, whatever the keys).
+ */
+function ranked(db: Database, table: string, keys: string, range: RollupRange, m: RollupMeasure, limit: number): { sql: string; params: unknown[] } {
+  if (range === ALL) {
+    // by bytes, the index in rank order (named: the planner would rather search the primary key and sort)
+    const from = m === 'bytes' && ALL_BYTES_INDEXED.has(table) ? `${table} INDEXED BY ${table}_all_bytes` : table;
+    return { sql: `SELECT ${keys}, bytes, packets, flows FROM ${from} WHERE res = 0 AND t = 0 AND (bytes <> 0 OR packets <> 0 OR flows <> 0) ORDER BY ${m} DESC, ${keys} LIMIT ?`, params: [limit] };
+  }
+  return {
+    sql: `SELECT ${keys}, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf(table, keys)}) GROUP BY ${keys} ${NONZERO} ORDER BY ${m} DESC, ${keys} LIMIT ?`,
+    params: [...planParams(rangePlan(range.fromMs, range.toMs, minuteBefore(db))), limit],
+  };
+}
+
 /** Devices by the traffic they took part in, with their devices row (addr null: retention has deleted the device since). */
 export function topTalkers(
-  db: Database, fromMs: number, toMs: number, by: RollupMeasure, limit: number,
+  db: Database, range: RollupRange, by: RollupMeasure, limit: number,
 ): (RollupTotals & { device: number; addr: Buffer | null; vlan: number | null; vendor: string | null })[] {
   const m = measureSql(by);
-  const sql = `SELECT r.device, r.bytes, r.packets, r.flows, d.addr, d.vlan, d.vendor FROM (
-      SELECT device, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_talkers', 'device')})
-      GROUP BY device ${NONZERO} ORDER BY ${m} DESC, device LIMIT ?) r
+  const r = ranked(db, 'rollup_talkers', 'device', range, m, limit);
+  const sql = `SELECT r.device, r.bytes, r.packets, r.flows, d.addr, d.vlan, d.vendor FROM (${r.sql}) r
     LEFT JOIN devices d ON d.id = r.device ORDER BY r.${m} DESC, r.device`;
-  return cached(db, sql).all(...planParams(rangePlan(fromMs, toMs, minuteBefore(db))), limit) as never;
+  return cached(db, sql).all(...r.params) as never;
 }
 
 /** Device pairs (either direction) by the traffic between them. */
 export function topConversations(
-  db: Database, fromMs: number, toMs: number, by: RollupMeasure, limit: number,
+  db: Database, range: RollupRange, by: RollupMeasure, limit: number,
 ): (RollupTotals & { a: number; b: number; aAddr: Buffer | null; bAddr: Buffer | null })[] {
   const m = measureSql(by);
-  const sql = `SELECT r.a, r.b, r.bytes, r.packets, r.flows, da.addr aAddr, db.addr bAddr FROM (
-      SELECT a, b, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_conversations', 'a, b')})
-      GROUP BY a, b ${NONZERO} ORDER BY ${m} DESC, a, b LIMIT ?) r
+  const r = ranked(db, 'rollup_conversations', 'a, b', range, m, limit);
+  const sql = `SELECT r.a, r.b, r.bytes, r.packets, r.flows, da.addr aAddr, db.addr bAddr FROM (${r.sql}) r
     LEFT JOIN devices da ON da.id = r.a LEFT JOIN devices db ON db.id = r.b ORDER BY r.${m} DESC, r.a, r.b`;
-  return cached(db, sql).all(...planParams(rangePlan(fromMs, toMs, minuteBefore(db))), limit) as never;
+  return cached(db, sql).all(...r.params) as never;
 }
 
 /** Services (serviceKey()) by traffic. */
-export function topServices(db: Database, fromMs: number, toMs: number, by: RollupMeasure, limit: number): (RollupTotals & { service: string })[] {
-  const m = measureSql(by);
-  const sql = `SELECT service, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf('rollup_services', 'service')})
-    GROUP BY service ${NONZERO} ORDER BY ${m} DESC, service LIMIT ?`;
-  return cached(db, sql).all(...planParams(rangePlan(fromMs, toMs, minuteBefore(db))), limit) as never;
+export function topServices(db: Database, range: RollupRange, by: RollupMeasure, limit: number): (RollupTotals & { service: string })[] {
+  return topKey(db, 'rollup_services', 'service', range, by, limit) as never;
 }
 
 /** Applications (the payload's, docs/applications.md) by the traffic of the flows that showed them. */
-export function topApplications(db: Database, fromMs: number, toMs: number, by: RollupMeasure, limit: number): (RollupTotals & { application: string })[] {
-  return topKey(db, 'rollup_applications', 'application', fromMs, toMs, by, limit) as never;
+export function topApplications(db: Database, range: RollupRange, by: RollupMeasure, limit: number): (RollupTotals & { application: string })[] {
+  return topKey(db, 'rollup_applications', 'application', range, by, limit) as never;
 }
 
 /** TLS / QUIC server names (SNI) by the traffic of the flows that asked for them. */
-export function topSni(db: Database, fromMs: number, toMs: number, by: RollupMeasure, limit: number): (RollupTotals & { sni: string })[] {
-  return topKey(db, 'rollup_sni', 'sni', fromMs, toMs, by, limit) as never;
+export function topSni(db: Database, range: RollupRange, by: RollupMeasure, limit: number): (RollupTotals & { sni: string })[] {
+  return topKey(db, 'rollup_sni', 'sni', range, by, limit) as never;
 }
 
-function topKey(db: Database, table: string, key: string, fromMs: number, toMs: number, by: RollupMeasure, limit: number): unknown[] {
-  const m = measureSql(by);
-  const sql = `SELECT ${key}, sum(bytes) bytes, sum(packets) packets, sum(flows) flows FROM (${unionOf(table, key)})
-    GROUP BY ${key} ${NONZERO} ORDER BY ${m} DESC, ${key} LIMIT ?`;
-  return cached(db, sql).all(...planParams(rangePlan(fromMs, toMs, minuteBefore(db))), limit);
+function topKey(db: Database, table: string, key: string, range: RollupRange, by: RollupMeasure, limit: number): unknown[] {
+  const r = ranked(db, table, key, range, measureSql(by), limit);
+  return cached(db, r.sql).all(...r.params);
 }
 
 /**
