@@ -108,7 +108,7 @@ describe.skipIf(why)('the dashboard in a browser', () => {
       expect(want.length, kind).toBeGreaterThan(1);
     }
     expect(await rowIds(page, 'flows')).toEqual(store.flows.page({ sort: 'first', order: 'desc', limit: 100 }).items.map((r) => r.id));
-    expect(await rowIds(page, 'devices')).toEqual(store.devices.page({ sort: 'bytes', order: 'desc', limit: 100 }).items.map((r) => r.id));
+    expect(await rowIds(page, 'devices')).toEqual(store.devices.page({ sort: 'last', order: 'desc', limit: 100 }).items.map((r) => r.id));
     // a click on a flow shows the whole stored flow
     const [first] = await rowIds(page, 'flows');
     await page.click(`#flows tbody tr[data-id="${first}"]`);

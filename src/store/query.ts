@@ -489,6 +489,8 @@ interface Arm {
   name: string;
   sealed: boolean;
   rows: number;
+  /** the largest last_ns of its flows (partitions.hi_ns) */
+  hiNs: bigint;
 }
 
 const builders = new WeakMap<Statement, (values: unknown[]) => Record<string, unknown>>();
@@ -546,15 +548,26 @@ export class FlowQueries {
     return { expr: SORT_SQL[sort], dir: order === 'asc' ? 'ASC' : 'DESC' };
   }
 
-  /** The partition tables, oldest first (read again when the schema changed: a partition made, sealed or dropped). */
-  #arms(): Arm[] {
+  /**
+   * The partition tables a request reads, oldest first (the list read again
+   * when the schema changed: a partition made, sealed or dropped). With a
+   * `from`, not the sealed partitions whose flows all ended before it: a
+   * flow in the range ends at or after `from`, and walking such a partition's
+   * index would test every row of it (most of a 50M-flow store for an hour's
+   * page). A sealed partition's range only narrows (retention), the hot
+   * one's grows: it is always read.
+   */
+  #arms(req?: FlowPageRequest): Arm[] {
     const version = this.#db.pragma('schema_version', { simple: true }) as number;
     if (version !== this.#armsVersion) {
-      const rows = this.#db.prepare('SELECT name, state, rows FROM partitions ORDER BY rowid').all() as { name: string; state: string; rows: number }[];
-      this.#armList = rows.map((r) => ({ name: r.name, sealed: r.state === 'sealed', rows: r.rows }));
+      const rows = this.#db.prepare('SELECT name, state, rows, hi_ns FROM partitions ORDER BY rowid').safeIntegers(true).all() as { name: string; state: string; rows: bigint; hi_ns: bigint }[];
+      this.#armList = rows.map((r) => ({ name: r.name, sealed: r.state === 'sealed', rows: Number(r.rows), hiNs: r.hi_ns }));
       this.#armsVersion = version;
     }
-    return this.#armList;
+    const from = req?.filter?.from;
+    if (from === undefined) return this.#armList;
+    const fromNs = timeNs('filter.from', from);
+    return this.#armList.filter((a) => !a.sealed || a.hiNs >= fromNs);
   }
 
   /**
@@ -621,7 +634,7 @@ export class FlowQueries {
   #union(req: FlowPageRequest, strategy: Strategy | Strategy[], [bound, unindexed]: [string, string], extra: unknown[]): { sql: string; params: unknown[] } {
     const selective = !!req.filter && SELECTIVE_FILTERS.some((k) => req.filter![k] !== undefined);
     const filters = (half?: 'src' | 'dst') => [compileFlowFilter(req.filter, false, half), compileFlowFilter(req.filter, true, half)];
-    const arms = this.#arms();
+    const arms = this.#arms(req);
     const halves: ('src' | 'dst' | undefined)[] = this.#splits(req, arms.length) ? ['src', 'dst'] : [undefined];
     const choices = Array.isArray(strategy) ? strategy : arms.map(() => strategy);
     const sql: string[] = [];
@@ -688,7 +701,7 @@ export class FlowQueries {
     const shape = `flows.page ${sort} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
     let strategy: Strategy[] = [];
     const rows = this.#retrying(() => {
-      strategy = this.#strategy(req, limit, this.#arms(), !position);
+      strategy = this.#strategy(req, limit, this.#arms(req), !position);
       return this.#timer.run(shape, () => this.#pageRows(req, limit, strategy, position));
     });
     const items = rows.map((r) => toFlowRow(r, req.safeIntegers === true));
@@ -723,7 +736,7 @@ export class FlowQueries {
     const indexed = compileFlowFilter(req.filter); // validates before the strategy's count
     const shape = `flows.offset ${req.sort ?? 'first'} ${Object.keys(req.filter ?? {}).sort().join('+') || '-'}`;
     const rows = this.#retrying(() => {
-      const q = this.#union(req, this.#strategy(req, page * pageSize, this.#arms()), ['', ''], []);
+      const q = this.#union(req, this.#strategy(req, page * pageSize, this.#arms(req)), ['', ''], []);
       const sql = `${q.sql} ORDER BY ${expr} ${dir}, id ${dir} LIMIT ? OFFSET ?`;
       return this.#timer.run(shape, () => this.#all({ sql, params: [...q.params, pageSize, (page - 1) * pageSize] }));
     });
