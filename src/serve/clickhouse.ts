@@ -51,6 +51,7 @@ const RUNS: Record<QueryName, Run> = {
   flow: async () => {
     throw unsupported('flows/:id: the central store (--clickhouse) has no flow ids; a row is named by its sensor, batch and seq');
   },
+  warm: async () => null,
   sources: async () => {
     throw unsupported('sources: the central store (--clickhouse) keeps no sources; its rows carry their sensor');
   },

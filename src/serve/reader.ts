@@ -101,6 +101,8 @@ export class Reader implements Backend {
         maxThreads: this.threads,
         idleTimeout: Infinity, // a thread keeps its connection and page cache
       });
+      // one task per thread at once (a thread runs one at a time): each opens its connection now, not on a client's first request
+      for (let i = 0; i < this.threads; i++) void this.#pool.run({ name: 'warm', arg: null }).catch(() => undefined);
     }
   }
 
