@@ -26,7 +26,10 @@ export interface ClickHouseBackendOptions extends SchemaOptions {
   requestTimeoutMs?: number;
 }
 
-const unsupported = (what: string) => new FlowmasterError('ERR_UNSUPPORTED', what);
+const unsupported = (what: string) => async () => {
+  throw new FlowmasterError('ERR_UNSUPPORTED', what);
+};
+const NO_PAGE_NUMBERS = unsupported('page: the central store (--clickhouse) pages by cursor only: leave out page, pageSize and total');
 
 /** How often the parts are read for the cache's version, ms. */
 const VERSION_MS = 1000;
@@ -42,19 +45,11 @@ const RUNS: Record<QueryName, Run> = {
   topApplications: (q, a: QueryArg<'topApplications'>, s) => q.topApplications({ ...a, ...s }),
   topSni: (q, a: QueryArg<'topSni'>, s) => q.topSni({ ...a, ...s }),
   timeline: (q, a: QueryArg<'timeline'>, s) => q.timeline({ ...a, ...s }),
-  flowsOffsetPage: async () => {
-    throw unsupported('page: the central store (--clickhouse) pages by cursor only: leave out page, pageSize and total');
-  },
-  devicesOffsetPage: async () => {
-    throw unsupported('page: the central store (--clickhouse) pages by cursor only: leave out page, pageSize and total');
-  },
-  flow: async () => {
-    throw unsupported('flows/:id: the central store (--clickhouse) has no flow ids; a row is named by its sensor, batch and seq');
-  },
+  flowsOffsetPage: NO_PAGE_NUMBERS,
+  devicesOffsetPage: NO_PAGE_NUMBERS,
+  flow: unsupported('flows/:id: the central store (--clickhouse) has no flow ids; a row is named by its sensor, batch and seq'),
   warm: async () => null,
-  sources: async () => {
-    throw unsupported('sources: the central store (--clickhouse) keeps no sources; its rows carry their sensor');
-  },
+  sources: unsupported('sources: the central store (--clickhouse) keeps no sources; its rows carry their sensor'),
 };
 
 export class ClickHouseBackend implements Backend {

@@ -732,6 +732,20 @@ export function retainRollupsChunk(db: Database, cutoffs: RollupCutoffs, chunk =
   return deleted;
 }
 
+/**
+ * The ALL rows recomputed from the hour rows from the hour cutoff of the last
+ * retention pass on (marked as where they start): migration 11 sums them once.
+ */
+export function sumAllRows(db: Database): void {
+  const since = (db.prepare('SELECT before_ms FROM rollup_retained WHERE res = 3600000').pluck().get() as number | undefined) ?? 0;
+  db.prepare('INSERT OR REPLACE INTO rollup_retained VALUES (0, ?)').run(since);
+  for (const { name, keys } of tablesOf(db)) {
+    db.prepare(`DELETE FROM ${name} WHERE res = 0`).run();
+    const k = keys.length ? `${keys.join(', ')}, ` : '';
+    db.prepare(`INSERT INTO ${name} SELECT 0, 0, ${k}sum(bytes), sum(packets), sum(flows) FROM ${name} WHERE res = 3600000 AND t >= ? ${keys.length ? `GROUP BY ${keys.join(', ')}` : 'HAVING count(*) > 0'}`).run(since);
+  }
+}
+
 /** Takes hour rows (the rows of `doomed`) out of the ALL rows of their keys, and deletes those that reach 0. */
 function leaveAll(db: Database, name: string, keys: readonly string[], doomed: string, params: unknown[]): void {
   const v = (k: string) => `v.${k}`;

@@ -15,7 +15,7 @@
 import type { Database } from 'better-sqlite3';
 import { APP_COLUMNS, APP_SQLITE_TYPES } from '../export/app-columns';
 import { DETAIL_COLUMNS, DETAIL_SQLITE_TYPES } from './details';
-import { ALL_INDEX_SCHEMA, APP_ROLLUP_SCHEMA, rebuildRollups, ROLLUP_SCHEMA } from './rollups';
+import { ALL_INDEX_SCHEMA, APP_ROLLUP_SCHEMA, rebuildRollups, ROLLUP_SCHEMA, sumAllRows } from './rollups';
 
 /** The indexes of the partitions of migration 4 (its flow_template's). */
 const PARTITION_INDEXES_V4: readonly [suffix: string, columns: string][] = [
@@ -291,22 +291,9 @@ export const MIGRATIONS: readonly Migration[] = [
   // so a ranking over the whole store reads a row per key, and by bytes the first rows of a partial
   // index, instead of summing every hour row per request. Summed here from the hour rows once
   (db) => {
-    // from the hour cutoff of the last retention pass on (late rows before it are not summed: rollups.ts)
-    const since = (db.prepare('SELECT before_ms FROM rollup_retained WHERE res = 3600000').pluck().get() as number | undefined) ?? 0;
-    db.prepare('INSERT OR REPLACE INTO rollup_retained VALUES (0, ?)').run(since);
-    for (const [name, keys] of ALL_ROLLUP_TABLES) {
-      db.exec(`DELETE FROM ${name} WHERE res = 0`);
-      const k = keys.length ? `${keys.join(', ')}, ` : '';
-      db.prepare(`INSERT INTO ${name} SELECT 0, 0, ${k}sum(bytes), sum(packets), sum(flows) FROM ${name} WHERE res = 3600000 AND t >= ? ${keys.length ? `GROUP BY ${keys.join(', ')}` : 'HAVING count(*) > 0'}`).run(since);
-    }
+    sumAllRows(db);
     db.exec(ALL_INDEX_SCHEMA);
   },
-];
-
-/** The roll-up tables and their keys, as migration 11 knows them. */
-const ALL_ROLLUP_TABLES: [string, string[]][] = [
-  ['rollup_traffic', []], ['rollup_talkers', ['device']], ['rollup_conversations', ['a', 'b']],
-  ['rollup_services', ['service']], ['rollup_applications', ['application']], ['rollup_sni', ['sni']],
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
